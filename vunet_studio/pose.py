@@ -1,0 +1,162 @@
+"""The pose: 18 joints in pixel coordinates with per-joint visibility.
+
+No Qt, no torch. A hidden joint keeps its last coordinates (so showing it again puts it
+back where it was) but counts as missing everywhere else: stickman, part crops, exports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vunet_studio.skeleton import (
+    COCO17_NAMES,
+    COCO17_TO_JOINT,
+    FLIP_INDEX,
+    JOINT_INDEX,
+    JOINT_NAMES,
+    NUM_JOINTS,
+    TEMPLATE_POSE,
+)
+
+
+@dataclass
+class Pose:
+    """One person's 18 joints (`JOINT_NAMES` order).
+
+    xy: (18, 2) float32 pixel coordinates, x right, y down.
+    visible: (18,) bool; False means the joint is missing/hidden.
+    """
+
+    xy: np.ndarray
+    visible: np.ndarray
+    image_size: tuple[int, int] | None = field(default=None)  # (width, height) the pixels refer to
+
+    def __post_init__(self) -> None:
+        self.xy = np.asarray(self.xy, dtype=np.float32).reshape(NUM_JOINTS, 2).copy()
+        self.visible = np.asarray(self.visible, dtype=bool).reshape(NUM_JOINTS).copy()
+        if not np.all(np.isfinite(self.xy[self.visible])):
+            raise ValueError("visible joints must have finite coordinates")
+
+    # --- construction -------------------------------------------------------------
+    @classmethod
+    def empty(cls, image_size: tuple[int, int] | None = None) -> Pose:
+        return cls(np.zeros((NUM_JOINTS, 2), np.float32), np.zeros(NUM_JOINTS, bool), image_size)
+
+    @classmethod
+    def template(cls, width: float, height: float, box: tuple[float, float, float, float] | None = None) -> Pose:
+        """The upright template fitted into `box` = (x0, y0, w, h), default: the whole image."""
+        x0, y0, bw, bh = box if box is not None else (0.0, 0.0, float(width), float(height))
+        # Keep the template's aspect (a person is about 0.45 as wide as tall) inside the box.
+        side = min(bh, bw / 0.45)
+        ox = x0 + (bw - side) / 2.0
+        oy = y0 + (bh - side) / 2.0
+        xy = np.array([TEMPLATE_POSE[n] for n in JOINT_NAMES], np.float32) * side + (ox, oy)
+        return cls(xy, np.ones(NUM_JOINTS, bool), (int(width), int(height)))
+
+    @classmethod
+    def from_normalized(cls, xy01: np.ndarray, width: float, height: float) -> Pose:
+        """From the `index.p` convention: [0,1] coordinates, negative = missing."""
+        xy01 = np.asarray(xy01, np.float32).reshape(NUM_JOINTS, 2)
+        visible = np.all(xy01 >= 0, axis=1)
+        xy = np.where(visible[:, None], xy01 * (width, height), 0.0)
+        return cls(xy, visible, (int(width), int(height)))
+
+    @classmethod
+    def from_coco17(cls, keypoints: np.ndarray, threshold: float = 0.0, image_size: tuple[int, int] | None = None) -> Pose:
+        """From COCO-17 (17, 3) [x, y, v|confidence]; a joint is visible when v > threshold.
+
+        The neck is the shoulder midpoint and exists only when both shoulders do.
+        """
+        kp = np.asarray(keypoints, np.float64).reshape(len(COCO17_NAMES), 3)
+        pose = cls.empty(image_size)
+        for k, name in enumerate(COCO17_NAMES):
+            j = JOINT_INDEX[COCO17_TO_JOINT[name]]
+            if kp[k, 2] > threshold and np.all(np.isfinite(kp[k, :2])):
+                pose.xy[j] = kp[k, :2]
+                pose.visible[j] = True
+        pose._derive_neck()
+        return pose
+
+    def _derive_neck(self) -> None:
+        r, l, n = JOINT_INDEX["rshoulder"], JOINT_INDEX["lshoulder"], JOINT_INDEX["cneck"]
+        if self.visible[r] and self.visible[l]:
+            self.xy[n] = (self.xy[r] + self.xy[l]) / 2.0
+            self.visible[n] = True
+        else:
+            self.visible[n] = False
+
+    # --- conversion ---------------------------------------------------------------
+    def to_coco17(self) -> np.ndarray:
+        """(17, 3) [x, y, v] with v = 2 for visible, 0 (and x = y = 0) for missing."""
+        out = np.zeros((len(COCO17_NAMES), 3), np.float32)
+        for k, name in enumerate(COCO17_NAMES):
+            j = JOINT_INDEX[COCO17_TO_JOINT[name]]
+            if self.visible[j]:
+                out[k] = (self.xy[j, 0], self.xy[j, 1], 2.0)
+        return out
+
+    def to_normalized(self, width: float, height: float) -> np.ndarray:
+        """(18, 2) in [0,1] with -1 for missing joints (the `index.p` convention)."""
+        out = self.xy / np.array([width, height], np.float32)
+        out[~self.visible] = -1.0
+        return out.astype(np.float32)
+
+    def copy(self) -> Pose:
+        return Pose(self.xy.copy(), self.visible.copy(), self.image_size)
+
+    # --- edits --------------------------------------------------------------------
+    def mirrored(self, width: float | None = None) -> Pose:
+        """Swap left and right joints.
+
+        With `width`, the pose is also reflected in the image (x -> width - x), as when the
+        photo is flipped. Without it, it is reflected about its own centre, so the figure
+        stays in place and only its sidedness changes (the editor's "mirror").
+        """
+        idx = list(FLIP_INDEX)
+        xy = self.xy[idx].copy()
+        vis = self.visible[idx].copy()
+        if width is not None:
+            axis2 = float(width)
+        else:
+            axis2 = 2.0 * self.center()[0] if vis.any() else 0.0
+        xy[:, 0] = axis2 - xy[:, 0]
+        return Pose(xy, vis, self.image_size)
+
+    def translated(self, dx: float, dy: float) -> Pose:
+        p = self.copy()
+        p.xy += (dx, dy)
+        return p
+
+    def scaled(self, sx: float, sy: float) -> Pose:
+        p = self.copy()
+        p.xy *= (sx, sy)
+        if p.image_size is not None:
+            p.image_size = (round(p.image_size[0] * sx), round(p.image_size[1] * sy))
+        return p
+
+    def center(self) -> np.ndarray:
+        pts = self.xy[self.visible]
+        return pts.mean(axis=0) if len(pts) else np.zeros(2, np.float32)
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """(x0, y0, x1, y1) of the visible joints, or None when none is visible."""
+        pts = self.xy[self.visible]
+        if not len(pts):
+            return None
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        return float(x0), float(y0), float(x1), float(y1)
+
+    def has_torso(self) -> bool:
+        """True when both shoulders and both hips are visible: what the model needs."""
+        return bool(all(self.visible[JOINT_INDEX[n]] for n in ("rshoulder", "lshoulder", "rhip", "lhip")))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pose):
+            return NotImplemented
+        return bool(
+            np.array_equal(self.visible, other.visible)
+            and np.allclose(self.xy[self.visible], other.xy[other.visible], atol=1e-3)
+        )
