@@ -45,7 +45,9 @@ class Pose:
         return cls(np.zeros((NUM_JOINTS, 2), np.float32), np.zeros(NUM_JOINTS, bool), image_size)
 
     @classmethod
-    def template(cls, width: float, height: float, box: tuple[float, float, float, float] | None = None) -> Pose:
+    def template(
+        cls, width: float, height: float, box: tuple[float, float, float, float] | None = None
+    ) -> Pose:
         """The upright template fitted into `box` = (x0, y0, w, h), default: the whole image."""
         x0, y0, bw, bh = box if box is not None else (0.0, 0.0, float(width), float(height))
         # Keep the template's aspect (a person is about 0.45 as wide as tall) inside the box.
@@ -64,7 +66,9 @@ class Pose:
         return cls(xy, visible, (int(width), int(height)))
 
     @classmethod
-    def from_coco17(cls, keypoints: np.ndarray, threshold: float = 0.0, image_size: tuple[int, int] | None = None) -> Pose:
+    def from_coco17(
+        cls, keypoints: np.ndarray, threshold: float = 0.0, image_size: tuple[int, int] | None = None
+    ) -> Pose:
         """From COCO-17 (17, 3) [x, y, v|confidence]; a joint is visible when v > threshold.
 
         The neck is the shoulder midpoint and exists only when both shoulders do.
