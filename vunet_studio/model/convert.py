@@ -1,0 +1,146 @@
+"""Images and poses -> model tensors, shared by the training data pipeline and the app's engine.
+
+One place builds the model's inputs, so training and the app cannot drift apart:
+  image_to_tensor / tensor_to_image   uint8 RGB HWC <-> float [-1, 1] CHW,
+  stickman_tensor                     the stickman ŷ (vunet_studio.stickman) as a (3, S, S) tensor,
+  appearance_input                    F_phi's input: the 8 part crops stacked on channels (24, P, P),
+  appearance_input_mixed              the same with each part from its own (image, pose) source.
+
+F_phi takes the part crops only: the official code also warps the stickman into part crops
+but its final `enc_up` does not use them. A missing part is 0.0 in [-1, 1] (mid grey), as
+in the reference, which fills missing parts with zeros *after* scaling to [-1, 1].
+
+Frames: the model works on S x S images (S = cfg.image_size). The appearance image is
+resized to S x S (as the official loader does, aspect not kept) and the pose scaled with it
+before cropping, so crops carry the same detail as in training. A pose's coordinates are
+in the pixel frame of the image they come with (or of `pose.image_size` when that is set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from vunet_studio.model.config import VUNetConfig
+from vunet_studio.parts import NUM_PARTS, PartSources, part_crops_with_mask, source_list
+from vunet_studio.pose import Pose
+from vunet_studio.stickman import draw_stickman
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]  # drop alpha
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got {img.shape}")
+    return img
+
+
+def image_to_tensor(img: np.ndarray) -> Tensor:
+    """uint8 RGB (H, W, 3) (gray or RGBA accepted) -> float32 (3, H, W) in [-1, 1]."""
+    rgb = _as_rgb(img)
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # (3, H, W) uint8
+    return t.to(torch.float32) / 127.5 - 1.0
+
+
+def tensor_to_image(t: Tensor) -> np.ndarray:
+    """(3, H, W) or (B, 3, H, W) in [-1, 1] -> uint8 (H, W, 3) or (B, H, W, 3), clipped and rounded."""
+    if t.dim() not in (3, 4):
+        raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got {tuple(t.shape)}")
+    x = ((t.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    x = x.permute(1, 2, 0) if t.dim() == 3 else x.permute(0, 2, 3, 1)  # channels last
+    return x.contiguous().numpy()
+
+
+def pose_in_frame(pose: Pose, width: int, height: int, source_size: tuple[int, int] | None = None) -> Pose:
+    """`pose` rescaled from `source_size` (default: `pose.image_size`) to a width x height frame."""
+    src = source_size if source_size is not None else pose.image_size
+    if src is None or tuple(src) == (width, height):
+        p = pose.copy()
+        p.image_size = (width, height)
+        return p
+    return pose.scaled(width / src[0], height / src[1])
+
+
+def stickman_tensor(pose: Pose, size: int) -> Tensor:
+    """The stickman ŷ of `pose` as float32 (3, size, size) in [-1, 1].
+
+    The pose is rescaled to size x size first when `pose.image_size` says it lives in another frame.
+    """
+    p = pose_in_frame(pose, size, size)
+    return image_to_tensor(draw_stickman(p, size, size))
+
+
+def to_model_frame(image: np.ndarray, pose: Pose, size: int) -> tuple[np.ndarray, Pose]:
+    """`image` resized to size x size (RGB uint8) and `pose` scaled with it."""
+    rgb = _as_rgb(image)
+    h, w = rgb.shape[:2]
+    pose_px = pose_in_frame(pose, w, h)  # in case pose.image_size is another frame than the image's
+    if (w, h) == (size, size):
+        return rgb, pose_px
+    # INTER_AREA when shrinking approximates the antialiased PIL bilinear the reference used.
+    interp = cv2.INTER_AREA if w > size or h > size else cv2.INTER_LINEAR
+    resized = cv2.resize(rgb, (size, size), interpolation=interp)
+    return resized, pose_in_frame(pose_px, size, size, source_size=(w, h))
+
+
+def parts_to_tensor(crops: np.ndarray, present: np.ndarray) -> Tensor:
+    """uint8 crops (8, P, P, 3) + present (8,) -> float32 (24, P, P); part k on channels 3k..3k+2."""
+    if crops.shape[0] != NUM_PARTS or crops.ndim != 4 or crops.shape[3] != 3:
+        raise ValueError(f"expected crops ({NUM_PARTS}, P, P, 3), got {crops.shape}")
+    t = (
+        torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0
+    )  # (8, 3, P, P)
+    t[~torch.from_numpy(np.asarray(present, bool))] = 0.0  # a missing part is 0 in [-1, 1] space
+    return t.reshape(NUM_PARTS * 3, crops.shape[1], crops.shape[2])  # (24, P, P)
+
+
+def appearance_input(image_uint8: np.ndarray, pose: Pose, cfg: VUNetConfig) -> Tensor:
+    """F_phi's input for one appearance image: float32 (24, P, P), P = cfg.part_size."""
+    img, p = to_model_frame(image_uint8, pose, cfg.image_size)
+    crops, present = part_crops_with_mask(img, p, cfg.part_size)
+    return parts_to_tensor(crops, present)
+
+
+def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
+    """F_phi's input with part k from its own source: float32 (24, P, P).
+
+    `sources`: one (image, pose) per part in PART_NAMES order (None = leave the part out), or
+    a mapping {part name: (image, pose)}. Example, a top from photo A and trousers from B:
+        appearance_input_mixed({**{n: (a, pa) for n in ("torso", "head", "lupperarm", "lforearm",
+                                "rupperarm", "rforearm")}, "lthigh": (b, pb), "rthigh": (b, pb)}, cfg)
+    Prebuilt inputs can be mixed too: see `mix_appearance`.
+    """
+    items = source_list(sources)
+    out = torch.zeros(NUM_PARTS * 3, cfg.part_size, cfg.part_size)  # (24, P, P)
+    built: dict[tuple[int, int], Tensor] = {}
+    for k, src in enumerate(items):
+        if src is None:
+            continue
+        key = (id(src[0]), id(src[1]))
+        if key not in built:  # one cropping pass per distinct source
+            built[key] = appearance_input(src[0], src[1], cfg)
+        out[3 * k : 3 * k + 3] = built[key][3 * k : 3 * k + 3]
+    return out
+
+
+def mix_appearance(inputs: Sequence[Tensor], choice: Sequence[int | None]) -> Tensor:
+    """Mix prebuilt appearance inputs: part k from inputs[choice[k]] (None = missing part).
+
+    inputs: each (24, P, P) or (B, 24, P, P) from `appearance_input`; returns the same shape.
+    """
+    if len(choice) != NUM_PARTS:
+        raise ValueError(f"need one choice per part ({NUM_PARTS}), got {len(choice)}")
+    out = torch.zeros_like(inputs[0])
+    for k, c in enumerate(choice):
+        if c is not None:
+            out[..., 3 * k : 3 * k + 3, :, :] = inputs[c][..., 3 * k : 3 * k + 3, :, :]
+    return out
