@@ -84,9 +84,9 @@ class Pose:
         return pose
 
     def _derive_neck(self) -> None:
-        r, l, n = JOINT_INDEX["rshoulder"], JOINT_INDEX["lshoulder"], JOINT_INDEX["cneck"]
-        if self.visible[r] and self.visible[l]:
-            self.xy[n] = (self.xy[r] + self.xy[l]) / 2.0
+        rs, ls, n = JOINT_INDEX["rshoulder"], JOINT_INDEX["lshoulder"], JOINT_INDEX["cneck"]
+        if self.visible[rs] and self.visible[ls]:
+            self.xy[n] = (self.xy[rs] + self.xy[ls]) / 2.0
             self.visible[n] = True
         else:
             self.visible[n] = False

@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run    set up .venv (first time: a few minutes) and start the app
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+
+.PHONY: run test setup lint clean-venv
+
+run: setup
+	$(BIN)/vunet-studio
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+setup: $(STAMP)
+
+# Order matters: the torch pair first (pip takes it from this machine's disk), then
+# openpifpaf-vita compiled against it without build isolation (its setup.py forces C++17,
+# torch's headers need C++20: scripts/cc-cxx20 raises the standard), then the project.
+# pip < 25 because newer pips refuse openpifpaf-vita's git-URL 'train' extra outright.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "pip>=23,<25" wheel setuptools
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -c "import openpifpaf" 2>/dev/null || \
+		CC="$(CURDIR)/scripts/cc-cxx20" CXX="$(CURDIR)/scripts/cc-cxx20" \
+		$(BIN)/python -m pip install -q --no-build-isolation openpifpaf-vita
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check vunet_studio training tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

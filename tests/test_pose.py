@@ -1,0 +1,71 @@
+"""The pose type: COCO-17 -> 18 conversion, mirroring, normalised coordinates."""
+
+import numpy as np
+import pytest
+
+from vunet_studio.pose import Pose
+from vunet_studio.skeleton import COCO17_NAMES, FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+
+
+def coco_keypoints(pose: Pose, drop: tuple[str, ...] = ()) -> np.ndarray:
+    kp = pose.to_coco17()
+    for name in drop:
+        kp[COCO17_NAMES.index(name)] = 0
+    return kp
+
+
+def test_skeleton_constants_consistent() -> None:
+    assert NUM_JOINTS == 18 and JOINT_NAMES[1] == "cneck"
+    # Flipping twice is the identity; the centre joints map to themselves.
+    assert all(FLIP_INDEX[FLIP_INDEX[i]] == i for i in range(NUM_JOINTS))
+    assert FLIP_INDEX[JOINT_INDEX["cnose"]] == JOINT_INDEX["cnose"]
+    assert FLIP_INDEX[JOINT_INDEX["rwrist"]] == JOINT_INDEX["lwrist"]
+
+
+def test_coco17_to_18_derives_neck_from_shoulders() -> None:
+    t = Pose.template(200, 400)
+    p = Pose.from_coco17(coco_keypoints(t))
+    rs, ls, neck = (JOINT_INDEX[n] for n in ("rshoulder", "lshoulder", "cneck"))
+    assert p.visible.all()
+    np.testing.assert_allclose(p.xy[neck], (t.xy[rs] + t.xy[ls]) / 2, atol=1e-4)
+    np.testing.assert_allclose(p.xy[JOINT_INDEX["lwrist"]], t.xy[JOINT_INDEX["lwrist"]], atol=1e-4)
+
+
+def test_coco17_neck_missing_without_both_shoulders_and_threshold() -> None:
+    t = Pose.template(200, 400)
+    kp = coco_keypoints(t, drop=("left_shoulder",))
+    kp[COCO17_NAMES.index("nose"), 2] = 0.2  # low confidence
+    p = Pose.from_coco17(kp, threshold=0.3)
+    assert not p.visible[JOINT_INDEX["cneck"]]
+    assert not p.visible[JOINT_INDEX["lshoulder"]]
+    assert not p.visible[JOINT_INDEX["cnose"]]
+    assert p.visible[JOINT_INDEX["rshoulder"]]
+
+
+def test_mirror_swaps_sides_and_is_an_involution() -> None:
+    t = Pose.template(100, 100)
+    t.xy[JOINT_INDEX["rwrist"]] = (10, 60)
+    m = t.mirrored(width=100)
+    np.testing.assert_allclose(m.xy[JOINT_INDEX["lwrist"]], (90, 60))
+    assert m.mirrored(width=100) == t
+    # Mirroring in place keeps the figure where it is.
+    inplace = t.mirrored()
+    np.testing.assert_allclose(inplace.center(), t.center(), atol=1e-4)
+    assert inplace.mirrored() == t
+
+
+def test_normalised_round_trip_marks_missing_negative() -> None:
+    t = Pose.template(64, 128)
+    t.visible[JOINT_INDEX["lear"]] = False
+    n = t.to_normalized(64, 128)
+    assert n[JOINT_INDEX["lear"]].tolist() == [-1.0, -1.0]
+    assert (n[t.visible] >= 0).all() and (n[t.visible] <= 1).all()
+    assert Pose.from_normalized(n, 64, 128) == t
+
+
+def test_pose_rejects_non_finite_visible_joint() -> None:
+    xy = np.zeros((18, 2))
+    xy[3] = np.nan
+    with pytest.raises(ValueError):
+        Pose(xy, np.ones(18, bool))
+    Pose(xy, np.arange(18) != 3)  # hidden joints may hold anything
