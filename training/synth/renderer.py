@@ -95,12 +95,19 @@ def layout(person: SynthPerson, art: Articulation, size: int) -> Layout:
     for name, lim in _FACE_MIN_NZ.items():
         vis[J[name]] = skel.face_normal_z[name] > lim
     poly = lay.torso_poly.reshape(-1, 1, 2).astype(np.float32)
-    for names, margin, zgap in ((_LIMB_JOINTS, 0.01, 0.03), (_TORSO_JOINTS, 0.04, 0.02)):
-        for name in names:
-            x, y = lay.joints_px[J[name]]
-            inside = cv2.pointPolygonTest(poly, (float(x), float(y)), True)
-            if inside > margin * ppu and skel.joints[J[name], 2] < lay.torso_z - zgap:
-                vis[J[name]] = False
+    for name in _LIMB_JOINTS:
+        x, y = lay.joints_px[J[name]]
+        inside = cv2.pointPolygonTest(poly, (float(x), float(y)), True)
+        if inside > 0.01 * ppu and skel.joints[J[name], 2] < lay.torso_z - 0.03:
+            vis[J[name]] = False
+    # Shoulders and hips sit on the torso's outline, so test them across the torso only: the
+    # far one is hidden once it is well inside its section's silhouette (about 60-75 degrees
+    # of yaw), which is where annotators stop marking it.
+    for name in _TORSO_JOINTS:
+        sec = 0 if name.endswith("shoulder") else 2
+        off = abs(float((lay.joints_px[J[name]] - lay.section_c[sec]) @ lay.across)) / ppu
+        if off < 0.4 * lay.section_hw[sec] and skel.joints[J[name], 2] < lay.torso_z - 0.02:
+            vis[J[name]] = False
     xy = lay.joints_px
     vis &= (xy[:, 0] >= 0) & (xy[:, 0] <= size - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= size - 1)
     # The neck is the shoulder midpoint (as everywhere in the project): it exists with both shoulders.
