@@ -227,6 +227,7 @@ def load_checkpoint(
                 if t.shape != expected[k].shape:
                     raise CheckpointError(
                         path,
+                        "weights do not match the config: "
                         f"tensor {k} has shape {tuple(t.shape)}, the config needs {tuple(expected[k].shape)}",
                     )
                 if not t.is_floating_point():

@@ -97,8 +97,9 @@ class EncDown(nn.Module):
 
     Per latent scale: n/2 residual blocks (skips from enc_up), the mean (3x3 conv), then n/2
     blocks whose skip is concat(skip, z) so the next scale's posterior depends on this z.
-    The official code also builds an upsample after the last latent scale whose output is
-    never used; it is left out here (no effect on any output).
+    After the last latent scale the official code still runs the n/2 feedback blocks and an
+    upsample whose outputs nothing reads; they are left out here: no output changes, and
+    every parameter gets a gradient (DDP without find_unused_parameters needs that).
     """
 
     def __init__(self, cfg: VUNetConfig) -> None:
@@ -113,7 +114,7 @@ class EncDown(nn.Module):
         )
         self.mean = nn.ModuleList(WNConv2d(c, lat, 3) for c in widths)
         self.post = nn.ModuleList(
-            nn.ModuleList(ResidualBlock(c, c + lat, cfg.dropout) for _ in range(half)) for c in widths
+            nn.ModuleList(ResidualBlock(c, c + lat, cfg.dropout) for _ in range(half)) for c in widths[:-1]
         )
         self.ups = nn.ModuleList(Upsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
 
@@ -133,10 +134,11 @@ class EncDown(nn.Module):
             z = mean + _randn_like(mean, generator) if sample else mean  # (B, L, h, w)
             means.append(mean)
             zs.append(z)
+            if i == len(self.post):
+                break  # the last latent scale: nothing reads h from here on
             for block in self.post[i]:
                 h = block(h, torch.cat([gs.pop(), z], dim=1), dropout=dropout)  # skip: (B, C + L, h, w)
-            if i < len(self.ups):
-                h = self.ups[i](h)  # (B, C', 2h, 2w)
+            h = self.ups[i](h)  # (B, C', 2h, 2w)
         return means, zs
 
 
