@@ -1,0 +1,65 @@
+"""Pose estimation: find people's joints in a photo.
+
+Importing this package is cheap: it needs neither torch nor openpifpaf. `create_estimator`
+imports the backend when called (seconds: torch and openpifpaf's C++ ops load then), so call
+it off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vunet_studio.estimation.base import (
+    DEFAULT_THRESHOLD,
+    EstimatorUnavailable,
+    PoseEstimator,
+    as_rgb_uint8,
+    largest_first,
+    poses_from_coco17,
+)
+
+#: openpifpaf's default checkpoint name (kept here too so callers need not import the backend).
+DEFAULT_CHECKPOINT = "shufflenetv2k16"
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "DEFAULT_THRESHOLD",
+    "EstimatorUnavailable",
+    "PoseEstimator",
+    "as_rgb_uint8",
+    "create_estimator",
+    "largest_first",
+    "poses_from_coco17",
+]
+
+
+def create_estimator(
+    checkpoint: str | None = None,
+    device: str = "auto",
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    allow_download: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> PoseEstimator:
+    """The pose estimator, ready to call.
+
+    checkpoint: None (openpifpaf's default, `DEFAULT_CHECKPOINT`), an openpifpaf checkpoint
+        name (downloaded once into the torch hub cache; the cache is checked first and a
+        download gives up after a timeout), or the path of a checkpoint file the user chose.
+    device: "auto" (a CUDA GPU when there is one, else the CPU), "cpu", "cuda", "cuda:1", ...
+    threshold: joint confidence above which a detected joint counts as visible.
+    allow_download: False never touches the network (a name not yet cached is then unavailable).
+    progress: called as progress(bytes_done, bytes_total_or_0) while downloading.
+
+    Raises EstimatorUnavailable, whose message is a sentence to show the user (openpifpaf
+    not installed, checkpoint not downloaded and offline, unreadable file, no such GPU).
+    """
+    from vunet_studio.estimation import openpifpaf_backend  # noqa: PLC0415 - lazy: imports torch
+
+    return openpifpaf_backend.create(
+        checkpoint,
+        device,
+        threshold=threshold,
+        allow_download=allow_download,
+        progress=progress,
+    )

@@ -1,0 +1,335 @@
+"""The openpifpaf pose estimator (the maintained fork `openpifpaf-vita`, import name `openpifpaf`).
+
+openpifpaf and torch are imported only inside the functions here, so importing
+`vunet_studio.estimation` stays cheap and works where openpifpaf is not installed.
+
+We run openpifpaf's own network, decoder and pre-processing transforms, but not its
+`Predictor`: the Predictor configures the network through process-wide class attributes
+(`network.Factory.checkpoint`) and loads local checkpoints with a bare `torch.load`, which
+torch >= 2.6 refuses for openpifpaf's pickled modules. Building the same pipeline here lets us
+load exactly the file the user chose, bound any download with a timeout, and also wrap a
+network built in memory (tests, offline smoke checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vunet_studio.estimation.base import (
+    DEFAULT_THRESHOLD,
+    EstimatorUnavailable,
+    as_rgb_uint8,
+    poses_from_coco17,
+)
+from vunet_studio.pose import Pose
+from vunet_studio.skeleton import COCO17_NAMES
+
+if TYPE_CHECKING:
+    import torch
+
+LOG = logging.getLogger(__name__)
+
+#: openpifpaf's own default model: a good balance of speed and accuracy on a CPU.
+DEFAULT_CHECKPOINT = "shufflenetv2k16"
+#: Longer photo sides are scaled down to this before the network (openpifpaf's COCO
+#: evaluation size); detection on a 4000-pixel photo would take minutes on a CPU and is no
+#: more accurate for whole people. Poses come back in the original photo's pixels.
+DEFAULT_LONG_EDGE = 641
+#: Seconds without progress before a checkpoint download gives up, so an offline machine
+#: whose firewall drops packets reports "offline" instead of hanging the app's worker.
+DOWNLOAD_TIMEOUT_S = 20.0
+
+_INSTALL_HINT = (
+    "Install it with `pip install --no-build-isolation openpifpaf-vita` (after torch and "
+    "torchvision), or start from the template pose and place the joints by hand."
+)
+
+#: (downloaded bytes, total bytes or 0 when unknown)
+ProgressCallback = Callable[[int, int], None]
+
+
+def import_openpifpaf() -> Any:
+    """The `openpifpaf` module, or EstimatorUnavailable saying it is missing or broken."""
+    try:
+        import openpifpaf  # noqa: PLC0415 - lazy on purpose: torch + C++ ops take seconds to load
+    except ImportError as e:
+        raise EstimatorUnavailable(
+            f"Automatic pose detection needs the openpifpaf package, which is not installed ({e}). "
+            + _INSTALL_HINT
+        ) from e
+    except Exception as e:  # a compiled extension built against another torch fails in odd ways
+        raise EstimatorUnavailable(
+            f"The openpifpaf package is installed but could not be loaded ({type(e).__name__}: {e}). "
+            "Reinstall it against the installed torch, or place the joints by hand."
+        ) from e
+    return openpifpaf
+
+
+def resolve_device(device: str) -> torch.device:
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise EstimatorUnavailable(f"'{device}' is not a device name; use 'auto', 'cpu' or 'cuda'.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EstimatorUnavailable(
+            f"Pose detection was asked to run on '{device}', but no CUDA GPU is available. "
+            "Choose the device 'auto' or 'cpu'."
+        )
+    return dev
+
+
+# --- checkpoints ------------------------------------------------------------------
+def available_checkpoint_names() -> list[str]:
+    """Checkpoint names openpifpaf can download for COCO people (needs openpifpaf)."""
+    op = import_openpifpaf()
+    return sorted(
+        name
+        for name, url in op.CHECKPOINT_URLS.items()
+        if url is not op.PRETRAINED_UNAVAILABLE and "cocokp" in str(url)
+    )
+
+
+def cache_path_for(name: str) -> Path | None:
+    """Where openpifpaf keeps checkpoint `name` in the torch hub cache (None: unknown name)."""
+    op = import_openpifpaf()
+    import torch
+
+    url = op.CHECKPOINT_URLS.get(name)
+    if not isinstance(url, str):
+        return None
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _looks_like_path(checkpoint: str) -> bool:
+    return os.sep in checkpoint or "/" in checkpoint or Path(checkpoint).suffix != ""
+
+
+def _download(url: str, target: Path, progress: ProgressCallback | None) -> None:
+    """Fetch `url` into `target` with a timeout and torch hub's file-name hash check."""
+    import torch
+
+    match = torch.hub.HASH_REGEX.search(target.name)
+    hash_prefix = match.group(1) if match else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial")
+    sha = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 16):
+                f.write(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        if hash_prefix and not sha.hexdigest().startswith(hash_prefix):
+            raise EstimatorUnavailable(
+                f"The downloaded pose checkpoint {target.name} is corrupt (checksum mismatch). "
+                "Try again later, or choose a checkpoint file you already have."
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _checkpoint_file_for_name(name: str, allow_download: bool, progress: ProgressCallback | None) -> Path:
+    op = import_openpifpaf()
+    url = op.CHECKPOINT_URLS.get(name)
+    if url is op.PRETRAINED_UNAVAILABLE:
+        raise EstimatorUnavailable(
+            f"openpifpaf has no trained weights for '{name}'. "
+            f"Choose one of: {', '.join(available_checkpoint_names())}."
+        )
+    if not isinstance(url, str):
+        raise EstimatorUnavailable(
+            f"'{name}' is neither a pose checkpoint file nor a known openpifpaf checkpoint name. "
+            f"Choose a checkpoint file, or one of: {', '.join(available_checkpoint_names())}."
+        )
+    cached = cache_path_for(name)
+    assert cached is not None
+    if cached.is_file():
+        return cached
+    if not allow_download:
+        raise EstimatorUnavailable(
+            f"The pose checkpoint '{name}' has not been downloaded yet (looked in {cached.parent}). "
+            "Connect to the internet once to download it, or choose a checkpoint file you already have."
+        )
+    LOG.info("downloading pose checkpoint %s from %s", name, url)
+    try:
+        _download(url, cached, progress)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise EstimatorUnavailable(
+            f"The pose checkpoint '{name}' is not on this computer and could not be downloaded "
+            f"({reason}). Connect to the internet and try again, or choose a checkpoint file "
+            f"you already have (it would be saved to {cached.parent})."
+        ) from e
+    return cached
+
+
+def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
+    """openpifpaf's network from a checkpoint file the user chose (or openpifpaf downloaded).
+
+    openpifpaf checkpoints are whole pickled modules, which torch >= 2.6 refuses to load by
+    default because unpickling can run code. We allow it for this one file only, because the
+    user picked it (or it is openpifpaf's own release, hash-checked on download): never by a
+    process-wide switch, so every other `torch.load` in the app stays safe.
+    """
+    op = import_openpifpaf()
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise EstimatorUnavailable(
+            f"The pose checkpoint file {p} does not exist. Choose another file, or use a "
+            f"checkpoint name such as '{DEFAULT_CHECKPOINT}'."
+        )
+    try:
+        with warnings.catch_warnings():
+            # Old openpifpaf pickles warn that their source changed; the migration below fixes them.
+            warnings.filterwarnings("ignore", category=torch.serialization.SourceChangeWarning)
+            obj = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # unpickling can raise almost anything on a foreign or damaged file
+        raise EstimatorUnavailable(
+            f"The file {p.name} could not be read as an openpifpaf checkpoint "
+            f"({type(e).__name__}: {e}). Choose an openpifpaf checkpoint file (.pkl or .pt)."
+        ) from e
+    net = obj.get("model") if isinstance(obj, dict) else obj
+    if not isinstance(net, op.network.nets.Shell):
+        raise EstimatorUnavailable(
+            f"The file {p.name} is not an openpifpaf checkpoint (it holds "
+            f"{'weights only' if isinstance(obj, dict) else type(obj).__name__}, not a network). "
+            "Choose a checkpoint saved by openpifpaf."
+        )
+    op.network.model_migration.model_migration(net)  # older releases' attribute names
+    return net
+
+
+def untrained_network(base_name: str = DEFAULT_CHECKPOINT) -> torch.nn.Module:
+    """A COCO person network with random weights, built offline by openpifpaf's factory.
+
+    It runs the real network and decoder (and finds nobody): for tests and smoke checks.
+    Use a base without torchvision-pretrained parts (the shufflenetv2k family) to stay offline.
+    """
+    op = import_openpifpaf()
+    from openpifpaf.plugins.coco.cocokp import CocoKp  # noqa: PLC0415
+
+    # An instance keyword (not the class attribute) so no global openpifpaf setting changes.
+    net, _ = op.network.Factory(base_name=base_name).factory(head_metas=CocoKp().head_metas)
+    return net
+
+
+# --- the estimator ----------------------------------------------------------------
+class OpenPifPafEstimator:
+    """openpifpaf's network + decoder behind the `PoseEstimator` interface.
+
+    Holds the network; not safe to call from several threads at once (the app keeps one
+    worker thread that owns it).
+    """
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        *,
+        device: str = "auto",
+        threshold: float = DEFAULT_THRESHOLD,
+        long_edge: int | None = DEFAULT_LONG_EDGE,
+    ) -> None:
+        op = import_openpifpaf()
+        cif = next((m for m in net.head_metas if isinstance(m, op.headmeta.Cif)), None)
+        if cif is None or len(cif.keypoints) != len(COCO17_NAMES):
+            raise EstimatorUnavailable(
+                "This openpifpaf checkpoint does not detect the 17 COCO body joints of people "
+                f"(it detects {len(cif.keypoints) if cif else 'no'} keypoints). "
+                f"Choose a COCO person checkpoint such as '{DEFAULT_CHECKPOINT}'."
+            )
+        self.device = resolve_device(device)
+        self.net = net.eval().to(self.device)
+        self.threshold = float(threshold)
+        self.long_edge = long_edge
+        self._op = op
+        self._decoder = op.decoder.factory(net.head_metas)
+
+    @classmethod
+    def from_network(cls, net: torch.nn.Module, **kwargs: Any) -> OpenPifPafEstimator:
+        """Wrap a network already in memory (e.g. `untrained_network()`)."""
+        return cls(net, **kwargs)
+
+    def _preprocess(self, width: int, height: int) -> Any:
+        t = self._op.transforms
+        steps = [t.NormalizeAnnotations()]
+        if self.long_edge and max(width, height) > self.long_edge:
+            steps.append(t.RescaleAbsolute(self.long_edge))
+        # Pad to a multiple of the network stride (+1), as openpifpaf's Predictor does.
+        steps += [t.CenterPadTight(16), t.EVAL_TRANSFORM]
+        return t.Compose(steps)
+
+    def annotations(self, image_rgb_uint8: np.ndarray) -> list[Any]:
+        """openpifpaf's raw annotations, in pixels of the given image."""
+        import PIL.Image
+
+        img = as_rgb_uint8(image_rgb_uint8)
+        h, w = img.shape[:2]
+        pil = PIL.Image.fromarray(img)
+        processed, _, meta = self._preprocess(w, h)(pil, [], {"dataset_index": 0})
+        batch = processed.unsqueeze(0)  # (1, 3, H', W')
+        (anns,) = self._decoder.batch(self.net, batch, device=self.device)
+        return [ann.inverse_transform(meta) for ann in anns]
+
+    def estimate(self, image_rgb_uint8: np.ndarray) -> list[Pose]:
+        img = as_rgb_uint8(image_rgb_uint8)
+        anns = self.annotations(img)
+        poses = annotations_to_poses(anns, self.threshold, (img.shape[1], img.shape[0]))
+        LOG.debug("openpifpaf found %d people (%d kept)", len(anns), len(poses))
+        return poses
+
+
+def annotations_to_poses(
+    annotations: list[Any], threshold: float = DEFAULT_THRESHOLD, image_size: tuple[int, int] | None = None
+) -> list[Pose]:
+    """openpifpaf annotations (anything with a (17, 3) `.data`) -> poses, largest first."""
+    return poses_from_coco17((np.asarray(a.data) for a in annotations), threshold, image_size)
+
+
+def create(
+    checkpoint: str | None = None,
+    device: str = "auto",
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    long_edge: int | None = DEFAULT_LONG_EDGE,
+    allow_download: bool = True,
+    progress: ProgressCallback | None = None,
+) -> OpenPifPafEstimator:
+    """The estimator for a checkpoint name (downloaded into the torch hub cache if needed and
+    allowed) or a local checkpoint file; see `vunet_studio.estimation.create_estimator`."""
+    op = import_openpifpaf()
+    name = checkpoint or DEFAULT_CHECKPOINT
+    if Path(name).expanduser().is_file():
+        path = Path(name).expanduser()
+    elif name in op.CHECKPOINT_URLS:
+        path = _checkpoint_file_for_name(name, allow_download, progress)
+    elif _looks_like_path(name):
+        raise EstimatorUnavailable(
+            f"The pose checkpoint file {name} does not exist. Choose another file, or use a "
+            f"checkpoint name such as '{DEFAULT_CHECKPOINT}'."
+        )
+    else:
+        path = _checkpoint_file_for_name(name, allow_download, progress)  # raises: unknown name
+    LOG.info("loading pose checkpoint %s", path)
+    net = load_checkpoint_file(path)
+    return OpenPifPafEstimator(net, device=device, threshold=threshold, long_edge=long_edge)
