@@ -226,3 +226,15 @@ def test_inputs_are_checked(model128: VUNet) -> None:
         model128.encode_appearance(parts[:, :3])
     with pytest.raises(ValueError, match="stickman"):
         model128.decode(stickman[:, :, :64, :64], model128.encode_appearance(parts))
+
+
+def test_official_parameter_counts_match_reference() -> None:
+    """vunet.md: ≈12.6 M parameters to re-pose, ≈47 M in all, ≈34 M of them in the prior (±10%)."""
+    with torch.device("meta"):  # no memory, no init cost
+        groups = {
+            k: sum(p.numel() for p in v)
+            for k, v in VUNet(VUNetConfig.for_size(128)).parameter_groups().items()
+        }
+    assert abs((groups["F_phi"] + groups["E_theta+D_theta"]) / 12.6e6 - 1) < 0.1
+    assert abs(sum(groups.values()) / 47e6 - 1) < 0.1
+    assert abs(groups["prior"] / 34e6 - 1) < 0.1
