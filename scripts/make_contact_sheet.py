@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from training.synth import sample
+from vunet_studio.pose_io import write_openpose
 from vunet_studio.stickman import draw_stickman
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,37 @@ def contact_sheet(
     return sheet
 
 
+def write_samples(out: Path, count: int = 5, size: int = 256, seed: int = 1000) -> list[Path]:
+    """A few varied, front-ish sample photos with their poses, kept small for the repository.
+
+    Noisy backgrounds are skipped (they compress badly) and each sample must differ from the
+    ones before it in top, bottom and hair, so the set shows the range of people.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    seen: set[tuple[str, str, str]] = set()
+    s = seed
+    while len(written) < count:
+        smp = sample(s, size)
+        s += 1
+        p = smp.person
+        key = (p.top.kind, p.bottom.kind, p.hair.style)
+        front = abs((smp.articulation.yaw + np.pi) % (2 * np.pi) - np.pi) < 0.6
+        m = smp.mask
+        inside = not (m[:2].any() or m[-2:].any() or m[:, :2].any() or m[:, -2:].any())
+        if p.scene.kind == "noise" or not front or key in seen or smp.pose.visible.sum() < 16 or not inside:
+            continue
+        if any(key[0] == k[0] and key[1] == k[1] for k in seen):
+            continue
+        seen.add(key)
+        stem = out / f"synthetic_{len(written) + 1:02d}"
+        Image.fromarray(smp.image).save(stem.with_suffix(".png"), optimize=True)
+        write_openpose(stem.with_suffix(".json"), [smp.pose], (size, size))
+        log.info("wrote %s.png (seed %d)", stem, s - 1)
+        written.append(stem.with_suffix(".png"))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("docs/synth_contact_sheet.png"))
@@ -44,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=8)
     ap.add_argument("--cols", type=int, default=8)
     ap.add_argument("--stickman", action="store_true", help="draw each pose's stickman over its image")
+    ap.add_argument("--samples", type=Path, help="write the first-run sample photos to this folder instead")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.samples is not None:
+        write_samples(args.samples)
+        return 0
     sheet = contact_sheet(args.seed, args.rows, args.cols, args.size, args.stickman)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(args.out, optimize=True)

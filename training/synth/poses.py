@@ -25,7 +25,7 @@ HEAD_PITCH = (-0.35, 0.45)
 HEAD_ROLL = (-0.25, 0.25)
 
 MODES = ("stand", "walk", "gesture", "sit", "free")
-_MODE_P = (0.35, 0.25, 0.25, 0.05, 0.10)
+_MODE_P = (0.36, 0.26, 0.25, 0.04, 0.09)
 
 
 def _clip(v: float, lim: tuple[float, float]) -> float:
@@ -125,7 +125,7 @@ def sample_articulation(rng: np.random.Generator) -> Articulation:
         l_arm=tuple(float(v) for v in _arm(rng, mode, -arm_swing)),  # type: ignore[arg-type]
         r_leg=tuple(float(v) for v in r_leg),  # type: ignore[arg-type]
         l_leg=tuple(float(v) for v in l_leg),  # type: ignore[arg-type]
-        scale=float(rng.uniform(0.78, 0.95)),
+        scale=float(rng.uniform(0.8, 0.97)),
         dx=float(rng.normal(0, 0.03)),
         dy=float(rng.normal(0, 0.025)),
         roll=float(rng.normal(0, 0.03)),

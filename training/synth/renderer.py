@@ -362,6 +362,25 @@ def background(scene: Scene, size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- person
 
 
+def _contact_shadow(cv: _Canvas, lay: Layout) -> None:
+    """A soft dark ellipse on the ground under the feet: grounds the figure in its scene."""
+    feet = lay.px(np.concatenate([lay.skel.toes, lay.skel.heels]))
+    ground = float(feet[:, 1].max())
+    cx = float(feet[:, 0].mean())
+    half_w = (float(np.ptp(feet[:, 0])) / 2 + 0.07 * lay.ppu) * 1.1
+    half_h = max(0.025 * lay.ppu, 1.5)
+    box = cv.box(
+        np.array([cx - half_w * 1.5, ground - half_h * 3]), np.array([cx + half_w * 1.5, ground + half_h * 3])
+    )
+    if box is None:
+        return
+    x, y = _grid(box)
+    d = ((x - cx) / half_w) ** 2 + ((y - ground + 0.3 * half_h) / half_h) ** 2
+    dark = 0.4 * np.exp(-1.5 * d)
+    x0, y0, x1, y1 = box
+    cv.img[y0:y1, x0:x1] *= (1.0 - dark)[..., None]
+
+
 def _hair_cover(style: str, qn: np.ndarray) -> np.ndarray:
     front, back = _HAIRLINE[style]
     line = front + (back - front) * (1.0 - qn[2]) * 0.5
@@ -378,6 +397,7 @@ def render(person: SynthPerson, art: Articulation, size: int = 128) -> tuple[np.
 def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
     """Paint a laid-out person over their scene."""
     cv = _Canvas(background(person.scene, lay.size))
+    _contact_shadow(cv, lay)
     skel, b, k = lay.skel, person.body, lay.ppu
     light = person.scene.light
     bw = b.build
@@ -524,9 +544,9 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
     add(
         lay.torso_z + 0.003,
         capsule(
-            neck_px + up * 0.01 * k,
+            neck_px - up * (0.022 if top.kind != "longsleeve" else -0.01) * k,  # the neckline
             lay.px(skel.neck_top) + up * 0.02 * k,
-            0.028 * bw,
+            0.029 * bw,
             0.026 * bw,
             solid(skin * 0.88),
         ),
@@ -570,7 +590,10 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
             back = skel.head_center + M @ np.array([0.0, -0.5, -0.9]) * skel.head_radii
             end = back + skel.upper_rot @ np.array([0.0, 0.13, -0.03])
             rr0, rr1 = 0.02, 0.014
-        add(float(back[2]) - 0.001, capsule(lay.px(back), lay.px(end), rr0, rr1, solid(hair_c * 0.9)))
+        # Hair hangs down the back: behind the torso when the chest faces the camera, over it
+        # when the back does (a leaning body would otherwise put it in front of the chest).
+        hair_z = lay.torso_z - 0.01 if skel.upper_rot[2, 2] > 0 else lay.torso_z + 0.002
+        add(hair_z, capsule(lay.px(back), lay.px(end), rr0, rr1, solid(hair_c * 0.9)))
     if style not in ("bald", "buzz"):
         vol_c = hc + (M @ np.array([0.0, -0.06, -0.05]) * R)[:2]
         add(head_z - 0.0001, lambda: _ellipsoid(cv, vol_c, M, R * np.array([1.13, 1.08, 1.12]), hair_shader))
