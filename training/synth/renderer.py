@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from training.synth.appearance import Pattern, Scene, SynthPerson
-from training.synth.body import Articulation, Skeleton3D, skeleton_3d
+from training.synth.body import Articulation, BodyShape, Skeleton3D, skeleton_3d
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX, NUM_JOINTS
 
@@ -116,24 +116,24 @@ def layout(person: SynthPerson, art: Articulation, size: int) -> Layout:
     return lay
 
 
-def _torso_geometry(lay: Layout, b: SynthPerson | object) -> None:
-    body = b  # BodyShape
+def _torso_geometry(lay: Layout, body: BodyShape) -> None:
+    """The torso's outline: three elliptic cross-sections (shoulders, waist, hips) projected."""
     skel = lay.skel
     U, L = skel.upper_rot, skel.lower_rot
     neck = skel.joints[J["cneck"]]
     hip_mid = (skel.joints[J["rhip"]] + skel.joints[J["lhip"]]) / 2
     sh_c = neck + U @ np.array([0.0, 0.012, 0.0])
     hip_c = hip_mid + L @ np.array([0.0, 0.035, 0.0])
-    waist_c = hip_mid + U @ np.array([0.0, -0.4 * body.torso_length, 0.0])  # type: ignore[attr-defined]
+    waist_c = hip_mid + U @ np.array([0.0, -0.4 * body.torso_length, 0.0])
     up = lay.px(neck) - lay.px(hip_mid)
     n = float(np.linalg.norm(up))
     spine_up = up / n if n > 1e-6 else np.array([0.0, -1.0])
     across = np.array([-spine_up[1], spine_up[0]])  # image-right for an upright person
 
-    bw = body.build  # type: ignore[attr-defined]
-    a_s = body.shoulder_width / 2 + 0.03 * bw * body.chest  # type: ignore[attr-defined]
-    c_s = 0.07 * bw * body.chest  # type: ignore[attr-defined]
-    a_h = body.hip_width / 2 + 0.055 * bw  # type: ignore[attr-defined]
+    bw = body.build
+    a_s = body.shoulder_width / 2 + 0.03 * bw * body.chest
+    c_s = 0.07 * bw * body.chest
+    a_h = body.hip_width / 2 + 0.055 * bw
     c_h = 0.068 * bw
     a_w = 0.47 * (a_s + a_h) + 0.02 * (bw - 1.0)
     c_w = 0.06 * bw
@@ -351,7 +351,7 @@ def background(scene: Scene, size: int) -> np.ndarray:
     floor = int(scene.floor * size)
     img = np.empty((size, size, 3), np.float32)
     tex = cv2.resize(rng.normal(0, 5, (1, max(size // 8, 2))).astype(np.float32), (size, size))[..., None]
-    img[:floor] = c1 + tex[:floor] * 0 + tex[:floor]
+    img[:floor] = c1 + tex[:floor]
     fy = np.linspace(0.0, 1.0, size - floor, dtype=np.float32)[:, None, None]
     img[floor:] = c2 * (1.0 - 0.25 * fy)
     edge = max(size // 64, 1)
