@@ -1,0 +1,331 @@
+"""Training data: synthetic people, official `index.p` datasets and image folders with pose files.
+
+Every item is a self-reconstruction example, as in the paper: `parts` (the 8 part crops F_phi
+sees), `stickman` and `image` all come from one image and its pose, built with the same
+`vunet_studio.model.convert` functions the app uses. No augmentation (the reference has none).
+
+Item order is a deterministic function of (seed, position), see `StreamSampler`, so a resumed
+run sees exactly the batches the interrupted one would have seen, whatever the number of
+loader workers. An unreadable image is not fatal: the item is None, `collate` drops it and
+counts it in `batch["skipped"]`, and the trainer adds the counts up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+
+from training.config import DataSection
+from training.unpickle import restricted_load
+from vunet_studio.model.config import VUNetConfig
+from vunet_studio.model.convert import appearance_input, image_to_tensor, stickman_tensor, to_model_frame
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import PoseFileError, read_poses
+from vunet_studio.skeleton import JOINT_NAMES
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+Item = dict[str, Tensor]
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used at all (missing index, no usable samples)."""
+
+
+def make_item(image: np.ndarray, pose: Pose, cfg: VUNetConfig) -> Item:
+    """One self-reconstruction example from an RGB uint8 image and its pose (any size)."""
+    img, p = to_model_frame(image, pose, cfg.image_size)
+    return {
+        "parts": appearance_input(img, p, cfg),  # (24, P, P)
+        "stickman": stickman_tensor(p, cfg.image_size),  # (3, S, S)
+        "image": image_to_tensor(img),  # (3, S, S)
+    }
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """The image as RGB uint8, or None (with a warning) when it cannot be read."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except (OSError, cv2.error) as exc:
+        logger.warning("skipping unreadable image %s (%s)", path, exc)
+        return None
+    if bgr is None:
+        logger.warning("skipping unreadable image %s", path)
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# --- datasets ---------------------------------------------------------------------------
+class SynthDataset(Dataset):
+    """Synthetic people rendered on the fly: item i is `training.synth.sample(seed + i)`.
+
+    Unbounded (`length` is None): the sampler hands out ever-growing indices.
+    """
+
+    length: int | None = None
+
+    def __init__(self, cfg: VUNetConfig, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.seed = seed
+
+    def __getitem__(self, i: int) -> Item:
+        from training.synth import sample  # lazy: importing the renderer is not free
+
+        s = sample(self.seed + int(i), size=self.cfg.image_size)
+        return make_item(s.image, s.pose, self.cfg)
+
+
+class FixedSynthDataset(Dataset):
+    """A few synthetic items rendered once and kept in memory (tests, overfitting checks)."""
+
+    def __init__(self, cfg: VUNetConfig, count: int, seed: int = 0) -> None:
+        base = SynthDataset(cfg, seed)
+        self.items = [base[i] for i in range(count)]
+        self.length = count
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Item:
+        return self.items[i]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    joints: np.ndarray | None  # (18, 2) normalised (index.p), or None: read the pose file
+    pose_path: Path | None = None
+
+
+class IndexDataset(Dataset):
+    """An official `index.p` dataset (DeepFashion, Market, COCO layout).
+
+    `index.p` is a pickled dict: joint_order (J names), imgs (N paths relative to the pickle),
+    train (N bools), joints (N x J x 2 in [0, 1], negative = missing). It is read with the
+    restricted unpickler. Samples without both shoulders and hips are dropped.
+    """
+
+    def __init__(
+        self,
+        index_path: str | os.PathLike[str],
+        cfg: VUNetConfig,
+        split: str = "train",
+        require_torso: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        path = Path(index_path)
+        if path.is_dir():
+            path = path / "index.p"
+        if not path.is_file():
+            raise DatasetError(f"no index file at {path}")
+        index = restricted_load(path)
+        if not isinstance(index, dict) or not {"imgs", "joints"} <= set(index):
+            raise DatasetError(f"{path}: expected a dict with 'imgs' and 'joints'")
+        joints = np.asarray(index["joints"], np.float32)
+        imgs = list(index["imgs"])
+        if joints.ndim != 3 or joints.shape[0] != len(imgs) or joints.shape[2] != 2:
+            raise DatasetError(f"{path}: joints {joints.shape} do not match {len(imgs)} images")
+        joints = _reorder_joints(joints, index.get("joint_order"), path)
+        train = np.asarray(index.get("train", np.ones(len(imgs), bool)), bool)
+        keep = np.ones(len(imgs), bool) if split == "all" else (train if split == "train" else ~train)
+        self.entries: list[_Entry] = []
+        dropped = 0
+        for i in np.flatnonzero(keep):
+            pose = Pose.from_normalized(joints[i], 1.0, 1.0)
+            if require_torso and not pose.has_torso():
+                dropped += 1
+                continue
+            self.entries.append(_Entry(path.parent / str(imgs[i]), joints[i]))
+        if not self.entries:
+            raise DatasetError(f"{path}: no usable samples in split {split!r}")
+        self.length = len(self.entries)
+        logger.info("%s: %d samples (%s), %d dropped without a torso", path, self.length, split, dropped)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Item | None:
+        e = self.entries[i]
+        img = read_rgb(e.path)
+        if img is None:
+            return None
+        h, w = img.shape[:2]
+        return make_item(img, Pose.from_normalized(e.joints, w, h), self.cfg)
+
+
+def _reorder_joints(joints: np.ndarray, order: Any, path: Path) -> np.ndarray:
+    """(N, J, 2) in the file's joint order -> (N, 18, 2) in ours."""
+    if order is None:
+        if joints.shape[1] != len(JOINT_NAMES):
+            raise DatasetError(f"{path}: {joints.shape[1]} joints and no joint_order")
+        return joints
+    names = [str(n) for n in order]
+    missing = [n for n in JOINT_NAMES if n not in names]
+    if missing:
+        raise DatasetError(f"{path}: joint_order lacks {missing}; expected the OpenPose COCO-18 names")
+    return joints[:, [names.index(n) for n in JOINT_NAMES]]
+
+
+class FolderDataset(Dataset):
+    """A folder of images, each with a pose file of the same stem (`a.png` + `a.json`).
+
+    Pose files are anything `read_poses` reads (OpenPose, COCO, own format); the first
+    pose with a torso is used. Images without a usable pose file are left out when listing.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], cfg: VUNetConfig, require_torso: bool = True) -> None:
+        self.cfg = cfg
+        root = Path(folder)
+        if not root.is_dir():
+            raise DatasetError(f"no such folder: {root}")
+        self.entries: list[_Entry] = []
+        self.poses: list[Pose] = []
+        no_pose = 0
+        for img_path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            pose_path = img_path.with_suffix(".json")
+            pose = _first_pose(pose_path, require_torso) if pose_path.is_file() else None
+            if pose is None:
+                no_pose += 1
+                continue
+            self.entries.append(_Entry(img_path, None, pose_path))
+            self.poses.append(pose)
+        if not self.entries:
+            raise DatasetError(f"{root}: no image with a usable pose file (<stem>.json)")
+        self.length = len(self.entries)
+        logger.info("%s: %d samples, %d without a usable pose", root, self.length, no_pose)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Item | None:
+        img = read_rgb(self.entries[i].path)
+        if img is None:
+            return None
+        try:
+            return make_item(img, self.poses[i], self.cfg)
+        except (ValueError, cv2.error) as exc:
+            logger.warning("skipping %s (%s)", self.entries[i].path, exc)
+            return None
+
+
+def _first_pose(path: Path, require_torso: bool) -> Pose | None:
+    try:
+        poses = read_poses(path)
+    except (PoseFileError, OSError) as exc:
+        logger.warning("skipping pose file %s (%s)", path, exc)
+        return None
+    for p in poses:
+        if p.has_torso() or not require_torso:
+            return p
+    return None
+
+
+def build_dataset(data: DataSection, cfg: VUNetConfig) -> Dataset:
+    if data.kind == "synth":
+        return SynthDataset(cfg, data.seed)
+    if data.kind == "index":
+        assert data.path is not None
+        return IndexDataset(data.path, cfg, data.split, data.require_torso)
+    assert data.path is not None
+    return FolderDataset(data.path, cfg, data.require_torso)
+
+
+# --- order, batching, loading -----------------------------------------------------------
+class StreamSampler(Sampler[int]):
+    """An endless, resumable stream of dataset indices, sharded over DDP ranks.
+
+    Global position g (counted over all ranks) maps to an index: for a finite dataset of n
+    items, epoch g // n is a permutation seeded by (seed, epoch); for the unbounded synthetic
+    set the index is g itself. Rank r takes the positions of the r-th slice of every global
+    batch, so ranks never see the same item in a step. `start` resumes mid-stream.
+    """
+
+    def __init__(
+        self,
+        length: int | None,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        start: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.length = length
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start = start
+        self.rank = rank
+        self.world = world
+
+    def _index(self, g: int, perm_cache: dict[int, np.ndarray]) -> int:
+        if self.length is None:
+            return g
+        epoch, k = divmod(g, self.length)
+        if epoch not in perm_cache:
+            perm_cache.clear()
+            perm_cache[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.length)
+        return int(perm_cache[epoch][k])
+
+    def __iter__(self) -> Iterator[int]:
+        cache: dict[int, np.ndarray] = {}
+        g = self.start
+        while True:
+            if (g // self.batch_size) % self.world == self.rank:
+                yield self._index(g, cache)
+            g += 1
+
+
+def collate(items: list[Item | None]) -> dict[str, Any]:
+    good = [it for it in items if it is not None]
+    batch: dict[str, Any] = {"skipped": len(items) - len(good)}
+    for key in ("parts", "stickman", "image"):
+        batch[key] = torch.stack([it[key] for it in good]) if good else None  # (B, ...)
+    return batch
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch gives every worker its own base seed; derive numpy's and random's from it so no
+    # two workers (and no two runs with other seeds) draw the same random numbers.
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    seed: int,
+    start: int,
+    num_workers: int,
+    rank: int = 0,
+    world: int = 1,
+) -> DataLoader:
+    """Batches of `batch_size` per rank from global position `start` (= batches drawn x B x world)."""
+    length = getattr(dataset, "length", None)
+    sampler = StreamSampler(length, batch_size, seed=seed, start=start, rank=rank, world=world)
+    g = torch.Generator()
+    g.manual_seed(seed * 1000 + rank)
+    return DataLoader(
+        dataset,
+        batch_sampler=BatchSampler(sampler, batch_size, drop_last=True),
+        collate_fn=collate,
+        num_workers=num_workers,
+        worker_init_fn=_seed_worker,
+        generator=g,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=2 if num_workers > 0 else None,
+    )
