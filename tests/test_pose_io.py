@@ -130,3 +130,9 @@ def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
     assert "NaN" not in path.read_text()
     assert before != ""
     assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
+
+
+def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    write_openpose(path, [person()])
+    assert path.stat().st_mode & 0o044  # readable by others, not the 0600 of a temp file

@@ -15,6 +15,16 @@ from pathlib import Path
 from typing import IO
 
 
+def _default_mode() -> int:
+    # mkstemp creates 0600 files; a user's exports should get the usual permissions.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_mode()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file beside `path`; on success it replaces `path` atomically.
@@ -24,6 +34,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, _FILE_MODE)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
@@ -55,6 +66,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], Non
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
         writer(Path(tmp))
