@@ -1,0 +1,500 @@
+"""`vunet-prepare`: turn a folder of photos into a training dataset in the official layout.
+
+    vunet-prepare PHOTOS_DIR OUT_DIR [--size 128|256] [--poses-from DIR] [--checkpoint C]
+
+Each usable person (both shoulders and both hips found) becomes one sample: a square crop
+around the person's joints with a margin, padded by repeating the border where it leaves
+the photo, resized to --size, written to OUT_DIR/images/. OUT_DIR/index.p holds
+`joint_order`, `imgs` (relative to index.p), `train` (bools) and `joints` (N x 18 x 2,
+normalised to [0, 1], -1 = missing), as the official DeepFashion/Market files do.
+
+Poses come from the pose estimator (openpifpaf) or, with --poses-from, from OpenPose or COCO
+JSON files named like the photo (`a.jpg` -> `a.json` or `a_keypoints.json`, same sub-folder),
+in pixels of the upright photo (EXIF orientation applied).
+
+Interrupting is safe: OUT_DIR/prepare-state.json records every finished photo (written
+atomically every few photos and on exit); running the same command again skips them and
+rebuilds index.p from the record. The record also keeps the settings, so a rerun with
+different ones is refused instead of mixing two kinds of crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import pickle
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from vunet_studio.estimation import DEFAULT_THRESHOLD, EstimatorUnavailable, PoseEstimator, largest_first
+from vunet_studio.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import PoseFileError, read_poses
+from vunet_studio.skeleton import JOINT_NAMES
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+STATE_NAME = "prepare-state.json"
+STATE_VERSION = 1
+INDEX_NAME = "index.p"
+IMAGES_DIR = "images"
+#: Save the record after this many photos or seconds, whichever comes first: often enough
+#: that an interrupt loses little, rarely enough that rewriting it stays cheap on big folders.
+SAVE_EVERY_PHOTOS = 25
+SAVE_EVERY_S = 30.0
+
+# Photo outcomes, as recorded in the state file and counted in the report.
+USED, NO_PERSON, UNREADABLE, NO_POSE_FILE, BAD_POSE_FILE = (
+    "used",
+    "no_person",
+    "unreadable",
+    "no_pose_file",
+    "bad_pose_file",
+)
+
+
+class PrepareError(Exception):
+    """A problem with the arguments or the output folder; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes the samples; a resumed run must use the same."""
+
+    size: int = 256
+    margin: float = 0.15  # of the person's larger side, added on each side of the crop
+    min_box: int = 48  # crops smaller than this many photo pixels are too blurry to learn from
+    val_fraction: float = 0.1
+    threshold: float = DEFAULT_THRESHOLD
+    checkpoint: str | None = None
+    poses_from: str | None = None
+
+
+@dataclass
+class Report:
+    counts: Counter[str]
+    samples: int
+    train: int
+    index_path: Path
+    interrupted: bool = False
+
+
+# --- photos -----------------------------------------------------------------------
+def find_photos(photos_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under `photos_dir` (recursively), sorted, skipping `exclude` (our output)."""
+    found = []
+    for p in photos_dir.rglob("*"):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file() or p.name.startswith("."):
+            continue
+        if exclude is not None and p.is_relative_to(exclude):
+            continue
+        found.append(p)
+    return sorted(found)
+
+
+def load_photo(path: Path) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB, upright per its EXIF orientation; None if it cannot be decoded."""
+    try:
+        with Image.open(path) as im:
+            upright = ImageOps.exif_transpose(im)
+            return np.asarray(upright.convert("RGB"))
+    except Exception as e:  # decoders raise many types (OSError, SyntaxError, DecompressionBomb...)
+        log.warning("%s: cannot read the image (%s)", path, e)
+        return None
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def pose_file_for(poses_dir: Path, rel: Path) -> Path | None:
+    for name in (f"{rel.stem}.json", f"{rel.stem}_keypoints.json"):  # ours/COCO, OpenPose's naming
+        candidate = poses_dir / rel.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_validation(rel: Path, val_fraction: float) -> bool:
+    """A stable split by the photo's path: all people of a photo land on the same side,
+    and a resumed run splits exactly as the first did."""
+    h = int(hashlib.sha1(rel.as_posix().encode()).hexdigest()[:8], 16)
+    return h / 2**32 < val_fraction
+
+
+# --- cropping ---------------------------------------------------------------------
+def crop_box(pose: Pose, margin: float) -> tuple[int, int, int]:
+    """(x0, y0, side): a square around the visible joints, `margin` of the larger extent on
+    each side (joints stop at the eyes and ankles; the margin keeps the head and feet)."""
+    box = pose.bbox()
+    assert box is not None
+    bx0, by0, bx1, by1 = box
+    extent = max(bx1 - bx0, by1 - by0)
+    side = max(8, math.ceil(extent * (1.0 + 2.0 * margin)))
+    x0 = round((bx0 + bx1) / 2.0 - side / 2.0)
+    y0 = round((by0 + by1) / 2.0 - side / 2.0)
+    return x0, y0, side
+
+
+def crop_person(
+    image: np.ndarray, pose: Pose, size: int, margin: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The person's square crop at `size` x `size` and its joints normalised to [0, 1]
+    (-1 = missing); None when the box lies entirely outside the photo."""
+    h, w = image.shape[:2]
+    x0, y0, side = crop_box(pose, margin)
+    inside = image[max(y0, 0) : min(y0 + side, h), max(x0, 0) : min(x0 + side, w)]
+    if inside.size == 0:
+        return None
+    square = cv2.copyMakeBorder(
+        inside,
+        max(0, -y0),
+        max(0, y0 + side - h),
+        max(0, -x0),
+        max(0, x0 + side - w),
+        cv2.BORDER_REPLICATE,  # continues the background; black bars would be a fake edge to learn
+    )
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+    crop = cv2.resize(square, (size, size), interpolation=interp)  # (size, size, 3)
+    joints = (pose.xy - np.array([x0, y0], np.float32)) / float(side)
+    joints = np.clip(joints, 0.0, 1.0)
+    joints[~pose.visible] = -1.0
+    return crop, joints.astype(np.float32)
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot write {tmp}")
+
+    atomic_write_with(path, write)
+
+
+# --- one photo ----------------------------------------------------------------------
+def process_photo(
+    photo: Path,
+    rel: Path,
+    out_dir: Path,
+    settings: Settings,
+    estimator: PoseEstimator | None,
+) -> dict[str, Any]:
+    """Write the crops of one photo; returns its record: status and samples."""
+    record: dict[str, Any] = {"status": USED, "samples": []}
+    pose_file = None
+    if settings.poses_from is not None:
+        pose_file = pose_file_for(Path(settings.poses_from), rel)
+        if pose_file is None:
+            log.info("%s: no pose file", rel)
+            return {"status": NO_POSE_FILE, "samples": []}
+    image = load_photo(photo)
+    if image is None:
+        return {"status": UNREADABLE, "samples": []}
+    h, w = image.shape[:2]
+    if pose_file is not None:
+        try:
+            poses = largest_first(read_poses(pose_file, image_size=(w, h)))
+        except PoseFileError as e:
+            log.warning("%s", e)
+            return {"status": BAD_POSE_FILE, "samples": []}
+    else:
+        assert estimator is not None
+        poses = estimator.estimate(image)
+    train = not is_validation(rel, settings.val_fraction)
+    stem = f"{rel.stem}_{rel.suffix.lstrip('.')}"
+    for pose in poses:
+        if not pose.has_torso():
+            continue
+        if crop_box(pose, settings.margin)[2] < settings.min_box:
+            log.debug("%s: a person too small to use", rel)
+            continue
+        result = crop_person(image, pose, settings.size, settings.margin)
+        if result is None:
+            continue
+        crop, joints = result
+        name = (Path(IMAGES_DIR) / rel.parent / f"{stem}_{len(record['samples'])}.png").as_posix()
+        _save_png(out_dir / name, crop)
+        record["samples"].append(
+            {"img": name, "train": train, "joints": [[round(float(v), 6) for v in j] for j in joints]}
+        )
+    if not record["samples"]:
+        record["status"] = NO_PERSON
+    return record
+
+
+# --- the record and the index -------------------------------------------------------
+def _load_state(out_dir: Path, settings: Settings, photos_dir: Path, restart: bool) -> dict[str, Any]:
+    path = out_dir / STATE_NAME
+    fresh = {
+        "version": STATE_VERSION,
+        "photos_dir": str(photos_dir),
+        "settings": asdict(settings),
+        "photos": {},
+    }
+    if not path.exists():
+        if (out_dir / INDEX_NAME).exists():
+            raise PrepareError(
+                f"{out_dir} already holds an {INDEX_NAME} that vunet-prepare did not make. "
+                "Choose an empty output folder."
+            )
+        return fresh
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        ok = state.get("version") == STATE_VERSION and isinstance(state.get("photos"), dict)
+    except (OSError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        if not restart:
+            raise PrepareError(f"{path} is damaged or from another version. Add --restart to start over.")
+        return fresh
+    if restart:
+        _delete_samples(out_dir, state["photos"].values())
+        return fresh
+    if state.get("settings") != asdict(settings):
+        old = state.get("settings") or {}
+        diff = ", ".join(
+            f"{k} {old.get(k)!r} -> {v!r}" for k, v in asdict(settings).items() if old.get(k) != v
+        )
+        raise PrepareError(
+            f"{out_dir} was prepared with other settings ({diff}). Use the same options to resume, "
+            "another output folder, or add --restart to start over."
+        )
+    return state
+
+
+def _delete_samples(out_dir: Path, records: Any) -> None:
+    for rec in records:
+        for s in rec.get("samples", []):
+            (out_dir / s["img"]).unlink(missing_ok=True)
+
+
+def _save_state(out_dir: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(out_dir / STATE_NAME, json.dumps(state, separators=(",", ":")))
+
+
+def write_index(out_dir: Path, state: dict[str, Any], order: list[str]) -> tuple[Path, int, int]:
+    """index.p from the record, photos in `order`; returns (path, samples, train samples)."""
+    imgs: list[str] = []
+    train: list[bool] = []
+    joints: list[list[list[float]]] = []
+    for rel in order:
+        for s in state["photos"].get(rel, {}).get("samples", []):
+            imgs.append(s["img"])
+            train.append(bool(s["train"]))
+            joints.append(s["joints"])
+    index = {
+        "joint_order": list(JOINT_NAMES),
+        "imgs": imgs,
+        "train": train,
+        "joints": np.asarray(joints, np.float32).reshape(len(imgs), len(JOINT_NAMES), 2),  # (N, 18, 2)
+    }
+    path = out_dir / INDEX_NAME
+    atomic_write_bytes(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+    return path, len(imgs), sum(train)
+
+
+# --- the run ------------------------------------------------------------------------
+def prepare(
+    photos_dir: Path,
+    out_dir: Path,
+    settings: Settings,
+    estimator: PoseEstimator | None = None,
+    *,
+    make_estimator: Callable[[], PoseEstimator] | None = None,
+    restart: bool = False,
+    show_progress: bool = True,
+) -> Report:
+    """Prepare (or resume preparing) the dataset. Without --poses-from, the estimator is
+    `estimator` or, only when some photo still needs it, `make_estimator()` (default:
+    `create_estimator(settings.checkpoint)`)."""
+    photos_dir, out_dir = photos_dir.resolve(), out_dir.resolve()
+    if not photos_dir.is_dir():
+        raise PrepareError(f"The photo folder {photos_dir} does not exist.")
+    if settings.poses_from is not None and not Path(settings.poses_from).is_dir():
+        raise PrepareError(f"The pose folder {settings.poses_from} (--poses-from) does not exist.")
+    photos = find_photos(photos_dir, exclude=out_dir / IMAGES_DIR)
+    if not photos:
+        raise PrepareError(f"No photos ({', '.join(IMAGE_SUFFIXES)}) found in {photos_dir}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out_dir, settings, photos_dir, restart)
+
+    rels = {p: p.relative_to(photos_dir) for p in photos}
+    order = [r.as_posix() for r in rels.values()]
+    gone = set(state["photos"]) - set(order)
+    if gone:  # photos removed since the last run: their samples leave the dataset too
+        log.info("%d photos are gone since the last run; dropping their samples", len(gone))
+        _delete_samples(out_dir, [state["photos"].pop(k) for k in gone])
+
+    def stamp(p: Path) -> list[Any]:
+        s: list[Any] = _stamp(p)
+        if settings.poses_from is not None:
+            pf = pose_file_for(Path(settings.poses_from), rels[p])
+            s.append(_stamp(pf) if pf else None)
+        return s
+
+    todo = []
+    for p in photos:
+        rec = state["photos"].get(rels[p].as_posix())
+        if rec is None or rec.get("stamp") != stamp(p):
+            todo.append(p)
+    if len(todo) < len(photos):
+        log.info("resuming: %d of %d photos already done", len(photos) - len(todo), len(photos))
+
+    if todo and settings.poses_from is None and estimator is None:
+        if make_estimator is None:
+            from vunet_studio.estimation import create_estimator  # noqa: PLC0415 - imports torch
+
+            estimator = create_estimator(settings.checkpoint, threshold=settings.threshold)
+        else:
+            estimator = make_estimator()  # may raise EstimatorUnavailable before anything is written
+
+    interrupted = False
+    last_save, since_save = time.monotonic(), 0
+    try:
+        with tqdm(todo, unit="photo", desc="preparing", disable=not show_progress) as bar:
+            for p in bar:
+                key = rels[p].as_posix()
+                if key in state["photos"]:  # the photo changed: its old crops go
+                    _delete_samples(out_dir, [state["photos"].pop(key)])
+                rec = process_photo(p, rels[p], out_dir, settings, estimator)
+                rec["stamp"] = stamp(p)
+                state["photos"][key] = rec
+                since_save += 1
+                if since_save >= SAVE_EVERY_PHOTOS or time.monotonic() - last_save > SAVE_EVERY_S:
+                    _save_state(out_dir, state)
+                    last_save, since_save = time.monotonic(), 0
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        # Whatever happened, the record and the index agree with the crops on disk.
+        _save_state(out_dir, state)
+        index_path, n, n_train = write_index(out_dir, state, order)
+    counts = Counter(state["photos"][k]["status"] for k in order if k in state["photos"])
+    return Report(counts, n, n_train, index_path, interrupted)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="vunet-prepare",
+        description="Make a VUNet training dataset (index.p + square person crops) from a folder of photos.",
+    )
+    ap.add_argument("photos_dir", type=Path, help="folder of photos (searched recursively)")
+    ap.add_argument("out_dir", type=Path, help="output folder: images/, index.p, prepare-state.json")
+    ap.add_argument(
+        "--size", type=int, choices=(128, 256), default=Settings.size, help="crop size (default 256)"
+    )
+    ap.add_argument(
+        "--poses-from",
+        type=Path,
+        metavar="DIR",
+        help="take poses from OpenPose/COCO JSON files named like the photos instead of detecting them",
+    )
+    ap.add_argument(
+        "--checkpoint",
+        help="openpifpaf checkpoint name (downloaded once) or file (default: shufflenetv2k16)",
+    )
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"joint confidence above which a detected joint counts (default {DEFAULT_THRESHOLD})",
+    )
+    ap.add_argument("--margin", type=float, default=Settings.margin, help="crop margin (default 0.15)")
+    ap.add_argument(
+        "--min-box",
+        type=int,
+        default=Settings.min_box,
+        help="skip people whose crop is smaller than this many photo pixels (default 48)",
+    )
+    ap.add_argument(
+        "--val-fraction", type=float, default=Settings.val_fraction, help="share of photos for testing (0.1)"
+    )
+    ap.add_argument("--restart", action="store_true", help="discard an earlier, unfinished run in OUT_DIR")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if not 0.0 <= args.val_fraction <= 1.0 or args.margin < 0 or args.min_box < 0:
+        print("vunet-prepare: --val-fraction must be in [0, 1]; --margin and --min-box >= 0", file=sys.stderr)
+        return 2
+    settings = Settings(
+        size=args.size,
+        margin=args.margin,
+        min_box=args.min_box,
+        val_fraction=args.val_fraction,
+        threshold=args.threshold,
+        checkpoint=None if args.poses_from else args.checkpoint,
+        poses_from=str(args.poses_from.resolve()) if args.poses_from else None,
+    )
+
+    def make_estimator() -> PoseEstimator:
+        from vunet_studio.estimation import create_estimator  # noqa: PLC0415
+
+        log.info("loading the pose estimator...")
+        return create_estimator(args.checkpoint, args.device, threshold=args.threshold)
+
+    try:
+        with logging_redirect_tqdm():
+            report = prepare(
+                args.photos_dir,
+                args.out_dir,
+                settings,
+                make_estimator=make_estimator,
+                restart=args.restart,
+                show_progress=not args.quiet,
+            )
+    except PrepareError as e:
+        print(f"vunet-prepare: {e}", file=sys.stderr)
+        return 2
+    except EstimatorUnavailable as e:
+        print(
+            f"vunet-prepare: {e}\nTo prepare without the estimator, give poses as OpenPose or COCO JSON "
+            "files with --poses-from DIR.",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as e:
+        print(f"vunet-prepare: cannot write the dataset: {e}", file=sys.stderr)
+        return 1
+
+    c = report.counts
+    skipped = [f"{c[NO_PERSON]} with no usable person", f"{c[UNREADABLE]} unreadable"]
+    if settings.poses_from is not None:
+        skipped += [f"{c[NO_POSE_FILE]} without a pose file", f"{c[BAD_POSE_FILE]} with a bad pose file"]
+    print(f"photos: {c[USED]} used; skipped {', '.join(skipped)}")
+    print(
+        f"dataset: {report.samples} people ({report.train} train, {report.samples - report.train} test) "
+        f"in {report.index_path}"
+    )
+    if report.interrupted:
+        print("interrupted: run the same command again to continue", file=sys.stderr)
+        return 130
+    if report.samples == 0:
+        print(
+            "vunet-prepare: no usable person found (each needs both shoulders and both hips)", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
