@@ -1,0 +1,153 @@
+"""Editing on the canvas with real mouse events: drags, undo, live renders, zoom, hide, mirror."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from vunet_studio.skeleton import JOINT_INDEX
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+def send_mouse(view, kind: QEvent.Type, pos: QPoint, buttons, button=Qt.MouseButton.NoButton, mods=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
+    vp = view.viewport()
+    event = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
+    QApplication.sendEvent(vp, event)
+
+
+def drag(view, start: QPoint, end: QPoint, steps: int = 8, mods=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
+    send_mouse(view, QEvent.Type.MouseButtonPress, start, LEFT, LEFT, mods)
+    for k in range(1, steps + 1):
+        p = start + (end - start) * (k / steps)
+        send_mouse(view, QEvent.Type.MouseMove, p, LEFT, Qt.MouseButton.NoButton, mods)
+    send_mouse(view, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, LEFT, mods)
+
+
+def view_pos(canvas, j: int) -> QPoint:  # noqa: ANN001
+    return canvas.mapFromScene(canvas.joint_scene_pos(j))
+
+
+def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    canvas, doc = window.canvas, window.doc
+    j = JOINT_INDEX["rwrist"]
+    before = doc.current.pose.copy()
+    start = view_pos(canvas, j)
+    end = start + QPoint(-30, 25)
+    count0 = doc.undo.count()
+    frames0 = window.render_view.frames_shown
+
+    with qtbot.waitSignal(window.render.imageReady, timeout=5000):
+        drag(canvas, start, end)
+
+    after = doc.current.pose
+    moved = after.xy[j] - before.xy[j]
+    scale = 1.0 / canvas.zoom()
+    assert np.allclose(moved, (-30 * scale, 25 * scale), atol=2 * scale)
+    others = np.arange(18) != j
+    assert np.allclose(after.xy[others], before.xy[others])
+    assert doc.undo.count() == count0 + 1  # one step for the whole drag
+    assert window.render_view.frames_shown > frames0
+    assert window.isWindowModified()
+
+    doc.undo.undo()
+    assert doc.current.pose == before
+    assert canvas.joint_scene_pos(j).x() == float(before.xy[j, 0])
+    doc.undo.redo()
+    assert np.allclose(doc.current.pose.xy[j], after.xy[j])
+
+
+def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    canvas, doc = window.canvas, window.doc
+    before = doc.current.pose.copy()
+    start = view_pos(canvas, JOINT_INDEX["lknee"])
+    drag(canvas, start, start + QPoint(20, 0), mods=Qt.KeyboardModifier.ShiftModifier)
+    delta = doc.current.pose.xy - before.xy
+    assert np.allclose(delta, delta[0]) and delta[0, 0] > 5
+    assert doc.undo.undoText() == "Move skeleton"
+
+
+def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    canvas, doc = window.canvas, window.doc
+    j = JOINT_INDEX["lelbow"]
+    pos = view_pos(canvas, j)
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, LEFT)
+    assert canvas.selected_joint == j
+    qtbot.keyClick(canvas, Qt.Key.Key_H)
+    assert not doc.current.pose.visible[j]
+    assert doc.undo.undoText() == "Hide left elbow"
+    window.editor.toggle_selected_joint()
+    assert doc.current.pose.visible[j]
+    doc.undo.undo()
+    assert not doc.current.pose.visible[j]
+
+
+def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    doc = window.doc
+    before = doc.current.pose.copy()
+    drag(window.canvas, view_pos(window.canvas, JOINT_INDEX["rwrist"]), view_pos(window.canvas, JOINT_INDEX["rwrist"]) + QPoint(-40, 0))
+    edited = doc.current.pose.copy()
+    window.act_mirror.trigger()
+    mirrored = doc.current.pose
+    r, l = JOINT_INDEX["rwrist"], JOINT_INDEX["lwrist"]
+    # The edited right wrist is now the left one, reflected about the figure's centre.
+    assert np.isclose(mirrored.xy[l, 1], edited.xy[r, 1])
+    assert np.isclose(mirrored.xy[l, 0], 2 * edited.center()[0] - edited.xy[r, 0], atol=1e-3)
+    window.act_reset.trigger()
+    assert doc.current.pose == before
+    doc.undo.undo()
+    assert doc.current.pose == mirrored
+
+
+def test_arrow_nudges_merge_into_one_step(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    canvas, doc = window.canvas, window.doc
+    j = JOINT_INDEX["cnose"]
+    pos = view_pos(canvas, j)
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, LEFT)
+    n = doc.undo.count()
+    before = doc.current.pose.xy[j].copy()
+    for _ in range(3):
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    assert doc.undo.count() == n + 1
+    assert doc.current.pose.xy[j, 0] > before[0]
+    doc.undo.undo()
+    assert np.allclose(doc.current.pose.xy[j], before)
+
+
+def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    canvas = window.canvas
+    pos = view_pos(canvas, JOINT_INDEX["rknee"])
+    scene_before = canvas.mapToScene(pos)
+    z0 = canvas.zoom()
+    vp = canvas.viewport()
+    event = QWheelEvent(
+        QPointF(pos), QPointF(vp.mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 240),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(vp, event)
+    assert canvas.zoom() > z0 * 1.2
+    scene_after = canvas.mapToScene(pos)
+    assert abs(scene_after.x() - scene_before.x()) < 3 / canvas.zoom() + 1
+    assert abs(scene_after.y() - scene_before.y()) < 3 / canvas.zoom() + 1
+
+
+def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    shown = []
+    window.render.imageReady.connect(lambda pid, img, ms, lat: shown.append(pid))
+    service = window.render
+    # Pretend a newer result was already shown: an older id must not replace it.
+    service._shown_id += 1000
+    window.editor.request_render()
+    qtbot.wait(200)
+    assert shown == []

@@ -1,0 +1,375 @@
+"""The pose canvas: the photo with its editable stick figure on a zoomable, pannable view.
+
+Scene coordinates are the photo's original pixels, whatever size the photo is shown at.
+The canvas edits a private copy of the pose while the mouse is down (emitting it live for
+rendering) and reports one finished edit on release; the controller turns that into one
+undo step. It never touches the document itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QContextMenuEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QMenu,
+    QWidget,
+)
+
+from vunet_studio.gui.qimage import display_pixmap
+from vunet_studio.pose import Pose
+from vunet_studio.skeleton import JOINT_INDEX, JOINT_LABELS, JOINT_NAMES, LIMBS
+
+log = logging.getLogger(__name__)
+
+# Side colours follow the stickman the model sees: right = red channel, left = green.
+RIGHT = QColor(235, 64, 52)
+LEFT = QColor(46, 204, 64)
+CENTRE = QColor(66, 135, 245)
+JOINT_RADIUS = 6.0  # screen pixels, whatever the zoom
+BONE_WIDTH = 3.0
+_ROLE = 0  # QGraphicsItem.data key: ("joint", index) or ("bone", index)
+MIN_ZOOM, MAX_ZOOM = 0.02, 40.0
+
+
+def side_colour(name: str) -> QColor:
+    if name.startswith("r"):
+        return RIGHT
+    if name.startswith("l"):
+        return LEFT
+    return CENTRE
+
+
+def _bone_colour(a: str, b: str) -> QColor:
+    sides = {n[0] for n in (a, b)} - {"c"}
+    return side_colour(next(iter(sides)) if len(sides) == 1 else "c")
+
+
+class PoseCanvas(QGraphicsView):
+    """Signals only; the controller decides what an edit means."""
+
+    poseDragged = Signal(object)  # Pose, live, while a drag is under way
+    poseEdited = Signal(object, object, str, bool)  # old Pose, new Pose, undo text, is_nudge
+    toggleJointRequested = Signal(int)
+    mirrorRequested = Signal()
+    resetRequested = Signal()
+    zoomChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setBackgroundBrush(QBrush(QColor(38, 40, 44)))
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(False)  # drops go to the main window
+
+        self._photo_item: QGraphicsPixmapItem | None = None
+        self._image_size: tuple[int, int] = (0, 0)
+        self._pose: Pose | None = None
+        self._joints: list[QGraphicsEllipseItem] = []
+        self._bones: list[QGraphicsLineItem] = []
+        self._status_item = QGraphicsSimpleTextItem()
+        self._status_item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self._status_item.setBrush(QColor(240, 240, 240))
+        self._status_item.setZValue(10)
+        self.scene().addItem(self._status_item)
+        self._build_skeleton_items()
+
+        self._drag: str | None = None  # "joint" | "all" | "pan"
+        self._drag_joint = -1
+        self._drag_start_pose: Pose | None = None
+        self._drag_start_scene = QPointF()
+        self._pan_last = QPoint()
+        self.selected_joint = -1
+        self._hover_joint = -1
+        self._user_zoomed = False
+
+    # --- content ------------------------------------------------------------------
+    def _build_skeleton_items(self) -> None:
+        for a, b in LIMBS:
+            line = QGraphicsLineItem()
+            pen = QPen(_bone_colour(a, b), BONE_WIDTH)
+            pen.setCosmetic(True)  # constant on-screen width at any zoom
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            line.setPen(pen)
+            line.setZValue(1)
+            line.setData(_ROLE, ("bone", len(self._bones)))
+            line.setCursor(Qt.CursorShape.SizeAllCursor)
+            line.setToolTip("Drag to move the whole skeleton")
+            line.setVisible(False)
+            self.scene().addItem(line)
+            self._bones.append(line)
+        r = JOINT_RADIUS
+        for j, name in enumerate(JOINT_NAMES):
+            dot = QGraphicsEllipseItem(-r, -r, 2 * r, 2 * r)
+            dot.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            dot.setZValue(2)
+            dot.setData(_ROLE, ("joint", j))
+            dot.setToolTip(f"{JOINT_LABELS[name]} — drag to move, H to hide/show, Shift+drag moves all")
+            dot.setCursor(Qt.CursorShape.PointingHandCursor)
+            dot.setVisible(False)
+            self.scene().addItem(dot)
+            self._joints.append(dot)
+
+    def set_photo(self, rgb: np.ndarray | None) -> None:
+        if self._photo_item is not None:
+            self.scene().removeItem(self._photo_item)
+            self._photo_item = None
+        if rgb is None:
+            self._image_size = (0, 0)
+            self.set_pose(None)
+            return
+        pixmap, scale = display_pixmap(rgb)
+        self._photo_item = QGraphicsPixmapItem(pixmap)
+        self._photo_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._photo_item.setScale(scale)
+        self._photo_item.setZValue(0)
+        self.scene().addItem(self._photo_item)
+        self._image_size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        w, h = self._image_size
+        # A margin around the photo so joints near the edge can be grabbed and panned to.
+        m = 0.15 * max(w, h)
+        self.scene().setSceneRect(QRectF(-m, -m, w + 2 * m, h + 2 * m))
+        self._status_item.setPos(0, 0)
+        self._user_zoomed = False
+        self.fit()
+
+    def set_pose(self, pose: Pose | None) -> None:
+        """Show `pose` (a copy is kept); ignored while the user is dragging."""
+        if self._drag in ("joint", "all"):
+            return
+        self._pose = pose.copy() if pose is not None else None
+        self._sync_items()
+
+    def set_status_text(self, text: str) -> None:
+        self._status_item.setText(text)
+
+    def pose(self) -> Pose | None:
+        return self._pose.copy() if self._pose is not None else None
+
+    def joint_scene_pos(self, j: int) -> QPointF:
+        return self._joints[j].pos()
+
+    def _sync_items(self) -> None:
+        pose = self._pose
+        for j, dot in enumerate(self._joints):
+            if pose is None:
+                dot.setVisible(False)
+                continue
+            dot.setVisible(True)
+            x, y = (float(v) for v in pose.xy[j])
+            dot.setPos(x, y)
+            colour = side_colour(JOINT_NAMES[j])
+            selected = j == self.selected_joint
+            if pose.visible[j]:
+                dot.setBrush(QBrush(colour))
+                dot.setPen(
+                    QPen(QColor(255, 255, 255) if selected else QColor(20, 20, 20), 2.5 if selected else 1.2)
+                )
+                dot.setOpacity(1.0)
+            else:
+                # Hidden joints stay grabbable as faint rings so they can be shown again.
+                dot.setBrush(Qt.BrushStyle.NoBrush)
+                pen = QPen(colour, 2.0, Qt.PenStyle.DotLine)
+                dot.setPen(pen)
+                dot.setOpacity(0.7)
+        for k, (a, b) in enumerate(LIMBS):
+            line = self._bones[k]
+            ia, ib = JOINT_INDEX[a], JOINT_INDEX[b]
+            if pose is None or not (pose.visible[ia] and pose.visible[ib]):
+                line.setVisible(False)
+                continue
+            line.setLine(*(float(v) for v in pose.xy[ia]), *(float(v) for v in pose.xy[ib]))
+            line.setVisible(True)
+
+    # --- view ----------------------------------------------------------------------
+    def fit(self) -> None:
+        if self._photo_item is None:
+            return
+        w, h = self._image_size
+        self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self._user_zoomed = False
+        self.zoomChanged.emit(self.zoom())
+
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def zoom_by(self, factor: float, anchor: QPoint | None = None) -> None:
+        """Zoom keeping the scene point under `anchor` (viewport pixels; default: centre) fixed."""
+        new = self.zoom() * factor
+        if not (MIN_ZOOM <= new <= MAX_ZOOM):
+            return
+        anchor = anchor if anchor is not None else self.viewport().rect().center()
+        fixed = self.mapToScene(anchor)
+        self.scale(factor, factor)
+        # Scroll so the same scene point is back under the anchor. (AnchorUnderMouse uses the
+        # last mouse-move position, which is not always where the wheel turned.)
+        moved = self.mapFromScene(fixed) - anchor
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+        self._user_zoomed = True
+        self.zoomChanged.emit(self.zoom())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._user_zoomed:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            # AnchorUnderMouse keeps the scene point under the cursor fixed while zooming.
+            self.zoom_by(1.15**steps, event.position().toPoint())
+        event.accept()
+
+    # --- mouse ---------------------------------------------------------------------
+    def _hit(self, pos: QPoint) -> tuple[str, int] | None:
+        for item in self.items(pos):
+            role = item.data(_ROLE)
+            if role and item.isVisible():
+                return role
+        return None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        hit = self._hit(pos)
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and (hit is None or self._pose is None)
+        ):
+            self._drag = "pan"
+            self._pan_last = pos
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and hit is not None and self._pose is not None:
+            kind, index = hit
+            move_all = kind == "bone" or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self._drag = "all" if move_all else "joint"
+            self._drag_joint = index if kind == "joint" else -1
+            if kind == "joint":
+                self.selected_joint = index
+            self._drag_start_pose = self._pose.copy()
+            self._drag_start_scene = self.mapToScene(pos)
+            self._sync_items()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        if self._drag == "pan":
+            delta = pos - self._pan_last
+            self._pan_last = pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            event.accept()
+            return
+        if self._drag in ("joint", "all") and self._pose is not None and self._drag_start_pose is not None:
+            scene = self.mapToScene(pos)
+            dx = scene.x() - self._drag_start_scene.x()
+            dy = scene.y() - self._drag_start_scene.y()
+            pose = self._drag_start_pose.copy()
+            if self._drag == "joint":
+                w, h = self._image_size
+                x = min(max(float(pose.xy[self._drag_joint, 0] + dx), 0.0), float(w))
+                y = min(max(float(pose.xy[self._drag_joint, 1] + dy), 0.0), float(h))
+                pose.xy[self._drag_joint] = (x, y)
+            else:
+                pose.xy += (dx, dy)
+            self._pose = pose
+            self._sync_items()
+            self.poseDragged.emit(pose.copy())
+            event.accept()
+            return
+        hit = self._hit(pos)
+        self._hover_joint = hit[1] if hit and hit[0] == "joint" else -1
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag == "pan":
+            self._drag = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        if self._drag in ("joint", "all"):
+            kind, joint, start = self._drag, self._drag_joint, self._drag_start_pose
+            self._drag, self._drag_start_pose = None, None
+            if start is not None and self._pose is not None and not np.allclose(start.xy, self._pose.xy):
+                text = f"Move {JOINT_LABELS[JOINT_NAMES[joint]]}" if kind == "joint" else "Move skeleton"
+                self.poseEdited.emit(start, self._pose.copy(), text, False)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # --- keys and menu ------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        target = self._hover_joint if self._hover_joint >= 0 else self.selected_joint
+        if key == Qt.Key.Key_H and target >= 0 and self._pose is not None:
+            self.toggleJointRequested.emit(target)
+            return
+        arrows = {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, -1),
+            Qt.Key.Key_Down: (0, 1),
+        }
+        if key in arrows and self.selected_joint >= 0 and self._pose is not None and self._drag is None:
+            step = 10.0 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1.0
+            # One screen pixel per press, whatever the zoom.
+            step /= max(self.zoom(), 1e-6)
+            dx, dy = arrows[key]
+            old = self._pose.copy()
+            new = old.copy()
+            new.xy[self.selected_joint] += (dx * step, dy * step)
+            self._pose = new
+            self._sync_items()
+            self.poseEdited.emit(old, new.copy(), "Nudge joint", True)
+            return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if self._pose is None:
+            return
+        hit = self._hit(event.pos())
+        menu = QMenu(self)
+        if hit and hit[0] == "joint":
+            j = hit[1]
+            label = JOINT_LABELS[JOINT_NAMES[j]]
+            act = QAction(f"{'Hide' if self._pose.visible[j] else 'Show'} {label}", menu)
+            act.triggered.connect(lambda: self.toggleJointRequested.emit(j))
+            menu.addAction(act)
+            menu.addSeparator()
+        mirror = menu.addAction("Mirror left/right")
+        mirror.triggered.connect(self.mirrorRequested.emit)
+        reset = menu.addAction("Reset to detected pose")
+        reset.triggered.connect(self.resetRequested.emit)
+        menu.addSeparator()
+        fit = menu.addAction("Fit to window")
+        fit.triggered.connect(self.fit)
+        menu.exec(event.globalPos())

@@ -1,0 +1,398 @@
+"""The main window: composes the views, docks, actions and status bar, and hands the
+wiring to the controllers (`editor.py`, `files.py`). It holds no editing logic itself."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vunet_studio.engine import default_checkpoint
+from vunet_studio.gui import settings
+from vunet_studio.gui.canvas import PoseCanvas
+from vunet_studio.gui.document import StudioDocument
+from vunet_studio.gui.editor import EditController
+from vunet_studio.gui.files import FileController, sample_photos
+from vunet_studio.gui.pose_finder import EstimatorFactory, PoseFinder, default_estimator_factory
+from vunet_studio.gui.preferences import PreferencesDialog
+from vunet_studio.gui.render_view import RenderView
+from vunet_studio.gui.render_worker import EngineFactory, RenderService
+from vunet_studio.gui.sources_panel import AppearancePanel, PhotosPanel
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "VUNet Studio"
+
+
+class EmptyState(QWidget):
+    """What a first start shows instead of a blank canvas."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        title = QLabel("<h2>Re-pose people in photos</h2>")
+        text = QLabel(
+            "Open a photo of a person. Their skeleton is found for you;<br>"
+            "drag its joints and watch the person re-render in the new pose.<br><br>"
+            "You can also drop photos or a workspace onto this window."
+        )
+        for w in (title, text):
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setStyleSheet("color: gray")
+        self.open_button = QPushButton("Open photos…")
+        self.samples_button = QPushButton("Open samples")
+        for b in (self.open_button, self.samples_button):
+            b.setMinimumWidth(180)
+            b.setMinimumHeight(32)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(title)
+        layout.addWidget(text)
+        layout.addSpacing(16)
+        for b in (self.open_button, self.samples_button):
+            layout.addWidget(b, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        engine_factory: EngineFactory | None = None,
+        estimator_factory: EstimatorFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.prefs = settings.Preferences.load()
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+
+        # --- views ---
+        self.doc = StudioDocument(self)
+        self.canvas = PoseCanvas()
+        self.render_view = RenderView()
+        self.empty = EmptyState()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(self.render_view)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([820, 520])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.splitter)
+        self.setCentralWidget(self.stack)
+
+        self.photos_panel = PhotosPanel()
+        self.appearance_panel = AppearancePanel()
+        self.photos_dock = self._dock("Photos", self.photos_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.appearance_dock = self._dock(
+            "Appearance", self.appearance_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+
+        # --- services and controllers ---
+        self.render = RenderService(engine_factory, self)
+        self.finder = PoseFinder(estimator_factory or default_estimator_factory(self.prefs.device), self)
+        self.editor = EditController(
+            self.doc,
+            self.canvas,
+            self.render_view,
+            self.photos_panel,
+            self.appearance_panel,
+            self.render,
+            self,
+        )
+        self.files = FileController(
+            self.doc, self.editor, self.render_view, self.render, self.finder, self, self.prefs, self
+        )
+
+        self._build_status_bar()
+        self._build_actions()
+        self._wire()
+        self._restore_layout()
+        self._update_title()
+
+    # --- composition ---------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title}Dock")
+        dock.setWidget(widget)
+        dock.setMinimumWidth(250)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setRange(0, 100)
+        self.progress.setVisible(False)
+        self.engine_label = QLabel("Model: loading…")
+        self.frame_label = QLabel("")
+        self.frame_label.setMinimumWidth(150)
+        self.frame_label.setToolTip("Render time of the last frame / mouse-to-screen latency")
+        self.zoom_label = QLabel("")
+        for w in (self.progress, self.engine_label, self.frame_label, self.zoom_label):
+            bar.addPermanentWidget(w)
+
+    def _action(
+        self,
+        text: str,
+        slot: object,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        icon: QStyle.StandardPixmap | None = None,
+        tip: str = "",
+    ) -> QAction:
+        act = QAction(text, self)
+        if icon is not None:
+            act.setIcon(self.style().standardIcon(icon))
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(tip)
+        act.triggered.connect(slot)  # type: ignore[arg-type]
+        self.addAction(act)  # shortcuts work even when the menu bar is hidden
+        return act
+
+    def _build_actions(self) -> None:
+        S, K = QStyle.StandardPixmap, QKeySequence.StandardKey
+        f, e = self.files, self.editor
+        self.act_open = self._action(
+            "&Open photos…", f.open_dialog, K.Open, S.SP_DialogOpenButton, "Open photos or a workspace"
+        )
+        self.act_samples = self._action("Open &samples", f.open_samples)
+        self.act_open_ws = self._action("Open &workspace…", f.open_workspace_dialog)
+        self.act_new = self._action("&New workspace", f.new_workspace, K.New, S.SP_FileIcon)
+        self.act_save = self._action("&Save", f.save, K.Save, S.SP_DialogSaveButton, "Save the workspace")
+        self.act_save_as = self._action("Save &as…", lambda: f.save_as(), K.SaveAs)
+        self.act_export_render = self._action(
+            "Export &render…",
+            lambda: f.export_render(),
+            "Ctrl+E",
+            S.SP_ArrowDown,
+            "Save the rendered person as PNG or JPEG",
+        )
+        self.act_export_pose = self._action("Export &pose…", lambda: f.export_pose(), "Ctrl+Shift+E")
+        self.act_export_anim = self._action("Export &animation…", lambda: f.export_animation(), "Ctrl+Alt+E")
+        self.act_prefs = self._action("&Preferences…", self.show_preferences, K.Preferences)
+        self.act_quit = self._action("&Quit", self.close, K.Quit)
+
+        self.act_undo = self.doc.undo.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence(K.Undo))
+        self.act_undo.setIcon(self.style().standardIcon(S.SP_ArrowBack))
+        self.act_redo = self.doc.undo.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcut(QKeySequence(K.Redo))
+        self.act_redo.setIcon(self.style().standardIcon(S.SP_ArrowForward))
+        self.addActions([self.act_undo, self.act_redo])
+        self.act_mirror = self._action(
+            "&Mirror left/right", e.mirror, "M", S.SP_BrowserReload, "Swap the left and right side"
+        )
+        self.act_reset = self._action(
+            "Reset to &detected pose", e.reset_pose, "Ctrl+Shift+R", S.SP_DialogResetButton
+        )
+        self.act_hide = self._action(
+            "&Hide/show joint", e.toggle_selected_joint, None, None, "Hide or show the selected joint (H)"
+        )
+        self.act_own_pose = self._action("Use as the photo's own pose", e.set_as_source_pose)
+        self.act_shuffle = self._action(
+            "S&huffle appearance",
+            e.shuffle,
+            "Ctrl+R",
+            S.SP_MediaSeekForward,
+            "A random person from the model's prior",
+        )
+        self.act_keyframe = self._action("Add &keyframe", e.add_keyframe, "K")
+        self.act_clear_keys = self._action("Clear keyframes", e.clear_keyframes)
+
+        self.act_fit = self._action("&Fit to window", self.canvas.fit, "Ctrl+0", S.SP_TitleBarMaxButton)
+        self.act_zoom_in = self._action("Zoom &in", lambda: self.canvas.zoom_by(1.25), K.ZoomIn)
+        self.act_zoom_out = self._action("Zoom &out", lambda: self.canvas.zoom_by(0.8), K.ZoomOut)
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addActions([self.act_open, self.act_samples])
+        self.recent_menu = m.addMenu("Open &recent")
+        m.addActions([self.act_open_ws, self.act_new])
+        m.addSeparator()
+        m.addActions([self.act_save, self.act_save_as])
+        m.addSeparator()
+        m.addActions([self.act_export_render, self.act_export_pose, self.act_export_anim])
+        m.addSeparator()
+        m.addActions([self.act_prefs, self.act_quit])
+        m = mb.addMenu("&Edit")
+        m.addActions([self.act_undo, self.act_redo])
+        m.addSeparator()
+        m.addActions([self.act_mirror, self.act_hide, self.act_reset, self.act_own_pose])
+        m.addSeparator()
+        m.addActions([self.act_shuffle, self.act_keyframe, self.act_clear_keys])
+        m = mb.addMenu("&View")
+        m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
+        m.addSeparator()
+        m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction()])
+        m = mb.addMenu("&Help")
+        m.addAction("&Keys and mouse").triggered.connect(self.show_help)
+        m.addAction("&About").triggered.connect(
+            lambda: QMessageBox.about(
+                self, APP_NAME, f"<b>{APP_NAME}</b><br>Re-pose people with the Variational U-Net."
+            )
+        )
+
+        tb = QToolBar("Main")
+        tb.setObjectName("MainToolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setMovable(False)
+        tb.addActions([self.act_open, self.act_save])
+        tb.addSeparator()
+        tb.addActions([self.act_undo, self.act_redo])
+        tb.addSeparator()
+        tb.addActions([self.act_mirror, self.act_reset, self.act_fit])
+        tb.addSeparator()
+        tb.addActions([self.act_shuffle, self.act_export_render])
+        self.addToolBar(tb)
+        self._rebuild_recent()
+
+    def _wire(self) -> None:
+        self.empty.open_button.clicked.connect(self.files.open_dialog)
+        self.empty.samples_button.clicked.connect(self.files.open_samples)
+        self.empty.samples_button.setEnabled(bool(sample_photos()))
+        for c in (self.editor, self.files):
+            c.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.files.recentChanged.connect(self._rebuild_recent)
+        self.editor.frameShown.connect(
+            lambda ms, lat: self.frame_label.setText(f"render {ms:.0f} ms · latency {lat:.0f} ms")
+        )
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.doc.photosChanged.connect(lambda: self.stack.setCurrentIndex(1 if self.doc.photos else 0))
+        self.doc.undo.cleanChanged.connect(lambda _c: self._update_title())
+        self.doc.pathChanged.connect(self._update_title)
+        self.render.engineProgress.connect(self._on_engine_progress)
+        self.render.engineReady.connect(self._on_engine_ready)
+        self.render.engineFailed.connect(self._on_engine_failed)
+
+    # --- engine status -----------------------------------------------------------------
+    def load_engine(self) -> None:
+        self.engine_label.setText("Model: loading…")
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.render_view.set_message("Loading the model…")
+        self.render.load_engine(self.prefs.checkpoint, self.prefs.device)
+
+    def _on_engine_progress(self, fraction: float, message: str) -> None:
+        self.progress.setVisible(True)
+        self.progress.setValue(round(100 * fraction))
+        self.statusBar().showMessage(message, 4000)
+
+    def _on_engine_ready(self, info: str) -> None:
+        self.progress.setVisible(False)
+        self.engine_label.setText(f"Model: {info}")
+        self.statusBar().showMessage(f"Model ready: {info}", 5000)
+        self.render_view.set_message("Rendering…")
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.progress.setVisible(False)
+        self.engine_label.setText("Model: not loaded")
+        self.render_view.clear(f"No render: {message}\n\nChoose another model in Edit ▸ Preferences.")
+        self.statusBar().showMessage(f"Model failed to load: {message}", 15000)
+
+    # --- dialogs -----------------------------------------------------------------------
+    def show_preferences(self) -> None:
+        dialog = PreferencesDialog(self.prefs, default_checkpoint(), self)
+        if dialog.exec():
+            self.apply_preferences(dialog.preferences())
+
+    def apply_preferences(self, prefs: settings.Preferences) -> None:
+        reload = (prefs.checkpoint, prefs.device) != (self.prefs.checkpoint, self.prefs.device)
+        self.prefs.__dict__.update(prefs.__dict__)  # controllers share this object
+        self.prefs.save()
+        self.files.autosaver.set_interval(prefs.autosave_s)
+        if reload:
+            self.load_engine()
+
+    def show_help(self) -> None:
+        QMessageBox.information(
+            self,
+            "Keys and mouse",
+            "Drag a joint to move it; drag a bone or Shift+drag a joint to move the whole skeleton.\n"
+            "Wheel: zoom under the cursor. Drag the background or use the middle button: pan.\n"
+            "H: hide/show the joint under the cursor. Arrows: nudge the selected joint (Shift: ×10).\n"
+            "M: mirror. K: add keyframe. Ctrl+R: shuffle appearance. Ctrl+0: fit.\n"
+            "Right-click the canvas or a photo for more.",
+        )
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = settings.recent_files()
+        for path in recent:
+            act = self.recent_menu.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.triggered.connect(lambda _=False, p=path: self.files.open_paths([p]))
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(
+                lambda: (settings.clear_recent(), self._rebuild_recent())
+            )
+
+    # --- window state ------------------------------------------------------------------
+    def _update_title(self) -> None:
+        name = self.doc.path.name if self.doc.path else "Untitled"
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowModified(self.doc.is_dirty())
+
+    def _restore_layout(self) -> None:
+        s = QSettings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        splitter = s.value("window/splitter")
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+
+    def _save_layout(self) -> None:
+        s = QSettings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            # Let the drag source finish before dialogs or long loads start.
+            QTimer.singleShot(0, lambda: self.files.open_paths(paths))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self._save_layout()
+        self.files.autosaver.timer.stop()
+        self.files.autosaver.discard()  # a clean exit: nothing to recover next time
+        self.render.shutdown()
+        self.finder.shutdown()
+        event.accept()
+
+    def window_icon(self) -> QIcon:
+        return self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)

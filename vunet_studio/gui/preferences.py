@@ -1,0 +1,90 @@
+"""The preferences dialog: model checkpoint, device, autosave interval, animation timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vunet_studio.gui.settings import DEVICES, Preferences
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, prefs: Preferences, default_checkpoint: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.setMinimumWidth(520)
+        self._default = default_checkpoint
+
+        self.checkpoint = QLineEdit(prefs.checkpoint)
+        self.checkpoint.setPlaceholderText(f"default: {default_checkpoint.name}")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        reset = QPushButton("Default")
+        reset.clicked.connect(lambda: self.checkpoint.setText(""))
+        row = QHBoxLayout()
+        row.addWidget(self.checkpoint, 1)
+        row.addWidget(browse)
+        row.addWidget(reset)
+
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.device.setCurrentText(prefs.device)
+        self.autosave = QSpinBox()
+        self.autosave.setRange(5, 3600)
+        self.autosave.setSuffix(" s")
+        self.autosave.setValue(prefs.autosave_s)
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(int(prefs.fps))
+        self.frames = QSpinBox()
+        self.frames.setRange(0, 60)
+        self.frames.setValue(prefs.frames_between)
+
+        form = QFormLayout()
+        form.addRow("Model checkpoint:", row)
+        form.addRow("Device:", self.device)
+        form.addRow("Autosave every:", self.autosave)
+        form.addRow("Animation frames per second:", self.fps)
+        form.addRow("Frames between poses:", self.frames)
+        note = QLabel("Changing the model or device reloads it in the background.")
+        note.setStyleSheet("color: gray")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        start = self.checkpoint.text() or str(self._default.parent)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a model checkpoint", start, "Checkpoints (*.safetensors *.pt *.pth);;All files (*)"
+        )
+        if path:
+            self.checkpoint.setText(path)
+
+    def preferences(self) -> Preferences:
+        return Preferences(
+            checkpoint=self.checkpoint.text().strip(),
+            device=self.device.currentText(),
+            autosave_s=self.autosave.value(),
+            fps=float(self.fps.value()),
+            frames_between=self.frames.value(),
+        )

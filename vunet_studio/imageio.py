@@ -1,0 +1,102 @@
+"""Loading user photos: any common format, EXIF orientation honoured, a clear error otherwise.
+
+Qt-free (PIL first, cv2 as a fallback for formats PIL lacks). Photos are returned as RGB
+uint8 arrays in their upright orientation, so pose coordinates always refer to the pixels
+the user sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+#: Extensions offered in open dialogs and accepted from drag and drop.
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+)  # fmt: skip
+
+#: Photos up to this many pixels load (a 20000 x 20000 scan); PIL's default guard is lower
+#: and would reject legitimate large camera images as "decompression bombs".
+MAX_PIXELS = 400_000_000
+
+
+class ImageLoadError(ValueError):
+    """A photo could not be loaded; the message names the file and says why, for the user."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path.name}: {problem}")
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of the photo at `path`, rotated upright per its EXIF orientation."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageLoadError(p, "file not found")
+    if p.is_dir():
+        raise ImageLoadError(p, "is a folder, not an image")
+    try:
+        return _load_pil(p)
+    except ImageLoadError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        log.debug("PIL could not read %s (%s); trying OpenCV", p, e)
+        arr = _load_cv2(p)
+        if arr is not None:
+            return arr
+        if isinstance(e, UnidentifiedImageError):
+            raise ImageLoadError(p, "not an image, or a format this app cannot read") from None
+        raise ImageLoadError(p, f"the image is corrupt or truncated ({e})") from None
+
+
+def _load_pil(p: Path) -> np.ndarray:
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise ImageLoadError(p, f"too large ({im.width} x {im.height} pixels)")
+                im.load()  # decode now, so truncated files fail here and not later
+                im = ImageOps.exif_transpose(im) or im
+                if im.mode != "RGB":
+                    im = _flatten_alpha(im) if "A" in im.getbands() or im.mode == "P" else im.convert("RGB")
+                return np.asarray(im, np.uint8).copy()
+    except Image.DecompressionBombError:
+        raise ImageLoadError(p, "too large to open") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+
+
+def _flatten_alpha(im: Image.Image) -> Image.Image:
+    # Transparent areas become white, as a photo viewer shows them, not black.
+    rgba = im.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _load_cv2(p: Path) -> np.ndarray | None:
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - cv2 is a dependency
+        return None
+    data = np.fromfile(str(p), np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
+    if data.size == 0:
+        return None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # honours EXIF orientation by default
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
