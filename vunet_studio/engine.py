@@ -1,19 +1,60 @@
 """The render engine: the one object the app and the command line use to re-pose people.
 
-INTERFACE DRAFT (the lead's): the GUI codes against these names; the engine helper
-implements them (model loading, caching, crops, fast paths) without changing the API.
+Qt-free. `RenderEngine` loads a checkpoint once (folding weight norm, picking the device and
+number format), encodes an appearance source once (F_phi, cached per source), and renders
+many poses fast (E_theta + D_theta only, see `vunet_studio.fastpath`).
+
+Frames: every pose is in the pixels of its own image (a `Source`'s photo, or whatever frame
+the caller edits in). The model sees S x S images (S = `image_size`), so the engine cuts a
+square box around the person (`pose_box`: the joints' bounding box grown by `BOX_SCALE`, as
+people are framed in the training data; outside the photo the border pixels are repeated),
+resizes it to S x S for F_phi's part crops, and for a render draws the stickman of the target
+pose in the box around *that* pose. `Render.box` says where in the pose's frame the render
+belongs (`paste_render` puts it there).
+
+Thread safety: one lock serialises model calls and the cache, so a single worker thread (the
+GUI's) can call while another thread reads results; calls from several threads are safe but
+run one at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
 
+from vunet_studio.fastpath import (
+    FastVUNet,
+    Prepared,
+    physical_cores,
+    resolve_device,
+    resolve_precision,
+)
+from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
+from vunet_studio.model.convert import appearance_input, stickman_tensor, tensor_to_image
+from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
+
+logger = logging.getLogger(__name__)
+
+#: Box side / the larger side of the joints' bounding box. In the synthetic training data the
+#: joints span about 0.74 of the frame's height (0.6-0.9), as in Market/DeepFashion crops.
+BOX_SCALE = 1.35
+#: Smallest box side in pixels (a pose whose joints all coincide still gets a box).
+_MIN_SIDE = 8.0
+#: Encoded appearances kept (each is a few KB of latents).
+CACHE_SIZE = 64
 
 
 class EngineError(RuntimeError):
@@ -46,28 +87,320 @@ class Render:
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
 
 
-class RenderEngine:
-    """Loads a checkpoint once; `encode` a source once; `render` many poses fast."""
+# --- geometry (pure functions, usable without a model) ---------------------------------------
+def pose_box(pose: Pose, scale: float = BOX_SCALE) -> tuple[float, float, float]:
+    """(x0, y0, side): the square around the pose's joints, `scale` x their larger extent."""
+    bbox = pose.bbox()
+    if bbox is None:
+        raise EngineError("The pose has no visible joints.")
+    x0, y0, x1, y1 = bbox
+    side = max(max(x1 - x0, y1 - y0) * scale, _MIN_SIDE)
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    return (cx - side / 2.0, cy - side / 2.0, side)
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", progress: ProgressFn | None = None) -> None:
-        raise NotImplementedError
 
-    image_size: int
-    device: str
+def pose_in_box(pose: Pose, box: tuple[float, float, float], size: int) -> Pose:
+    """`pose` moved into the size x size frame of `box`."""
+    x0, y0, side = box
+    s = size / side
+    p = pose.copy()
+    p.xy = ((p.xy - np.array([x0, y0], np.float32)) * s).astype(np.float32)
+    p.image_size = (size, size)
+    return p
 
-    def encode(self, source: Source | Sequence[Source]) -> Appearance:
-        """One source, or 8 (one per body part in `vunet_studio.parts.PART_NAMES` order) to mix parts."""
-        raise NotImplementedError
 
-    def sample_appearance(self, pose: Pose, seed: int) -> Appearance:
-        """A random appearance from the prior p(z | stickman of `pose`)."""
-        raise NotImplementedError
+def crop_box(
+    image: np.ndarray, box: tuple[float, float, float], size: int
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The box of `image` resized to size x size (border pixels repeated outside the photo).
 
-    def render(self, appearance: Appearance, pose: Pose) -> Render:
-        """Re-render `appearance` in `pose` (pixels of the pose's own image)."""
-        raise NotImplementedError
+    The box is snapped to whole pixels (returned) so the crop and the pose agree exactly.
+    """
+    h, w = image.shape[:2]
+    ix0, iy0 = math.floor(box[0]), math.floor(box[1])
+    iside = max(1, round(box[2]))
+    sx0, sy0 = max(ix0, 0), max(iy0, 0)
+    sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
+    if sx1 <= sx0 or sy1 <= sy0:
+        raise EngineError("The person's pose lies outside the photo.")
+    patch = image[sy0:sy1, sx0:sx1]
+    patch = cv2.copyMakeBorder(
+        patch, sy0 - iy0, iy0 + iside - sy1, sx0 - ix0, ix0 + iside - sx1, cv2.BORDER_REPLICATE
+    )  # (iside, iside, 3)
+    # INTER_AREA when shrinking: a big photo must not alias into the 64-pixel part crops.
+    interp = cv2.INTER_AREA if iside > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp), (ix0, iy0, iside)
+
+
+def paste_render(frame: np.ndarray, render: Render) -> np.ndarray:
+    """A copy of `frame` (H, W, 3) uint8 with the render resized into its box (clipped to the frame)."""
+    out = np.array(frame, dtype=np.uint8, copy=True)
+    h, w = out.shape[:2]
+    x0, y0, side = render.box
+    ix0, iy0, iside = round(x0), round(y0), max(1, round(side))
+    tile = cv2.resize(
+        render.image,
+        (iside, iside),
+        interpolation=cv2.INTER_LINEAR if iside >= render.image.shape[0] else cv2.INTER_AREA,
+    )
+    dx0, dy0 = max(ix0, 0), max(iy0, 0)
+    dx1, dy1 = min(ix0 + iside, w), min(iy0 + iside, h)
+    if dx1 > dx0 and dy1 > dy0:
+        out[dy0:dy1, dx0:dx1] = tile[dy0 - iy0 : dy1 - iy0, dx0 - ix0 : dx1 - ix0]
+    return out
+
+
+def _check_torso(pose: Pose, what: str) -> None:
+    if not pose.has_torso():
+        raise EngineError(
+            f"The {what} has no torso: both shoulders and both hips must be visible to render a person."
+        )
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise EngineError(f"Expected an 8-bit RGB photo, got {img.dtype} pixels.")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise EngineError(f"Expected an RGB photo (H, W, 3), got shape {img.shape}.")
+    return np.ascontiguousarray(img)
+
+
+def _source_key(src: Source) -> str:
+    img = _as_rgb(src.image)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(img.shape).encode())
+    h.update(img.tobytes())
+    h.update(np.ascontiguousarray(src.pose.xy).tobytes())
+    h.update(np.ascontiguousarray(src.pose.visible).tobytes())
+    h.update(repr(src.pose.image_size).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Latents:
+    """What `Appearance.latents` holds: float32 latents and the fast net's per-appearance terms."""
+
+    means: tuple[torch.Tensor, ...]  # per latent scale, lowest first: (1, L, h, w) float32 on CPU
+    prepared: Prepared
 
 
 def default_checkpoint() -> Path:
     """The bundled default model."""
     return Path(__file__).resolve().parent.parent / "resources" / "models" / "vunet_synth128.safetensors"
+
+
+class RenderEngine:
+    """Loads a checkpoint once; `encode` a source once; `render` many poses fast.
+
+    checkpoint: a `.safetensors` file from `save_checkpoint` (default: the bundled model).
+    device: 'auto' (CUDA when present, else CPU), 'cpu' or 'cuda'.
+    precision: 'auto' (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), 'fp32', 'bf16', 'fp16'.
+    threads: CPU threads for torch (default: the physical cores; torch's setting is process-wide).
+    warmup: run one dummy render while loading, so the first real one is fast.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        progress: ProgressFn | None = None,
+        *,
+        precision: str = "auto",
+        threads: int | None = None,
+        warmup: bool = True,
+        compile: bool = False,
+    ) -> None:
+        self._progress = progress or (lambda fraction, message: None)
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[str, Appearance] = OrderedDict()
+        #: How many times F_phi ran (cache misses); for tests and diagnostics.
+        self.encoder_runs = 0
+        path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+        self.checkpoint = path
+        try:
+            dev = resolve_device(device)
+            self.precision = resolve_precision(precision, dev)
+        except ValueError as exc:
+            raise EngineError(f"{exc}.") from None
+        self.device = str(dev)
+        if dev.type == "cpu":
+            n = threads or physical_cores()
+            if torch.get_num_threads() != n:
+                torch.set_num_threads(n)
+        self._step(0.0, f"Reading model {path.name}")
+        self._model, self.info = self._load(path, checkpoint is None)
+        self.config = self._model.config
+        self.image_size: int = self.config.image_size
+        self._step(0.4, "Preparing the model for fast rendering")
+        # The fp32 folded model serves the prior (sampling); it is rarely used and stays fp32.
+        self._model.fold_weight_norm()
+        self._model.to(dev)
+        self._net = FastVUNet(self._model, precision=self.precision, device=dev)
+        if compile:
+            self._step(0.6, "Compiling (first render will be slow)")
+            self._net.compile()
+        if warmup:
+            self._step(0.7, "Warming up")
+            self._warmup()
+        self._step(1.0, "Ready")
+        logger.info(
+            "engine ready: %s, %dx%d, %s on %s, %d threads",
+            path.name,
+            self.image_size,
+            self.image_size,
+            self.precision,
+            self.device,
+            torch.get_num_threads(),
+        )
+
+    # --- loading -----------------------------------------------------------------------------
+    def _step(self, fraction: float, message: str) -> None:
+        try:
+            self._progress(fraction, message)
+        except Exception:  # a broken progress callback must not break loading
+            logger.exception("progress callback failed")
+
+    @staticmethod
+    def _load(path: Path, is_default: bool) -> tuple[VUNet, CheckpointInfo]:
+        if not path.exists():
+            if is_default:
+                raise EngineError(
+                    f"The bundled model {path} is missing: reinstall VUNet Studio or choose a "
+                    "checkpoint (.safetensors) explicitly."
+                )
+            raise EngineError(f"Model file {path} not found: check the path.")
+        try:
+            return load_checkpoint(path, device="cpu")
+        except CheckpointError as exc:
+            raise EngineError(
+                f"Cannot load the model {path}: {exc.problem}. Choose a checkpoint written by "
+                "vunet-train or vunet-export."
+            ) from None
+        except (OSError, MemoryError) as exc:
+            raise EngineError(f"Cannot read the model {path}: {exc}.") from None
+
+    def _warmup(self) -> None:
+        s = self.image_size
+        pose = Pose.template(s, s)
+        img = np.full((s, s, 3), 127, np.uint8)
+        with self._lock:
+            parts = appearance_input(img, pose, self.config)[None]  # (1, 24, P, P)
+            prepared = self._net.prepare(self._net.encode(parts))
+            stick = stickman_tensor(pose, s)[None]  # (1, 3, S, S)
+            for _ in range(2):  # oneDNN builds its kernels on the first call(s)
+                self._net.decode(stick, prepared)
+
+    # --- appearance --------------------------------------------------------------------------
+    def source_input(self, source: Source) -> torch.Tensor:
+        """F_phi's input (24, P, P) for one source: the box around the person, then the part crops."""
+        img = _as_rgb(source.image)
+        h, w = img.shape[:2]
+        pose = source.pose
+        if pose.image_size is not None and tuple(pose.image_size) != (w, h):
+            pose = pose.scaled(w / pose.image_size[0], h / pose.image_size[1])
+        _check_torso(pose, "appearance pose")
+        s = self.image_size
+        crop, ibox = crop_box(img, pose_box(pose), s)
+        return appearance_input(crop, pose_in_box(pose, tuple(map(float, ibox)), s), self.config)
+
+    def encode(self, source: Source | Sequence[Source]) -> Appearance:
+        """One source, or 8 (one per body part in `vunet_studio.parts.PART_NAMES` order) to mix parts."""
+        if isinstance(source, Source):
+            sources: list[Source] = [source]
+        else:
+            sources = list(source)
+            if len(sources) != NUM_PARTS or not all(isinstance(s, Source) for s in sources):
+                raise EngineError(
+                    f"Mixing needs one source per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
+                    f"got {len(sources)}."
+                )
+        keys = [_source_key(s) for s in sources]
+        key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            t0 = time.perf_counter()
+            built: dict[str, torch.Tensor] = {}
+            for k, s in zip(keys, sources, strict=True):
+                if k not in built:  # one cropping pass per distinct photo
+                    built[k] = self.source_input(s)
+            if len(built) == 1:
+                parts = next(iter(built.values()))  # (24, P, P)
+            else:
+                parts = torch.stack([built[k][3 * i : 3 * i + 3] for i, k in enumerate(keys)]).flatten(0, 1)
+            means = self._net.encode(parts[None])  # per scale (1, L, h, w)
+            self.encoder_runs += 1
+            app = self._make_appearance(key, means)
+            self._cache[key] = app
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            logger.debug("encoded appearance %s in %.1f ms", key[:12], (time.perf_counter() - t0) * 1e3)
+            return app
+
+    def _make_appearance(self, key: str, means: list[torch.Tensor]) -> Appearance:
+        cpu = tuple(m.detach().float().cpu() for m in means)
+        return Appearance(_Latents(cpu, self._net.prepare(list(means))), key)
+
+    def appearance_from_latents(self, latents: Sequence[torch.Tensor], key: str = "latents") -> Appearance:
+        """An appearance from raw latents (per latent scale, lowest first, (1, L, h, w) or (L, h, w))."""
+        shapes = self.config.latent_shapes
+        if len(latents) != len(shapes):
+            raise EngineError(f"Expected {len(shapes)} latent tensors, got {len(latents)}.")
+        zs = []
+        for z, shape in zip(latents, shapes, strict=True):
+            z = torch.as_tensor(z, dtype=torch.float32)
+            z = z[None] if z.dim() == 3 else z
+            if tuple(z.shape) != (1, *shape):
+                raise EngineError(
+                    f"Latent of shape {tuple(z.shape)} does not fit this model ({(1, *shape)})."
+                )
+            zs.append(z)
+        with self._lock:
+            return self._make_appearance(key, zs)
+
+    def sample_appearance(self, pose: Pose, seed: int) -> Appearance:
+        """A random appearance from the prior p(z | stickman of `pose`)."""
+        _check_torso(pose, "pose")
+        s = self.image_size
+        stick = stickman_tensor(pose_in_box(pose, pose_box(pose), s), s)[None]  # (1, 3, S, S)
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        with self._lock, torch.inference_mode():
+            zs = self._model.sample_latents(stick.to(self.device), generator=gen)
+            h = hashlib.blake2b(np.ascontiguousarray(pose.xy).tobytes(), digest_size=8).hexdigest()
+            return self._make_appearance(f"prior:{seed}:{h}", zs)
+
+    # --- rendering ---------------------------------------------------------------------------
+    def render(self, appearance: Appearance, pose: Pose) -> Render:
+        """Re-render `appearance` in `pose` (pixels of the pose's own image)."""
+        t0 = time.perf_counter()
+        if not isinstance(appearance.latents, _Latents):
+            raise EngineError("This appearance was not made by this engine.")
+        _check_torso(pose, "pose")
+        s = self.image_size
+        box = pose_box(pose)
+        stick = stickman_tensor(pose_in_box(pose, box, s), s)[None]  # (1, 3, S, S)
+        with self._lock:
+            out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32
+        image = tensor_to_image(out[0])  # (S, S, 3) uint8
+        return Render(image, box, (time.perf_counter() - t0) * 1e3)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @property
+    def model(self) -> VUNet:
+        """The folded fp32 reference model (for diagnostics and benchmarks)."""
+        return self._model
+
+    @property
+    def net(self) -> FastVUNet:
+        """The fast inference network actually used."""
+        return self._net

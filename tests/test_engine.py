@@ -1,0 +1,278 @@
+"""RenderEngine: loading, caching, framing, mixing, sampling, errors, and the fast paths' accuracy."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vunet_studio.engine import (
+    Appearance,
+    EngineError,
+    RenderEngine,
+    Source,
+    crop_box,
+    default_checkpoint,
+    paste_render,
+    pose_box,
+    pose_in_box,
+)
+from vunet_studio.fastpath import PRECISION_TOLERANCE, FastVUNet, psnr
+from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model.convert import appearance_input, stickman_tensor
+from vunet_studio.pose import Pose
+from vunet_studio.skeleton import JOINT_INDEX
+
+torch.set_num_threads(2)
+
+TINY = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
+CFG = VUNetConfig.for_size(128, **TINY)
+
+
+def _person(seed: int, size: int = 200) -> tuple[np.ndarray, Pose]:
+    """A synthetic photo with a person (not square, so framing is exercised) and its pose."""
+    rng = np.random.default_rng(seed)
+    h, w = size, int(size * 1.5)
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    x0 = 0.3 * w + 10 * seed
+    pose = Pose.template(w, h, (x0, 0.1 * h, 0.4 * w, 0.8 * h))
+    # Paint the torso and limbs so crops are not pure noise.
+    body = pose.bbox()
+    assert body is not None
+    img[int(body[1]) : int(body[3]), int(body[0]) : int(body[2])] = rng.integers(0, 255, 3, dtype=np.uint8)
+    return img, pose
+
+
+def _ddi_model(cfg: VUNetConfig, seed: int = 0) -> VUNet:
+    """A random model with the data-dependent init, so activations have trained-like scales."""
+    torch.manual_seed(seed)
+    m = VUNet(cfg)
+    batches = []
+    for k in range(2):
+        img, pose = _person(k)
+        parts = appearance_input(img, pose, cfg)[None]  # (1, 24, P, P)
+        stick = stickman_tensor(pose, cfg.image_size)[None]  # (1, 3, S, S)
+        batches.append((parts, stick))
+    m.data_dependent_init(batches)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(_ddi_model(CFG), tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def engine(ckpt: Path) -> RenderEngine:
+    return RenderEngine(ckpt, device="cpu", precision="fp32", warmup=False)
+
+
+def test_load_reports_progress(ckpt: Path) -> None:
+    steps: list[tuple[float, str]] = []
+    eng = RenderEngine(ckpt, device="cpu", progress=lambda f, m: steps.append((f, m)))
+    assert eng.image_size == 128 and eng.device == "cpu" and eng.precision in ("fp32", "bf16")
+    assert steps[0][0] == 0.0 and steps[-1] == (1.0, "Ready")
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps)
+    assert eng.model.is_folded
+
+
+def test_encode_is_cached(engine: RenderEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.clear_cache()
+    calls = []
+    real = engine.net.encode
+    monkeypatch.setattr(engine.net, "encode", lambda parts: calls.append(1) or real(parts))
+    img, pose = _person(1)
+    a = engine.encode(Source(img, pose))
+    b = engine.encode(Source(img.copy(), pose.copy()))  # equal content, other objects
+    assert a is b and len(calls) == 1
+    engine.encode(Source(img, pose.translated(3, 0)))
+    assert len(calls) == 2
+
+
+def test_render_shape_box_and_determinism(engine: RenderEngine) -> None:
+    img, pose = _person(2)
+    app = engine.encode(Source(img, pose))
+    target = pose.translated(-20, 5)
+    r1 = engine.render(app, target)
+    r2 = engine.render(app, target)
+    assert r1.image.shape == (128, 128, 3) and r1.image.dtype == np.uint8
+    assert np.array_equal(r1.image, r2.image)
+    assert r1.box == pytest.approx(pose_box(target)) and r1.ms > 0
+    # A pose edit changes the render; the same pose moved in the frame moves the box with it.
+    bent = target.copy()
+    bent.xy[JOINT_INDEX["rwrist"]] += (30, -40)
+    assert not np.array_equal(engine.render(app, bent).image, r1.image)
+    moved = engine.render(app, target.translated(7, 9))
+    assert moved.box[0] == pytest.approx(r1.box[0] + 7) and moved.box[1] == pytest.approx(r1.box[1] + 9)
+
+
+def test_render_matches_reference_model(engine: RenderEngine) -> None:
+    img, pose = _person(3)
+    app = engine.encode(Source(img, pose))
+    parts = engine.source_input(Source(img, pose))[None]
+    target = pose.translated(5, 0)
+    stick = stickman_tensor(pose_in_box(target, pose_box(target), 128), 128)[None]
+    with torch.no_grad():
+        ref = engine.model.transfer(parts, stick)  # (1, 3, S, S)
+    out = engine.render(app, target).image.astype(np.int16)
+    ref_img = ((ref[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(np.int16)
+    assert np.abs(out - ref_img).max() <= 1
+
+
+def test_pose_image_size_is_respected(engine: RenderEngine) -> None:
+    img, pose = _person(4)
+    h, w = img.shape[:2]
+    half = pose.scaled(0.5, 0.5)  # the same person, coordinates of a half-size frame
+    assert half.image_size == (w // 2, h // 2)
+    assert torch.equal(engine.source_input(Source(img, pose)), engine.source_input(Source(img, half)))
+
+
+def test_part_mixing_with_8_sources(engine: RenderEngine) -> None:
+    a, pa = _person(5)
+    b, pb = _person(6)
+    sa, sb = Source(a, pa), Source(b, pb)
+    only_a = engine.encode([sa] * 8)
+    assert only_a is engine.encode(sa)
+    mixed = engine.encode([sa] * 6 + [sb] * 2)  # top from A, thighs from B
+    za, zm = only_a.latents.means, mixed.latents.means
+    assert any(not torch.equal(x, y) for x, y in zip(za, zm, strict=True))
+    # The mixed input really is A's channels for parts 0-5 and B's for 6-7.
+    calls: list[torch.Tensor] = []
+    real = engine.net.encode
+    engine.net.encode = lambda parts: calls.append(parts) or real(parts)  # type: ignore[method-assign]
+    try:
+        engine.encode([sb] * 6 + [sa] * 2)
+    finally:
+        del engine.net.encode
+    ia, ib = engine.source_input(sa), engine.source_input(sb)
+    assert torch.equal(calls[0][0, :18], ib[:18]) and torch.equal(calls[0][0, 18:], ia[18:])
+    with pytest.raises(EngineError, match="one source per body part"):
+        engine.encode([sa] * 3)
+
+
+def test_sample_appearance_deterministic_per_seed(engine: RenderEngine) -> None:
+    _, pose = _person(7)
+    a1 = engine.render(engine.sample_appearance(pose, 11), pose).image
+    a2 = engine.render(engine.sample_appearance(pose, 11), pose).image
+    b = engine.render(engine.sample_appearance(pose, 12), pose).image
+    assert np.array_equal(a1, a2) and not np.array_equal(a1, b)
+
+
+def test_appearance_from_latents_roundtrip(engine: RenderEngine) -> None:
+    img, pose = _person(8)
+    app = engine.encode(Source(img, pose))
+    again = engine.appearance_from_latents(list(app.latents.means))
+    assert isinstance(again, Appearance)
+    assert np.array_equal(engine.render(again, pose).image, engine.render(app, pose).image)
+    with pytest.raises(EngineError):
+        engine.appearance_from_latents([torch.zeros(3, 2, 2)])
+
+
+def test_pose_without_torso_is_refused(engine: RenderEngine) -> None:
+    img, pose = _person(9)
+    app = engine.encode(Source(img, pose))
+    bad = pose.copy()
+    bad.visible[JOINT_INDEX["lhip"]] = False
+    with pytest.raises(EngineError, match="torso"):
+        engine.render(app, bad)
+    with pytest.raises(EngineError, match="torso"):
+        engine.encode(Source(img, bad))
+    with pytest.raises(EngineError, match="no visible joints"):
+        pose_box(Pose.empty())
+
+
+def test_render_from_a_worker_thread(engine: RenderEngine) -> None:
+    img, pose = _person(10)
+    app = engine.encode(Source(img, pose))
+    main = engine.render(app, pose).image
+    out: list[np.ndarray] = []
+    t = threading.Thread(target=lambda: out.append(engine.render(app, pose).image))
+    t.start()
+    t.join()
+    assert np.array_equal(out[0], main)
+
+
+def test_crop_pads_outside_and_paste_roundtrip() -> None:
+    img = np.zeros((50, 60, 3), np.uint8)
+    img[:, :, 0] = np.arange(60, dtype=np.uint8)[None]
+    crop, ibox = crop_box(img, (-10.0, -10.0, 40.0), 40)
+    assert ibox == (-10, -10, 40) and crop.shape == (40, 40, 3)
+    assert (crop[:, :10, 0] == 0).all()  # left of the photo: its first column repeated
+    assert np.array_equal(crop[10:, 10:, 0], img[:30, :30, 0])
+    with pytest.raises(EngineError, match="outside"):
+        crop_box(img, (100.0, 100.0, 10.0), 16)
+    from vunet_studio.engine import Render
+
+    frame = np.zeros((50, 60, 3), np.uint8)
+    out = paste_render(frame, Render(np.full((16, 16, 3), 200, np.uint8), (50.0, 40.0, 16.0), 1.0))
+    assert out.shape == frame.shape and (out[40:, 50:] == 200).all() and (out[:40] == 0).all()
+
+
+# --- errors ---------------------------------------------------------------------------------------
+def test_missing_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="nope.safetensors.*not found"):
+        RenderEngine(tmp_path / "nope.safetensors")
+
+
+def test_missing_default_checkpoint_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("vunet_studio.engine.default_checkpoint", lambda: tmp_path / "bundled.safetensors")
+    with pytest.raises(EngineError, match="bundled model.*missing.*reinstall"):
+        RenderEngine()
+    assert default_checkpoint().name == "vunet_synth128.safetensors"
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a safetensors file at all", b"\x10\x00\x00\x00\x00\x00\x00\x00{}"]
+)
+def test_corrupt_checkpoint(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    with pytest.raises(EngineError, match="bad.safetensors") as info:
+        RenderEngine(bad)
+    assert "checkpoint" in str(info.value)
+
+
+def test_truncated_checkpoint(ckpt: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(EngineError, match="cut.safetensors"):
+        RenderEngine(cut)
+
+
+def test_bad_device_and_precision(ckpt: Path) -> None:
+    with pytest.raises(EngineError, match="device"):
+        RenderEngine(ckpt, device="tpu")
+    with pytest.raises(EngineError, match="precision"):
+        RenderEngine(ckpt, precision="int4")
+    if not torch.cuda.is_available():
+        with pytest.raises(EngineError, match="CUDA"):
+            RenderEngine(ckpt, device="cuda")
+
+
+# --- fast paths vs the reference forward ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("precision", "options"),
+    [
+        ("fp32", {"channels_last": False}),
+        ("fp32", {"channels_last": True}),
+        ("fp32", {"split_concat": True}),
+        ("bf16", {"channels_last": True}),
+        ("bf16", {"split_concat": True}),
+    ],
+)
+def test_fast_path_matches_reference(precision: str, options: dict[str, bool]) -> None:
+    model = _ddi_model(CFG, seed=1)
+    fast = FastVUNet(model, precision=precision, **options)
+    for k in range(2):
+        src_img, src_pose = _person(20 + k)
+        _, dst_pose = _person(30 + k)
+        parts = appearance_input(src_img, src_pose, CFG)[None]  # (1, 24, P, P)
+        stick = stickman_tensor(dst_pose, 128)[None]  # (1, 3, S, S)
+        with torch.no_grad():
+            ref = model.transfer(parts, stick)
+        out = fast.decode(stick, fast.prepare(fast.encode(parts)))
+        assert out.dtype == torch.float32 and out.shape == ref.shape
+        assert psnr(out, ref) >= PRECISION_TOLERANCE[precision]
