@@ -330,7 +330,6 @@ def prepare(
     photos = find_photos(photos_dir, exclude=out_dir / IMAGES_DIR)
     if not photos:
         raise PrepareError(f"No photos ({', '.join(IMAGE_SUFFIXES)}) found in {photos_dir}.")
-    out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, settings, photos_dir, restart)
 
     rels = {p: p.relative_to(photos_dir) for p in photos}
@@ -363,6 +362,7 @@ def prepare(
         else:
             estimator = make_estimator()  # may raise EstimatorUnavailable before anything is written
 
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed start leaves no empty folder
     interrupted = False
     last_save, since_save = time.monotonic(), 0
     try:
@@ -433,6 +433,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    logging.getLogger("openpifpaf").setLevel(logging.WARNING)  # it logs every image at INFO
     if not 0.0 <= args.val_fraction <= 1.0 or args.margin < 0 or args.min_box < 0:
         print("vunet-prepare: --val-fraction must be in [0, 1]; --margin and --min-box >= 0", file=sys.stderr)
         return 2

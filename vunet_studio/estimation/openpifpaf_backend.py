@@ -263,7 +263,10 @@ class OpenPifPafEstimator:
         self.threshold = float(threshold)
         self.long_edge = long_edge
         self._op = op
-        self._decoder = op.decoder.factory(net.head_metas)
+        # CifCaf is what openpifpaf's factory picks for COCO people anyway; naming it avoids the
+        # factory's process-wide `decoder_request` setting and its "which decoder?" log message.
+        cifcaf = op.decoder.CifCaf.factory(net.head_metas)
+        self._decoder = op.decoder.multi.Multi(cifcaf[:1]) if cifcaf else op.decoder.factory(net.head_metas)
 
     @classmethod
     def from_network(cls, net: torch.nn.Module, **kwargs: Any) -> OpenPifPafEstimator:
@@ -331,5 +334,16 @@ def create(
     else:
         path = _checkpoint_file_for_name(name, allow_download, progress)  # raises: unknown name
     LOG.info("loading pose checkpoint %s", path)
-    net = load_checkpoint_file(path)
-    return OpenPifPafEstimator(net, device=device, threshold=threshold, long_edge=long_edge)
+    try:
+        net = load_checkpoint_file(path)
+        return OpenPifPafEstimator(net, device=device, threshold=threshold, long_edge=long_edge)
+    except EstimatorUnavailable:
+        raise
+    except Exception as e:
+        # The app must fall back to the template, not crash, on anything unforeseen (an
+        # openpifpaf release with other internals, a GPU out of memory); the log keeps the details.
+        LOG.exception("could not start openpifpaf with %s", path)
+        raise EstimatorUnavailable(
+            f"Pose detection could not start ({type(e).__name__}: {e}). "
+            "Place the joints by hand, or try another checkpoint or the device 'cpu'."
+        ) from e
