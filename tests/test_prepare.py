@@ -237,7 +237,8 @@ def test_bad_arguments_give_a_message_not_a_traceback(folder, tmp_path, capsys, 
         [str(photos), str(tmp_path / "o4"), "--checkpoint", str(tmp_path / "missing.pkl"), "--quiet"]
     )
     err = capsys.readouterr().err
-    assert rc == 2 and "missing.pkl" in err and "--poses-from" in err and "Traceback" not in err
+    assert rc == 2 and "--poses-from" in err and "Traceback" not in err
+    assert "missing.pkl" in err or "not installed" in err  # the latter where openpifpaf is absent
     assert not (tmp_path / "o4" / "index.p").exists()
 
     foreign = tmp_path / "o5"
