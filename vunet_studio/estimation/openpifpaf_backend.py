@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -125,7 +126,10 @@ def _download(url: str, target: Path, progress: ProgressCallback | None) -> None
     match = torch.hub.HASH_REGEX.search(target.name)
     hash_prefix = match.group(1) if match else None
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
+    # A unique partial file: two app windows downloading at once must not interleave bytes.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     sha = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as f:
