@@ -1,0 +1,230 @@
+"""`vunet-studio render` end to end on real files, and every kind of bad input -> one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import write_openpose
+from vunet_studio.render_cli import main
+from vunet_studio.skeleton import JOINT_INDEX
+
+torch.set_num_threads(2)
+
+CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+W, H = 240, 180
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(VUNet(CFG).eval(), d / "tiny.safetensors")
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(d / "person.png")
+    pose = Pose.template(W, H, (60, 20, 100, 150))
+    write_openpose(d / "person.json", [pose], (W, H))
+    walk = d / "walk"
+    walk.mkdir()
+    for i in range(3):
+        p = pose.translated(5 * i, 0)
+        p.xy[JOINT_INDEX["rwrist"]] += (10 * i, -10 * i)
+        write_openpose(walk / f"f{i}.json", [p], (W, H))
+    return {"dir": d, "ckpt": ckpt, "photo": d / "person.png", "pose": d / "person.json", "walk": walk}
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def _base(f: dict[str, Path]) -> list[str]:
+    return [
+        "--appearance",
+        str(f["photo"]),
+        "--appearance-pose",
+        str(f["pose"]),
+        "--checkpoint",
+        str(f["ckpt"]),
+    ]
+
+
+def test_single_render(files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    code, err = _run([*_base(files), "--pose", str(files["walk"] / "f1.json"), "-o", str(out)], capsys)
+    assert code == 0, err
+    img = np.asarray(Image.open(out))
+    assert img.shape == (128, 128, 3)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temp file
+    # Deterministic: the same command gives the same file.
+    out2 = tmp_path / "out2.png"
+    assert main([*_base(files), "--pose", str(files["walk"] / "f1.json"), "-o", str(out2)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out2)), img)
+
+
+def test_composite_has_the_frame_size(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "comp.png"
+    argv = [
+        *_base(files),
+        "--pose",
+        str(files["pose"]),
+        "-o",
+        str(out),
+        "--composite",
+        "--background",
+        str(files["photo"]),
+    ]
+    code, err = _run(argv, capsys)
+    assert code == 0, err
+    assert np.asarray(Image.open(out)).shape == (H, W, 3)
+
+
+def test_batch_folder_and_pattern(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = _run([*_base(files), "--pose", str(files["walk"]), "-o", str(tmp_path / "frames")], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+    files_ = [str(files["walk"] / f"f{i}.json") for i in (2, 0)]
+    code, err = _run(
+        [*_base(files), "--pose", *files_, "-o", str(tmp_path / "n" / "img_%03d.png"), "-q"], capsys
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["img_000.png", "img_001.png"]
+    # Numbered in the order given: img_000 is f2's pose.
+    a = np.asarray(Image.open(tmp_path / "n" / "img_000.png"))
+    assert np.array_equal(a, np.asarray(Image.open(tmp_path / "frames" / "f2.png")))
+
+
+def _bad_cases(f: dict[str, Path], d: Path) -> dict[str, tuple[list[str], str]]:
+    corrupt_img = d / "corrupt.png"
+    corrupt_img.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    corrupt_ckpt = d / "corrupt.safetensors"
+    corrupt_ckpt.write_bytes(b"garbage" * 10)
+    malformed = d / "malformed.json"
+    malformed.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}')
+    not_json = d / "notjson.json"
+    not_json.write_text("{oops")
+    no_torso = d / "no_torso.json"
+    p = Pose.template(W, H)
+    p.visible[JOINT_INDEX["rhip"]] = False
+    write_openpose(no_torso, [p], (W, H))
+    pose = str(f["pose"])
+    out = str(d / "o.png")
+    return {
+        "missing image": (["--appearance", str(d / "nope.png"), "--appearance-pose", pose, "--pose", pose, "-o", out], "nope.png"),
+        "corrupt image": (["--appearance", str(corrupt_img), "--appearance-pose", pose, "--pose", pose, "-o", out], "corrupt.png"),
+        "missing pose": ([*_base(f), "--pose", str(d / "nope.json"), "-o", out], "nope.json"),
+        "malformed pose": ([*_base(f), "--pose", str(malformed), "-o", out], "malformed.json"),
+        "not json": ([*_base(f), "--pose", str(not_json), "-o", out], "notjson.json"),
+        "no torso": ([*_base(f), "--pose", str(no_torso), "-o", out], "torso"),
+        "corrupt checkpoint": (
+            ["--appearance", str(f["photo"]), "--appearance-pose", pose, "--pose", pose, "-o", out, "--checkpoint", str(corrupt_ckpt)],
+            "corrupt.safetensors",
+        ),
+        "missing checkpoint": (
+            ["--appearance", str(f["photo"]), "--appearance-pose", pose, "--pose", pose, "-o", out, "--checkpoint", str(d / "no.safetensors")],
+            "no.safetensors",
+        ),
+        "bad output type": ([*_base(f), "--pose", pose, "-o", str(d / "o.xyz")], "o.xyz"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing image",
+        "corrupt image",
+        "missing pose",
+        "malformed pose",
+        "not json",
+        "no torso",
+        "corrupt checkpoint",
+        "missing checkpoint",
+        "bad output type",
+    ],
+)
+def test_bad_input_one_clear_line(
+    case: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv, needle = _bad_cases(files, tmp_path)[case]
+    code, err = _run(argv, capsys)
+    assert code == 1
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vunet-studio render: error:") and needle in lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_without_appearance_pose_says_how(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vunet_studio.estimation as est
+
+    def unavailable(*a: object, **k: object) -> object:
+        raise est.EstimatorUnavailable("openpifpaf is not installed.")
+
+    monkeypatch.setattr(est, "create_estimator", unavailable)
+    argv = [
+        "--appearance",
+        str(files["photo"]),
+        "--pose",
+        str(files["pose"]),
+        "-o",
+        str(files["dir"] / "x.png"),
+    ]
+    code, err = _run([*argv, "--checkpoint", str(files["ckpt"])], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "openpifpaf is not installed" in err and "--appearance-pose" in err
+
+
+def test_estimated_appearance_pose_is_used(
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import vunet_studio.estimation as est
+
+    class Fake:
+        def estimate(self, image: np.ndarray) -> list[Pose]:
+            assert image.shape == (H, W, 3)
+            return [Pose.template(W, H, (60, 20, 100, 150))]
+
+    monkeypatch.setattr(est, "create_estimator", lambda *a, **k: Fake())
+    out = tmp_path / "est.png"
+    argv = ["--appearance", str(files["photo"]), "--pose", str(files["pose"]), "-o", str(out)]
+    code, err = _run([*argv, "--checkpoint", str(files["ckpt"])], capsys)
+    assert code == 0, err
+    ref = tmp_path / "ref.png"
+    assert main([*_base(files), "--pose", str(files["pose"]), "-o", str(ref)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(ref)))
+
+
+def test_subprocess_bad_checkpoint(files: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(json.dumps({"x": 1}).encode())
+    argv = [
+        sys.executable, "-m", "vunet_studio", "render", "--appearance", str(files["photo"]),
+        "--appearance-pose", str(files["pose"]), "--pose", str(files["pose"]), "-o", str(tmp_path / "o.png"),
+        "--checkpoint", str(bad),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "broken.safetensors" in proc.stderr

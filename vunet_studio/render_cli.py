@@ -1,0 +1,285 @@
+"""`vunet-studio render`: re-pose the person of a photo from the command line (no GUI).
+
+  vunet-studio render --appearance person.jpg --pose target.json -o out.png
+  vunet-studio render --appearance person.jpg --appearance-pose person.json \\
+      --pose walk/ -o frames/            # a folder (or several files) of poses: one PNG each
+  vunet-studio render ... -o frames/frame_%04d.png   # numbered files instead
+
+Without --appearance-pose the person's pose is estimated (`vunet_studio.estimation`). Pose
+files are OpenPose, COCO or the app's own JSON; the first person in a file is used (--person
+picks another). Every user error ends in one line on stderr and exit status 1 (2 for bad
+arguments); outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render
+from vunet_studio.fileio import atomic_write_bytes
+from vunet_studio.imageio import ImageLoadError, load_image
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import PoseFileError, read_poses
+
+logger = logging.getLogger(__name__)
+
+PROG = "vunet-studio render"
+_OUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+}
+
+
+class CliError(Exception):
+    """A user error: the message is printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Re-render the person in a photo in new poses with the Variational U-Net.",
+    )
+    p.add_argument("--appearance", required=True, metavar="IMG", help="photo of the person to re-pose")
+    p.add_argument(
+        "--appearance-pose",
+        metavar="JSON",
+        help="that person's pose in the photo (OpenPose/COCO/app JSON); estimated when left out",
+    )
+    p.add_argument(
+        "--pose",
+        required=True,
+        nargs="+",
+        metavar="JSON",
+        help="target pose file(s), or a folder of them (rendered in name order)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output image; for several poses a folder, or a pattern such as frames/f_%%04d.png",
+    )
+    p.add_argument(
+        "--person", type=int, default=1, metavar="N", help="which person of each pose file (1 = first)"
+    )
+    p.add_argument(
+        "--checkpoint", metavar="F", help="model checkpoint (.safetensors); default: the bundled model"
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="number format (default: auto)",
+    )
+    p.add_argument(
+        "--composite",
+        action="store_true",
+        help="paste the render into a frame of the target pose's image size instead of writing the square render",
+    )
+    p.add_argument(
+        "--background",
+        metavar="IMG",
+        help="with --composite: the picture to paste onto (resized to the frame); default black",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks)")
+    return p
+
+
+# --- inputs -------------------------------------------------------------------------------------
+def _load_image(path: str) -> np.ndarray:
+    try:
+        return load_image(path)
+    except ImageLoadError as exc:
+        raise CliError(f"cannot read image {path}: {exc.problem}") from None
+
+
+def _pick_person(poses: list[Pose], path: Path, index: int) -> Pose:
+    if not poses:
+        raise CliError(f"{path}: no person in the pose file")
+    if not 1 <= index <= len(poses):
+        raise CliError(f"{path}: has {len(poses)} person(s), --person {index} asked for")
+    pose = poses[index - 1]
+    if not pose.has_torso():
+        raise CliError(f"{path}: the pose has no torso (both shoulders and both hips must be visible)")
+    return pose
+
+
+def _read_pose(path: Path, index: int, image_size: tuple[int, int] | None) -> Pose:
+    try:
+        poses = read_poses(path, image_size=image_size)
+    except PoseFileError as exc:
+        raise CliError(f"bad pose file {exc.path}: {exc.problem}") from None
+    return _pick_person(poses, path, index)
+
+
+def _pose_files(items: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() == ".json" and q.is_file())
+            if not found:
+                raise CliError(f"pose folder {p} holds no .json files")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise CliError(f"pose file {p} not found")
+    return files
+
+
+def _estimate_pose(image: np.ndarray, path: str) -> Pose:
+    how = "give the pose with --appearance-pose FILE.json (OpenPose, COCO or a pose saved from the app)"
+    try:
+        from vunet_studio.estimation import EstimatorUnavailable, create_estimator
+    except ImportError as exc:
+        raise CliError(f"no pose estimator is available ({exc}); {how}") from None
+    try:
+        estimator = create_estimator()
+        poses = estimator.estimate(image)
+    except EstimatorUnavailable as exc:
+        raise CliError(f"{str(exc).rstrip('.')}. Or {how}") from None
+    if not poses:
+        raise CliError(f"no person found in {path}; {how}")
+    pose = poses[0]  # largest first
+    if not pose.has_torso():
+        raise CliError(f"the person found in {path} shows no full torso; {how}")
+    logger.info("estimated the appearance pose (%d joints)", int(pose.visible.sum()))
+    return pose
+
+
+# --- outputs ------------------------------------------------------------------------------------
+def _targets(out: str, pose_files: list[Path]) -> list[Path]:
+    """Where each render goes: one file; numbered files from a %d pattern; or a folder."""
+    if len(pose_files) == 1 and "%" not in out and not out.endswith(("/", "\\")) and not Path(out).is_dir():
+        return [Path(out)]
+    if "%" in out:
+        try:
+            names = [Path(out % i) for i in range(len(pose_files))]
+        except (TypeError, ValueError) as exc:
+            raise CliError(
+                f"output pattern {out!r} is not a printf pattern such as f_%04d.png ({exc})"
+            ) from None
+        return names
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"several poses need an output folder or a %d pattern, and {folder} is a file")
+    stems = [p.stem for p in pose_files]
+    if len(set(stems)) != len(stems):  # e.g. a.json from two folders: number them instead
+        return [folder / f"{i:04d}_{s}.png" for i, s in enumerate(stems)]
+    return [folder / f"{s}.png" for s in stems]
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    fmt = _OUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CliError(
+            f"{path}: unknown image type {path.suffix!r}; use one of {', '.join(sorted(_OUT_FORMATS))}"
+        )
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# --- main ---------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    image = _load_image(args.appearance)
+    h, w = image.shape[:2]
+    pose_files = _pose_files(args.pose)
+    targets = _targets(args.output, pose_files)
+    for t in targets:  # fail before the slow model load
+        if t.suffix.lower() not in _OUT_FORMATS:
+            raise CliError(
+                f"{t}: unknown image type {t.suffix!r}; use one of {', '.join(sorted(_OUT_FORMATS))}"
+            )
+    background = _load_image(args.background) if args.background else None
+    # Target poses are read up front, so a malformed file fails before any output is written.
+    # Files with normalised coordinates and no size of their own are taken in the photo's frame.
+    poses = [_read_pose(p, args.person, (w, h)) for p in pose_files]
+    if args.appearance_pose:
+        app_pose = _read_pose(Path(args.appearance_pose), args.person, (w, h))
+    else:
+        app_pose = _estimate_pose(image, args.appearance)
+
+    t0 = time.perf_counter()
+    engine = RenderEngine(
+        args.checkpoint, device=args.device, precision=args.precision, warmup=len(poses) > 1
+    )
+    logger.info("model loaded in %.2f s (%s, %s)", time.perf_counter() - t0, engine.device, engine.precision)
+    appearance = engine.encode(Source(image, app_pose))
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(poses),
+        unit="pose",
+        disable=args.quiet or len(poses) == 1,
+        file=sys.stderr,
+        desc="rendering",
+    )
+    with bar:
+        for pose, target in zip(poses, targets, strict=True):
+            render = engine.render(appearance, pose)
+            out = render.image
+            if args.composite:
+                frame_w, frame_h = pose.image_size or (w, h)
+                if background is not None:
+                    canvas = np.asarray(
+                        Image.fromarray(background).resize((frame_w, frame_h), Image.BILINEAR)
+                    )
+                else:
+                    canvas = np.zeros((frame_h, frame_w, 3), np.uint8)
+                out = paste_render(canvas, render)
+            _write_image(target, out)
+            logger.info("%s: %.1f ms", target, render.ms)
+            bar.update(1)
+    if len(targets) > 1:
+        where = targets[0].parent
+        print(f"wrote {len(targets)} images to {where}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)  # exits 2 on bad arguments
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return run(args)
+    except (CliError, EngineError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: still one line unless --verbose
+        if args.verbose:
+            logger.exception("unexpected error")
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
