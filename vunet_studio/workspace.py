@@ -129,7 +129,8 @@ def interpolate_poses(keys: list[Pose], frames_between: int) -> list[Pose]:
         raise ValueError("an animation needs at least two poses")
     frames: list[Pose] = []
     for a, b in zip(keys[:-1], keys[1:], strict=True):
-        for k in range(frames_between + 1):
+        frames.append(a.copy())  # keys keep their own visibility
+        for k in range(1, frames_between + 1):
             t = k / (frames_between + 1)
             xy = (1.0 - t) * a.xy + t * b.xy
             frames.append(Pose(xy, a.visible & b.visible, a.image_size))

@@ -12,7 +12,14 @@ from vunet_studio.skeleton import JOINT_INDEX
 LEFT = Qt.MouseButton.LeftButton
 
 
-def send_mouse(view, kind: QEvent.Type, pos: QPoint, buttons, button=Qt.MouseButton.NoButton, mods=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
+def send_mouse(
+    view,
+    kind: QEvent.Type,
+    pos: QPoint,
+    buttons,
+    button=Qt.MouseButton.NoButton,
+    mods=Qt.KeyboardModifier.NoModifier,
+) -> None:  # noqa: ANN001
     vp = view.viewport()
     event = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
     QApplication.sendEvent(vp, event)
@@ -92,14 +99,18 @@ def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
     window, _ = loaded
     doc = window.doc
     before = doc.current.pose.copy()
-    drag(window.canvas, view_pos(window.canvas, JOINT_INDEX["rwrist"]), view_pos(window.canvas, JOINT_INDEX["rwrist"]) + QPoint(-40, 0))
+    drag(
+        window.canvas,
+        view_pos(window.canvas, JOINT_INDEX["rwrist"]),
+        view_pos(window.canvas, JOINT_INDEX["rwrist"]) + QPoint(-40, 0),
+    )
     edited = doc.current.pose.copy()
     window.act_mirror.trigger()
     mirrored = doc.current.pose
-    r, l = JOINT_INDEX["rwrist"], JOINT_INDEX["lwrist"]
+    r, lw = JOINT_INDEX["rwrist"], JOINT_INDEX["lwrist"]
     # The edited right wrist is now the left one, reflected about the figure's centre.
-    assert np.isclose(mirrored.xy[l, 1], edited.xy[r, 1])
-    assert np.isclose(mirrored.xy[l, 0], 2 * edited.center()[0] - edited.xy[r, 0], atol=1e-3)
+    assert np.isclose(mirrored.xy[lw, 1], edited.xy[r, 1])
+    assert np.isclose(mirrored.xy[lw, 0], 2 * edited.center()[0] - edited.xy[r, 0], atol=1e-3)
     window.act_reset.trigger()
     assert doc.current.pose == before
     doc.undo.undo()

@@ -77,7 +77,7 @@ class EditController(QObject):
         appearance_panel.specChanged.connect(self.set_appearance)
 
         render.imageReady.connect(self._on_image)
-        render.engineReady.connect(lambda _info: self.request_render())
+        render.engineReady.connect(self._on_engine_ready)
 
     # --- document -> views ------------------------------------------------------------
     def _on_current_changed(self, _pid: int) -> None:
@@ -135,6 +135,9 @@ class EditController(QObject):
         return "Loading the model…"
 
     # --- rendering ----------------------------------------------------------------------
+    def _on_engine_ready(self, _info: str) -> None:
+        self.request_render()
+
     def appearance_job(self, spec: AppearanceSpec, current: Photo) -> AppearanceJob | None:
         def source_of(pid: int | None) -> Photo | None:
             p = self.doc.photo(pid) if pid else current

@@ -271,18 +271,34 @@ class MainWindow(QMainWindow):
         self.empty.samples_button.clicked.connect(self.files.open_samples)
         self.empty.samples_button.setEnabled(bool(sample_photos()))
         for c in (self.editor, self.files):
-            c.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            c.message.connect(self.show_message)
         self.files.recentChanged.connect(self._rebuild_recent)
-        self.editor.frameShown.connect(
-            lambda ms, lat: self.frame_label.setText(f"render {ms:.0f} ms · latency {lat:.0f} ms")
-        )
-        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
-        self.doc.photosChanged.connect(lambda: self.stack.setCurrentIndex(1 if self.doc.photos else 0))
-        self.doc.undo.cleanChanged.connect(lambda _c: self._update_title())
+        self.photos_panel.removeRequested.connect(self.files.close_photo)
+        self.render.renderFailed.connect(self._on_render_failed)
+        self.editor.frameShown.connect(self._on_frame_shown)
+        self.canvas.zoomChanged.connect(self._on_zoom)
+        self.doc.photosChanged.connect(self._on_photos_changed)
+        self.doc.undo.cleanChanged.connect(self._update_title)
         self.doc.pathChanged.connect(self._update_title)
         self.render.engineProgress.connect(self._on_engine_progress)
         self.render.engineReady.connect(self._on_engine_ready)
         self.render.engineFailed.connect(self._on_engine_failed)
+
+    # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_frame_shown(self, ms: float, latency: float) -> None:
+        self.frame_label.setText(f"render {ms:.0f} ms · latency {latency:.0f} ms")
+
+    def _on_render_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"Render failed: {message}", 10000)
+
+    def _on_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"zoom {zoom * 100:.0f} %")
+
+    def _on_photos_changed(self) -> None:
+        self.stack.setCurrentIndex(1 if self.doc.photos else 0)
 
     # --- engine status -----------------------------------------------------------------
     def load_engine(self) -> None:
@@ -350,7 +366,7 @@ class MainWindow(QMainWindow):
             )
 
     # --- window state ------------------------------------------------------------------
-    def _update_title(self) -> None:
+    def _update_title(self, *_: object) -> None:
         name = self.doc.path.name if self.doc.path else "Untitled"
         self.setWindowTitle(f"{name}[*] — {APP_NAME}")
         self.setWindowModified(self.doc.is_dirty())

@@ -191,7 +191,7 @@ class RenderService(QObject):
         self._load.connect(self.worker.load_engine)
         self._animate.connect(self.worker.export_animation)
         self.worker.rendered.connect(self._on_rendered)
-        self.worker.renderFailed.connect(lambda _id, msg: self.renderFailed.emit(msg))
+        self.worker.renderFailed.connect(self._on_render_failed)
         self.worker.engineProgress.connect(self.engineProgress)
         self.worker.engineReady.connect(self._on_ready)
         self.worker.engineFailed.connect(self._on_failed)
@@ -210,6 +210,9 @@ class RenderService(QObject):
     def _on_ready(self, info: str) -> None:
         self.ready, self.loading, self.last_error = True, False, ""
         self.engineReady.emit(info)
+
+    def _on_render_failed(self, _rid: int, message: str) -> None:
+        self.renderFailed.emit(message)
 
     def _on_failed(self, message: str) -> None:
         self.ready, self.loading, self.last_error = False, False, message

@@ -1,0 +1,133 @@
+"""Appearance sources (swap, per-part mix, random), copy pose, and every export."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from vunet_studio.gui.qimage import rgb_from_qimage
+from vunet_studio.pose_io import read_poses
+
+
+def wait_render(qtbot, window, action) -> np.ndarray:  # noqa: ANN001
+    with qtbot.waitSignal(window.render.imageReady, timeout=5000):
+        action()
+    qtbot.waitUntil(lambda: window.render_view.image() is not None)
+    return rgb_from_qimage(window.render_view.image())
+
+
+def test_swap_appearance_source(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    own = rgb_from_qimage(window.render_view.image())
+    swapped = wait_render(qtbot, window, lambda: window.editor.use_appearance_of(ids[1]))
+    assert window.doc.appearance.mode == "photo" and window.doc.appearance.source == ids[1]
+    assert window.appearance_panel.source.currentText() == "bob.jpg"
+    # alice is red, bob is blue: the fake engine tints by the source's colours.
+    assert np.abs(own.astype(int) - swapped.astype(int)).mean() > 1.0
+    assert swapped[..., 2].mean() > own[..., 2].mean()
+    window.doc.undo.undo()
+    assert window.doc.appearance.source is None
+
+
+def test_appearance_panel_mix_and_shuffle(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    panel = window.appearance_panel
+    panel.mix_mode.click()
+    assert window.doc.appearance.mode == "mix"
+    wait_render(
+        qtbot, window, lambda: panel.part_combos[0].setCurrentIndex(panel.part_combos[0].findData(ids[1]))
+    )
+    assert window.doc.appearance.parts[0] == ids[1]
+    assert window.doc.appearance.parts[1] is None
+    seed = window.doc.appearance.seed
+    wait_render(qtbot, window, window.act_shuffle.trigger)
+    assert window.doc.appearance.mode == "sample" and window.doc.appearance.seed != seed
+    assert panel.sample_mode.isChecked() and panel.seed.value() == window.doc.appearance.seed
+
+
+def test_copy_pose_of_another_photo(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    doc = window.doc
+    alice, bob = doc.photo(ids[0]), doc.photo(ids[1])
+    bob.pose.xy[4] += (-30, -60)  # give bob a raised right wrist to copy
+    box = alice.source_pose.bbox()
+    window.editor.copy_pose_from(ids[1])
+    new = alice.pose
+    nb = new.bbox()
+    assert abs((nb[3] - nb[1]) - (box[3] - box[1])) < 1.0  # scaled to alice's height
+    assert abs(nb[1] - box[1]) < 1.0
+    assert doc.undo.undoText() == "Copy pose of bob.jpg"
+    # The raised wrist came along.
+    assert new.xy[4, 1] < new.xy[3, 1]
+
+
+def test_export_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, _ = loaded
+    for name in ("render.png", "render.jpg"):
+        assert window.files.export_render(tmp_path / name)
+        img = np.asarray(Image.open(tmp_path / name))
+        assert img.shape == (128, 128, 3)
+    assert "render.jpg" in window.statusBar().currentMessage()
+
+
+def test_export_render_refuses_bad_extension_with_message(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+    window, _ = loaded
+    assert not window.files.export_render(tmp_path / "render.tga")
+    assert "png" in messages.texts()
+    assert not (tmp_path / "render.tga").exists()
+
+
+def test_export_without_render_says_why(qtbot, make_window, messages, tmp_path) -> None:  # noqa: ANN001
+    window = make_window(load=False)
+    assert not window.files.export_render(tmp_path / "x.png")
+    assert "no render" in messages.texts().lower()
+
+
+def test_export_pose_formats_read_back(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, _ = loaded
+    photo = window.doc.current
+    window.editor.toggle_joint(16)  # hidden joints stay hidden in every format
+    pose = photo.pose
+    for name in ("p_openpose.json", "p.coco.json", "p.pose.json"):
+        assert window.files.export_pose(tmp_path / name)
+        (back,) = read_poses(tmp_path / name, photo.size)
+        assert not back.visible[16]
+        vis = back.visible.copy()
+        vis[1] &= "coco" not in name  # COCO has no neck: it comes back as the shoulder midpoint
+        assert np.allclose(back.xy[vis], pose.xy[vis], atol=0.01)
+
+
+def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, ids = loaded
+    window.prefs.frames_between = 2
+    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)  # distinct poses: GIF merges equal frames
+    for name in ("anim.gif", "anim.mp4"):
+        with qtbot.waitSignal(window.files.exported, timeout=10000) as sig:
+            assert window.files.export_animation(tmp_path / name)
+        assert sig.args == [str(tmp_path / name)]
+        assert (tmp_path / name).stat().st_size > 0
+    gif = Image.open(tmp_path / "anim.gif")
+    assert gif.n_frames == 4  # two photos' poses, two frames between
+
+
+def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, ids = loaded
+    window.prefs.frames_between = 1
+    window.editor.add_keyframe()
+    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)
+    window.editor.copy_pose_from(ids[1])
+    window.editor.add_keyframe()
+    window.editor.reset_pose()
+    window.editor.add_keyframe()
+    assert len(window.files.animation_poses()) == 3
+    with qtbot.waitSignal(window.files.exported, timeout=10000):
+        window.files.export_animation(tmp_path / "keys.gif")
+    assert Image.open(tmp_path / "keys.gif").n_frames == 5
+
+
+def test_animation_needs_two_poses(qtbot, window, photos, messages, tmp_path) -> None:  # noqa: ANN001
+    from gui_helpers import open_and_wait
+
+    open_and_wait(qtbot, window, photos[:1])
+    assert not window.files.export_animation(tmp_path / "a.gif")
+    assert "two or more poses" in messages.texts()

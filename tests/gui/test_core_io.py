@@ -1,0 +1,106 @@
+"""The Qt-free parts the app owns: photo loading and the workspace document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vunet_studio.imageio import ImageLoadError, load_image
+from vunet_studio.pose import Pose
+from vunet_studio.workspace import (
+    AppearanceSpec,
+    Photo,
+    Workspace,
+    WorkspaceError,
+    fit_pose_to_box,
+    interpolate_poses,
+    load_workspace,
+    save_workspace,
+)
+
+
+def test_exif_orientation_is_honoured(tmp_path) -> None:  # noqa: ANN001
+    img = np.zeros((20, 40, 3), np.uint8)  # landscape as stored
+    img[:, :10] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    Image.fromarray(img).save(tmp_path / "r.jpg", exif=exif)
+    out = load_image(tmp_path / "r.jpg")
+    assert out.shape == (40, 20, 3)  # shown upright: portrait
+
+
+def test_alpha_and_grey_images_become_rgb(tmp_path) -> None:  # noqa: ANN001
+    Image.new("LA", (8, 6), (100, 0)).save(tmp_path / "a.png")
+    Image.new("L", (8, 6), 50).save(tmp_path / "g.bmp")
+    assert load_image(tmp_path / "a.png").shape == (6, 8, 3)
+    assert load_image(tmp_path / "a.png")[0, 0].tolist() == [255, 255, 255]
+    assert load_image(tmp_path / "g.bmp")[0, 0].tolist() == [50, 50, 50]
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", b"\x89PNG\r\n\x1a\n\x00\x00broken"])
+def test_corrupt_images_raise_a_clear_error(tmp_path, data) -> None:  # noqa: ANN001
+    p = tmp_path / "bad.png"
+    p.write_bytes(data)
+    with pytest.raises(ImageLoadError, match="bad.png"):
+        load_image(p)
+    with pytest.raises(ImageLoadError, match="not found"):
+        load_image(tmp_path / "missing.png")
+
+
+def test_truncated_jpeg_raises(tmp_path) -> None:  # noqa: ANN001
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "t.jpg")
+    data = (tmp_path / "t.jpg").read_bytes()
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError):
+        load_image(tmp_path / "t.jpg")
+
+
+def test_workspace_roundtrip_relative_paths(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "a").mkdir()
+    photo_path = tmp_path / "a" / "p.png"
+    Image.new("RGB", (10, 10)).save(photo_path)
+    ws = Workspace()
+    pose = Pose.template(100, 200)
+    pose.visible[3] = False
+    ws.photos.append(
+        Photo(ws.new_id(), photo_path, pose=pose, source_pose=Pose.template(100, 200), origin="file")
+    )
+    ws.photos.append(Photo(ws.new_id(), photo_path, pose=None, source_pose=None))
+    ws.current = ws.photos[1].id
+    ws.appearance = AppearanceSpec("mix", ws.photos[1].id, (ws.photos[0].id,) + (None,) * 7, 42)
+    ws.keyframes = [pose, pose.mirrored()]
+    save_workspace(tmp_path / "a" / "w.vunet", ws)
+    # Move the folder: the relative path still finds the photo.
+    (tmp_path / "a").rename(tmp_path / "b")
+    back = load_workspace(tmp_path / "b" / "w.vunet")
+    assert back.photos[0].path == tmp_path / "b" / "p.png"
+    assert back.photos[0].pose == pose and not back.photos[0].pose.visible[3]
+    assert back.photos[1].pose is None
+    assert back.current == back.photos[1].id
+    assert back.appearance.mode == "mix" and back.appearance.seed == 42
+    assert back.appearance.parts[0] == back.photos[0].id and back.appearance.source == back.photos[1].id
+    assert len(back.keyframes) == 2
+
+
+def test_malformed_workspace_is_a_workspace_error(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "w.vunet").write_text("{not json")
+    with pytest.raises(WorkspaceError, match="not valid JSON"):
+        load_workspace(tmp_path / "w.vunet")
+    (tmp_path / "w.vunet").write_text('{"format": "something else"}')
+    with pytest.raises(WorkspaceError, match="not a VUNet Studio workspace"):
+        load_workspace(tmp_path / "w.vunet")
+
+
+def test_fit_pose_to_box_and_interpolate() -> None:
+    a = Pose.template(100, 100)
+    fitted = fit_pose_to_box(a, (200, 300, 260, 500))
+    x0, y0, x1, y1 = fitted.bbox()
+    assert np.isclose(y0, 300) and np.isclose(y1, 500)
+    assert np.isclose((x0 + x1) / 2, 230)
+    b = a.translated(10, 0)
+    b.visible[5] = False
+    frames = interpolate_poses([a, b], 3)
+    assert len(frames) == 5
+    assert np.isclose(frames[2].xy[0, 0], a.xy[0, 0] + 5)
+    assert not frames[1].visible[5] and frames[0].visible[5]

@@ -1,0 +1,204 @@
+"""Opening (dialog-free, drop), pose sources, bad input, workspaces, recovery, preferences."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from gui_helpers import FakeEstimator, open_and_wait, person_photo
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from vunet_studio.gui.recovery import recovery_path
+from vunet_studio.gui.settings import Preferences, recent_files
+from vunet_studio.workspace import load_workspace
+
+
+def test_open_uses_sidecar_pose_and_estimator(qtbot, window, photos) -> None:  # noqa: ANN001
+    ids = open_and_wait(qtbot, window, photos)
+    alice, bob = (window.doc.photo(i) for i in ids)
+    assert alice.origin == "file" and bob.origin == "estimated"
+    assert alice.pose is not None and alice.pose == alice.source_pose
+    assert window.stack.currentIndex() == 1  # the editor, not the empty state
+    assert window.photos_panel.list.count() == 2
+    assert str(photos[1].resolve()) in recent_files()
+
+
+def test_no_person_falls_back_to_template_with_reason(qtbot, make_window, photos, tmp_path) -> None:  # noqa: ANN001
+    window = make_window(FakeEstimator(empty=True))
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(shown.append)
+    (pid,) = open_and_wait(qtbot, window, [photos[1]])
+    photo = window.doc.photo(pid)
+    assert photo.origin == "template" and photo.pose.visible.all()
+    assert "no person found" in photo.note
+    assert any("no person found" in m for m in shown)
+
+
+def test_estimator_unavailable_falls_back_to_template(qtbot, qapp, tmp_path, photos) -> None:  # noqa: ANN001
+    from vunet_studio.gui.main_window import MainWindow
+
+    def broken():  # noqa: ANN202
+        raise RuntimeError("openpifpaf is not installed")
+
+    window = MainWindow(engine_factory=lambda c, d, p: None, estimator_factory=broken)
+    qtbot.addWidget(window)
+    (pid,) = open_and_wait(qtbot, window, [photos[1]])
+    assert "openpifpaf is not installed" in window.doc.photo(pid).note
+    window.close()
+
+
+def test_drop_files_on_window_opens_them(qtbot, window, photos) -> None:  # noqa: ANN001
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in photos])
+    drop = QDropEvent(
+        QPointF(100, 100),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    # Qt 6 delivers a Drop through QApplication only during a real drag session, so the
+    # handler gets the event directly (as labelme's tests do).
+    window.dropEvent(drop)
+    qtbot.waitUntil(
+        lambda: len(window.doc.photos) == 2 and all(p.pose is not None for p in window.doc.photos),
+        timeout=5000,
+    )
+    assert drop.isAccepted()
+
+
+def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+    window, ids = loaded
+    before = [p.id for p in window.doc.photos]
+    pose = window.doc.current.pose.copy()
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    window.files.open_paths([bad])
+    assert [p.id for p in window.doc.photos] == before
+    assert window.doc.current.pose == pose
+    assert "broken.jpg" in messages.texts()
+    assert "broken.jpg" in window.statusBar().currentMessage()
+
+
+def test_malformed_pose_file_gives_message_and_keeps_pose(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+    window, _ = loaded
+    pose = window.doc.current.pose.copy()
+    bad = tmp_path / "bad_pose.json"
+    bad.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}')
+    assert not window.files.import_pose(bad)
+    assert window.doc.current.pose == pose
+    assert "54" in messages.texts()  # says what was expected
+
+
+def test_import_pose_file_replaces_pose_undoably(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    from vunet_studio.pose import Pose
+    from vunet_studio.pose_io import write_coco
+
+    window, _ = loaded
+    w, h = window.doc.current.size
+    other = Pose.template(w, h, (10, 10, 60, 120))
+    write_coco(tmp_path / "p.json", [other], (w, h))
+    old = window.doc.current.pose.copy()
+    assert window.files.import_pose(tmp_path / "p.json")
+    assert window.doc.current.pose != old
+    window.doc.undo.undo()
+    assert window.doc.current.pose == old
+
+
+def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None:  # noqa: ANN001
+    window, ids = loaded
+    doc = window.doc
+    window.editor.toggle_joint(3)
+    window.editor.use_appearance_of(ids[1])
+    assert window.isWindowModified()
+    path = tmp_path / "work.vunet"
+    assert window.files.save_as(path)
+    assert not window.isWindowModified() and "work.vunet" in window.windowTitle()
+    assert load_workspace(path).photos[0].pose.visible[3] == doc.current.pose.visible[3]
+
+    other = make_window()
+    assert other.files.open_workspace(path)
+    assert [p.name for p in other.doc.photos] == [p.name for p in doc.photos]
+    assert not other.doc.current.pose.visible[3]
+    assert other.doc.appearance.source == other.doc.photos[1].id
+    assert other.appearance_panel.source.currentText() == "bob.jpg"
+    assert not other.isWindowModified()
+
+
+def test_unsaved_changes_prompt_can_cancel(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+    window, _ = loaded
+    window.editor.mirror()
+    messages.answer = QMessageBox.StandardButton.Cancel
+    window.files.new_workspace()
+    assert window.doc.photos  # nothing lost
+    assert any(kind == "question" for kind, *_ in messages.calls)
+    messages.answer = QMessageBox.StandardButton.Discard
+    window.files.new_workspace()
+    assert not window.doc.photos and window.stack.currentIndex() == 0
+
+
+def test_autosave_and_crash_recovery(qtbot, loaded, make_window, messages) -> None:  # noqa: ANN001
+    window, _ = loaded
+    window.editor.toggle_joint(4)
+    assert window.files.autosaver.save_now()
+    assert recovery_path().exists()
+    saved = json.loads(recovery_path().read_text())
+    assert len(saved["photos"]) == 2
+
+    # A new session finds the file, as after a crash.
+    messages.answer = QMessageBox.StandardButton.Yes
+    fresh = make_window()
+    assert fresh.files.offer_recovery()
+    assert len(fresh.doc.photos) == 2
+    assert not fresh.doc.current.pose.visible[4]
+    assert fresh.isWindowModified()  # recovered work is not saved anywhere yet
+
+
+def test_clean_exit_removes_recovery_file(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    window.editor.mirror()
+    window.files.autosaver.save_now()
+    assert recovery_path().exists()
+    window.doc.undo.setClean()
+    assert not recovery_path().exists()
+
+
+def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+    window = make_window(load=False)
+    bad = tmp_path / "model.corrupt"
+    bad.write_bytes(b"nope")
+    with qtbot.waitSignal(window.render.engineFailed, timeout=5000):
+        window.apply_preferences(Preferences(checkpoint=str(bad), device="cpu"))
+    assert "model.corrupt" in window.engine_label.text() or "not loaded" in window.engine_label.text()
+    qtbot.waitUntil(lambda: "model.corrupt" in window.statusBar().currentMessage())
+    assert Preferences.load().checkpoint == str(bad)
+    # Choosing a good model again recovers.
+    with qtbot.waitSignal(window.render.engineReady, timeout=5000):
+        window.apply_preferences(Preferences(checkpoint="", device="cpu"))
+
+
+def test_large_photo_keeps_original_coordinates(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    big = person_photo(tmp_path / "big.png", (4000, 3000))
+    (pid,) = open_and_wait(qtbot, window, [big])
+    photo = window.doc.photo(pid)
+    assert photo.size == (4000, 3000)
+    rect = window.canvas.scene().itemsBoundingRect()
+    assert rect.width() >= 4000 * 0.99
+    assert np.all(photo.pose.xy[:, 0] <= 4000)
+
+
+def test_recent_files_menu(qtbot, window, photos) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, photos[:1])
+    names = [a.text() for a in window.recent_menu.actions()]
+    assert "alice.png" in names
+
+
+def test_window_layout_is_remembered(qtbot, make_window) -> None:  # noqa: ANN001
+    w = make_window(load=False)
+    w.resize(1000, 700)
+    w.photos_dock.hide()
+    w._save_layout()
+    w2 = make_window(load=False)
+    assert w2.photos_dock.isHidden()
