@@ -52,9 +52,12 @@ def create_window(args: argparse.Namespace):  # noqa: ANN201 - MainWindow, impor
 
     factory = None
     if args.fake_engine:
-        from vunet_studio.gui.fake_engine import FakeEngine
 
-        factory = FakeEngine
+        def factory(checkpoint, device, progress):  # noqa: ANN001, ANN202 - in the render thread
+            from vunet_studio.gui.fake_engine import FakeEngine
+
+            return FakeEngine(checkpoint, device, progress)
+
     window = MainWindow(engine_factory=factory)
     if args.checkpoint or args.device:
         # Command-line choices apply to this run only; preferences stay as saved.

@@ -85,6 +85,9 @@ class PoseCanvas(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
         self.setBackgroundBrush(QBrush(QColor(38, 40, 44)))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # Panning is by dragging the background; scroll bars would only take room.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMouseTracking(True)
         self.setAcceptDrops(False)  # drops go to the main window
 

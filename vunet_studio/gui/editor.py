@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from vunet_studio.engine import Source
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.commands import (
     SetAppearanceCommand,
@@ -157,13 +157,13 @@ class EditController(QObject):
             if any(p is None for p in photos):
                 return None
             key = "mix:" + ",".join(f"{p.id}/{pose_key(p.source_pose)}" for p in photos)  # type: ignore[union-attr,arg-type]
-            return AppearanceJob(key, tuple(Source(p.image, p.source_pose) for p in photos))  # type: ignore[union-attr,arg-type]
+            return AppearanceJob(key, tuple((p.image, p.source_pose) for p in photos))  # type: ignore[union-attr,arg-type]
         src = source_of(spec.source)
         if src is None:
             return None
         assert src.image is not None and src.source_pose is not None
         return AppearanceJob(
-            f"photo:{src.id}:{pose_key(src.source_pose)}", (Source(src.image, src.source_pose),)
+            f"photo:{src.id}:{pose_key(src.source_pose)}", ((src.image, src.source_pose),)
         )
 
     def request_render(self, pose: Pose | None = None) -> int | None:
@@ -181,11 +181,21 @@ class EditController(QObject):
             self.message.emit("The model needs both shoulders and both hips: show them to render.")
         return self.render.request(photo.id, pose, job)
 
-    def _on_image(self, pid: int, image: QImage, ms: float, latency: float) -> None:
+    def _on_image(self, pid: int, image: QImage, ms: float, t_request: float) -> None:
         if pid != self._shown_photo:
             return  # a render for a photo the user has left
-        self.render_view.set_image(image)
-        self.frameShown.emit(ms, latency)
+        self.render_view.set_image(image, self._caption())
+        # Measured after the repaint: from the mouse event's request to pixels on screen.
+        self.frameShown.emit(ms, (time.perf_counter() - t_request) * 1e3)
+
+    def _caption(self) -> str:
+        spec, photo = self.doc.appearance, self.doc.current
+        if spec.mode == "sample":
+            return f"random person · seed {spec.seed}"
+        if spec.mode == "mix":
+            return "mixed body parts"
+        src = self.doc.photo(spec.source) if spec.source else None
+        return f"look of {(src or photo).name}" if (src or photo) else ""
 
     # --- edits --------------------------------------------------------------------------
     def _push_pose(self, new: Pose, text: str, *, nudge: bool = False, old: Pose | None = None) -> None:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vunet_studio.engine import default_checkpoint
 from vunet_studio.gui import settings
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
@@ -327,6 +326,8 @@ class MainWindow(QMainWindow):
 
     # --- dialogs -----------------------------------------------------------------------
     def show_preferences(self) -> None:
+        from vunet_studio.engine import default_checkpoint  # torch is loaded by now (render thread)
+
         dialog = PreferencesDialog(self.prefs, default_checkpoint(), self)
         if dialog.exec():
             self.apply_preferences(dialog.preferences())

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from vunet_studio.engine import EngineError, Source
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.pose import Pose
 
@@ -31,7 +31,9 @@ EngineFactory = Callable[..., Any]  # (checkpoint, device, progress) -> RenderEn
 
 
 def default_engine_factory(checkpoint: str | Path | None, device: str, progress: Any) -> Any:
-    from vunet_studio.engine import RenderEngine
+    # Imported here, in the render thread: torch takes seconds to import and the window
+    # must be on screen long before that.
+    from vunet_studio.engine import EngineError, RenderEngine
 
     try:
         return RenderEngine(checkpoint, device, progress)
@@ -41,10 +43,11 @@ def default_engine_factory(checkpoint: str | Path | None, device: str, progress:
 
 @dataclass(frozen=True)
 class AppearanceJob:
-    """What to encode: 1 or 8 sources, or a prior sample. `key` identifies it for caching."""
+    """What to encode: 1 or 8 (image, pose) sources, or a prior sample. `key` identifies it
+    for caching. Plain tuples, so the GUI thread never imports the engine (and torch)."""
 
     key: str
-    sources: tuple[Source, ...] = ()
+    sources: tuple[tuple[np.ndarray, Pose], ...] = ()
     sample_pose: Pose | None = None
     seed: int = 0
 
@@ -95,6 +98,8 @@ class RenderWorker(QObject):
     # worker thread ----------------------------------------------------------------
     @Slot(str, str)
     def load_engine(self, checkpoint: str, device: str) -> None:
+        from vunet_studio.engine import EngineError
+
         self._engine = None
         self._cache.clear()
         try:
@@ -122,8 +127,10 @@ class RenderWorker(QObject):
         if job.sample_pose is not None:
             app = self._engine.sample_appearance(job.sample_pose, job.seed)
         else:
-            src = job.sources[0] if len(job.sources) == 1 else list(job.sources)
-            app = self._engine.encode(src)
+            from vunet_studio.engine import Source
+
+            sources = [Source(image, pose) for image, pose in job.sources]
+            app = self._engine.encode(sources[0] if len(sources) == 1 else sources)
         self._cache[job.key] = app
         while len(self._cache) > 16:
             self._cache.popitem(last=False)
@@ -173,7 +180,7 @@ class RenderWorker(QObject):
 class RenderService(QObject):
     """GUI-side owner of the render thread: numbers requests, drops stale results."""
 
-    imageReady = Signal(int, QImage, float, float)  # photo id, image, render ms, latency ms
+    imageReady = Signal(int, QImage, float, float)  # photo id, image, render ms, t_request (perf_counter s)
     renderFailed = Signal(str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -231,7 +238,7 @@ class RenderService(QObject):
         if rid <= self._shown_id:
             return  # an older request finished after a newer one was shown
         self._shown_id = rid
-        self.imageReady.emit(photo_id, image, ms, (time.perf_counter() - t0) * 1e3)
+        self.imageReady.emit(photo_id, image, ms, t0)
 
     def shutdown(self) -> None:
         self._thread.quit()
