@@ -43,8 +43,19 @@ class VGGFeatures(nn.Module):
 
         net = vgg19(weights=None)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
+        if not isinstance(state, dict):
+            raise ValueError(f"{weights_path}: not a VGG19 state dict")
+        # Only the convolutional part is used: a full torchvision state dict and one holding
+        # just the `features.*` tensors both work (the classifier is never loaded).
+        feats = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         self.features = net.features[: VGG_LAYERS[-1] + 1]
+        needed = set(self.features.state_dict())
+        missing = sorted(needed - set(feats))
+        if missing:
+            raise ValueError(
+                f"{weights_path}: not a torchvision VGG19 state dict (missing features.{missing[0]})"
+            )
+        self.features.load_state_dict({k: feats[k] for k in needed})
         for p in self.features.parameters():
             p.requires_grad_(False)
         self.features.eval()

@@ -21,6 +21,9 @@ _ALLOWED: frozenset[tuple[str, str]] = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # Protocol 5 (pickle.HIGHEST_PROTOCOL) rebuilds arrays from a raw buffer instead.
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         # Protocol-2 pickles store bytes (an array's dtype code) as encode(str, "latin1").
