@@ -118,7 +118,9 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     start = canvas.mapFromScene(canvas.joint_scene_pos(joint))
 
     def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
-        ev = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier)
+        ev = QMouseEvent(
+            kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
         QApplication.sendEvent(vp, ev)
 
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
@@ -139,28 +141,47 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     send(QEvent.Type.MouseButtonPress, start, left, left)
     beat.start()
     heartbeat.start()
-    period = 1.0 / args.hz
-    t0 = time.perf_counter()
+    # Moves come from a timer inside the running event loop, as real input does (a busy
+    # loop here would steal the CPU the render thread needs).
     import math
 
-    for k in range(1, args.moves + 1):
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    state = {"k": 0, "pos": start, "frames_during": 0}
+    t0 = time.perf_counter()
+    mover = QTimer()
+    mover.setTimerType(Qt.TimerType.PreciseTimer)
+    mover.setInterval(round(1000 / args.hz))
+
+    def move() -> None:
+        state["k"] += 1
+        k = state["k"]
         # Half a circle, as a user swinging an arm up (ends away from the start: one undo step).
         a = math.pi * k / args.moves
-        pos = start + QPoint(round(60 * math.sin(a)), round(-60 * (1 - math.cos(a))))
-        due = t0 + k * period
-        while time.perf_counter() < due:
-            app.processEvents()
-            time.sleep(0.0005)
-        send(QEvent.Type.MouseMove, pos, left, none)
-    frames_during = len(latencies)
-    send(QEvent.Type.MouseButtonRelease, pos, none, left)
-    drag_s = time.perf_counter() - t0
-    wait(lambda: len(latencies) > frames_during, 5)
+        state["pos"] = start + QPoint(round(60 * math.sin(a)), round(-60 * (1 - math.cos(a))))
+        send(QEvent.Type.MouseMove, state["pos"], left, none)
+        if k >= args.moves:
+            mover.stop()
+            state["frames_during"] = len(latencies)
+            state["drag_s"] = time.perf_counter() - t0
+            send(QEvent.Type.MouseButtonRelease, state["pos"], none, left)
+            # Wait for the frame of the final pose, then stop.
+            window.editor.frameShown.connect(lambda *_: loop.quit())
+            QTimer.singleShot(10000, loop.quit)
+
+    mover.timeout.connect(move)
+    mover.start()
+    loop.exec()
+    frames_during = state["frames_during"]
+    drag_s = state["drag_s"]
     heartbeat.stop()
     stall = max(gaps[1:] or [0.0]) - 5.0
     window.doc.undo.setClean()
     result = {
-        "engine": "fake" if args.fake_engine else f"real ({window.engine_label.text().removeprefix('Model: ')})",
+        "engine": "fake"
+        if args.fake_engine
+        else f"real ({window.engine_label.text().removeprefix('Model: ')})",
         "moves": args.moves,
         "hz": args.hz,
         "drag_s": round(drag_s, 3),
@@ -195,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         from vunet_studio.engine import default_checkpoint
 
         if not default_checkpoint().exists():
-            print(f"the default model {default_checkpoint()} is missing: pass --checkpoint or --fake-engine", file=sys.stderr)
+            print(
+                f"the default model {default_checkpoint()} is missing: pass --checkpoint or --fake-engine",
+                file=sys.stderr,
+            )
             return 2
     visible = launch_to_visible(args.fake_engine, args.launch_runs)
     result = drag_benchmark(args)

@@ -162,3 +162,10 @@ def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN00
     window.editor.request_render()
     qtbot.wait(200)
     assert shown == []
+
+
+def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001
+    window = make_window(load=False)
+    assert not window.act_mirror.isEnabled() and not window.act_export_render.isEnabled()
+    assert window.stack.currentIndex() == 0
+    assert window.appearance_panel.source.count() == 1  # "This photo" even before any photo

@@ -202,3 +202,27 @@ def test_window_layout_is_remembered(qtbot, make_window) -> None:  # noqa: ANN00
     w._save_layout()
     w2 = make_window(load=False)
     assert w2.photos_dock.isHidden()
+
+
+def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
+    qtbot, loaded, make_window, messages
+) -> None:  # noqa: ANN001
+    from vunet_studio.gui.app import parse_args, startup
+    from vunet_studio.gui.files import sample_photos
+
+    window, _ = loaded
+    window.editor.mirror()
+    window.files.autosaver.save_now()  # then the process "crashes": the file stays
+
+    messages.answer = QMessageBox.StandardButton.Yes
+    fresh = make_window(load=False)
+    startup(fresh, parse_args([]))
+    assert [p.name for p in fresh.doc.photos] == ["alice.png", "bob.jpg"]  # recovered, no samples
+    assert any("Recover" in title for _, title, _ in messages.calls)
+
+    if sample_photos():
+        messages.answer = QMessageBox.StandardButton.No  # decline recovery this time
+        third = make_window(load=False)
+        startup(third, parse_args([]))  # started before: the empty state, no samples
+        assert not third.doc.photos and third.stack.currentIndex() == 0
+        assert not recovery_path().exists()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from vunet_studio.gui import settings
@@ -71,12 +71,15 @@ def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
     recovered = window.files.offer_recovery()
     if args.files:
         window.files.open_paths([Path(f) for f in args.files])
-    elif not recovered and not args.no_samples:
+    elif not recovered and not args.no_samples and not QSettings().value("state/started_before", False, bool):
+        # First start ever: show something to play with. Later starts show the empty state
+        # with its "Open samples" button.
         from vunet_studio.gui.files import sample_photos
 
         if sample_photos() and not window.doc.photos:
             window.files.add_photos(sample_photos())
             window.doc.undo.setClean()  # samples are a starting point, not the user's work
+    QSettings().setValue("state/started_before", True)
     window.load_engine()
 
 

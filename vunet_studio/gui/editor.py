@@ -162,9 +162,7 @@ class EditController(QObject):
         if src is None:
             return None
         assert src.image is not None and src.source_pose is not None
-        return AppearanceJob(
-            f"photo:{src.id}:{pose_key(src.source_pose)}", ((src.image, src.source_pose),)
-        )
+        return AppearanceJob(f"photo:{src.id}:{pose_key(src.source_pose)}", ((src.image, src.source_pose),))
 
     def request_render(self, pose: Pose | None = None) -> int | None:
         """Ask for a render of `pose` (default: the current photo's pose); never waits."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -277,8 +278,16 @@ class MainWindow(QMainWindow):
         self.editor.frameShown.connect(self._on_frame_shown)
         self.canvas.zoomChanged.connect(self._on_zoom)
         self.doc.photosChanged.connect(self._on_photos_changed)
+        self.doc.keyframesChanged.connect(self._update_actions)
         self.doc.undo.cleanChanged.connect(self._update_title)
         self.doc.pathChanged.connect(self._update_title)
+        for signal in (self.doc.photosChanged, self.doc.currentChanged, self.doc.poseChanged):
+            signal.connect(self._update_actions)
+        self._update_actions()
+        app = QApplication.instance()
+        if app is not None:
+            # Threads must stop before Qt tears down, also when the app quits without closing us.
+            app.aboutToQuit.connect(self.shutdown)
         self.render.engineProgress.connect(self._on_engine_progress)
         self.render.engineReady.connect(self._on_engine_ready)
         self.render.engineFailed.connect(self._on_engine_failed)
@@ -289,6 +298,15 @@ class MainWindow(QMainWindow):
 
     def _on_frame_shown(self, ms: float, latency: float) -> None:
         self.frame_label.setText(f"render {ms:.0f} ms · latency {latency:.0f} ms")
+
+    def _update_actions(self, *_: object) -> None:
+        photo = self.doc.current
+        has_pose = photo is not None and photo.pose is not None
+        for act in (self.act_mirror, self.act_reset, self.act_hide, self.act_own_pose, self.act_keyframe,
+                    self.act_export_pose, self.act_export_render, self.act_export_anim, self.act_shuffle,
+                    self.act_fit, self.act_zoom_in, self.act_zoom_out):  # fmt: skip
+            act.setEnabled(has_pose)
+        self.act_clear_keys.setEnabled(bool(self.doc.ws.keyframes))
 
     def _on_render_failed(self, message: str) -> None:
         self.statusBar().showMessage(f"Render failed: {message}", 10000)
@@ -407,9 +425,13 @@ class MainWindow(QMainWindow):
         self._save_layout()
         self.files.autosaver.timer.stop()
         self.files.autosaver.discard()  # a clean exit: nothing to recover next time
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        self.files.autosaver.timer.stop()
         self.render.shutdown()
         self.finder.shutdown()
-        event.accept()
 
     def window_icon(self) -> QIcon:
         return self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)

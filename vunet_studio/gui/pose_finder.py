@@ -128,6 +128,8 @@ class PoseFinder(QObject):
         self._find.emit(photo_id, str(path), image)
 
     def shutdown(self) -> None:
+        if not self._thread.isRunning():
+            return
         self._thread.quit()
         if not self._thread.wait(5000):
             log.warning("pose finder still busy at exit")

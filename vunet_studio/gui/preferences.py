@@ -26,7 +26,7 @@ class PreferencesDialog(QDialog):
     def __init__(self, prefs: Preferences, default_checkpoint: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(640)
         self._default = default_checkpoint
 
         self.checkpoint = QLineEdit(prefs.checkpoint)

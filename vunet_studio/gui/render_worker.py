@@ -241,6 +241,8 @@ class RenderService(QObject):
         self.imageReady.emit(photo_id, image, ms, t0)
 
     def shutdown(self) -> None:
+        if not self._thread.isRunning():
+            return
         self._thread.quit()
         if not self._thread.wait(5000):
             log.warning("render thread still busy at exit")

@@ -190,7 +190,7 @@ class AppearancePanel(QWidget):
         hint.setStyleSheet("color: gray")
         layout.addWidget(hint)
         layout.addStretch(1)
-        self._sync_enabled()
+        self.set_photos([])
 
     def set_photos(self, photos: list[tuple[int, str]]) -> None:
         for combo in (self.source, *self.part_combos):
