@@ -123,6 +123,27 @@ def fit_pose_to_box(pose: Pose, box: tuple[float, float, float, float]) -> Pose:
     return out
 
 
+def place_hidden_joints(pose: Pose) -> Pose:
+    """A copy whose hidden joints sit where the template puts them relative to the visible
+    ones, so "show joint" brings a joint back at a sensible place (files store missing joints
+    at 0, 0). Visibility is unchanged."""
+    out = pose.copy()
+    box = pose.bbox()
+    if box is None or out.visible.all():
+        return out
+    x0, y0, x1, y1 = box
+    # Fit the template to the visible joints' box (at least a plausible person size).
+    side_h = max(y1 - y0, 1.0)
+    template = Pose.template(1.0, 1.0)
+    tmpl_vis = template.xy[pose.visible]
+    tx0, ty0 = tmpl_vis.min(axis=0)
+    tx1, ty1 = tmpl_vis.max(axis=0)
+    scale = side_h / max(ty1 - ty0, 1e-3) if ty1 - ty0 > 0.2 else max(x1 - x0, y1 - y0, 1.0) / 0.5
+    offset = np.array([(x0 + x1) / 2 - scale * (tx0 + tx1) / 2, y0 - scale * ty0], np.float32)
+    out.xy[~pose.visible] = template.xy[~pose.visible] * scale + offset
+    return out
+
+
 def interpolate_poses(keys: list[Pose], frames_between: int) -> list[Pose]:
     """Linear interpolation through `keys`; a joint hidden at either end is hidden in between."""
     if len(keys) < 2:

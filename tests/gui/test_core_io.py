@@ -104,3 +104,16 @@ def test_fit_pose_to_box_and_interpolate() -> None:
     assert len(frames) == 5
     assert np.isclose(frames[2].xy[0, 0], a.xy[0, 0] + 5)
     assert not frames[1].visible[5] and frames[0].visible[5]
+
+
+def test_hidden_joints_are_placed_near_the_person() -> None:
+    from vunet_studio.workspace import place_hidden_joints
+
+    pose = Pose.template(200, 400, (50, 100, 100, 200))
+    pose.visible[[14, 15, 16, 17]] = False
+    pose.xy[[14, 15, 16, 17]] = 0.0  # as pose files store missing joints
+    placed = place_hidden_joints(pose)
+    assert np.array_equal(placed.visible, pose.visible)
+    x0, y0, x1, y1 = pose.bbox()
+    assert np.all(placed.xy[14:, 1] > y0 - 0.2 * (y1 - y0)) and np.all(placed.xy[14:, 0] > x0 - 10)
+    assert np.allclose(placed.xy[:14], pose.xy[:14])

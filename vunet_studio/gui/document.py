@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from vunet_studio.pose import Pose
-from vunet_studio.workspace import AppearanceSpec, Photo, Workspace
+from vunet_studio.workspace import AppearanceSpec, Photo, Workspace, place_hidden_joints
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class StudioDocument(QObject):
         photo = self.photo(photo_id)
         if photo is None:
             return
+        pose = place_hidden_joints(pose)
         photo.source_pose = pose.copy()
         photo.pose = pose.copy()
         photo.origin, photo.note = origin, note

@@ -42,6 +42,7 @@ from vunet_studio.workspace import (
     fit_pose_to_box,
     interpolate_poses,
     load_workspace,
+    place_hidden_joints,
     save_workspace,
     workspace_document,
 )
@@ -176,7 +177,7 @@ class FileController(QObject):
         if not poses:
             self.error("Cannot import the pose", f"{p.name} has no person in it.")
             return False
-        pose = poses[0]
+        pose = place_hidden_joints(poses[0])
         pose.image_size = photo.size
         self.doc.undo.push(SetPoseCommand(self.doc, photo.id, photo.pose, pose, f"Import pose from {p.name}"))
         self.info(f"Pose imported from {p.name}")

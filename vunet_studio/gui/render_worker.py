@@ -218,8 +218,13 @@ class RenderService(QObject):
         self.ready, self.loading, self.last_error = True, False, ""
         self.engineReady.emit(info)
 
-    def _on_render_failed(self, _rid: int, message: str) -> None:
+    def _on_render_failed(self, rid: int, message: str) -> None:
+        self._shown_id = max(self._shown_id, rid)
         self.renderFailed.emit(message)
+
+    def caught_up(self) -> bool:
+        """True when the newest request has been answered (shown or failed)."""
+        return self._shown_id >= self._next_id - 1
 
     def _on_failed(self, message: str) -> None:
         self.ready, self.loading, self.last_error = False, False, message
