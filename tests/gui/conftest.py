@@ -108,5 +108,7 @@ def window(make_window):  # noqa: ANN001, ANN201
 def loaded(qtbot, window, photos):  # noqa: ANN001, ANN201
     ids = open_and_wait(qtbot, window, photos)
     window.doc.set_current(ids[0])
-    qtbot.waitUntil(lambda: window.render_view.image() is not None and window.render.caught_up(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.render_view.image() is not None and window.render.caught_up(), timeout=5000
+    )
     return window, ids

@@ -114,6 +114,7 @@ def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None
     window.editor.use_appearance_of(ids[1])
     assert window.isWindowModified()
     path = tmp_path / "work.vunet"
+    window.prefs.frames_between = 3
     assert window.files.save_as(path)
     assert not window.isWindowModified() and "work.vunet" in window.windowTitle()
     assert load_workspace(path).photos[0].pose.visible[3] == doc.current.pose.visible[3]
@@ -124,6 +125,7 @@ def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None
     assert not other.doc.current.pose.visible[3]
     assert other.doc.appearance.source == other.doc.photos[1].id
     assert other.appearance_panel.source.currentText() == "bob.jpg"
+    assert other.prefs.frames_between == 3
     assert not other.isWindowModified()
 
 

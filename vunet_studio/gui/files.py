@@ -220,6 +220,10 @@ class FileController(QObject):
         ws.photos = kept
         if ws.photo(ws.current) is None:
             ws.current = kept[0].id if kept else None
+        for key, kind in (("fps", float), ("frames_between", int)):
+            value = ws.settings.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                setattr(self.prefs, key, kind(value))
         self.doc.replace_workspace(ws, None if recovered else p, clean=not (recovered or problems))
         for photo in kept:
             if photo.pose is None or photo.source_pose is None:
@@ -262,6 +266,8 @@ class FileController(QObject):
         return self._save_to(p)
 
     def _save_to(self, path: Path) -> bool:
+        # Animation timing travels with the workspace, so a reopened project exports the same.
+        self.doc.ws.settings.update(fps=self.prefs.fps, frames_between=self.prefs.frames_between)
         try:
             save_workspace(path, self.doc.ws)
         except WorkspaceError as e:
