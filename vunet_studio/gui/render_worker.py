@@ -249,5 +249,7 @@ class RenderService(QObject):
         if not self._thread.isRunning():
             return
         self._thread.quit()
-        if not self._thread.wait(5000):
+        # A model that is loading or rendering finishes first (seconds at worst): destroying
+        # a running QThread would abort the process.
+        if not self._thread.wait(30000):
             log.warning("render thread still busy at exit")
