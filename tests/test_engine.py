@@ -257,10 +257,10 @@ def test_bad_device_and_precision(ckpt: Path) -> None:
     ("precision", "options"),
     [
         ("fp32", {"channels_last": False}),
+        ("fp32", {"channels_last": True, "packed": False}),
         ("fp32", {"channels_last": True}),
-        ("fp32", {"split_concat": True}),
+        ("bf16", {"channels_last": True, "packed": False}),
         ("bf16", {"channels_last": True}),
-        ("bf16", {"split_concat": True}),
     ],
 )
 def test_fast_path_matches_reference(precision: str, options: dict[str, bool]) -> None:

@@ -213,7 +213,6 @@ class RenderEngine:
         precision: str = "auto",
         threads: int | None = None,
         warmup: bool = True,
-        compile: bool = False,
     ) -> None:
         self._progress = progress or (lambda fraction, message: None)
         self._lock = threading.RLock()
@@ -241,9 +240,6 @@ class RenderEngine:
         self._model.fold_weight_norm()
         self._model.to(dev)
         self._net = FastVUNet(self._model, precision=self.precision, device=dev)
-        if compile:
-            self._step(0.6, "Compiling (first render will be slow)")
-            self._net.compile()
         if warmup:
             self._step(0.7, "Warming up")
             self._warmup()
