@@ -19,7 +19,7 @@ def tiny_config(**train: Any) -> TrainConfig:
         "log_every": 5,
         "image_every": 10,
         "checkpoint_every": 0,
-        "threads": 0,
+        "threads": 1,  # tiny models gain nothing from more; 2 shared cores oversubscribe badly
     }
     t.update(train)
     cfg = TrainConfig.from_dict(
