@@ -105,7 +105,9 @@ class TrainSection:
     device: str = "auto"
     #: Mixed precision: "auto" (bf16 on CUDA, fp32 on CPU), "bf16", "fp16" (CUDA), "none".
     amp: str = "auto"
-    channels_last: bool = True
+    #: channels_last memory format; None = auto: on CUDA only (on the 2-core CPU it measured
+    #: slower: 0.34 vs 0.43 images/s, benchmarks/train_throughput.py).
+    channels_last: bool | None = None
     #: CPU threads for torch (0 = torch's default).
     threads: int = 0
     #: Batches for the weight-norm data-dependent init on a fresh start (the reference: 4).

@@ -122,6 +122,7 @@ class Trainer:
         if self.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.amp = amp_dtype(t.amp, self.device)
+        self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
         self.model_cfg: VUNetConfig = cfg.model.build()
         self._stop_reason: str | None = None
 
@@ -157,7 +158,7 @@ class Trainer:
             self._warm_start(Path(t.init_from))
 
         self.model.to(self.device)
-        if t.channels_last:
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.loss_fn.to(self.device)
         self.optimizer = torch.optim.Adam(
@@ -378,9 +379,9 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> tuple[float, dict[str, float]]:
         cfg, t = self.cfg, self.cfg.train
-        parts = _to(batch["parts"], self.device, t.channels_last)  # (B, 24, P, P)
-        stickman = _to(batch["stickman"], self.device, t.channels_last)  # (B, 3, S, S)
-        image = _to(batch["image"], self.device, t.channels_last)  # (B, 3, S, S)
+        parts = _to(batch["parts"], self.device, self.channels_last)  # (B, 24, P, P)
+        stickman = _to(batch["stickman"], self.device, self.channels_last)  # (B, 3, S, S)
+        image = _to(batch["image"], self.device, self.channels_last)  # (B, 3, S, S)
         lr = learning_rate(self.step, cfg.schedule)
         klw = kl_weight(self.step, cfg.schedule)
         for group in self.optimizer.param_groups:
