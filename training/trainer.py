@@ -378,7 +378,7 @@ class Trainer:
         return t.item() > 0
 
     def _train_step(self, batch: dict[str, Any]) -> tuple[float, dict[str, float]]:
-        cfg, t = self.cfg, self.cfg.train
+        cfg = self.cfg
         parts = _to(batch["parts"], self.device, self.channels_last)  # (B, 24, P, P)
         stickman = _to(batch["stickman"], self.device, self.channels_last)  # (B, 3, S, S)
         image = _to(batch["image"], self.device, self.channels_last)  # (B, 3, S, S)
