@@ -276,3 +276,19 @@ def test_fast_path_matches_reference(precision: str, options: dict[str, bool]) -
         out = fast.decode(stick, fast.prepare(fast.encode(parts)))
         assert out.dtype == torch.float32 and out.shape == ref.shape
         assert psnr(out, ref) >= PRECISION_TOLERANCE[precision]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_fast_path_matches_reference_cuda(precision: str) -> None:
+    model = _ddi_model(CFG, seed=1)
+    fast = FastVUNet(model, precision=precision, device="cuda")
+    src_img, src_pose = _person(20)
+    _, dst_pose = _person(30)
+    parts = appearance_input(src_img, src_pose, CFG)[None]  # (1, 24, P, P)
+    stick = stickman_tensor(dst_pose, 128)[None]  # (1, 3, S, S)
+    with torch.no_grad():
+        ref = model.transfer(parts, stick)
+    out = fast.decode(stick, fast.prepare(fast.encode(parts))).cpu()
+    assert psnr(out, ref) >= PRECISION_TOLERANCE[precision]

@@ -19,6 +19,7 @@ run one at a time.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import math
@@ -200,8 +201,10 @@ class RenderEngine:
     checkpoint: a `.safetensors` file from `save_checkpoint` (default: the bundled model).
     device: 'auto' (CUDA when present, else CPU), 'cpu' or 'cuda'.
     precision: 'auto' (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), 'fp32', 'bf16', 'fp16'.
-    threads: CPU threads for torch (default: the physical cores; torch's setting is process-wide).
-    warmup: run one dummy render while loading, so the first real one is fast.
+    threads: CPU threads for torch (torch's setting is process-wide). Default: the physical
+        cores, or 1 when the warm-up measures 1 to be faster (another process busy on a core).
+    warmup: run dummy renders while loading, so the first real one is fast.
+    model: use this VUNet (copied) instead of reading a checkpoint.
     """
 
     def __init__(
@@ -213,6 +216,7 @@ class RenderEngine:
         precision: str = "auto",
         threads: int | None = None,
         warmup: bool = True,
+        model: VUNet | None = None,
     ) -> None:
         self._progress = progress or (lambda fraction, message: None)
         self._lock = threading.RLock()
@@ -220,7 +224,7 @@ class RenderEngine:
         #: How many times F_phi ran (cache misses); for tests and diagnostics.
         self.encoder_runs = 0
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-        self.checkpoint = path
+        self.checkpoint: Path | None = None if model is not None else path
         try:
             dev = resolve_device(device)
             self.precision = resolve_precision(precision, dev)
@@ -231,8 +235,14 @@ class RenderEngine:
             n = threads or physical_cores()
             if torch.get_num_threads() != n:
                 torch.set_num_threads(n)
-        self._step(0.0, f"Reading model {path.name}")
-        self._model, self.info = self._load(path, checkpoint is None)
+        self._auto_threads = dev.type == "cpu" and threads is None and physical_cores() > 1
+        self.info: CheckpointInfo | None = None
+        if model is not None:  # an in-memory model (benchmarks, training previews); never modified
+            self._step(0.0, "Copying the model")
+            self._model = copy.deepcopy(model).eval()
+        else:
+            self._step(0.0, f"Reading model {path.name}")
+            self._model, self.info = self._load(path, checkpoint is None)
         self.config = self._model.config
         self.image_size: int = self.config.image_size
         self._step(0.4, "Preparing the model for fast rendering")
@@ -246,7 +256,7 @@ class RenderEngine:
         self._step(1.0, "Ready")
         logger.info(
             "engine ready: %s, %dx%d, %s on %s, %d threads",
-            path.name,
+            self.checkpoint.name if self.checkpoint else "in-memory model",
             self.image_size,
             self.image_size,
             self.precision,
@@ -290,6 +300,33 @@ class RenderEngine:
             stick = stickman_tensor(pose, s)[None]  # (1, 3, S, S)
             for _ in range(2):  # oneDNN builds its kernels on the first call(s)
                 self._net.decode(stick, prepared)
+            if self._auto_threads:
+                self._pick_threads(lambda: self._net.decode(stick, prepared))
+
+    def _pick_threads(self, edit: Callable[[], object], rounds: int = 3) -> None:
+        """Keep all physical cores, or drop to 1 thread when that renders faster.
+
+        On an idle machine 2 threads are ~1.8x faster than 1; but when another process keeps a
+        core busy, every parallel op waits for the descheduled thread and a pose edit got
+        8x slower (measured: 1160 ms vs 150 ms at 128, official widths, with training running).
+        """
+        n = torch.get_num_threads()
+        times: dict[int, list[float]] = {n: [], 1: []}
+        for _ in range(rounds):
+            for k in (n, 1):
+                torch.set_num_threads(k)
+                t = time.perf_counter()
+                edit()
+                times[k].append(time.perf_counter() - t)
+        best = min(times, key=lambda k: sorted(times[k])[len(times[k]) // 2])
+        torch.set_num_threads(best)
+        logger.info(
+            "threads: %d (median edit %.1f ms with %d, %.1f ms with 1)",
+            best,
+            1e3 * sorted(times[n])[rounds // 2],
+            n,
+            1e3 * sorted(times[1])[rounds // 2],
+        )
 
     # --- appearance --------------------------------------------------------------------------
     def source_input(self, source: Source) -> torch.Tensor:
