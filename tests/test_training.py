@@ -205,3 +205,29 @@ def test_warm_start_from_safetensors(tmp_path: Path, tiny_data: FixedSynthDatase
     src_model, _ = load_checkpoint(src)
     for k, v in src_model.state_dict().items():
         assert torch.equal(v, fresh.model.state_dict()[k])
+
+
+@pytest.mark.slow
+def test_vunet_train_cli_fresh_refuse_resume(tmp_path: Path) -> None:
+    from training.train import main
+
+    tiny = [
+        f"--model.{k}={v}" for k, v in (("base_channels", 8), ("max_channels", 16), ("latent_channels", 8))
+    ]
+    common = [
+        *tiny,
+        "--model.prior_channels=32",
+        "--batch_size=2",
+        "--init_batches=1",
+        "--threads=1",
+        "--loss.kind=pixel",
+        "--no-progress",
+    ]
+    cfg = str(REPO / "training/configs/synth128.yaml")
+    run = tmp_path / "run"
+    assert main([cfg, "--out", str(run), "--steps=2", *common]) == 0
+    assert read_checkpoint_info(run / "model.safetensors").step == 2
+    assert main([cfg, "--out", str(run), "--steps=2", *common]) == 2  # would clobber the run
+    assert main(["--out", str(run), "--resume", "--steps=3", "--threads=1", "--no-progress"]) == 0
+    assert read_checkpoint_info(run / "model.safetensors").step == 3
+    assert main([cfg, "--out", str(tmp_path / "x"), "--bogus=1"]) == 2
