@@ -295,9 +295,9 @@ class Trainer:
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            # enc_down's blocks after the last latent feed nothing (as in the official code): their
-            # parameters get no gradient, which DDP must be told about.
-            self.net = DDP(self.model, device_ids=self._ddp_device_ids, find_unused_parameters=True)
+            # Every parameter gets a gradient in the training forward (the prior is teacher-forced),
+            # so DDP needs no per-step search for unused ones; tests/test_training_ddp.py checks it.
+            self.net = DDP(self.model, device_ids=self._ddp_device_ids)
         result = TrainResult(step=self.step)
         if self.step >= t.steps:
             logger.info("already at step %d of %d: nothing to do", self.step, t.steps)
