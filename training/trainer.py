@@ -178,13 +178,20 @@ class Trainer:
         self.writer: Any = None
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / "config.yaml", cfg.to_yaml())
+            atomic_write_text(self.run_dir / "config.yaml", self._resolved_yaml())
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
 
     # --- setup helpers --------------------------------------------------------------
+    def _resolved_yaml(self) -> str:
+        """The config as it runs; the per-invocation stop (max_steps_this_run) is left out so
+        `--resume` from RUN_DIR/config.yaml does not inherit it."""
+        d = self.cfg.to_dict()
+        d["train"]["max_steps_this_run"] = 0
+        return TrainConfig.from_dict(d).to_yaml()
+
     def _warm_start(self, path: Path) -> None:
         try:
             src, info = load_checkpoint(path)
