@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 VGG_LAYERS: tuple[int, ...] = (3, 8, 13, 22, 31)
 VGG_LAYER_NAMES: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 VGG19_HUB_FILE = "vgg19-dcbb9e9d.pth"
+_WARNED_MISSING: set[Path] = set()
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -106,7 +107,8 @@ class ReconstructionLoss(nn.Module):
             if path.is_file():
                 self.vgg = VGGFeatures(path)
                 logger.info("reconstruction loss: pixels + VGG19 features (%s)", path)
-            else:
+            elif path not in _WARNED_MISSING:  # once per process, however many losses are built
+                _WARNED_MISSING.add(path)
                 logger.warning(
                     "VGG19 weights not found at %s: training uses pixel L1 + image-gradient L1 instead "
                     "(set loss.vgg_weights to a torchvision vgg19 state dict to use the reference loss)",
