@@ -195,6 +195,24 @@ def test_render_from_a_worker_thread(engine: RenderEngine) -> None:
     assert np.array_equal(out[0], main)
 
 
+def test_thread_count_applies_on_the_calling_thread(ckpt: Path) -> None:
+    eng = RenderEngine(ckpt, device="cpu", precision="fp32", threads=1, warmup=False)
+    img, pose = _person(11)
+    app = eng.encode(Source(img, pose))
+    seen: list[int] = []
+
+    def worker() -> None:
+        torch.set_num_threads(2)  # torch's count is per OS thread; the engine must apply its own
+        eng.render(app, pose)
+        seen.append(torch.get_num_threads())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert eng.threads == 1 and seen == [1]
+    torch.set_num_threads(2)
+
+
 def test_crop_pads_outside_and_paste_roundtrip() -> None:
     img = np.zeros((50, 60, 3), np.uint8)
     img[:, :, 0] = np.arange(60, dtype=np.uint8)[None]

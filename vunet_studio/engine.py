@@ -231,11 +231,13 @@ class RenderEngine:
         except ValueError as exc:
             raise EngineError(f"{exc}.") from None
         self.device = str(dev)
+        self._device_type = dev.type
         if dev.type == "cpu":
             n = threads or physical_cores()
             if torch.get_num_threads() != n:
                 torch.set_num_threads(n)
         self._auto_threads = dev.type == "cpu" and threads is None and physical_cores() > 1
+        self.threads: int = torch.get_num_threads()
         self.info: CheckpointInfo | None = None
         if model is not None:  # an in-memory model (benchmarks, training previews); never modified
             self._step(0.0, "Copying the model")
@@ -320,6 +322,7 @@ class RenderEngine:
                 times[k].append(time.perf_counter() - t)
         best = min(times, key=lambda k: sorted(times[k])[len(times[k]) // 2])
         torch.set_num_threads(best)
+        self.threads = best
         logger.info(
             "threads: %d (median edit %.1f ms with %d, %.1f ms with 1)",
             best,
@@ -327,6 +330,12 @@ class RenderEngine:
             n,
             1e3 * sorted(times[1])[rounds // 2],
         )
+
+    def _ensure_threads(self) -> None:
+        """torch's thread count is per OS thread here (OpenMP): the app may load on one thread
+        and render on another, so apply the engine's choice on whichever thread calls."""
+        if self._device_type == "cpu" and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
     # --- appearance --------------------------------------------------------------------------
     def source_input(self, source: Source) -> torch.Tensor:
@@ -360,6 +369,7 @@ class RenderEngine:
                 self._cache.move_to_end(key)
                 return hit
             t0 = time.perf_counter()
+            self._ensure_threads()
             built: dict[str, torch.Tensor] = {}
             for k, s in zip(keys, sources, strict=True):
                 if k not in built:  # one cropping pass per distinct photo
@@ -405,6 +415,7 @@ class RenderEngine:
         stick = stickman_tensor(pose_in_box(pose, pose_box(pose), s), s)[None]  # (1, 3, S, S)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         with self._lock, torch.inference_mode():
+            self._ensure_threads()
             zs = self._model.sample_latents(stick.to(self.device), generator=gen)
             h = hashlib.blake2b(np.ascontiguousarray(pose.xy).tobytes(), digest_size=8).hexdigest()
             return self._make_appearance(f"prior:{seed}:{h}", zs)
@@ -420,6 +431,7 @@ class RenderEngine:
         box = pose_box(pose)
         stick = stickman_tensor(pose_in_box(pose, box, s), s)[None]  # (1, 3, S, S)
         with self._lock:
+            self._ensure_threads()
             out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32
         image = tensor_to_image(out[0])  # (S, S, 3) uint8
         return Render(image, box, (time.perf_counter() - t0) * 1e3)
