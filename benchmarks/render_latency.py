@@ -53,18 +53,24 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _time(fn: Callable[[], object], repeats: int, device: str, warmup: int = 3) -> dict[str, float]:
-    """Wall ms (p50, p95, min, mean) and CPU ms per call (process time: all threads)."""
+def _time(
+    fn: Callable[[], object],
+    repeats: int,
+    device: str,
+    warmup: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
+    """ms per call by `clock` (p50, p95, min, mean; default wall) and CPU ms (all threads)."""
     for _ in range(warmup):
         fn()
     _sync(device)
     walls: list[float] = []
     cpu0 = time.process_time()
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         fn()
         _sync(device)
-        walls.append((time.perf_counter() - t) * 1e3)
+        walls.append((clock() - t) * 1e3)
     cpu = (time.process_time() - cpu0) * 1e3 / repeats
     walls.sort()
     return {
@@ -80,8 +86,15 @@ def _time(fn: Callable[[], object], repeats: int, device: str, warmup: int = 3) 
 PEAK_SHAPES = ((128, 128, 64), (128, 128, 32), (256, 256, 32), (64, 64, 128))  # (C_in, C_out, side)
 
 
-def conv_peak(dtype: torch.dtype, device: str, repeats: int = 15) -> dict[str, Any]:
-    """Best GFLOP/s of a few big batch-1 3x3 convs (channels_last): the machine's practical peak."""
+def conv_peak(dtype: torch.dtype, device: str, threads: int, repeats: int = 15) -> dict[str, Any]:
+    """Best GFLOP/s of a few big batch-1 3x3 convs (channels_last): the machine's practical peak.
+
+    With 1 CPU thread the time is that thread's CPU time, which other processes on a shared
+    machine cannot inflate; with more, wall time (best of `repeats`).
+    """
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    clock = time.thread_time if (device == "cpu" and threads == 1) else time.perf_counter
     best = (0.0, None)
     for cin, cout, side in PEAK_SHAPES:
         x = torch.randn(1, cin, side, side, device=device, dtype=dtype).contiguous(
@@ -92,11 +105,12 @@ def conv_peak(dtype: torch.dtype, device: str, repeats: int = 15) -> dict[str, A
         )
         flops = 2 * 9 * cin * cout * side * side
         with torch.inference_mode():
-            t = _time(lambda x=x, w=w: F.conv2d(x, w, padding=1), repeats, device)
+            t = _time(lambda x=x, w=w: F.conv2d(x, w, padding=1), repeats, device, clock=clock)
         gflops = flops / (t["min"] * 1e-3) / 1e9
         if gflops > best[0]:
             best = (gflops, f"{cin}->{cout} 3x3 @ {side}x{side}")
-    return {"gflops": best[0], "shape": best[1]}
+    torch.set_num_threads(saved)
+    return {"gflops": best[0], "shape": best[1], "threads": threads}
 
 
 # --- the engine ------------------------------------------------------------------------------------
@@ -178,7 +192,7 @@ def bench_engine(
         eng.clear_cache()
         eng.render(eng.encode(sources[i % len(sources)]), targets[(i + 1) % len(targets)])
 
-    res: dict[str, Any] = {"load_s": load_s, "threads": torch.get_num_threads(), "load_before": _load()}
+    res: dict[str, Any] = {"load_s": load_s, "threads": eng.threads, "load_before": _load()}
     res["edit"] = _time(edit, repeats, device)
     res["net"] = _time(net, repeats, device)
     res["swap"] = _time(swap, max(10, repeats // 3), device)
@@ -244,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) + (
             (("fp16", torch.float16),) if dev == "cuda" else ()
         ):
-            peak = conv_peak(dt, dev)
-            out["peak"][f"{dev}/{name}"] = peak
-            print(f"conv peak {dev} {name}: {peak['gflops']:.0f} GFLOP/s ({peak['shape']})")
+            for n in sorted({1, threads}) if dev == "cpu" else [threads]:
+                peak = conv_peak(dt, dev, n)
+                out["peak"][f"{dev}/{name}/{n}"] = peak
+                print(
+                    f"conv peak {dev} {name}, {n} thread(s): {peak['gflops']:.0f} GFLOP/s ({peak['shape']})"
+                )
     if args.peak_only:
         _write(args.json, out)
         return 0
@@ -257,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sizes = [read_checkpoint_info(args.checkpoint).image_size]
     header = (
-        f"{'dev':4} {'size':>4} {'prec':5} | {'edit p50':>8} {'p95':>6} {'min':>6} {'cpu':>6} | "
-        f"{'net p50':>7} {'GFLOP/s':>7} {'%peak':>5} | {'swap p50':>8} {'p95':>6} | {'GF/edit':>7} | PSNR min/mean"
+        f"{'dev':4} {'size':>4} {'prec':5} {'thr':>3} | {'edit p50':>8} {'p95':>6} {'min':>6} {'cpu':>6} | "
+        f"{'net p50':>7} {'cpu':>6} {'GFLOP/s':>7} {'%peak':>5} {'GF/cpu-s':>8} | {'swap p50':>8} {'p95':>6} | {'GF/edit':>7} | PSNR min/mean"
     )
     for size in sizes:
         model, what = build_model(size, args.checkpoint)
@@ -271,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         for dev in devices:
             for prec in _precisions(dev, args.precisions):
                 r = bench_engine(model, prec, dev, pairs, args.repeats, args.threads)
-                peak = out["peak"].get(f"{dev}/{prec}", {}).get("gflops", float("nan"))
+                n = r["threads"] if dev == "cpu" else threads
+                peak = out["peak"].get(f"{dev}/{prec}/{n}", {}).get("gflops", float("nan"))
                 gfs = ed_flops / (r["net"]["p50"] * 1e-3) / 1e9
+                # Per CPU-second of all threads: what an idle machine would give (x threads, at
+                # best), immune to other processes taking the cores.
+                gfs_cpu = ed_flops / (r["net"]["cpu"] * 1e-3) / 1e9 if dev == "cpu" else float("nan")
                 r.update(
                     device=dev,
                     size=size,
@@ -280,13 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                     gflop_per_edit=ed_flops / 1e9,
                     gflop_per_swap=(ed_flops + f_flops) / 1e9,
                     net_gflops=gfs,
+                    net_gflops_per_cpu_s=gfs_cpu,
                     peak_share=gfs / peak,
                 )
                 out["results"].append(r)
                 e, n, s = r["edit"], r["net"], r["swap"]
                 print(
-                    f"{dev:4} {size:4d} {prec:5} | {e['p50']:8.1f} {e['p95']:6.1f} {e['min']:6.1f} {e['cpu']:6.1f} | "
-                    f"{n['p50']:7.1f} {gfs:7.0f} {100 * gfs / peak:4.0f}% | {s['p50']:8.1f} {s['p95']:6.1f} | "
+                    f"{dev:4} {size:4d} {prec:5} {r['threads']:3d} | {e['p50']:8.1f} {e['p95']:6.1f} {e['min']:6.1f} {e['cpu']:6.1f} | "
+                    f"{n['p50']:7.1f} {n['cpu']:6.1f} {gfs:7.0f} {100 * gfs / peak:4.0f}% {gfs_cpu:8.0f} | {s['p50']:8.1f} {s['p95']:6.1f} | "
                     f"{ed_flops / 1e9:7.2f} | {r['psnr_min']:.1f}/{r['psnr_mean']:.1f} dB   "
                     f"(load {r['load_before']} -> {r['load_after']})",
                     flush=True,
