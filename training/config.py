@@ -105,9 +105,10 @@ class TrainSection:
     device: str = "auto"
     #: Mixed precision: "auto" (bf16 on CUDA, fp32 on CPU), "bf16", "fp16" (CUDA), "none".
     amp: str = "auto"
-    #: channels_last memory format; None = auto: on CUDA only (on the 2-core CPU it measured
-    #: slower: 0.34 vs 0.43 images/s, benchmarks/train_throughput.py).
-    channels_last: bool | None = None
+    #: channels_last memory format (None = CUDA only). On the shared 2-core CPU the benchmark
+    #: (benchmarks/train_throughput.py) was too noisy to call: fp32 0.34-0.79 images/s with it,
+    #: 0.43-0.70 without; bf16 + channels_last was the fastest run (1.05).
+    channels_last: bool | None = True
     #: CPU threads for torch (0 = torch's default).
     threads: int = 0
     #: Batches for the weight-norm data-dependent init on a fresh start (the reference: 4).
