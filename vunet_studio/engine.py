@@ -42,6 +42,7 @@ from vunet_studio.fastpath import (
     resolve_device,
     resolve_precision,
 )
+from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
 from vunet_studio.model.convert import appearance_input, stickman_tensor, tensor_to_image
 from vunet_studio.parts import NUM_PARTS, PART_NAMES
@@ -159,16 +160,10 @@ def _check_torso(pose: Pose, what: str) -> None:
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise EngineError(f"Expected an 8-bit RGB photo, got {img.dtype} pixels.")
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
-        raise EngineError(f"Expected an RGB photo (H, W, 3), got shape {img.shape}.")
-    return np.ascontiguousarray(img)
+    try:
+        return as_rgb_uint8(image)
+    except ValueError as e:
+        raise EngineError(f"Expected an 8-bit RGB photo: {e}.") from None
 
 
 def _source_key(src: Source) -> str:

@@ -36,6 +36,25 @@ class ImageLoadError(ValueError):
         super().__init__(f"{self.path.name}: {problem}")
 
 
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Accept grey, RGB and RGBA uint8 images; return a contiguous (H, W, 3) uint8 array.
+
+    Raises ValueError (with the offending dtype or shape) for anything else.
+    """
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise ValueError(f"expected an 8-bit image, got {img.dtype} pixels")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]  # drop alpha
+    elif img.ndim == 3 and img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {np.asarray(image).shape}")
+    return np.ascontiguousarray(img)
+
+
 def is_image_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 

@@ -13,10 +13,10 @@ from vunet_studio.estimation.base import (
     DEFAULT_THRESHOLD,
     EstimatorUnavailable,
     PoseEstimator,
-    as_rgb_uint8,
     largest_first,
     poses_from_coco17,
 )
+from vunet_studio.imageio import as_rgb_uint8
 
 #: openpifpaf's default checkpoint name (kept here too so callers need not import the backend).
 DEFAULT_CHECKPOINT = "shufflenetv2k16"

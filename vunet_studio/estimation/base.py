@@ -35,22 +35,6 @@ class PoseEstimator(Protocol):
         ...
 
 
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Accept grey, RGB and RGBA uint8 images; return a contiguous (H, W, 3) uint8 array."""
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    elif img.ndim == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {np.asarray(image).shape}")
-    return np.ascontiguousarray(img)
-
-
 def _area(pose: Pose) -> float:
     box = pose.bbox()
     return 0.0 if box is None else (box[2] - box[0]) * (box[3] - box[1])

@@ -29,9 +29,9 @@ import numpy as np
 from vunet_studio.estimation.base import (
     DEFAULT_THRESHOLD,
     EstimatorUnavailable,
-    as_rgb_uint8,
     poses_from_coco17,
 )
+from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import COCO17_NAMES
 

@@ -25,28 +25,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.parts import NUM_PARTS, PartSources, part_crops_with_mask, source_list
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
 
 
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-    img = np.asarray(img)
-    if img.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 image, got {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]  # drop alpha
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an RGB image (H, W, 3), got {img.shape}")
-    return img
-
-
 def image_to_tensor(img: np.ndarray) -> Tensor:
     """uint8 RGB (H, W, 3) (gray or RGBA accepted) -> float32 (3, H, W) in [-1, 1]."""
-    rgb = _as_rgb(img)
+    rgb = as_rgb_uint8(img)
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # (3, H, W) uint8
     return t.to(torch.float32) / 127.5 - 1.0
 
@@ -81,7 +69,7 @@ def stickman_tensor(pose: Pose, size: int) -> Tensor:
 
 def to_model_frame(image: np.ndarray, pose: Pose, size: int) -> tuple[np.ndarray, Pose]:
     """`image` resized to size x size (RGB uint8) and `pose` scaled with it."""
-    rgb = _as_rgb(image)
+    rgb = as_rgb_uint8(image)
     h, w = rgb.shape[:2]
     pose_px = pose_in_frame(pose, w, h)  # in case pose.image_size is another frame than the image's
     if (w, h) == (size, size):
