@@ -25,7 +25,11 @@ APP_NAME = "VUNet Studio"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="vunet-studio", description="Re-pose people in photos.")
+    ap = argparse.ArgumentParser(
+        prog="vunet-studio",
+        description="Re-pose people in photos.",
+        epilog="Headless rendering without a window: vunet-studio render --help",
+    )
     ap.add_argument("files", nargs="*", help="photos or a .vunet workspace to open")
     ap.add_argument("--checkpoint", help="model checkpoint (default: the bundled model or the preference)")
     ap.add_argument("--device", choices=settings.DEVICES, help="where the model runs")
