@@ -107,6 +107,30 @@ def test_vgg_loss_with_random_weights_flows_gradients(tmp_path: Path) -> None:
     assert not any(p.requires_grad for p in loss.vgg.parameters())
 
 
+def test_person_weight_counts_errors_on_the_person_more() -> None:
+    x = torch.zeros(1, 3, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 6:10] = 1  # a small person
+    on_person, on_background = x.clone(), x.clone()
+    on_person[..., 6, 7] = 0.5  # the same error, once on the person, once beside it
+    on_background[..., 6, 1] = 0.5
+    plain = ReconstructionLoss(LossSection(kind="pixel"))
+    weighted = ReconstructionLoss(LossSection(kind="pixel", person_weight=4.0))
+    assert plain(on_person, x, mask)[0] == pytest.approx(plain(on_background, x, mask)[0].item())
+    assert weighted(on_person, x, mask)[0] > 3 * weighted(on_background, x, mask)[0]
+    # Without a silhouette (real datasets) the weighted loss is the reference loss.
+    assert weighted(on_person, x)[0] == pytest.approx(plain(on_person, x)[0].item())
+
+
+def test_synthetic_items_carry_the_person_mask() -> None:
+    from training.data import SynthDataset, collate
+
+    item = SynthDataset(tiny_config().model.build(), seed=3)[0]
+    assert item["mask"].shape == (1, *item["image"].shape[1:])
+    assert 0.02 < item["mask"].mean() < 0.6
+    assert collate([item, item])["mask"].shape[0] == 2
+
+
 def test_gram_matrix_definition() -> None:
     f = torch.ones(1, 2, 3, 4)
     assert torch.allclose(gram(f), torch.full((1, 2, 2), 12 / (4 * 12)))
@@ -161,8 +185,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path: Path, tiny_data: Fix
     trainer = Trainer(cfg, tmp_path, dataset=tiny_data, tensorboard=False)
     real = trainer.loss_fn.forward
 
-    def poisoned(x_hat: torch.Tensor, x: torch.Tensor):  # type: ignore[no-untyped-def]
-        total, terms = real(x_hat, x)
+    def poisoned(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
+        total, terms = real(x_hat, x, mask)
         return (total * float("nan"), terms) if trainer.step >= 5 else (total, terms)
 
     trainer.loss_fn.forward = poisoned  # type: ignore[method-assign]

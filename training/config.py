@@ -70,6 +70,10 @@ class LossSection:
     vgg_feature_scale: float = 57.6
     #: Weight of the image-gradient L1 in the fallback ("pixel") loss, 0-255 scale.
     gradient_weight: float = 1.0
+    #: Extra weight of the person's pixels in the pixel and gradient terms, where the data
+    #: has silhouettes (synthetic people): weight 1 + person_weight inside, 1 outside,
+    #: normalised per image. 0 = the reference loss.
+    person_weight: float = 0.0
     #: Gram-matrix L1 per VGG layer (relu1_2..relu5_2); all zero = off (the first stage).
     gram_weights: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     #: Written by the trainer into the resolved config: the loss that actually ran

@@ -85,7 +85,13 @@ class SynthDataset(Dataset):
         from training.synth import sample  # lazy: importing the renderer is not free
 
         s = sample(self.seed + int(i), size=self.cfg.image_size)
-        return make_item(s.image, s.pose, self.cfg)
+        item = make_item(s.image, s.pose, self.cfg)
+        # The person's silhouette, for losses that weight the person above the background.
+        mask = s.mask.astype(np.uint8)
+        if mask.shape != (self.cfg.image_size, self.cfg.image_size):
+            mask = cv2.resize(mask, (self.cfg.image_size,) * 2, interpolation=cv2.INTER_NEAREST)
+        item["mask"] = torch.from_numpy(mask)[None].float()  # (1, S, S)
+        return item
 
 
 class FixedSynthDataset(Dataset):
@@ -293,6 +299,10 @@ def collate(items: list[Item | None]) -> dict[str, Any]:
     batch: dict[str, Any] = {"skipped": len(items) - len(good)}
     for key in ("parts", "stickman", "image"):
         batch[key] = torch.stack([it[key] for it in good]) if good else None  # (B, ...)
+    # Only synthetic data knows the person's silhouette.
+    batch["mask"] = (
+        torch.stack([it["mask"] for it in good]) if good and all("mask" in it for it in good) else None
+    )
     return batch
 
 

@@ -121,15 +121,28 @@ class ReconstructionLoss(nn.Module):
     def loss_name(self) -> str:
         return "vgg19" if self.vgg is not None else "pixel+gradient"
 
-    def forward(self, x_hat: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, x_hat: Tensor, x: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """`mask` (B, 1, H, W), 1 on the person, weights the pixel terms when
+        `person_weight` > 0 (synthetic data); the VGG feature terms stay unweighted."""
         cfg = self.cfg
         terms: dict[str, Tensor] = {}
         # 0-255 scale as the reference: the [-1, 1] difference x 127.5.
         diff = (x_hat.float() - x.float()) * 127.5  # (B, 3, H, W)
-        terms["pixel"] = diff.abs().mean() * cfg.layer_weights[0]
+        w = torch.ones_like(diff[:, :1])  # (B, 1, H, W)
+        if mask is not None and cfg.person_weight > 0:
+            # The person is a small part of the frame; without this the background dominates
+            # the L1 and the decoder learns backgrounds long before clothes. Normalised per
+            # image so the loss keeps the reference's magnitude.
+            w = 1.0 + cfg.person_weight * mask.float()
+            w = w / w.mean(dim=(1, 2, 3), keepdim=True)
+        terms["pixel"] = (diff.abs() * w).mean() * cfg.layer_weights[0]
         if self.vgg is None:
             gx, gy = image_gradients(diff)
-            terms["gradient"] = (gx.abs().mean() + gy.abs().mean()) * cfg.gradient_weight
+            terms["gradient"] = (
+                (gx.abs() * w[..., :, 1:]).mean() + (gy.abs() * w[..., 1:, :]).mean()
+            ) * cfg.gradient_weight
         else:
             with torch.no_grad():
                 target = self.vgg(x)

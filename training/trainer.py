@@ -400,7 +400,8 @@ class Trainer:
         )
         with ctx:
             out = self.net(parts, stickman)
-            rec, terms = self.loss_fn(out.image, image)
+            mask = batch.get("mask")
+            rec, terms = self.loss_fn(out.image, image, None if mask is None else mask.to(self.device))
         kl = out.kl.float().mean()
         total = rec + klw * kl
         bad = torch.tensor([0.0 if torch.isfinite(total).item() else 1.0])
