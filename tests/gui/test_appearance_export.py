@@ -72,6 +72,16 @@ def test_export_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # noqa: A
     assert "render.jpg" in window.statusBar().currentMessage()
 
 
+def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QFileDialog
+
+    window, _ = loaded
+    answer = (str(tmp_path / "typed_without_suffix"), "JPEG image (*.jpg *.jpeg)")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: answer)
+    assert window.files.export_render()
+    assert (tmp_path / "typed_without_suffix.jpg").is_file()
+
+
 def test_export_render_refuses_bad_extension_with_message(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
     window, _ = loaded
     assert not window.files.export_render(tmp_path / "render.tga")

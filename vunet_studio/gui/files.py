@@ -330,10 +330,20 @@ class FileController(QObject):
         return ok
 
     # --- exports ------------------------------------------------------------------------
-    def _ask_save_path(self, title: str, default_name: str, filters: str) -> tuple[Path | None, str]:
+    def _ask_save_path(
+        self, title: str, default_name: str, filters: str, suffixes: dict[str, str] | None = None
+    ) -> tuple[Path | None, str]:
+        """The chosen path and filter; with `suffixes` (filter keyword -> suffix), a name typed
+        without a suffix gets the selected filter's (else the default name's)."""
         start = str(Path(settings.last_folder()) / default_name)
         chosen, selected = QFileDialog.getSaveFileName(self.window, title, start, filters)
-        return (Path(chosen) if chosen else None), selected
+        if not chosen:
+            return None, selected
+        path = Path(chosen)
+        if suffixes is not None and not path.suffix:
+            fallback = Path(default_name).suffix
+            path = path.with_suffix(next((s for key, s in suffixes.items() if key in selected), fallback))
+        return path, selected
 
     def export_render(self, path: str | Path | None = None) -> bool:
         image = self.render_view.image()
@@ -345,12 +355,11 @@ class FileController(QObject):
             )
             return False
         if path is None:
-            chosen, selected = self._ask_save_path(
-                "Export render", f"{photo.path.stem}_render.png", RENDER_FILTERS
+            path, _ = self._ask_save_path(
+                "Export render", f"{photo.path.stem}_render.png", RENDER_FILTERS, {"JPEG": ".jpg"}
             )
-            if chosen is None:
+            if path is None:
                 return False
-            path = chosen if chosen.suffix else chosen.with_suffix(".jpg" if "JPEG" in selected else ".png")
         p = Path(path)
         try:
             write_render(p, rgb_from_qimage(image))
@@ -419,12 +428,11 @@ class FileController(QObject):
             self.error("Cannot export", "The appearance source has no pose yet; wait for it to be found.")
             return False
         if path is None:
-            chosen, selected = self._ask_save_path(
-                "Export animation", f"{photo.path.stem}_animation.gif", ANIMATION_FILTERS
+            path, _ = self._ask_save_path(
+                "Export animation", f"{photo.path.stem}_animation.gif", ANIMATION_FILTERS, {"MP4": ".mp4"}
             )
-            if chosen is None:
+            if path is None:
                 return False
-            path = chosen if chosen.suffix else chosen.with_suffix(".mp4" if "MP4" in selected else ".gif")
         p = Path(path)
         frames = interpolate_poses(keys, self.prefs.frames_between)
         self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps))
