@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from vunet_studio.fileio import atomic_write_with
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.model.vunet import VUNet
 from vunet_studio.skeleton import JOINT_NAMES
@@ -114,19 +114,8 @@ def save_checkpoint(
         "dtype": "float16" if out_dtype == torch.float16 else "float32",
         "extra": json.dumps(extra or {}, sort_keys=True),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Temp file in the same directory so os.replace is an atomic rename: a crash mid-write
-    # never leaves a half-written checkpoint under the real name.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A crash mid-write never leaves a half-written checkpoint under the real name.
+    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     logger.info("saved checkpoint %s (step %d, %s)", path, step, metadata["dtype"])
     return path
 
