@@ -26,25 +26,32 @@ _FILE_MODE = _default_mode()
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
-    """Open a temporary file beside `path`; on success it replaces `path` atomically.
-
-    On an exception the temporary file is removed and `path` is left as it was.
-    """
-    target = Path(path)
+def _temporary_beside(target: Path) -> Iterator[tuple[int, Path]]:
+    """A new temporary file (fd, path) in the target's folder, renamed over `target` when the
+    block ends normally and removed when it raises. Its name keeps the target's suffix, so
+    format-by-extension writers (cv2.imwrite) work on it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.fchmod(fd, _FILE_MODE)
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield fd, Path(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success it replaces `path` atomically.
+
+    On an exception the temporary file is removed and `path` is left as it was.
+    """
+    with _temporary_beside(Path(path)) as (fd, _), os.fdopen(fd, mode, encoding=encoding) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -59,21 +66,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
     """For libraries that insist on writing to a path themselves (cv2.imwrite, safetensors,
-    torch.save): `writer(tmp_path)` writes a temporary file that then replaces `path`.
-
-    The temporary name keeps the target's suffix so format-by-extension writers work.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.fchmod(fd, _FILE_MODE)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
+    torch.save): `writer(tmp_path)` writes a temporary file that then replaces `path`."""
+    with _temporary_beside(Path(path)) as (fd, tmp):
+        os.close(fd)
+        writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
