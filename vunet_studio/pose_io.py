@@ -174,9 +174,8 @@ def _parse_coco(doc: Any, path: Path, image_size: tuple[int, int] | None) -> lis
             )
         kp = kp.reshape(len(COCO17_NAMES), 3)
         pose = Pose.from_coco17(kp, threshold=0.0)  # v = 1 (occluded, position known) counts as present
+        # Scaling is linear, so the neck derived here stays the shoulders' midpoint after _finish.
         poses.append(_finish(pose.xy.astype(np.float64), pose.visible, path, size, who))
-        # The neck was derived before scaling; derive it again on the final coordinates.
-        poses[-1]._derive_neck()
     return poses
 
 

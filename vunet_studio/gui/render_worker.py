@@ -33,12 +33,9 @@ EngineFactory = Callable[..., Any]  # (checkpoint, device, progress) -> RenderEn
 def default_engine_factory(checkpoint: str | Path | None, device: str, progress: Any) -> Any:
     # Imported here, in the render thread: torch takes seconds to import and the window
     # must be on screen long before that.
-    from vunet_studio.engine import EngineError, RenderEngine
+    from vunet_studio.engine import RenderEngine
 
-    try:
-        return RenderEngine(checkpoint, device, progress)
-    except NotImplementedError:
-        raise EngineError("The render engine is not available in this build yet.") from None
+    return RenderEngine(checkpoint, device, progress)
 
 
 @dataclass(frozen=True)
