@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             pair = load_pair(d)
             if pair is None:
                 continue
-            parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None]  # (1, 24, P, P)
+            parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None]  # (1, C, P, P)
             stick = stickman_tensor(pair.target_pose, size)[None]  # (1, 3, S, S)
             render = tensor_to_image(model.transfer(parts, stick))[0]  # (S, S, 3)
             stick_img = tensor_to_image(stick)[0]

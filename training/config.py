@@ -52,6 +52,10 @@ class DataSection:
     num_workers: int = 0
     #: Drop samples without both shoulders and both hips (as the reference does).
     require_torso: bool = True
+    #: kind=synth: the share of items that are re-posing pairs (F_phi sees the person in one
+    #: pose, the loss the same person in another: the task the app and vunet-eval ask for);
+    #: the rest reconstruct their own image, as the reference trains.
+    pair_fraction: float = 0.0
 
 
 @dataclass
@@ -157,6 +161,10 @@ class TrainConfig:
             raise ConfigError(f"data.path is needed for data.kind={self.data.kind}")
         if self.data.split not in ("train", "test", "all"):
             raise ConfigError(f"data.split must be train, test or all, got {self.data.split!r}")
+        if not 0.0 <= self.data.pair_fraction <= 1.0:
+            raise ConfigError(f"data.pair_fraction must be in [0, 1], got {self.data.pair_fraction}")
+        if self.data.pair_fraction and self.data.kind != "synth":
+            raise ConfigError("data.pair_fraction needs data.kind=synth (only synthetic people come in pairs)")
         if self.loss.kind not in ("vgg", "pixel"):
             raise ConfigError(f"loss.kind must be vgg or pixel, got {self.loss.kind!r}")
         if len(self.loss.layer_weights) != 6:

@@ -72,20 +72,35 @@ def read_rgb(path: Path) -> np.ndarray | None:
 class SynthDataset(Dataset):
     """Synthetic people rendered on the fly: item i is `training.synth.sample(seed + i)`.
 
+    With `pair_fraction` > 0 that share of the items is a re-posing pair instead: the parts
+    come from `sample_pair(seed + i)`'s first pose, image, stickman and mask from its second.
+    Which items are pairs depends only on (seed, i), so resumed runs see the same stream.
     Unbounded (`length` is None): the sampler hands out ever-growing indices.
     """
 
     length: int | None = None
 
-    def __init__(self, cfg: VUNetConfig, seed: int = 0) -> None:
+    def __init__(self, cfg: VUNetConfig, seed: int = 0, pair_fraction: float = 0.0) -> None:
         self.cfg = cfg
         self.seed = seed
+        self.pair_fraction = pair_fraction
+
+    def is_pair(self, i: int) -> bool:
+        if self.pair_fraction <= 0.0:
+            return False
+        return bool(np.random.default_rng([self.seed, int(i), 7]).random() < self.pair_fraction)
 
     def __getitem__(self, i: int) -> Item:
-        from training.synth import sample  # lazy: importing the renderer is not free
+        from training.synth import sample, sample_pair  # lazy: importing the renderer is not free
 
-        s = sample(self.seed + int(i), size=self.cfg.image_size)
-        item = make_item(s.image, s.pose, self.cfg)
+        seed, size = self.seed + int(i), self.cfg.image_size
+        if self.is_pair(i):
+            a, s = sample_pair(seed, size=size)
+            item = make_item(s.image, s.pose, self.cfg)
+            item["parts"] = appearance_input(a.image, a.pose, self.cfg)  # the person as posed in `a`
+        else:
+            s = sample(seed, size=size)
+            item = make_item(s.image, s.pose, self.cfg)
         # The person's silhouette, for losses that weight the person above the background.
         mask = s.mask.astype(np.uint8)
         if mask.shape != (self.cfg.image_size, self.cfg.image_size):
@@ -241,7 +256,7 @@ def _first_pose(path: Path, require_torso: bool) -> Pose | None:
 
 def build_dataset(data: DataSection, cfg: VUNetConfig) -> Dataset:
     if data.kind == "synth":
-        return SynthDataset(cfg, data.seed)
+        return SynthDataset(cfg, data.seed, data.pair_fraction)
     if data.kind == "index":
         assert data.path is not None
         return IndexDataset(data.path, cfg, data.split, data.require_torso)

@@ -127,7 +127,7 @@ def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
 def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, dict[str, float]]:
     cfg = model.config
     h, w = pair.target.shape[:2]
-    parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None].to(device)  # (1, 24, P, P)
+    parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None].to(device)  # (1, C, P, P)
     stick = stickman_tensor(pair.target_pose, cfg.image_size)[None].to(device)  # (1, 3, S, S)
     renders = {
         "transfer": tensor_to_image(model.transfer(parts, stick))[0],  # (S, S, 3)

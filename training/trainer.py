@@ -14,6 +14,7 @@ Files in RUN_DIR:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -90,6 +91,24 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
 def _to(x: Tensor, device: torch.device, channels_last: bool) -> Tensor:
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+_MODULATION_KEYS = ("enc_down.summary.", "dec_down.films.")
+
+
+def _with_scene_input(state: dict[str, torch.Tensor], cfg: VUNetConfig) -> dict[str, torch.Tensor]:
+    """A state dict of a model without `scene_context`, widened to take the scene channels.
+
+    F_phi's first 1x1 conv gets zero weights for the new channels: weight norm divides by
+    ‖V‖, which zeros leave unchanged, so the widened model computes exactly what the old one
+    did until training moves them.
+    """
+    key = "enc_up.inp.v"
+    v = state[key]  # (C0, 24, 1, 1)
+    extra = cfg.appearance_channels - v.shape[1]
+    state = dict(state)
+    state[key] = torch.cat([v, v.new_zeros(v.shape[0], extra, *v.shape[2:])], dim=1)  # (C0, 27, 1, 1)
+    return state
 
 
 class Trainer:
@@ -197,11 +216,24 @@ class Trainer:
             src, info = load_checkpoint(path)
         except Exception as exc:
             raise TrainingError(f"--init_from: {exc}") from exc
-        if info.config != self.model_cfg:
-            raise TrainingError(
-                f"--init_from {path}: its model config differs from this run's ({info.config})"
-            )
-        self.model.load_state_dict(src.state_dict())
+        state = src.state_dict()
+        mine = self.model_cfg
+        # Growing into the scene input or modulation keeps what the checkpoint computes.
+        grown = dataclasses.replace(
+            info.config,
+            scene_context=info.config.scene_context or mine.scene_context,
+            modulation=info.config.modulation or mine.modulation,
+        )
+        if grown != mine:
+            raise TrainingError(f"--init_from {path}: its model config differs from this run's ({info.config})")
+        if mine.scene_context and not info.config.scene_context:
+            state = _with_scene_input(state, mine)
+            logger.info("warm start adds the scene input to F_phi (its weights start at zero)")
+        if mine.modulation and not info.config.modulation:
+            fresh = self.model.state_dict()
+            state = {**{k: v for k, v in fresh.items() if k.startswith(_MODULATION_KEYS)}, **state}
+            logger.info("warm start adds appearance modulation (it starts at zero)")
+        self.model.load_state_dict(state)
         if self.cfg.train.init_keep_step:
             self.step = info.step
         logger.info(

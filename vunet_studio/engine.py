@@ -292,7 +292,7 @@ class RenderEngine:
         pose = Pose.template(s, s)
         img = np.full((s, s, 3), 127, np.uint8)
         with self._lock:
-            parts = appearance_input(img, pose, self.config)[None]  # (1, 24, P, P)
+            parts = appearance_input(img, pose, self.config)[None]  # (1, C, P, P)
             prepared = self._net.prepare(self._net.encode(parts))
             stick = stickman_tensor(pose, s)[None]  # (1, 3, S, S)
             for _ in range(2):  # oneDNN builds its kernels on the first call(s)
@@ -334,7 +334,7 @@ class RenderEngine:
 
     # --- appearance --------------------------------------------------------------------------
     def source_input(self, source: Source) -> torch.Tensor:
-        """F_phi's input (24, P, P) for one source: the box around the person, then the part crops."""
+        """F_phi's input (24 or 27, P, P) for one source: the box around the person, then the part crops."""
         img = _as_rgb(source.image)
         h, w = img.shape[:2]
         pose = source.pose
@@ -372,7 +372,10 @@ class RenderEngine:
             if len(built) == 1:
                 parts = next(iter(built.values()))  # (24, P, P)
             else:
-                parts = torch.stack([built[k][3 * i : 3 * i + 3] for i, k in enumerate(keys)]).flatten(0, 1)
+                parts = torch.cat(
+                    [built[k][3 * i : 3 * i + 3] for i, k in enumerate(keys)]
+                    + [built[keys[0]][3 * NUM_PARTS :]]  # the scene (if the model has one): the torso's photo
+                )  # (24 or 27, P, P)
             means = self._net.encode(parts[None])  # per scale (1, L, h, w)
             self.encoder_runs += 1
             app = self._make_appearance(key, means)

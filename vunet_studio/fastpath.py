@@ -24,13 +24,15 @@ import copy
 import functools
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vunet_studio.model import VUNet
+from vunet_studio.model.vunet import modulate
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,7 @@ class Prepared:
 
     latents: list[Tensor]  # posterior means or prior samples, float32, lowest scale first
     z_terms: list[Tensor]  # per latent scale: W_z·z + b, (1, C, h, w) in the net's dtype
+    films: list[Tensor] = field(default_factory=list)  # modulation: (B, 2C) per modulated block
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:
@@ -311,6 +314,8 @@ class FastVUNet(nn.Module):
         self.dd_post = [[(conv(b.skip), conv(b.conv)) for b in blocks] for blocks in dd.post]
         self.dd_ups = [conv(u.conv, order=_shuffle_order(u.conv.out_channels)) for u in dd.ups]
         self.head = conv(folded.head)
+        # Modulation (gamma, beta per block) depends on the appearance only: made in `prepare`.
+        self.films = _frozen_copy(dd.films).to(self.device_) if dd.films is not None else None
         # Latent fusion nin(concat(h, z)) = W_h·h + (W_z·z + b): the z half is per appearance.
         self.fuse_h: list[_Conv] = []
         self.fuse_z: list[_Conv] = []
@@ -332,7 +337,8 @@ class FastVUNet(nn.Module):
     @torch.inference_mode()
     def encode(self, parts: Tensor) -> list[Tensor]:
         """Posterior means (float32, lowest scale first) of parts (B, 24, P, P)."""
-        means, _ = self.enc_down(self.enc_up(self._in(parts), False), sample=False, dropout=False)
+        x = self._in(parts)
+        means, _ = self.enc_down(self.enc_up(x, False), sample=False, dropout=False, parts=x)
         return [m.float().contiguous() for m in means]
 
     @torch.inference_mode()
@@ -341,7 +347,14 @@ class FastVUNet(nn.Module):
         if len(latents) != self.n_latent_scales:
             raise ValueError(f"expected {self.n_latent_scales} latents, got {len(latents)}")
         terms = [fz(self._in(z)) for z, fz in zip(latents, self.fuse_z, strict=True)]  # (B, C, h, w)
-        return Prepared([z.detach().float() for z in latents], terms)
+        films = [f.to(self.dtype) for f in self.film_params(latents[0].to(self.device_))]
+        return Prepared([z.detach().float() for z in latents], terms, films)
+
+    def film_params(self, z0: Tensor) -> list[Tensor]:
+        if self.films is None:
+            return []
+        m = z0.float().mean(dim=(2, 3))  # (B, L)
+        return [f(m) for f in self.films]
 
     # --- E_theta + D_theta -------------------------------------------------------------------
     def _skip_block(self, convs: tuple[_Conv, _Conv], x: Tensor, a_elu: Tensor) -> Tensor:
@@ -350,8 +363,10 @@ class FastVUNet(nn.Module):
         r = torch.cat([self._elu(x), self._elu(skip(a_elu))], dim=1)  # (B, 2C, H, W)
         return conv(r, residual=x)  # (B, C, H, W)
 
-    def decode_tensors(self, stickman: Tensor, z_terms: list[Tensor]) -> Tensor:
-        """The pose-edit graph: stickman float32, z terms in the net's dtype, both in its memory format."""
+    def decode_tensors(self, stickman: Tensor, z_terms: list[Tensor], films: Sequence[Tensor] = ()) -> Tensor:
+        """The pose-edit graph: stickman float32, z terms in the net's dtype, both in its memory format;
+        `films` the modulation of the blocks after z_0 (empty without modulation)."""
+        film = list(films)
         # E_theta: keep ELU(skip), which both its next block and D_theta's skip input need.
         skips: list[Tensor] = []
         h = self.up_inp(stickman).to(self.dtype)  # (B, 32, S, S), from the fp32 input conv
@@ -368,10 +383,14 @@ class FastVUNet(nn.Module):
         for i in range(len(self.dd_pre)):
             for convs in self.dd_pre[i]:
                 h = self._skip_block(convs, h, skips.pop())
+                if film and i > 0:
+                    h = modulate(h, film.pop(0))
             if i < self.n_latent_scales:
                 h = self.fuse_h[i](h, residual=z_terms[i])  # nin(concat(h, z)), z half cached
             for convs in self.dd_post[i]:
                 h = self._skip_block(convs, h, skips.pop())
+                if film:
+                    h = modulate(h, film.pop(0))
             if i < len(self.dd_ups):
                 h = F.pixel_shuffle(self.dd_ups[i](h), 2)  # (B, C', 2h, 2w)
         return self.head(h)  # (B, 3, S, S)
@@ -379,5 +398,5 @@ class FastVUNet(nn.Module):
     @torch.inference_mode()
     def decode(self, stickman: Tensor, prepared: Prepared) -> Tensor:
         """One pose edit: (B, 3, S, S) stickman -> (B, 3, S, S) float32 image."""
-        out = self.decode_tensors(self._in(stickman, torch.float32), prepared.z_terms)
+        out = self.decode_tensors(self._in(stickman, torch.float32), prepared.z_terms, prepared.films)
         return out.float().contiguous()

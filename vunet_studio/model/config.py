@@ -32,6 +32,16 @@ class VUNetConfig:
     num_parts: int = 8
     image_channels: int = 3
     stickman_channels: int = 3
+    #: F_phi also sees the whole appearance frame, downsampled to the crop size (3 channels
+    #: after the part crops). Not in the paper: part crops hold almost none of the scene, so
+    #: without this the decoder can only guess the background (see docs/model_card.md).
+    scene_context: bool = False
+    #: Appearance modulation (not in the paper): F_phi adds a linear map of its input's mean
+    #: colours to the lowest-scale posterior mean, and every D_theta block after that z scales
+    #: and shifts its channels by a linear map of z's spatial mean. The reference decoder can
+    #: only mix z in through concat + 1x1 conv; painting a part's colour where the stickman puts
+    #: the part then takes far more training than the CPUs here give (docs/model_card.md).
+    modulation: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size <= 0 or self.image_size & (self.image_size - 1):
@@ -95,8 +105,9 @@ class VUNetConfig:
 
     @property
     def appearance_channels(self) -> int:
-        """Channels of F_phi's input: the part crops stacked on channels (8 x 3 = 24)."""
-        return self.num_parts * self.image_channels
+        """Channels of F_phi's input: the part crops stacked on channels (8 x 3 = 24), then the
+        downsampled frame when `scene_context` (27)."""
+        return (self.num_parts + int(self.scene_context)) * self.image_channels
 
     def decoder_channels(self, scale: int) -> int:
         """Width of E_theta/D_theta at `scale` (0 = full resolution)."""

@@ -5,6 +5,8 @@ One place builds the model's inputs, so training and the app cannot drift apart:
   stickman_tensor                     the stickman ŷ (vunet_studio.stickman) as a (3, S, S) tensor,
   appearance_input                    F_phi's input: the 8 part crops stacked on channels (24, P, P),
   appearance_input_mixed              the same with each part from its own (image, pose) source.
+With `cfg.scene_context` F_phi's input also carries the whole frame, downsampled to P x P, on
+3 more channels (27, P, P); in a mix it comes from the torso's source.
 
 F_phi takes the part crops only: the official code also warps the stickman into part crops
 but its final `enc_up` does not use them. A missing part is 0.0 in [-1, 1] (mid grey), as
@@ -91,15 +93,26 @@ def parts_to_tensor(crops: np.ndarray, present: np.ndarray) -> Tensor:
     return t.reshape(NUM_PARTS * 3, crops.shape[1], crops.shape[2])  # (24, P, P)
 
 
+def scene_tensor(frame: np.ndarray, size: int) -> Tensor:
+    """The model frame (S, S, 3) uint8 downsampled to float32 (3, size, size) in [-1, 1]."""
+    small = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1).to(torch.float32) / 127.5 - 1.0
+
+
 def appearance_input(image_uint8: np.ndarray, pose: Pose, cfg: VUNetConfig) -> Tensor:
-    """F_phi's input for one appearance image: float32 (24, P, P), P = cfg.part_size."""
+    """F_phi's input for one appearance image: float32 (C, P, P), C = cfg.appearance_channels
+    (24, or 27 with the scene), P = cfg.part_size."""
     img, p = to_model_frame(image_uint8, pose, cfg.image_size)
     crops, present = part_crops_with_mask(img, p, cfg.part_size)
-    return parts_to_tensor(crops, present)
+    parts = parts_to_tensor(crops, present)  # (24, P, P)
+    if not cfg.scene_context:
+        return parts
+    return torch.cat([parts, scene_tensor(img, cfg.part_size)])  # (27, P, P)
 
 
 def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
-    """F_phi's input with part k from its own source: float32 (24, P, P).
+    """F_phi's input with part k from its own source: float32 (C, P, P) as `appearance_input`;
+    the scene channels (if any) come from the torso's source, else the first part's.
 
     `sources`: one (image, pose) per part in PART_NAMES order (None = leave the part out), or
     a mapping {part name: (image, pose)}. Example, a top from photo A and trousers from B:
@@ -108,7 +121,7 @@ def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
     Prebuilt inputs can be mixed too: see `mix_appearance`.
     """
     items = source_list(sources)
-    out = torch.zeros(NUM_PARTS * 3, cfg.part_size, cfg.part_size)  # (24, P, P)
+    out = torch.zeros(cfg.appearance_channels, cfg.part_size, cfg.part_size)  # (24 or 27, P, P)
     built: dict[tuple[int, int], Tensor] = {}
     for k, src in enumerate(items):
         if src is None:
@@ -116,6 +129,8 @@ def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
         key = (id(src[0]), id(src[1]))
         if key not in built:  # one cropping pass per distinct source
             built[key] = appearance_input(src[0], src[1], cfg)
+            if cfg.scene_context and len(built) == 1:
+                out[3 * NUM_PARTS :] = built[key][3 * NUM_PARTS :]
         out[3 * k : 3 * k + 3] = built[key][3 * k : 3 * k + 3]
     return out
 
@@ -123,7 +138,8 @@ def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
 def mix_appearance(inputs: Sequence[Tensor], choice: Sequence[int | None]) -> Tensor:
     """Mix prebuilt appearance inputs: part k from inputs[choice[k]] (None = missing part).
 
-    inputs: each (24, P, P) or (B, 24, P, P) from `appearance_input`; returns the same shape.
+    inputs: each (C, P, P) or (B, C, P, P) from `appearance_input`; returns the same shape.
+    Scene channels (C = 27) come from the first part's choice that is not None.
     """
     if len(choice) != NUM_PARTS:
         raise ValueError(f"need one choice per part ({NUM_PARTS}), got {len(choice)}")
@@ -131,4 +147,7 @@ def mix_appearance(inputs: Sequence[Tensor], choice: Sequence[int | None]) -> Te
     for k, c in enumerate(choice):
         if c is not None:
             out[..., 3 * k : 3 * k + 3, :, :] = inputs[c][..., 3 * k : 3 * k + 3, :, :]
+    first = next((c for c in choice if c is not None), None)
+    if first is not None and out.shape[-3] > 3 * NUM_PARTS:
+        out[..., 3 * NUM_PARTS :, :, :] = inputs[first][..., 3 * NUM_PARTS :, :, :]
     return out

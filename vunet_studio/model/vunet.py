@@ -50,6 +50,19 @@ def _randn_like(t: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
 
 
+def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out)
+    nn.init.zeros_(lin.weight)
+    nn.init.zeros_(lin.bias)
+    return lin
+
+
+def modulate(h: Tensor, film: Tensor) -> Tensor:
+    """h * (1 + gamma) + beta per channel; film (B, 2C) from `DecDown.films`."""
+    gamma, beta = film.to(h.dtype).chunk(2, dim=1)  # 2 x (B, C)
+    return h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+
 class _UpPath(nn.Module):
     """The shared shape of enc_up and dec_up: nin, then per scale n residual blocks and a downsample.
 
@@ -117,11 +130,21 @@ class EncDown(nn.Module):
             nn.ModuleList(ResidualBlock(c, c + lat, cfg.dropout) for _ in range(half)) for c in widths[:-1]
         )
         self.ups = nn.ModuleList(Upsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        # Modulation: the input's mean colours straight into the lowest z (zero at start, so a
+        # warm-started model computes what it did before).
+        self.summary = _zero_linear(cfg.appearance_channels, lat) if cfg.modulation else None
 
     def forward(
-        self, skips: list[Tensor], *, sample: bool, dropout: bool, generator: torch.Generator | None = None
+        self,
+        skips: list[Tensor],
+        *,
+        sample: bool,
+        dropout: bool,
+        generator: torch.Generator | None = None,
+        parts: Tensor | None = None,
     ) -> tuple[list[Tensor], list[Tensor]]:
-        """Posterior (means, z) per latent scale; z = mean (+ eps when `sample`)."""
+        """Posterior (means, z) per latent scale; z = mean (+ eps when `sample`).
+        `parts` (F_phi's input) is needed by a model with modulation."""
         gs = list(skips)
         means: list[Tensor] = []
         zs: list[Tensor] = []
@@ -130,6 +153,10 @@ class EncDown(nn.Module):
             for block in self.pre[i]:
                 h = block(h, gs.pop(), dropout=dropout)
             mean = self.mean[i](h)  # (B, L, h, w)
+            if i == 0 and self.summary is not None:
+                if parts is None:
+                    raise ValueError("a model with modulation needs the parts to encode")
+                mean = mean + self.summary(parts.mean(dim=(2, 3)).to(mean.dtype))[:, :, None, None]
             # Feeding the mean (not a sample) on makes transfer deterministic.
             z = mean + _randn_like(mean, generator) if sample else mean  # (B, L, h, w)
             means.append(mean)
@@ -217,6 +244,24 @@ class DecDown(nn.Module):
             nn.ModuleList(ResidualBlock(c, c, cfg.dropout) for _ in range(half)) for c in widths
         )
         self.ups = nn.ModuleList(Upsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        # Modulation: one (gamma, beta) map from mean(z_0) per residual block that runs after
+        # z_0 is known (post of scale 0, then every block above), in that order. Zero at start.
+        self.films = (
+            nn.ModuleList(
+                _zero_linear(lat, 2 * widths[i])
+                for i in range(len(widths))
+                for _ in range(half if i == 0 else 2 * half)
+            )
+            if cfg.modulation
+            else None
+        )
+
+    def film_params(self, z0: Tensor) -> list[Tensor]:
+        """(B, 2C) per modulated block from the lowest-scale z (B, L, h, w); [] without modulation."""
+        if self.films is None:
+            return []
+        m = z0.float().mean(dim=(2, 3))  # (B, L)
+        return [f(m) for f in self.films]
 
     def forward(
         self,
@@ -238,24 +283,33 @@ class DecDown(nn.Module):
         gs = list(skips)
         prior_means: list[Tensor] = []
         zs: list[Tensor] = []
+        films: list[Tensor] = []  # filled once z_0 is known; consumed block by block
         h = self.inp(gs[-1])  # (B, C, h, w) lowest scale
         for i in range(len(self.pre)):
             for block in self.pre[i]:
                 h = block(h, gs.pop(), dropout=dropout)
+                if films:
+                    h = modulate(h, films.pop(0))
             if i < self.n_latent_scales:
                 z = latents[i] if latents is not None else None
                 if z is None or with_prior:
                     mean, z = self.priors[i](h, z, dropout=dropout, generator=generator)  # 2 x (B, L, h, w)
                     prior_means.append(mean)
                 zs.append(z)
+                if i == 0:
+                    films = self.film_params(z)
                 if stop_after_latents and i + 1 == self.n_latent_scales:
                     return None, prior_means, zs
                 for fuse, block in zip(self.fuse[i], self.post[i], strict=True):
                     h = fuse(torch.cat([h, z], dim=1))  # (B, C + L, h, w) -> (B, C, h, w)
                     h = block(h, gs.pop(), dropout=dropout)
+                    if films:
+                        h = modulate(h, films.pop(0))
             else:
                 for block in self.post[i]:
                     h = block(h, gs.pop(), dropout=dropout)
+                    if films:
+                        h = modulate(h, films.pop(0))
             if i < len(self.ups):
                 h = self.ups[i](h)  # (B, C', 2h, 2w)
         if gs:
@@ -307,7 +361,7 @@ class VUNet(nn.Module):
         """Training pass: posterior samples z = mean + eps decoded under the stickman, with the KL."""
         self._check(parts, stickman)
         dropout = self.training
-        post_means, zs = self.enc_down(self.enc_up(parts, dropout), sample=True, dropout=dropout)
+        post_means, zs = self.enc_down(self.enc_up(parts, dropout), sample=True, dropout=dropout, parts=parts)
         h, prior_means, _ = self.dec_down(
             self.dec_up(stickman, dropout), zs, with_prior=True, dropout=dropout
         )
@@ -321,7 +375,7 @@ class VUNet(nn.Module):
     def encode_appearance(self, parts: Tensor) -> list[Tensor]:
         """F_phi: posterior means per latent scale (lowest resolution first). Cache these."""
         self._check(parts, None)
-        means, _ = self.enc_down(self.enc_up(parts, False), sample=False, dropout=False)
+        means, _ = self.enc_down(self.enc_up(parts, False), sample=False, dropout=False, parts=parts)
         return means
 
     def decode(self, stickman: Tensor, latents: list[Tensor]) -> Tensor:
