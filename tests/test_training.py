@@ -255,3 +255,38 @@ def test_vunet_train_cli_fresh_refuse_resume(tmp_path: Path) -> None:
     assert main(["--out", str(run), "--resume", "--steps=3", "--threads=1", "--no-progress"]) == 0
     assert read_checkpoint_info(run / "model.safetensors").step == 3
     assert main([cfg, "--out", str(tmp_path / "x"), "--bogus=1"]) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_with_data_workers_saves_a_resume_file(tmp_path: Path) -> None:
+    """`kill -- -PGID` (or Ctrl-C) reaches the data workers too; the run must still save."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "training.train", str(REPO / "training/configs/synth128.yaml"),
+        "--out", str(out), "--no-progress", "--model.base_channels=8", "--model.max_channels=16",
+        "--model.latent_channels=8", "--model.prior_channels=32", "--steps=100000", "--batch_size=2",
+        "--data.num_workers=1", "--train.checkpoint_every=0", "--loss.kind=pixel", "--amp=none",
+        "--train.threads=1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until training has started
+        if "vunet-train: run" in line:
+            break
+    time.sleep(4)  # a few steps, with the worker running
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        rest = proc.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert "DataLoader worker" not in rest, rest
+    assert "interrupted" in rest
+    assert latest_resume_file(out) is not None

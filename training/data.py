@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,6 +328,11 @@ def _seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
+    # Ctrl-C and `kill -- -PGID` reach the whole process group. A worker killed by them made
+    # the trainer die with "DataLoader worker killed" before it could write its resume file;
+    # the trainer alone handles them and then shuts its workers down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def make_loader(
