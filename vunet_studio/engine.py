@@ -44,7 +44,7 @@ from vunet_studio.fastpath import (
 )
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
-from vunet_studio.model.convert import appearance_input, stickman_tensor, tensor_to_image
+from vunet_studio.model.convert import appearance_input, mix_appearance, stickman_tensor, tensor_to_image
 from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
 
@@ -334,7 +334,7 @@ class RenderEngine:
 
     # --- appearance --------------------------------------------------------------------------
     def source_input(self, source: Source) -> torch.Tensor:
-        """F_phi's input (24 or 27, P, P) for one source: the box around the person, then the part crops."""
+        """F_phi's input (C, P, P) for one source: the box around the person, then the part crops."""
         img = _as_rgb(source.image)
         h, w = img.shape[:2]
         pose = source.pose
@@ -370,12 +370,10 @@ class RenderEngine:
                 if k not in built:  # one cropping pass per distinct photo
                     built[k] = self.source_input(s)
             if len(built) == 1:
-                parts = next(iter(built.values()))  # (24, P, P)
+                parts = next(iter(built.values()))  # (C, P, P)
             else:
-                parts = torch.cat(
-                    [built[k][3 * i : 3 * i + 3] for i, k in enumerate(keys)]
-                    + [built[keys[0]][3 * NUM_PARTS :]]  # the scene (if the model has one): the torso's photo
-                )  # (24 or 27, P, P)
+                order = list(built)
+                parts = mix_appearance(list(built.values()), [order.index(k) for k in keys])  # (C, P, P)
             means = self._net.encode(parts[None])  # per scale (1, L, h, w)
             self.encoder_runs += 1
             app = self._make_appearance(key, means)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vunet_studio.model import VUNet
-from vunet_studio.model.vunet import modulate
+from vunet_studio.model.vunet import film_params, modulate
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +336,7 @@ class FastVUNet(nn.Module):
     # --- F_phi -------------------------------------------------------------------------------
     @torch.inference_mode()
     def encode(self, parts: Tensor) -> list[Tensor]:
-        """Posterior means (float32, lowest scale first) of parts (B, 24, P, P)."""
+        """Posterior means (float32, lowest scale first) of parts (B, C, P, P)."""
         x = self._in(parts)
         means, _ = self.enc_down(self.enc_up(x, False), sample=False, dropout=False, parts=x)
         return [m.float().contiguous() for m in means]
@@ -347,14 +347,8 @@ class FastVUNet(nn.Module):
         if len(latents) != self.n_latent_scales:
             raise ValueError(f"expected {self.n_latent_scales} latents, got {len(latents)}")
         terms = [fz(self._in(z)) for z, fz in zip(latents, self.fuse_z, strict=True)]  # (B, C, h, w)
-        films = [f.to(self.dtype) for f in self.film_params(latents[0].to(self.device_))]
+        films = [f.to(self.dtype) for f in film_params(self.films, latents[0].to(self.device_))]
         return Prepared([z.detach().float() for z in latents], terms, films)
-
-    def film_params(self, z0: Tensor) -> list[Tensor]:
-        if self.films is None:
-            return []
-        m = z0.float().mean(dim=(2, 3))  # (B, L)
-        return [f(m) for f in self.films]
 
     # --- E_theta + D_theta -------------------------------------------------------------------
     def _skip_block(self, convs: tuple[_Conv, _Conv], x: Tensor, a_elu: Tensor) -> Tensor:

@@ -121,18 +121,19 @@ def appearance_input_mixed(sources: PartSources, cfg: VUNetConfig) -> Tensor:
     Prebuilt inputs can be mixed too: see `mix_appearance`.
     """
     items = source_list(sources)
-    out = torch.zeros(cfg.appearance_channels, cfg.part_size, cfg.part_size)  # (24 or 27, P, P)
     built: dict[tuple[int, int], Tensor] = {}
-    for k, src in enumerate(items):
+    choice: list[int | None] = []
+    for src in items:
         if src is None:
+            choice.append(None)
             continue
         key = (id(src[0]), id(src[1]))
         if key not in built:  # one cropping pass per distinct source
             built[key] = appearance_input(src[0], src[1], cfg)
-            if cfg.scene_context and len(built) == 1:
-                out[3 * NUM_PARTS :] = built[key][3 * NUM_PARTS :]
-        out[3 * k : 3 * k + 3] = built[key][3 * k : 3 * k + 3]
-    return out
+        choice.append(list(built).index(key))
+    if not built:
+        return torch.zeros(cfg.appearance_channels, cfg.part_size, cfg.part_size)  # (C, P, P)
+    return mix_appearance(list(built.values()), choice)
 
 
 def mix_appearance(inputs: Sequence[Tensor], choice: Sequence[int | None]) -> Tensor:

@@ -57,6 +57,14 @@ def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
     return lin
 
 
+def film_params(films: nn.ModuleList | None, z0: Tensor) -> list[Tensor]:
+    """(B, 2C) per modulated block from the lowest-scale z (B, L, h, w); [] without modulation."""
+    if films is None:
+        return []
+    m = z0.float().mean(dim=(2, 3))  # (B, L)
+    return [f(m) for f in films]
+
+
 def modulate(h: Tensor, film: Tensor) -> Tensor:
     """h * (1 + gamma) + beta per channel; film (B, 2C) from `DecDown.films`."""
     gamma, beta = film.to(h.dtype).chunk(2, dim=1)  # 2 x (B, C)
@@ -256,13 +264,6 @@ class DecDown(nn.Module):
             else None
         )
 
-    def film_params(self, z0: Tensor) -> list[Tensor]:
-        """(B, 2C) per modulated block from the lowest-scale z (B, L, h, w); [] without modulation."""
-        if self.films is None:
-            return []
-        m = z0.float().mean(dim=(2, 3))  # (B, L)
-        return [f(m) for f in self.films]
-
     def forward(
         self,
         skips: list[Tensor],
@@ -297,7 +298,7 @@ class DecDown(nn.Module):
                     prior_means.append(mean)
                 zs.append(z)
                 if i == 0:
-                    films = self.film_params(z)
+                    films = film_params(self.films, z)
                 if stop_after_latents and i + 1 == self.n_latent_scales:
                     return None, prior_means, zs
                 for fuse, block in zip(self.fuse[i], self.post[i], strict=True):
