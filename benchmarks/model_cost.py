@@ -40,7 +40,7 @@ def measure(size: int) -> dict[str, float]:
     with torch.device("meta"):
         model = VUNet(cfg).eval()
         parts = torch.zeros(1, cfg.appearance_channels, cfg.part_size, cfg.part_size)
-        stickman = torch.zeros(1, cfg.stickman_channels, size, size)
+        stickman = torch.zeros(1, cfg.shape_channels, size, size)
     groups = {k: sum(p.numel() for p in v) for k, v in model.parameter_groups().items()}
     with torch.no_grad():
         latents = [torch.zeros(1, *s, device="meta") for s in cfg.latent_shapes]

@@ -129,7 +129,7 @@ def count_flops(cfg: Any) -> tuple[int, int]:
     with torch.device("meta"):
         model = VUNet(cfg).eval()
         parts = torch.zeros(1, cfg.appearance_channels, cfg.part_size, cfg.part_size)
-        stick = torch.zeros(1, cfg.stickman_channels, cfg.image_size, cfg.image_size)
+        stick = torch.zeros(1, cfg.shape_channels, cfg.image_size, cfg.image_size)
         latents = [torch.zeros(1, *s) for s in cfg.latent_shapes]
     with torch.no_grad():
         return _flops(lambda: model.decode(stick, latents)), _flops(lambda: model.encode_appearance(parts))
@@ -137,7 +137,7 @@ def count_flops(cfg: Any) -> tuple[int, int]:
 
 def build_model(size: int, checkpoint: str | None) -> tuple[Any, str]:
     from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
-    from vunet_studio.model.convert import appearance_input, stickman_tensor
+    from vunet_studio.model.convert import appearance_input, shape_input
 
     if checkpoint:
         model, info = load_checkpoint(checkpoint)
@@ -150,7 +150,8 @@ def build_model(size: int, checkpoint: str | None) -> tuple[Any, str]:
     batches = []
     for seed in range(4):
         a, b = sample_pair(seed, size)
-        batches.append((appearance_input(a.image, a.pose, cfg)[None], stickman_tensor(b.pose, size)[None]))
+        parts = appearance_input(a.image, a.pose, cfg)
+        batches.append((parts[None], shape_input(b.pose, parts, cfg)[None]))
     model.data_dependent_init(batches)
     return model.eval(), "random init + data-dependent init on 4 synthetic pairs"
 
@@ -167,7 +168,7 @@ def bench_engine(
 ) -> dict[str, Any]:
     from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
     from vunet_studio.fastpath import psnr
-    from vunet_studio.model.convert import stickman_tensor
+    from vunet_studio.model.convert import shape_input
 
     t0 = time.perf_counter()
     eng = RenderEngine(model=model, device=device, precision=precision, threads=threads, warmup=True)
@@ -181,7 +182,7 @@ def bench_engine(
     def edit() -> None:
         eng.render(app, targets[next(k) % len(targets)])
 
-    sticks = [stickman_tensor(pose_in_box(p, pose_box(p), size), size)[None] for p in targets]
+    sticks = [shape_input(pose_in_box(p, pose_box(p), size), app.latents.parts, eng.config)[None] for p in targets]
     prepared = app.latents.prepared
 
     def net() -> None:
@@ -201,8 +202,8 @@ def bench_engine(
     scores = []
     ref_model = eng.model  # folded fp32 on the engine's device
     for src, target in zip(sources, targets, strict=True):
-        parts = eng.source_input(src)[None]  # (1, 24, P, P)
-        stick = stickman_tensor(pose_in_box(target, pose_box(target), size), size)[None]  # (1, 3, S, S)
+        parts = eng.source_input(src)[None]  # (1, C, P, P)
+        stick = shape_input(pose_in_box(target, pose_box(target), size), parts[0], eng.config)[None]
         with torch.inference_mode():
             ref = ref_model.transfer(parts.to(eng.device), stick.to(eng.device)).float().cpu()
             out = eng.net.decode(stick, eng.net.prepare(eng.net.encode(parts))).cpu()

@@ -18,7 +18,7 @@ import torch
 from training.evaluate import find_pairs, load_pair
 from vunet_studio.fileio import atomic_write_with
 from vunet_studio.model import load_checkpoint
-from vunet_studio.model.convert import appearance_input, stickman_tensor, tensor_to_image
+from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image
 
 logger = logging.getLogger("transfer_sheet")
 
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             pair = load_pair(d)
             if pair is None:
                 continue
-            parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None]  # (1, C, P, P)
-            stick = stickman_tensor(pair.target_pose, size)[None]  # (1, 3, S, S)
-            render = tensor_to_image(model.transfer(parts, stick))[0]  # (S, S, 3)
-            stick_img = tensor_to_image(stick)[0]
+            parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)  # (C, P, P)
+            stick = shape_input(pair.target_pose, parts, cfg)[None]  # (1, 3 or 7, S, S)
+            render = tensor_to_image(model.transfer(parts[None], stick))[0]  # (S, S, 3)
+            stick_img = tensor_to_image(stick[:, :3])[0]  # the stickman alone
             row = [cv2.resize(im, (size, size)) for im in (pair.appearance, stick_img, render, pair.target)]
             tiles.append(np.concatenate(row, axis=1))
     cols = args.columns

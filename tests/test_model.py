@@ -23,7 +23,7 @@ def tiny(size: int = 128) -> VUNetConfig:
 def inputs(cfg: VUNetConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     parts = torch.rand(batch, cfg.appearance_channels, cfg.part_size, cfg.part_size, generator=g) * 2 - 1
-    stickman = torch.rand(batch, cfg.stickman_channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+    stickman = torch.rand(batch, cfg.shape_channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
     return parts, stickman
 
 

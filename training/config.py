@@ -56,6 +56,9 @@ class DataSection:
     #: pose, the loss the same person in another: the task the app and vunet-eval ask for);
     #: the rest reconstruct their own image, as the reference trains.
     pair_fraction: float = 0.0
+    #: kind=synth, for models with `warped_parts`: the share of items whose E_theta input has
+    #: no warped parts (zeros), as when the app renders a prior sample ("random person").
+    warp_dropout: float = 0.0
 
 
 @dataclass
@@ -165,6 +168,10 @@ class TrainConfig:
             raise ConfigError(f"data.pair_fraction must be in [0, 1], got {self.data.pair_fraction}")
         if self.data.pair_fraction and self.data.kind != "synth":
             raise ConfigError("data.pair_fraction needs data.kind=synth (only synthetic people come in pairs)")
+        if not 0.0 <= self.data.warp_dropout <= 1.0:
+            raise ConfigError(f"data.warp_dropout must be in [0, 1], got {self.data.warp_dropout}")
+        if self.data.warp_dropout and self.data.kind != "synth":
+            raise ConfigError("data.warp_dropout needs data.kind=synth")
         if self.loss.kind not in ("vgg", "pixel"):
             raise ConfigError(f"loss.kind must be vgg or pixel, got {self.loss.kind!r}")
         if len(self.loss.layer_weights) != 6:

@@ -30,7 +30,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from training.config import DataSection
 from training.unpickle import restricted_load
 from vunet_studio.model.config import VUNetConfig
-from vunet_studio.model.convert import appearance_input, image_to_tensor, stickman_tensor, to_model_frame
+from vunet_studio.model.convert import appearance_input, image_to_tensor, shape_input, to_model_frame
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.skeleton import JOINT_NAMES
@@ -45,12 +45,23 @@ class DatasetError(ValueError):
     """A dataset that cannot be used at all (missing index, no usable samples)."""
 
 
-def make_item(image: np.ndarray, pose: Pose, cfg: VUNetConfig) -> Item:
-    """One self-reconstruction example from an RGB uint8 image and its pose (any size)."""
+def make_item(
+    image: np.ndarray,
+    pose: Pose,
+    cfg: VUNetConfig,
+    *,
+    appearance: tuple[np.ndarray, Pose] | None = None,
+    warp: bool = True,
+) -> Item:
+    """One example from an RGB uint8 image and its pose (any size): a self-reconstruction, or
+    with `appearance` (another image of the person, and its pose) a re-posing pair.
+    `warp` False leaves the warped parts out of E_theta's input (all zeros), as for a render
+    without an appearance image; only matters with `cfg.warped_parts`."""
     img, p = to_model_frame(image, pose, cfg.image_size)
+    parts = appearance_input(*(appearance or (img, p)), cfg)  # (C, P, P)
     return {
-        "parts": appearance_input(img, p, cfg),  # (24, P, P)
-        "stickman": stickman_tensor(p, cfg.image_size),  # (3, S, S)
+        "parts": parts,
+        "stickman": shape_input(p, parts if warp else None, cfg),  # (3 or 7, S, S)
         "image": image_to_tensor(img),  # (3, S, S)
     }
 
@@ -81,27 +92,37 @@ class SynthDataset(Dataset):
 
     length: int | None = None
 
-    def __init__(self, cfg: VUNetConfig, seed: int = 0, pair_fraction: float = 0.0) -> None:
+    def __init__(
+        self, cfg: VUNetConfig, seed: int = 0, pair_fraction: float = 0.0, warp_dropout: float = 0.0
+    ) -> None:
         self.cfg = cfg
         self.seed = seed
         self.pair_fraction = pair_fraction
+        self.warp_dropout = warp_dropout
 
     def is_pair(self, i: int) -> bool:
         if self.pair_fraction <= 0.0:
             return False
         return bool(np.random.default_rng([self.seed, int(i), 7]).random() < self.pair_fraction)
 
+    def drops_warp(self, i: int) -> bool:
+        """Whether item i leaves the warped parts out (so renders without an appearance image,
+        such as prior samples, stay in the training distribution)."""
+        if self.warp_dropout <= 0.0:
+            return False
+        return bool(np.random.default_rng([self.seed, int(i), 11]).random() < self.warp_dropout)
+
     def __getitem__(self, i: int) -> Item:
         from training.synth import sample, sample_pair  # lazy: importing the renderer is not free
 
         seed, size = self.seed + int(i), self.cfg.image_size
+        warp = not self.drops_warp(i)
         if self.is_pair(i):
             a, s = sample_pair(seed, size=size)
-            item = make_item(s.image, s.pose, self.cfg)
-            item["parts"] = appearance_input(a.image, a.pose, self.cfg)  # the person as posed in `a`
+            item = make_item(s.image, s.pose, self.cfg, appearance=(a.image, a.pose), warp=warp)
         else:
             s = sample(seed, size=size)
-            item = make_item(s.image, s.pose, self.cfg)
+            item = make_item(s.image, s.pose, self.cfg, warp=warp)
         # The person's silhouette, for losses that weight the person above the background.
         mask = s.mask.astype(np.uint8)
         if mask.shape != (self.cfg.image_size, self.cfg.image_size):
@@ -257,7 +278,7 @@ def _first_pose(path: Path, require_torso: bool) -> Pose | None:
 
 def build_dataset(data: DataSection, cfg: VUNetConfig) -> Dataset:
     if data.kind == "synth":
-        return SynthDataset(cfg, data.seed, data.pair_fraction)
+        return SynthDataset(cfg, data.seed, data.pair_fraction, data.warp_dropout)
     if data.kind == "index":
         assert data.path is not None
         return IndexDataset(data.path, cfg, data.split, data.require_torso)

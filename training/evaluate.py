@@ -32,7 +32,7 @@ from training.data import read_rgb
 from training.metrics import all_metrics
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.model import CheckpointError, VUNet, load_checkpoint
-from vunet_studio.model.convert import appearance_input, stickman_tensor, tensor_to_image
+from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 
@@ -127,12 +127,14 @@ def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
 def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, dict[str, float]]:
     cfg = model.config
     h, w = pair.target.shape[:2]
-    parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)[None].to(device)  # (1, C, P, P)
-    stick = stickman_tensor(pair.target_pose, cfg.image_size)[None].to(device)  # (1, 3, S, S)
+    parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)  # (C, P, P)
+    stick = shape_input(pair.target_pose, parts, cfg)[None].to(device)  # (1, 3 or 7, S, S)
+    # The prior baseline knows no appearance: no warped parts either.
+    bare = shape_input(pair.target_pose, None, cfg)[None].to(device)  # (1, 3 or 7, S, S)
     renders = {
-        "transfer": tensor_to_image(model.transfer(parts, stick))[0],  # (S, S, 3)
+        "transfer": tensor_to_image(model.transfer(parts[None].to(device), stick))[0],  # (S, S, 3)
         "appearance_copy": pair.appearance,
-        "prior_mean": tensor_to_image(model.decode(stick, prior_mean_latents(model, stick)))[0],
+        "prior_mean": tensor_to_image(model.decode(bare, prior_mean_latents(model, bare)))[0],
     }
     return {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
 

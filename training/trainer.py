@@ -96,18 +96,16 @@ def _to(x: Tensor, device: torch.device, channels_last: bool) -> Tensor:
 _MODULATION_KEYS = ("enc_down.summary.", "dec_down.films.")
 
 
-def _with_scene_input(state: dict[str, torch.Tensor], cfg: VUNetConfig) -> dict[str, torch.Tensor]:
-    """A state dict of a model without `scene_context`, widened to take the scene channels.
+def _with_more_inputs(state: dict[str, torch.Tensor], key: str, channels: int) -> dict[str, torch.Tensor]:
+    """A state dict whose first 1x1 conv `key` (a weight-norm V) is widened to `channels` inputs.
 
-    F_phi's first 1x1 conv gets zero weights for the new channels: weight norm divides by
-    ‖V‖, which zeros leave unchanged, so the widened model computes exactly what the old one
-    did until training moves them.
+    The new input channels get zero weights: weight norm divides by ‖V‖, which zeros leave
+    unchanged, so the widened model computes exactly what the old one did until training
+    moves them. Used to grow F_phi into the scene input and E_theta into the warped parts.
     """
-    key = "enc_up.inp.v"
-    v = state[key]  # (C0, 24, 1, 1)
-    extra = cfg.appearance_channels - v.shape[1]
+    v = state[key]  # (C0, C_in, 1, 1)
     state = dict(state)
-    state[key] = torch.cat([v, v.new_zeros(v.shape[0], extra, *v.shape[2:])], dim=1)  # (C0, 27, 1, 1)
+    state[key] = torch.cat([v, v.new_zeros(v.shape[0], channels - v.shape[1], *v.shape[2:])], dim=1)
     return state
 
 
@@ -218,17 +216,21 @@ class Trainer:
             raise TrainingError(f"--init_from: {exc}") from exc
         state = src.state_dict()
         mine = self.model_cfg
-        # Growing into the scene input or modulation keeps what the checkpoint computes.
+        # Growing into the scene input, modulation or warped parts keeps what the checkpoint computes.
         grown = dataclasses.replace(
             info.config,
             scene_context=info.config.scene_context or mine.scene_context,
             modulation=info.config.modulation or mine.modulation,
+            warped_parts=info.config.warped_parts or mine.warped_parts,
         )
         if grown != mine:
             raise TrainingError(f"--init_from {path}: its model config differs from this run's ({info.config})")
         if mine.scene_context and not info.config.scene_context:
-            state = _with_scene_input(state, mine)
+            state = _with_more_inputs(state, "enc_up.inp.v", mine.appearance_channels)
             logger.info("warm start adds the scene input to F_phi (its weights start at zero)")
+        if mine.warped_parts and not info.config.warped_parts:
+            state = _with_more_inputs(state, "dec_up.inp.v", mine.shape_channels)
+            logger.info("warm start adds the warped parts to E_theta (their weights start at zero)")
         if mine.modulation and not info.config.modulation:
             fresh = self.model.state_dict()
             state = {**{k: v for k, v in fresh.items() if k.startswith(_MODULATION_KEYS)}, **state}
@@ -474,13 +476,15 @@ class Trainer:
 
     @torch.no_grad()
     def _log_images(self, batch: dict[str, Any]) -> None:
-        """A grid: per sample (up to 8) the appearance image, the target stickman, the output."""
+        """A grid: per sample (up to 8) the target image, its stickman, the warped parts (models
+        with `warped_parts`) and the output. (For a re-posing pair the target is not the image
+        F_phi saw.)"""
         from torchvision.utils import make_grid
 
         n = min(8, batch["image"].shape[0])
         out = self._last_output[:n].float().cpu().clamp(-1, 1)  # (n, 3, S, S)
-        rows = torch.stack([batch["image"][:n], batch["stickman"][:n], out], dim=1).flatten(
-            0, 1
-        )  # (3n, 3, S, S)
-        grid = make_grid((rows + 1) / 2, nrow=3)  # (3, H', W') in [0, 1]
-        self.writer.add_image("train/appearance_stickman_output", grid, self.step)
+        shape = batch["stickman"][:n]  # (n, 3 or 7, S, S)
+        columns = [batch["image"][:n], shape[:, :3]] + ([shape[:, 3:6]] if shape.shape[1] > 3 else []) + [out]
+        rows = torch.stack(columns, dim=1).flatten(0, 1)  # (n * columns, 3, S, S)
+        grid = make_grid((rows + 1) / 2, nrow=len(columns))  # (3, H', W') in [0, 1]
+        self.writer.add_image("train/target_stickman_output", grid, self.step)

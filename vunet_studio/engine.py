@@ -44,7 +44,12 @@ from vunet_studio.fastpath import (
 )
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
-from vunet_studio.model.convert import appearance_input, mix_appearance, stickman_tensor, tensor_to_image
+from vunet_studio.model.convert import (
+    appearance_input,
+    mix_appearance,
+    shape_input,
+    tensor_to_image,
+)
 from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
 
@@ -183,6 +188,9 @@ class _Latents:
 
     means: tuple[torch.Tensor, ...]  # per latent scale, lowest first: (1, L, h, w) float32 on CPU
     prepared: Prepared
+    #: F_phi's input (C, P, P), kept for models with `warped_parts` (each render warps its
+    #: crops onto the pose); None for appearances without an image (prior samples, raw latents).
+    parts: torch.Tensor | None = None
 
 
 def default_checkpoint() -> Path:
@@ -292,9 +300,9 @@ class RenderEngine:
         pose = Pose.template(s, s)
         img = np.full((s, s, 3), 127, np.uint8)
         with self._lock:
-            parts = appearance_input(img, pose, self.config)[None]  # (1, C, P, P)
-            prepared = self._net.prepare(self._net.encode(parts))
-            stick = stickman_tensor(pose, s)[None]  # (1, 3, S, S)
+            parts = appearance_input(img, pose, self.config)  # (C, P, P)
+            prepared = self._net.prepare(self._net.encode(parts[None]))
+            stick = shape_input(pose, parts, self.config)[None]  # (1, 3 or 7, S, S)
             for _ in range(2):  # oneDNN builds its kernels on the first call(s)
                 self._net.decode(stick, prepared)
             if self._auto_threads:
@@ -376,16 +384,19 @@ class RenderEngine:
                 parts = mix_appearance(list(built.values()), [order.index(k) for k in keys])  # (C, P, P)
             means = self._net.encode(parts[None])  # per scale (1, L, h, w)
             self.encoder_runs += 1
-            app = self._make_appearance(key, means)
+            app = self._make_appearance(key, means, parts)
             self._cache[key] = app
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             logger.debug("encoded appearance %s in %.1f ms", key[:12], (time.perf_counter() - t0) * 1e3)
             return app
 
-    def _make_appearance(self, key: str, means: list[torch.Tensor]) -> Appearance:
+    def _make_appearance(
+        self, key: str, means: list[torch.Tensor], parts: torch.Tensor | None = None
+    ) -> Appearance:
         cpu = tuple(m.detach().float().cpu() for m in means)
-        return Appearance(_Latents(cpu, self._net.prepare(list(means))), key)
+        kept = parts if self.config.warped_parts else None
+        return Appearance(_Latents(cpu, self._net.prepare(list(means)), kept), key)
 
     def appearance_from_latents(self, latents: Sequence[torch.Tensor], key: str = "latents") -> Appearance:
         """An appearance from raw latents (per latent scale, lowest first, (1, L, h, w) or (L, h, w))."""
@@ -408,7 +419,8 @@ class RenderEngine:
         """A random appearance from the prior p(z | stickman of `pose`)."""
         _check_torso(pose, "pose")
         s = self.image_size
-        stick = stickman_tensor(pose_in_box(pose, pose_box(pose), s), s)[None]  # (1, 3, S, S)
+        # No appearance image: a model with warped parts sees none (zeros), as trained.
+        stick = shape_input(pose_in_box(pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         with self._lock, torch.inference_mode():
             self._ensure_threads()
@@ -425,7 +437,8 @@ class RenderEngine:
         _check_torso(pose, "pose")
         s = self.image_size
         box = pose_box(pose)
-        stick = stickman_tensor(pose_in_box(pose, box, s), s)[None]  # (1, 3, S, S)
+        parts = appearance.latents.parts
+        stick = shape_input(pose_in_box(pose, box, s), parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
             self._ensure_threads()
             out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32

@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+#: Channels of the warped-parts input: RGB, then coverage (1 where some part lands, else 0).
+WARPED_CHANNELS = 4
+
 
 @dataclass(frozen=True)
 class VUNetConfig:
@@ -42,6 +45,11 @@ class VUNetConfig:
     #: only mix z in through concat + 1x1 conv; painting a part's colour where the stickman puts
     #: the part then takes far more training than the CPUs here give (docs/model_card.md).
     modulation: bool = False
+    #: E_theta also sees the appearance's part crops warped onto the target pose (4 channels
+    #: after the stickman: RGB and coverage; see `convert.warp_parts`). Not in the paper: z is
+    #: 2x2 and 4x4 at 128 px, too coarse to carry a stripe or a check to where the target pose
+    #: puts it, while the warp puts it there at full resolution and the U-Net skips keep it.
+    warped_parts: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size <= 0 or self.image_size & (self.image_size - 1):
@@ -108,6 +116,12 @@ class VUNetConfig:
         """Channels of F_phi's input: the part crops stacked on channels (8 x 3 = 24), then the
         downsampled frame when `scene_context` (27)."""
         return (self.num_parts + int(self.scene_context)) * self.image_channels
+
+    @property
+    def shape_channels(self) -> int:
+        """Channels of E_theta's input: the stickman (3), then the warped parts when
+        `warped_parts` (RGB + coverage, 7 in all)."""
+        return self.stickman_channels + WARPED_CHANNELS * int(self.warped_parts)
 
     def decoder_channels(self, scale: int) -> int:
         """Width of E_theta/D_theta at `scale` (0 = full resolution)."""

@@ -4,7 +4,9 @@ One place builds the model's inputs, so training and the app cannot drift apart:
   image_to_tensor / tensor_to_image   uint8 RGB HWC <-> float [-1, 1] CHW,
   stickman_tensor                     the stickman ŷ (vunet_studio.stickman) as a (3, S, S) tensor,
   appearance_input                    F_phi's input: the 8 part crops stacked on channels (24, P, P),
-  appearance_input_mixed              the same with each part from its own (image, pose) source.
+  appearance_input_mixed              the same with each part from its own (image, pose) source,
+  shape_input                         E_theta's input: the stickman, then with `cfg.warped_parts`
+                                      the appearance's part crops warped onto it (`warp_parts`).
 With `cfg.scene_context` F_phi's input also carries the whole frame, downsampled to P x P, on
 3 more channels (27, P, P); in a mix it comes from the torso's source.
 
@@ -28,8 +30,15 @@ import torch
 from torch import Tensor
 
 from vunet_studio.imageio import as_rgb_uint8
-from vunet_studio.model.config import VUNetConfig
-from vunet_studio.parts import NUM_PARTS, PartSources, part_crops_with_mask, source_list
+from vunet_studio.model.config import WARPED_CHANNELS, VUNetConfig
+from vunet_studio.parts import (
+    NUM_PARTS,
+    PART_INDEX,
+    PartSources,
+    part_crops_with_mask,
+    part_quads,
+    source_list,
+)
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
 
@@ -152,3 +161,57 @@ def mix_appearance(inputs: Sequence[Tensor], choice: Sequence[int | None]) -> Te
     if first is not None and out.shape[-3] > 3 * NUM_PARTS:
         out[..., 3 * NUM_PARTS :, :, :] = inputs[first][..., 3 * NUM_PARTS :, :, :]
     return out
+
+
+#: Paint order of the warped parts: later ones cover earlier ones (arms in front of the torso).
+_WARP_ORDER = tuple(
+    PART_INDEX[n]
+    for n in ("torso", "lthigh", "rthigh", "head", "lupperarm", "rupperarm", "lforearm", "rforearm")
+)
+
+
+def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
+    """The part crops of an appearance input warped onto `pose`: float32 (4, S, S).
+
+    Each crop goes back through its part's quad in `pose` (the inverse of the cropping), and
+    the parts are painted in `_WARP_ORDER`. Channels 0-2: RGB in [-1, 1], 0.0 (mid grey) where
+    no part lands; channel 3: coverage in [0, 1]. A part missing from `parts` (an all-zero crop:
+    uint8 pixels never map to exactly 0.0) or from `pose` is left out. `parts` None (no
+    appearance image, e.g. a prior sample) gives all zeros, as does a model trained to expect
+    that now and then (`data.warp_dropout`).
+    """
+    s = cfg.image_size
+    out = np.zeros((s, s, WARPED_CHANNELS), np.float32)  # premultiplied RGB + coverage
+    if parts is not None:
+        crops = parts[: 3 * NUM_PARTS].detach().float().cpu().numpy()  # (24, P, P)
+        size = crops.shape[-1]
+        corners = np.float32([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) * np.float32([size, size])
+        ones = np.ones((size, size, 1), np.float32)
+        quads = part_quads(pose_in_frame(pose, s, s), s)
+        for k in _WARP_ORDER:
+            crop = crops[3 * k : 3 * k + 3]
+            if quads[k] is None or not crop.any():
+                continue
+            m = cv2.getPerspectiveTransform(corners, quads[k])  # crop -> the part in `pose`
+            layer = cv2.warpPerspective(
+                np.concatenate([crop.transpose(1, 2, 0), ones], axis=2),  # (P, P, 4)
+                m,
+                (s, s),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0.0,
+            )  # (S, S, 4), RGB premultiplied by coverage at the edges
+            out = out * (1.0 - layer[:, :, 3:]) + layer  # "over"
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))  # (4, S, S)
+
+
+def shape_input(pose: Pose, parts: Tensor | None, cfg: VUNetConfig) -> Tensor:
+    """E_theta's input for a render of `pose`: float32 (cfg.shape_channels, S, S).
+
+    The stickman; with `cfg.warped_parts` then `warp_parts(parts, pose)`, where `parts` is the
+    appearance input (from `appearance_input`, possibly mixed) or None when there is none.
+    """
+    stick = stickman_tensor(pose, cfg.image_size)  # (3, S, S)
+    if not cfg.warped_parts:
+        return stick
+    return torch.cat([stick, warp_parts(parts, pose, cfg)])  # (7, S, S)

@@ -106,11 +106,11 @@ class EncUp(_UpPath):
 
 
 class DecUp(_UpPath):
-    """dec_up = E_theta: the shape encoder on the stickman."""
+    """dec_up = E_theta: the shape encoder on the stickman (and the warped parts, if any)."""
 
     def __init__(self, cfg: VUNetConfig) -> None:
         widths = [cfg.decoder_channels(s) for s in range(cfg.n_scales)]
-        super().__init__(cfg.stickman_channels, widths, cfg.n_residual_blocks, cfg.dropout)
+        super().__init__(cfg.shape_channels, widths, cfg.n_residual_blocks, cfg.dropout)
 
 
 class EncDown(nn.Module):
@@ -322,7 +322,8 @@ class VUNet(nn.Module):
     """The whole model. Image tensors are float in [-1, 1], NCHW.
 
     parts: (B, 8·3, P, P) stacked part crops (see `vunet_studio.model.convert.appearance_input`),
-    stickman: (B, 3, S, S). Inference methods never apply dropout (the official transfer and
+    stickman: (B, 3, S, S), or with `warped_parts` (B, 7, S, S): E_theta's input, built by
+    `convert.shape_input` (the stickman, then the appearance's parts warped onto it). Inference methods never apply dropout (the official transfer and
     test passes use dropout_p = 0), whatever `self.training` says; `forward` applies it in
     training mode.
     """
@@ -349,12 +350,12 @@ class VUNet(nn.Module):
                 f"parts must be (B, {cfg.appearance_channels}, {cfg.part_size}, {cfg.part_size}), got {tuple(parts.shape)}"
             )
         if stickman is not None and tuple(stickman.shape[1:]) != (
-            cfg.stickman_channels,
+            cfg.shape_channels,
             cfg.image_size,
             cfg.image_size,
         ):
             raise ValueError(
-                f"stickman must be (B, {cfg.stickman_channels}, {cfg.image_size}, {cfg.image_size}), got {tuple(stickman.shape)}"
+                f"stickman must be (B, {cfg.shape_channels}, {cfg.image_size}, {cfg.image_size}), got {tuple(stickman.shape)}"
             )
 
     # --- training -------------------------------------------------------------------
