@@ -41,9 +41,9 @@ def test_eval_writes_json_with_both_baselines(checkpoint: Path, pairs: Path, tmp
     )
     report = json.loads(out.read_text())
     assert report["pairs"] == 3 and report["step"] == 7
-    assert set(report["methods"]) == {"transfer", "appearance_copy", "prior_mean"}
+    assert set(report["methods"]) == {"transfer", "appearance_copy", "prior_mean", "parts_warp"}
     for m in report["methods"].values():
-        assert {"ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask"} <= set(m)
+        assert {"ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask", "detail_corr_mask", "detail_ratio_mask"} <= set(m)
         assert -1.0 <= m["ssim"] <= 1.0
     assert "appearance_copy" in capsys.readouterr().out
     assert (
@@ -81,3 +81,22 @@ def test_metrics_identity_and_known_values() -> None:
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
     assert l1(a, b, mask) <= 10.0 and ssim(a, b, mask) < 1.0
+
+
+def test_detail_measures_tell_stripes_from_their_mean_colour() -> None:
+    from training.metrics import detail
+
+    rows = np.arange(64)
+    stripes = np.where((rows // 4) % 2 == 0, 220, 40).astype(np.uint8)
+    target = np.repeat(np.repeat(stripes[:, None, None], 64, axis=1), 3, axis=2)  # (64, 64, 3)
+    mask = np.zeros((64, 64), bool)
+    mask[10:54, 10:54] = True
+    corr, ratio = detail(target, target, mask)
+    assert corr == pytest.approx(1.0) and ratio == pytest.approx(1.0)
+    flat = np.full_like(target, 130)
+    corr, ratio = detail(flat, target, mask)
+    assert ratio == pytest.approx(0.0, abs=1e-6) and corr == 0.0  # the mean colour: no detail
+    shifted = np.roll(target, 4, axis=0)  # stripes out of phase: detail, in the wrong places
+    corr, ratio = detail(shifted, target, mask)
+    assert corr < -0.9 and ratio == pytest.approx(1.0, abs=0.05)
+    assert np.isnan(detail(target, target, np.zeros((64, 64), bool))[0])

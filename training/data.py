@@ -1,8 +1,11 @@
 """Training data: synthetic people, official `index.p` datasets and image folders with pose files.
 
-Every item is a self-reconstruction example, as in the paper: `parts` (the 8 part crops F_phi
-sees), `stickman` and `image` all come from one image and its pose, built with the same
-`vunet_studio.model.convert` functions the app uses. No augmentation (the reference has none).
+An item is a self-reconstruction example, as in the paper: `parts` (the 8 part crops F_phi
+sees), `stickman` (E_theta's input: the stickman, plus the warped parts for models with
+`warped_parts`) and `image` all come from one image and its pose, built with the same
+`vunet_studio.model.convert` functions the app uses. Synthetic data can also give re-posing
+pairs (`data.pair_fraction`): `parts` from the person in one pose, the rest from another.
+No augmentation (the reference has none).
 
 Item order is a deterministic function of (seed, position), see `StreamSampler`, so a resumed
 run sees exactly the batches the interrupted one would have seen, whatever the number of

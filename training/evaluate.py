@@ -7,9 +7,12 @@ Each pair folder holds appearance.png + appearance_pose.json (the person) and ta
   transfer         model.transfer: the appearance's posterior means under the target stickman,
   appearance_copy  baseline: the unchanged appearance image,
   prior_mean       baseline: the decoder with the prior's MEAN latents for the target stickman
-                   (no appearance information; autoregressive prior, means, no noise).
+                   (no appearance information; autoregressive prior, means, no noise),
+  parts_warp       baseline without a model: the appearance's part crops warped onto the target
+                   pose (`convert.warp_parts`) and pasted over the appearance image.
 Metrics: SSIM (Gaussian 11x11, sigma 1.5, 0-255, channel mean), PSNR, L1, over the whole
-image and inside the person mask.
+image and inside the person mask; inside the mask also the detail (patterns) measures of
+`training.metrics.detail`: detail_corr_mask (in place?) and detail_ratio_mask (how much?).
 """
 
 from __future__ import annotations
@@ -31,14 +34,21 @@ from torch import Tensor
 from training.data import read_rgb
 from training.metrics import all_metrics
 from vunet_studio.fileio import atomic_write_text
-from vunet_studio.model import CheckpointError, VUNet, load_checkpoint
-from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image
+from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint
+from vunet_studio.model.convert import (
+    appearance_input,
+    image_to_tensor,
+    shape_input,
+    tensor_to_image,
+    to_model_frame,
+    warp_parts,
+)
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 
 logger = logging.getLogger("vunet-eval")
 
-METHODS = ("transfer", "appearance_copy", "prior_mean")
+METHODS = ("transfer", "appearance_copy", "prior_mean", "parts_warp")
 PAIR_FILES = ("appearance.png", "appearance_pose.json", "target_pose.json", "target.png", "mask.png")
 
 
@@ -119,6 +129,14 @@ def prior_mean_latents(model: VUNet, stickman: Tensor) -> list[Tensor]:
     return latents
 
 
+def parts_warp(pair: Pair, parts: Tensor, cfg: VUNetConfig) -> np.ndarray:
+    """The appearance's part crops warped onto the target pose, over the appearance image (S, S, 3)."""
+    base, _ = to_model_frame(pair.appearance, pair.appearance_pose, cfg.image_size)
+    w = warp_parts(parts, pair.target_pose, cfg)  # (4, S, S): premultiplied RGB, coverage
+    over = (image_to_tensor(base) * (1.0 - w[3:]) + w[:3]).clamp(-1.0, 1.0)  # "over" in [-1, 1]
+    return tensor_to_image(over)
+
+
 def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -135,6 +153,7 @@ def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, d
         "transfer": tensor_to_image(model.transfer(parts[None].to(device), stick))[0],  # (S, S, 3)
         "appearance_copy": pair.appearance,
         "prior_mean": tensor_to_image(model.decode(bare, prior_mean_latents(model, bare)))[0],
+        "parts_warp": parts_warp(pair, parts, cfg),
     }
     return {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
 
@@ -190,11 +209,12 @@ def evaluate(
 
 
 def format_table(report: dict[str, Any]) -> str:
-    cols = ["ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask"]
-    lines = [f"{'method':16s}" + "".join(f"{c:>11s}" for c in cols)]
+    cols = ["ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask", "detail_corr_mask", "detail_ratio_mask"]
+    heads = [c.replace("detail_", "det_").replace("_mask", "_m") for c in cols]
+    lines = [f"{'method':16s}" + "".join(f"{c:>12s}" for c in heads)]
     for m in METHODS:
         row = report["methods"][m]
-        lines.append(f"{m:16s}" + "".join(f"{row.get(c, float('nan')):11.4f}" for c in cols))
+        lines.append(f"{m:16s}" + "".join(f"{row.get(c, float('nan')):12.4f}" for c in cols))
     lines.append(f"{report['pairs']} pairs ({report['skipped']} skipped), checkpoint step {report['step']}")
     return "\n".join(lines)
 
