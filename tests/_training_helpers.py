@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from training.config import TrainConfig
+from training.data import FixedSynthDataset
+from training.trainer import Trainer
+from vunet_studio.model import VUNet, load_checkpoint
 
 TINY_MODEL = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
 
@@ -32,3 +36,19 @@ def tiny_config(**train: Any) -> TrainConfig:
     )
     cfg.validate()
     return cfg
+
+
+def warm_start_with(tmp_path: Path, **flags: bool) -> tuple[VUNet, Trainer, FixedSynthDataset, dict[str, Any]]:
+    """A tiny reference model trained 2 steps (in tmp_path/a), and a Trainer (tmp_path/b) that
+    warm-starts from it with `flags` (e.g. scene_context=True) set in its model overrides.
+
+    Returns (the old model, the new trainer, 2 items for the new config, the new config as a dict).
+    """
+    plain = FixedSynthDataset(tiny_config().model.build(), 2, seed=3)
+    Trainer(tiny_config(steps=2), tmp_path / "a", dataset=plain, tensorboard=False).run()
+    old, _ = load_checkpoint(tmp_path / "a" / "model.safetensors")
+    d = tiny_config(steps=2, init_from=str(tmp_path / "a" / "model.safetensors")).to_dict()
+    d["model"]["overrides"].update(flags)
+    cfg = TrainConfig.from_dict(d)
+    data = FixedSynthDataset(cfg.model.build(), 2, seed=3)
+    return old, Trainer(cfg, tmp_path / "b", dataset=data, tensorboard=False), data, d

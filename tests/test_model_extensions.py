@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, tiny_config
+from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
-from training.data import FixedSynthDataset, SynthDataset
+from training.data import SynthDataset
 from training.trainer import Trainer
 from vunet_studio.engine import RenderEngine, Source
-from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint, save_checkpoint
+from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     appearance_input_mixed,
@@ -90,15 +90,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_warm_start_adds_the_scene_without_changing_renders(tmp_path: Path) -> None:
-    plain_data = FixedSynthDataset(tiny_config().model.build(), 2, seed=3)
-    Trainer(tiny_config(steps=2), tmp_path / "a", dataset=plain_data, tensorboard=False).run()
-    old, _ = load_checkpoint(tmp_path / "a" / "model.safetensors")
-    cfg = tiny_config(steps=2, init_from=str(tmp_path / "a" / "model.safetensors"))
-    d = cfg.to_dict()
-    d["model"]["overrides"]["scene_context"] = True
-    scene_cfg = TrainConfig.from_dict(d)
-    data = FixedSynthDataset(scene_cfg.model.build(), 2, seed=3)
-    t = Trainer(scene_cfg, tmp_path / "b", dataset=data, tensorboard=False)
+    old, t, data, d = warm_start_with(tmp_path, scene_context=True)
     item = data[0]
     with torch.no_grad():
         before = old.eval().transfer(item["parts"][None, :24], item["stickman"][None])
@@ -182,14 +174,8 @@ def test_fast_path_matches_the_model_with_modulation(precision: str) -> None:
 
 @pytest.mark.slow
 def test_warm_start_adds_modulation_without_changing_renders(tmp_path: Path) -> None:
-    plain_data = FixedSynthDataset(tiny_config().model.build(), 2, seed=3)
-    Trainer(tiny_config(steps=2), tmp_path / "a", dataset=plain_data, tensorboard=False).run()
-    old, _ = load_checkpoint(tmp_path / "a" / "model.safetensors")
-    d = tiny_config(steps=2, init_from=str(tmp_path / "a" / "model.safetensors")).to_dict()
-    d["model"]["overrides"]["modulation"] = True
-    cfg = TrainConfig.from_dict(d)
-    t = Trainer(cfg, tmp_path / "b", dataset=plain_data, tensorboard=False)
-    item = plain_data[0]
+    old, t, data, _ = warm_start_with(tmp_path, modulation=True)
+    item = data[0]
     with torch.no_grad():
         before = old.eval().transfer(item["parts"][None], item["stickman"][None])
         after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])

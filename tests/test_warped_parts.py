@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, tiny_config
+from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
-from training.data import FixedSynthDataset, SynthDataset
-from training.trainer import Trainer
+from training.data import SynthDataset
 from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
 from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint, save_checkpoint
 from vunet_studio.model.convert import (
@@ -187,14 +186,7 @@ def test_eval_runs_a_warped_model(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> None:
-    plain_data = FixedSynthDataset(tiny_config().model.build(), 2, seed=3)
-    Trainer(tiny_config(steps=2), tmp_path / "a", dataset=plain_data, tensorboard=False).run()
-    old, _ = load_checkpoint(tmp_path / "a" / "model.safetensors")
-    d = tiny_config(steps=2, init_from=str(tmp_path / "a" / "model.safetensors")).to_dict()
-    d["model"]["overrides"]["warped_parts"] = True
-    cfg = TrainConfig.from_dict(d)
-    data = FixedSynthDataset(cfg.model.build(), 2, seed=3)
-    t = Trainer(cfg, tmp_path / "b", dataset=data, tensorboard=False)
+    old, t, data, _ = warm_start_with(tmp_path, warped_parts=True)
     item = data[0]
     assert item["stickman"].shape[0] == 7
     with torch.no_grad():

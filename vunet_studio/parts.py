@@ -124,12 +124,25 @@ def part_quads(pose: Pose, image_height: int, *, fallbacks: bool = True) -> list
     return [part_quad(pose, p, image_height, fallbacks=fallbacks) for p in PART_NAMES]
 
 
+def _crop_corners(size: int) -> np.ndarray:
+    """Where a quad's 4 points land in a size x size crop (the corner order above)."""
+    return np.float32([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) * np.float32([size, size])
+
+
 def crop_quad(image: np.ndarray, quad: np.ndarray, size: int) -> np.ndarray:
     """Perspective-warp `quad` of `image` onto a (size, size[, C]) crop, bilinear, border replicated."""
-    dst = np.float32([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) * np.float32([size, size])
-    m = cv2.getPerspectiveTransform(np.float32(quad), dst)
+    m = cv2.getPerspectiveTransform(np.float32(quad), _crop_corners(size))
     return cv2.warpPerspective(
         image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def uncrop_quad(crop: np.ndarray, quad: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The inverse of `crop_quad`: a square (P, P[, C]) crop warped back onto `quad` of a
+    height x width frame, bilinear, zeros outside the quad (edges blend towards them)."""
+    m = cv2.getPerspectiveTransform(_crop_corners(crop.shape[0]), np.float32(quad))
+    return cv2.warpPerspective(
+        crop, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
     )
 
 

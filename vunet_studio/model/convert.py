@@ -38,6 +38,7 @@ from vunet_studio.parts import (
     part_crops_with_mask,
     part_quads,
     source_list,
+    uncrop_quad,
 )
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
@@ -184,23 +185,14 @@ def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
     out = np.zeros((s, s, WARPED_CHANNELS), np.float32)  # premultiplied RGB + coverage
     if parts is not None:
         crops = parts[: 3 * NUM_PARTS].detach().float().cpu().numpy()  # (24, P, P)
-        size = crops.shape[-1]
-        corners = np.float32([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) * np.float32([size, size])
-        ones = np.ones((size, size, 1), np.float32)
+        ones = np.ones((*crops.shape[1:], 1), np.float32)  # (P, P, 1): the coverage channel
         quads = part_quads(pose_in_frame(pose, s, s), s)
         for k in _WARP_ORDER:
             crop = crops[3 * k : 3 * k + 3]
             if quads[k] is None or not crop.any():
                 continue
-            m = cv2.getPerspectiveTransform(corners, quads[k])  # crop -> the part in `pose`
-            layer = cv2.warpPerspective(
-                np.concatenate([crop.transpose(1, 2, 0), ones], axis=2),  # (P, P, 4)
-                m,
-                (s, s),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0.0,
-            )  # (S, S, 4), RGB premultiplied by coverage at the edges
+            rgba = np.concatenate([crop.transpose(1, 2, 0), ones], axis=2)  # (P, P, 4)
+            layer = uncrop_quad(rgba, quads[k], s, s)  # (S, S, 4), RGB premultiplied by coverage
             out = out * (1.0 - layer[:, :, 3:]) + layer  # "over"
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))  # (4, S, S)
 
