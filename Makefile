@@ -20,6 +20,9 @@ setup: $(STAMP)
 # openpifpaf-vita compiled against it without build isolation (its setup.py forces C++17,
 # torch's headers need C++20: scripts/cc-cxx20 raises the standard), then the project.
 # pip < 25 because newer pips refuse openpifpaf-vita's git-URL 'train' extra outright.
+# mediapipe (the bundled pose estimator and person segmentation, weights in its wheel) goes
+# in last with --no-deps: its declared opencv-contrib-python would bring a second cv2 and its
+# protobuf<5 is a declaration only (pyproject.toml pins the set checked to work together).
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "pip>=23,<25" wheel setuptools
@@ -28,6 +31,7 @@ $(STAMP): pyproject.toml Makefile
 		CC="$(CURDIR)/scripts/cc-cxx20" CXX="$(CURDIR)/scripts/cc-cxx20" \
 		$(BIN)/python -m pip install -q --no-build-isolation openpifpaf-vita
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --no-deps mediapipe==0.10.14
 	touch $(STAMP)
 
 lint: setup
