@@ -10,7 +10,6 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from vunet_studio.gui.recovery import recovery_path
 from vunet_studio.gui.settings import Preferences, recent_files
 from vunet_studio.workspace import load_workspace
 
@@ -145,9 +144,10 @@ def test_autosave_and_crash_recovery(qtbot, loaded, make_window, messages) -> No
     window, _ = loaded
     window.editor.toggle_joint(4)
     assert window.files.autosaver.save_now()
-    assert recovery_path().exists()
-    saved = json.loads(recovery_path().read_text())
+    assert window.files.autosaver.path.exists()
+    saved = json.loads(window.files.autosaver.path.read_text())
     assert len(saved["photos"]) == 2
+    window.files.autosaver.release()  # the process "crashes": its file stays, its lock goes
 
     # A new session finds the file, as after a crash.
     messages.answer = QMessageBox.StandardButton.Yes
@@ -162,9 +162,9 @@ def test_clean_exit_removes_recovery_file(qtbot, loaded) -> None:  # noqa: ANN00
     window, _ = loaded
     window.editor.mirror()
     window.files.autosaver.save_now()
-    assert recovery_path().exists()
+    assert window.files.autosaver.path.exists()
     window.doc.undo.setClean()
-    assert not recovery_path().exists()
+    assert not window.files.autosaver.path.exists()
 
 
 def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
@@ -214,7 +214,8 @@ def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
 
     window, _ = loaded
     window.editor.mirror()
-    window.files.autosaver.save_now()  # then the process "crashes": the file stays
+    window.files.autosaver.save_now()
+    window.files.autosaver.release()  # then the process "crashes": the file stays
 
     messages.answer = QMessageBox.StandardButton.Yes
     fresh = make_window(load=False)
@@ -227,4 +228,4 @@ def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
         third = make_window(load=False)
         startup(third, parse_args([]))  # started before: the empty state, no samples
         assert not third.doc.photos and third.stack.currentIndex() == 0
-        assert not recovery_path().exists()
+        assert not window.files.autosaver.path.exists()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
 from vunet_studio.gui import settings
@@ -71,10 +73,21 @@ def create_window(args: argparse.Namespace):  # noqa: ANN201 - MainWindow, impor
 
 
 def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
-    """After the window is up: recovery, files from the command line, first-run samples, model."""
+    """After the window is up: the model, recovery, files from the command line, first-run samples."""
+    # The model starts loading (in its thread) first: nothing a file named on the command line
+    # does (a broken workspace, a message box waiting for the user) may hold it up.
+    window.load_engine()
     recovered = window.files.offer_recovery()
     if args.files:
-        window.files.open_paths([Path(f) for f in args.files])
+        paths = [Path(f) for f in args.files]
+        if recovered:
+            # Started again with the same files after a crash: the recovered work has them.
+            open_now = {p.path.resolve() for p in window.doc.photos}
+            if window.doc.path is not None:
+                open_now.add(window.doc.path.resolve())
+            paths = [p for p in paths if p.resolve() not in open_now]
+        if paths:
+            window.files.open_paths(paths)
     elif not recovered and not args.no_samples and not QSettings().value("state/started_before", False, bool):
         # First start ever: show something to play with. Later starts show the empty state
         # with its "Open samples" button.
@@ -84,7 +97,32 @@ def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
             window.files.add_photos(sample_photos())
             window.doc.undo.setClean()  # samples are a starting point, not the user's work
     QSettings().setValue("state/started_before", True)
-    window.load_engine()
+
+
+def handle_termination(window, app: QApplication) -> QObject | None:  # noqa: ANN001 - MainWindow
+    """SIGTERM (logout, shutdown, `kill`) closes the window as a normal exit does, without
+    prompts, instead of killing the process mid-write. Returns the notifier to keep alive.
+
+    Python runs signal handlers only between bytecodes, never while Qt waits in C++; the
+    wake-up fd makes the signal readable on a socket Qt watches, so the handler runs at once.
+    """
+    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
+        return None
+    reader, writer = socket.socketpair()
+    for s in (reader, writer):
+        s.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+    notifier.activated.connect(lambda *_: reader.recv(64))  # the Python handler runs right after
+    notifier._sockets = (reader, writer)  # type: ignore[attr-defined]  # closed with the notifier
+
+    def on_term(signum: int, _frame: object) -> None:
+        log.info("%s received", signal.Signals(signum).name)
+        # Quit also when a dialog keeps another top-level window open.
+        QTimer.singleShot(0, lambda: window.terminate() and app.quit())
+
+    signal.signal(signal.SIGTERM, on_term)
+    return notifier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     app = application()
     window = create_window(args)
+    handle_termination(window, app)
     window.show()
     log.debug("window visible after %.2f s", time.perf_counter() - t0)
     QTimer.singleShot(0, lambda: startup(window, args))

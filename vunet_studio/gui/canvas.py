@@ -50,6 +50,33 @@ JOINT_RADIUS = 6.0  # screen pixels, whatever the zoom
 BONE_WIDTH = 3.0
 _ROLE = 0  # QGraphicsItem.data key: ("joint", index) or ("bone", index)
 MIN_ZOOM, MAX_ZOOM = 0.02, 40.0
+# How far outside the photo a joint may be put, as a fraction of the photo's longer side: the
+# canvas's margin, room to grab joints at the edge. Workspace files accept 10x the photo size,
+# so whatever the editor keeps can always be saved and opened again.
+REACH = 0.15
+
+
+def reach_rect(size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) where joints of a photo of `size` (width, height) may be."""
+    w, h = size
+    m = REACH * max(w, h)
+    return -m, -m, w + m, h + m
+
+
+def keep_in_reach(pose: Pose, size: tuple[int, int]) -> Pose:
+    """`pose` with every joint (hidden ones too: they are saved) moved into `reach_rect`.
+
+    Joints already inside are untouched, so ordinary edits are exact. An unknown size
+    (no pixels loaded) leaves the pose as it is."""
+    if size[0] <= 0 or size[1] <= 0:
+        return pose
+    x0, y0, x1, y1 = reach_rect(size)
+    xy = np.clip(pose.xy, (x0, y0), (x1, y1)).astype(np.float32)
+    if np.array_equal(xy, pose.xy):
+        return pose
+    out = pose.copy()
+    out.xy = xy
+    return out
 
 
 def side_colour(name: str) -> QColor:
@@ -154,10 +181,9 @@ class PoseCanvas(QGraphicsView):
         self._photo_item.setZValue(0)
         self.scene().addItem(self._photo_item)
         self._image_size = (int(rgb.shape[1]), int(rgb.shape[0]))
-        w, h = self._image_size
         # A margin around the photo so joints near the edge can be grabbed and panned to.
-        m = 0.15 * max(w, h)
-        self.scene().setSceneRect(QRectF(-m, -m, w + 2 * m, h + 2 * m))
+        x0, y0, x1, y1 = reach_rect(self._image_size)
+        self.scene().setSceneRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self._status_item.setPos(0, 0)
         self._user_zoomed = False
         self.fit()
@@ -303,6 +329,7 @@ class PoseCanvas(QGraphicsView):
                 y = min(max(float(pose.xy[self._drag_joint, 1] + dy), 0.0), float(h))
                 pose.xy[self._drag_joint] = (x, y)
             else:
+                dx, dy = self._skeleton_shift(pose, dx, dy)
                 pose.xy += (dx, dy)
             self._pose = pose
             self._sync_items()
@@ -312,6 +339,17 @@ class PoseCanvas(QGraphicsView):
         hit = self._hit(pos)
         self._hover_joint = hit[1] if hit and hit[0] == "joint" else -1
         super().mouseMoveEvent(event)
+
+    def _skeleton_shift(self, pose: Pose, dx: float, dy: float) -> tuple[float, float]:
+        """The whole-skeleton move (dx, dy) limited so no joint leaves `reach_rect`: the figure
+        stops at the border with its shape intact (never moved further out than it started)."""
+        if self._image_size[0] <= 0:
+            return dx, dy
+        x0, y0, x1, y1 = reach_rect(self._image_size)
+        lo, hi = pose.xy.min(axis=0), pose.xy.max(axis=0)
+        dx = min(max(dx, min(0.0, x0 - float(lo[0]))), max(0.0, x1 - float(hi[0])))
+        dy = min(max(dy, min(0.0, y0 - float(lo[1]))), max(0.0, y1 - float(hi[1])))
+        return dx, dy
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._drag == "pan":
@@ -350,6 +388,8 @@ class PoseCanvas(QGraphicsView):
             old = self._pose.copy()
             new = old.copy()
             new.xy[self.selected_joint] += (dx * step, dy * step)
+            # Zoomed far out one press is hundreds of pixels: stop at the border instead.
+            new = keep_in_reach(new, self._image_size)
             self._pose = new
             self._sync_items()
             self.poseEdited.emit(old, new.copy(), "Nudge joint", True)

@@ -10,7 +10,7 @@ import time
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from vunet_studio.gui.canvas import PoseCanvas
+from vunet_studio.gui.canvas import PoseCanvas, keep_in_reach
 from vunet_studio.gui.commands import (
     SetAppearanceCommand,
     SetKeyframesCommand,
@@ -200,6 +200,9 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is None or photo.pose is None:
             return
+        # Every pose edit is committed here, so this is the one place that guarantees a pose
+        # stays where a saved workspace can be opened again.
+        new = keep_in_reach(new, photo.size)
         self.doc.undo.push(SetPoseCommand(self.doc, photo.id, old or photo.pose, new, text, nudge=nudge))
 
     def _on_pose_edited(self, old: Pose, new: Pose, text: str, nudge: bool) -> None:

@@ -24,13 +24,14 @@ from vunet_studio.gui.export import (
     POSE_FILTERS,
     RENDER_FILTERS,
     ExportError,
+    check_fps,
     pose_format_for,
     write_pose,
     write_render,
 )
 from vunet_studio.gui.pose_finder import PoseFinder
 from vunet_studio.gui.qimage import rgb_from_qimage
-from vunet_studio.gui.recovery import Autosaver
+from vunet_studio.gui.recovery import Autosaver, RecoveryFile, orphans
 from vunet_studio.gui.render_view import RenderView
 from vunet_studio.gui.render_worker import AnimationJob, RenderService
 from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
@@ -88,6 +89,8 @@ class FileController(QObject):
         render.animationDone.connect(self._on_animation_done)
         self.autosaver = Autosaver(self._autosave_document, prefs.autosave_s, self)
         doc.undo.cleanChanged.connect(self._on_clean_changed)
+        # Every committed edit moves the undo index: keep it on disk within seconds.
+        doc.undo.indexChanged.connect(self.autosaver.schedule)
 
     # --- messages -----------------------------------------------------------------------
     def error(self, title: str, text: str) -> None:
@@ -233,12 +236,15 @@ class FileController(QObject):
             settings.add_recent(p)
             settings.remember_folder(p)
             self.recentChanged.emit()
-        self.info(f"{'Recovered' if recovered else 'Opened'} {p.name if not recovered else 'unsaved work'}")
+        if not recovered:
+            self.info(f"Opened {p.name}")
         if problems:
             self.error(
                 "Some photos are missing",
                 "These photos could not be loaded and were left out:\n" + "\n".join(problems),
             )
+        if ws.load_warnings:  # repaired on load: the rest of the workspace opened as saved
+            self.error("Parts of the workspace were repaired", "\n".join(ws.load_warnings))
         return True
 
     def new_workspace(self) -> None:
@@ -275,7 +281,7 @@ class FileController(QObject):
             return False
         self.doc.set_path(path)
         self.doc.undo.setClean()
-        Autosaver.discard()
+        self.autosaver.discard()
         settings.add_recent(path)
         settings.remember_folder(path)
         self.recentChanged.emit()
@@ -303,31 +309,50 @@ class FileController(QObject):
     def _autosave_document(self) -> dict | None:
         if not self.doc.is_dirty() or not self.doc.photos:
             return None
-        return workspace_document(self.doc.ws)
+        doc = workspace_document(self.doc.ws)
+        # Which workspace these changes belong to, so recovery can put them back there.
+        doc["recovery"] = {"workspace": str(self.doc.path.resolve()) if self.doc.path else None}
+        return doc
 
     def _on_clean_changed(self, clean: bool) -> None:
         if clean:
-            Autosaver.discard()
+            self.autosaver.discard()
 
     def offer_recovery(self) -> bool:
-        path = Autosaver.pending()
-        if path is None:
+        """Offer the work of instances that ended without saving, newest first; True when one
+        was recovered. Files of instances still running are never touched."""
+        for rf in orphans():
+            answer = QMessageBox.question(
+                self.window,
+                "Recover unsaved work?",
+                f"{rf.describe()}\n\nRecover it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.Yes,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                rf.discard()
+                continue
+            if self._recover(rf):
+                return True
+        return False
+
+    def _recover(self, rf: RecoveryFile) -> bool:
+        if not self.open_workspace(rf.path, recovered=True):
+            # Said why already; set aside so it is not offered at every start, but not deleted.
+            try:
+                rf.path.replace(rf.path.with_name(rf.path.name + ".unreadable"))
+            except OSError as e:
+                log.warning("could not set aside %s: %s", rf.path, e)
             return False
-        answer = QMessageBox.question(
-            self.window,
-            "Recover unsaved work?",
-            "VUNet Studio did not close properly last time. Recover the unsaved workspace?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            Autosaver.discard()
-            return False
-        ok = self.open_workspace(path, recovered=True)
-        if ok:
-            # Keep the file until the recovered work is saved or autosaved again.
-            self.autosaver.save_now()
-        return ok
+        if rf.workspace is not None:
+            self.doc.set_path(rf.workspace)  # Save goes back to the workspace it came from
+        # The work is this instance's now: keep it in our own file before dropping the old one.
+        if self.autosaver.save_now():
+            rf.discard()
+        name = rf.workspace.name if rf.workspace is not None else "an untitled workspace"
+        when = f" from {rf.saved_at:%H:%M:%S}" if rf.saved_at else ""
+        self.info(f"Recovered unsaved changes to {name}{when}")
+        return True
 
     # --- exports ------------------------------------------------------------------------
     def _ask_save_path(
@@ -434,7 +459,12 @@ class FileController(QObject):
             if path is None:
                 return False
         p = Path(path)
-        frames = interpolate_poses(keys, self.prefs.frames_between)
+        try:
+            frames = interpolate_poses(keys, self.prefs.frames_between)
+            check_fps(self.prefs.fps)
+        except (ValueError, ExportError) as e:
+            self.error("Cannot export", str(e))
+            return False
         self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps))
         self.info(f"Rendering {len(frames)} frames to {p.name}…")
         return True

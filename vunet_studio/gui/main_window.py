@@ -31,6 +31,7 @@ from vunet_studio.gui.editor import EditController
 from vunet_studio.gui.files import FileController, sample_photos
 from vunet_studio.gui.pose_finder import EstimatorFactory, PoseFinder, default_estimator_factory
 from vunet_studio.gui.preferences import PreferencesDialog
+from vunet_studio.gui.recovery import REASON_TERMINATED
 from vunet_studio.gui.render_view import RenderView
 from vunet_studio.gui.render_worker import EngineFactory, RenderService
 from vunet_studio.gui.sources_panel import AppearancePanel, PhotosPanel
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
+        self._terminating = False  # closing because the system asked (SIGTERM), not the user
         self.prefs = settings.Preferences.load()
         self.setAcceptDrops(True)
         self.resize(1440, 900)
@@ -419,17 +421,30 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.files.open_paths(paths))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.files.maybe_save():
+        if self._terminating:
+            # Told to stop (SIGTERM): nobody can answer a prompt, so unsaved work stays in
+            # the recovery file, brought up to date, and the next start offers it back.
+            if self.doc.is_dirty():
+                self.files.autosaver.save_now(REASON_TERMINATED)
+            else:
+                self.files.autosaver.discard()
+        elif not self.files.maybe_save():
             event.ignore()
             return
+        else:
+            self.files.autosaver.discard()  # a clean exit: nothing to recover next time
         self._save_layout()
-        self.files.autosaver.timer.stop()
-        self.files.autosaver.discard()  # a clean exit: nothing to recover next time
         self.shutdown()
         event.accept()
 
+    def terminate(self) -> bool:
+        """Close as a normal exit would, without prompts (the system asked us to stop)."""
+        log.info("asked to stop: closing")
+        self._terminating = True
+        return self.close()
+
     def shutdown(self) -> None:
-        self.files.autosaver.timer.stop()
+        self.files.autosaver.release()
         self.render.shutdown()
         self.finder.shutdown()
 
