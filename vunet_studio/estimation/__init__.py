@@ -1,8 +1,10 @@
 """Pose estimation: find people's joints in a photo.
 
-Importing this package is cheap: it needs neither torch nor openpifpaf. `create_estimator`
-imports the backend when called (seconds: torch and openpifpaf's C++ ops load then), so call
-it off the GUI thread.
+Importing this package is cheap: it needs neither torch, openpifpaf nor mediapipe.
+`create_chain` is what the app and the tools use: a pose file beside the photo, else
+openpifpaf when its checkpoint is here, else the bundled BlazePose, else the template
+(`chain.py`). `create_estimator` builds openpifpaf alone. Backends are imported when first
+used (seconds: torch and openpifpaf's C++ ops, or mediapipe), so call them off the GUI thread.
 """
 
 from __future__ import annotations
@@ -16,18 +18,42 @@ from vunet_studio.estimation.base import (
     largest_first,
     poses_from_coco17,
 )
+from vunet_studio.estimation.chain import (
+    AUTO,
+    BUNDLED,
+    ESTIMATOR_CHOICES,
+    ESTIMATOR_LABELS,
+    OPENPIFPAF,
+    Estimation,
+    EstimatorChain,
+    create_chain,
+    find_people,
+    sidecar_pose_path,
+    template_pose,
+)
 from vunet_studio.imageio import as_rgb_uint8
 
 #: openpifpaf's default checkpoint name (kept here too so callers need not import the backend).
 DEFAULT_CHECKPOINT = "shufflenetv2k16"
 
 __all__ = [
+    "AUTO",
+    "BUNDLED",
     "DEFAULT_CHECKPOINT",
     "DEFAULT_THRESHOLD",
+    "ESTIMATOR_CHOICES",
+    "ESTIMATOR_LABELS",
+    "OPENPIFPAF",
+    "Estimation",
+    "EstimatorChain",
     "EstimatorUnavailable",
     "PoseEstimator",
     "as_rgb_uint8",
+    "create_chain",
     "create_estimator",
+    "find_people",
+    "sidecar_pose_path",
+    "template_pose",
     "largest_first",
     "poses_from_coco17",
 ]

@@ -1,6 +1,6 @@
 """The pose-estimator interface: what the app and the tools call to find people in a photo.
 
-Qt-free and torch-free. A backend (today only openpifpaf) turns an RGB photo into `Pose`
+Qt-free and torch-free. A backend (openpifpaf, or the bundled BlazePose) turns an RGB photo into `Pose`
 objects in that photo's pixels; everything else in the project sees only this interface, so
 a backend can be replaced without touching the GUI or the dataset tools.
 """
@@ -31,7 +31,8 @@ class PoseEstimator(Protocol):
 
     def estimate(self, image_rgb_uint8: np.ndarray) -> list[Pose]:
         """All people in an (H, W, 3) uint8 RGB image, largest (bounding-box area) first,
-        in pixels of that image, each with `image_size` = (W, H). May be empty."""
+        in pixels of that image, each with `image_size` = (W, H). May be empty. A backend may
+        weigh the area by how much of the person it sees (the first is the one to edit)."""
         ...
 
 
