@@ -7,6 +7,7 @@ the user sees.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vunet_studio.userfiles import UserFileError, read_user_file
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +65,19 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """(H, W, 3) uint8 RGB of the photo at `path`, rotated upright per its EXIF orientation."""
     p = Path(path)
-    if not p.exists():
-        raise ImageLoadError(p, "file not found")
-    if p.is_dir():
-        raise ImageLoadError(p, "is a folder, not an image")
     try:
-        return _load_pil(p)
+        # Read once, from a checked regular file: a FIFO or device named as a photo would
+        # otherwise block the GUI thread for ever inside the decoder's open().
+        data = read_user_file(p)
+    except UserFileError as e:
+        raise ImageLoadError(p, e.problem) from None
+    try:
+        return _load_pil(p, data)
     except ImageLoadError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         log.debug("PIL could not read %s (%s); trying OpenCV", p, e)
-        arr = _load_cv2(p)
+        arr = _load_cv2(data)
         if arr is not None:
             return arr
         if isinstance(e, UnidentifiedImageError):
@@ -80,13 +85,13 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageLoadError(p, f"the image is corrupt or truncated ({e})") from None
 
 
-def _load_pil(p: Path) -> np.ndarray:
+def _load_pil(p: Path, data: bytes) -> np.ndarray:
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise ImageLoadError(p, f"too large ({im.width} x {im.height} pixels)")
                 im.load()  # decode now, so truncated files fail here and not later
@@ -107,15 +112,15 @@ def _flatten_alpha(im: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _load_cv2(p: Path) -> np.ndarray | None:
+def _load_cv2(data: bytes) -> np.ndarray | None:
     try:
         import cv2
     except ImportError:  # pragma: no cover - cv2 is a dependency
         return None
-    data = np.fromfile(str(p), np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
-    if data.size == 0:
+    buf = np.frombuffer(data, np.uint8)  # decoding from memory also sidesteps non-ASCII paths
+    if buf.size == 0:
         return None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # honours EXIF orientation by default
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # honours EXIF orientation by default
     if bgr is None:
         return None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

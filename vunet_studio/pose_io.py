@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,14 @@ import numpy as np
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import COCO17_NAMES, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from vunet_studio.userfiles import UserFileError, read_user_file
 
 FORMAT_NAME = "vunet-studio-pose"
 FORMAT_VERSION = 1
 #: Coordinates beyond this many image sizes (or this many pixels without a size) are absurd.
 _MAX_ABS_PIXELS = 1e5
+#: Pose files are a few kB per person; anything this large is not one (and would fill memory).
+MAX_FILE_BYTES = 256_000_000
 
 # OpenPose BODY_25 keypoint index for each of our joints (BODY_25 adds mid-hip and feet).
 _BODY25_INDEX = {
@@ -50,16 +54,28 @@ def read_poses(path: str | os.PathLike[str], image_size: tuple[int, int] | None 
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PoseFileError(p, "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_user_file(p, MAX_FILE_BYTES).decode("utf-8")
+    except UserFileError as e:
+        raise PoseFileError(p, e.problem) from None
+    except UnicodeDecodeError as e:
         raise PoseFileError(p, f"cannot read the file ({e})") from None
+    return parse_poses(decode_json(text, lambda problem: PoseFileError(p, problem)), p, image_size)
+
+
+def decode_json(text: str, error: Callable[[str], Exception]) -> Any:
+    """`json.loads(text)`, with every way it can fail raised as `error(one line)`.
+
+    Beyond malformed text: nesting thousands deep raises RecursionError, and an integer of
+    more than 4300 digits a plain ValueError; neither may escape as a traceback.
+    """
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise PoseFileError(p, f"not valid JSON ({e.msg} at line {e.lineno})") from None
-    return parse_poses(doc, p, image_size)
+        raise error(f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise error("not valid here: the JSON is nested too deeply") from None
+    except ValueError as e:
+        raise error(f"not valid JSON ({e})") from None
 
 
 def parse_poses(
@@ -85,7 +101,10 @@ def _numbers(values: Any, path: Path, what: str) -> np.ndarray:
         isinstance(v, int | float) and not isinstance(v, bool) for v in values
     ):
         raise PoseFileError(path, f"{what} must be a list of numbers")
-    arr = np.asarray(values, np.float64)
+    try:
+        arr = np.asarray(values, np.float64)
+    except OverflowError:  # an integer beyond float range, e.g. 400 digits long
+        raise PoseFileError(path, f"{what} contains numbers too large to be coordinates") from None
     if not np.all(np.isfinite(arr)):
         raise PoseFileError(path, f"{what} contains NaN or infinite values")
     return arr
@@ -179,11 +198,21 @@ def _parse_coco(doc: Any, path: Path, image_size: tuple[int, int] | None) -> lis
     return poses
 
 
+def _short(value: Any) -> str:
+    # repr() of an arbitrary JSON value can be huge, or recurse past the limit when nested
+    # thousands deep; a message shows only simple values.
+    if value is None or isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) < 40):
+        text = repr(value)
+        return text if len(text) < 40 else text[:37] + "..."
+    return f"({type(value).__name__})"
+
+
 def _parse_own(doc: dict[str, Any], path: Path) -> list[Pose]:
     version = doc.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise PoseFileError(
-            path, f"unsupported {FORMAT_NAME} version {version!r}; this app reads up to {FORMAT_VERSION}"
+            path,
+            f"unsupported {FORMAT_NAME} version {_short(version)}; this app reads up to {FORMAT_VERSION}",
         )
     order = doc.get("joint_order")
     if order != list(JOINT_NAMES):
