@@ -71,7 +71,12 @@ def _from_work8(fill: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def empty_scene(
-    photo: np.ndarray, mask: np.ndarray, *, work_side: int = WORK_SIDE, method: str = "telea", grow: float = GROW
+    photo: np.ndarray,
+    mask: np.ndarray,
+    *,
+    work_side: int = WORK_SIDE,
+    method: str = "telea",
+    grow: float = GROW,
 ) -> EmptyScene:
     """`photo` with the person of `mask` ((H, W) in [0, 1], the photo's size) removed."""
     t0 = time.perf_counter()
@@ -166,6 +171,8 @@ def empty_scene(
 def _is_grey(rgb: np.ndarray) -> bool:
     # Strided check first: most colour photos fail it on the first rows.
     sample = rgb[::7, ::7]
-    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])):
+    if not (
+        np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])
+    ):
         return False
     return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))

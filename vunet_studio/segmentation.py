@@ -199,7 +199,9 @@ def skeleton_mask(pose: Pose, width: int, height: int, thickness: float, *, head
         centre = np.mean([xy[JOINT_INDEX[n]] for n in face], axis=0)
         radius = 0.09 * person_height(pose)
         if ok("cnose", "cneck"):
-            radius = max(radius, 0.6 * float(np.linalg.norm(xy[JOINT_INDEX["cnose"]] - xy[JOINT_INDEX["cneck"]])))
+            radius = max(
+                radius, 0.6 * float(np.linalg.norm(xy[JOINT_INDEX["cnose"]] - xy[JOINT_INDEX["cneck"]]))
+            )
         cv2.circle(out, (int(centre[0]), int(centre[1])), max(1, int(radius)), 1, -1)
     return out
 
@@ -284,7 +286,9 @@ def segment_person(
                 mask = np.maximum(mask, whole.paste(selfie))
         return done(refine(mask, pose, fill_bones=fill_bones), "blazepose")
     if seg.unavailable:
-        return done(stickman_mask(pose, w, h), "stickman", f"{seg.unavailable}; the mask is drawn from the skeleton")
+        return done(
+            stickman_mask(pose, w, h), "stickman", f"{seg.unavailable}; the mask is drawn from the skeleton"
+        )
     crop = _View(rgb, _crop_box(pose, w, h))
     found = seg.blazepose(crop.small)
     if found is not None and _agrees(pose, found[1], crop):
@@ -295,8 +299,14 @@ def segment_person(
         if (refined > THRESHOLD).any():
             if fill_bones:
                 refined = np.maximum(refined, _bones(pose, w, h))
-            return done(refined, "selfie", "BlazePose found no person on this pose; the selfie model's mask is used")
-    return done(stickman_mask(pose, w, h), "stickman", "no person found on this pose; the mask is drawn from the skeleton")
+            return done(
+                refined, "selfie", "BlazePose found no person on this pose; the selfie model's mask is used"
+            )
+    return done(
+        stickman_mask(pose, w, h),
+        "stickman",
+        "no person found on this pose; the mask is drawn from the skeleton",
+    )
 
 
 class _View:
@@ -326,7 +336,9 @@ class _View:
 
 def _bones(pose: Pose, width: int, height: int) -> np.ndarray:
     """The bones drawn thin (3 % of the person), for filling in what a model lost."""
-    return skeleton_mask(pose, width, height, max(2.0, 0.03 * person_height(pose)), head=False).astype(np.float32)
+    return skeleton_mask(pose, width, height, max(2.0, 0.03 * person_height(pose)), head=False).astype(
+        np.float32
+    )
 
 
 def mask_largest(mask: np.ndarray) -> np.ndarray:
