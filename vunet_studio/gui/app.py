@@ -95,7 +95,9 @@ def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
 
         if sample_photos() and not window.doc.photos:
             window.files.add_photos(sample_photos())
-            window.doc.undo.setClean()  # samples are a starting point, not the user's work
+            # Samples are a starting point, not the user's work: nothing to undo ("Undo Open
+            # 5 photos" on a first start) and nothing unsaved.
+            window.doc.undo.clear()
     QSettings().setValue("state/started_before", True)
 
 

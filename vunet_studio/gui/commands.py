@@ -88,15 +88,18 @@ class RemovePhotoCommand(QUndoCommand):
 
 
 class SetAppearanceCommand(QUndoCommand):
+    """Change the edited photo's appearance choice; undo finds that photo even after a switch."""
+
     def __init__(self, doc: StudioDocument, new: AppearanceSpec, text: str) -> None:
         super().__init__(text)
         self.doc, self.old, self.new = doc, doc.appearance, new
+        self.photo_id = doc.ws.current
 
     def redo(self) -> None:
-        self.doc._set_appearance(self.new)
+        self.doc._set_appearance(self.new, self.photo_id)
 
     def undo(self) -> None:
-        self.doc._set_appearance(self.old)
+        self.doc._set_appearance(self.old, self.photo_id)
 
 
 class SetKeyframesCommand(QUndoCommand):

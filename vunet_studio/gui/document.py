@@ -76,6 +76,7 @@ class StudioDocument(QObject):
             return
         self.ws.current = photo_id
         self.currentChanged.emit(photo_id or 0)
+        self.appearanceChanged.emit()  # each photo has its own appearance choice
 
     def set_found_pose(self, photo_id: int, pose: Pose, origin: str, note: str) -> None:
         """The pose found on load (estimated, from a file or a template): the starting point."""
@@ -114,10 +115,14 @@ class StudioDocument(QObject):
         if self.ws.current in ids:
             self.ws.current = self.ws.photos[0].id if self.ws.photos else None
             self.currentChanged.emit(self.ws.current or 0)
+            self.appearanceChanged.emit()
         self.photosChanged.emit()
 
-    def _set_appearance(self, spec: AppearanceSpec) -> None:
-        self.ws.appearance = spec
+    def _set_appearance(self, spec: AppearanceSpec, photo_id: int | None = None) -> None:
+        photo = self.photo(photo_id) if photo_id is not None else self.current
+        if photo is None:
+            return
+        photo.appearance = spec
         self.appearanceChanged.emit()
 
     def _set_keyframes(self, keys: list[Pose]) -> None:

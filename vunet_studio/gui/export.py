@@ -7,6 +7,7 @@ Qt-free on purpose so the same writers serve tests and the command line.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 from vunet_studio.fileio import atomic_write_with
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, write_coco, write_openpose, write_pose_file
+from vunet_studio.workspace import interpolate_poses
 
 log = logging.getLogger(__name__)
 
@@ -72,43 +74,122 @@ def write_pose(
         raise ExportError(str(e)) from None
 
 
-def write_animation(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float) -> None:
+def check_fps(fps: float) -> None:
+    """Raise `ExportError` unless `fps` is a usable animation speed (checked before rendering
+    too, so a bad setting fails at once and not after every frame is rendered)."""
+    if isinstance(fps, bool) or not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+        # 0 divided by zero in the GIF writer; NaN or Infinity made a broken file.
+        raise ExportError(f"{fps} frames per second is not a speed; choose one in Preferences")
+
+
+def animation_frames(keys: Sequence[Pose], frames_between: int, loop: bool) -> list[Pose]:
+    """The poses of every frame: `keys` with `frames_between` in-between poses; a loop also
+    goes from the last key back to the first and leaves out the repeated first frame, so it
+    cycles without a stutter."""
+    keys = list(keys)
+    if loop and len(keys) >= 2:
+        return interpolate_poses([*keys, keys[0]], frames_between)[:-1]
+    return interpolate_poses(keys, frames_between)
+
+
+def write_animation(
+    path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float, *, loop: bool = True
+) -> str:
+    """Write a GIF or an MP4; returns a note for the user ("" when all went as asked)."""
     p = Path(path)
     if len(frames) < 2:
         raise ExportError("an animation needs at least two frames")
+    check_fps(fps)
     suffix = p.suffix.lower()
     if suffix == ".gif":
         images = [Image.fromarray(np.ascontiguousarray(f, np.uint8)) for f in frames]
         duration = max(20, round(1000 / fps))
+        # Without a loop count a GIF plays once; 0 repeats it forever.
+        repeat = {"loop": 0} if loop else {}
 
         def gif(tmp: Path) -> None:
-            images[0].save(tmp, "GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+            images[0].save(tmp, "GIF", save_all=True, append_images=images[1:], duration=duration, **repeat)
 
         try:
             atomic_write_with(p, gif)
         except OSError as e:
             raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
-    elif suffix == ".mp4":
-        atomic_write_with(p, lambda tmp: _write_mp4(tmp, frames, fps))
-    else:
-        raise ExportError(f"{p.name}: choose a .gif or .mp4 file name")
+        return ""
+    if suffix == ".mp4":
+        prepared = _even_sized(frames)
+        try:
+            atomic_write_with(p, lambda tmp: _write_h264(tmp, prepared, fps))
+            return ""
+        except _NoH264 as e:
+            reason = str(e)
+            log.warning("H.264 encoding failed (%s); writing mp4v", reason)
+        try:
+            atomic_write_with(p, lambda tmp: _write_mp4v(tmp, prepared, fps))
+        except OSError as e:
+            raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
+        return (
+            f"{p.name} was written as MPEG-4 Part 2 (mp4v), which web browsers do not play: "
+            f"the H.264 encoder is not available ({reason}). Export a GIF to share it on the web."
+        )
+    raise ExportError(f"{p.name}: choose a .gif or .mp4 file name")
 
 
-def _write_mp4(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
-    import cv2
+class _NoH264(RuntimeError):
+    pass
 
-    # Codecs want even sizes of at least a few hundred pixels to look right in players.
-    frames = [_upscaled(f, 256) for f in frames]
+
+def _even_sized(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    # Codecs want even sizes (4:2:0 chroma) of at least a few hundred pixels to look right.
+    frames = [_upscaled(np.ascontiguousarray(f, np.uint8), 256) for f in frames]
     h, w = frames[0].shape[:2]
     w2, h2 = w - w % 2, h - h % 2
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w2, h2))
+    return [np.ascontiguousarray(f[:h2, :w2]) for f in frames]
+
+
+def _write_h264(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    """H.264 in yuv420p with the index up front: what browsers play. imageio-ffmpeg's wheel
+    brings an ffmpeg built with libx264, so no system ffmpeg is needed."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise _NoH264("imageio-ffmpeg is not installed") from e
+    h, w = frames[0].shape[:2]
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            str(path),
+            (w, h),
+            fps=float(fps),
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            macro_block_size=1,  # sizes are even already; don't let it rescale
+            quality=None,
+            # The temporary file has no .mp4 suffix, so name the container.
+            output_params=["-crf", "18", "-movflags", "+faststart", "-f", "mp4"],
+            ffmpeg_log_level="error",
+        )
+        writer.send(None)  # start ffmpeg
+        for f in frames:
+            writer.send(f)
+        writer.close()
+    except (OSError, RuntimeError) as e:
+        raise _NoH264(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__) from e
+    if not path.exists() or path.stat().st_size == 0:
+        raise _NoH264("ffmpeg wrote nothing")
+
+
+def _write_mp4v(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
         raise ExportError(
             "MP4 export is not available here (OpenCV has no MP4 encoder); export a GIF instead"
         )
     try:
         for f in frames:
-            writer.write(cv2.cvtColor(np.ascontiguousarray(f[:h2, :w2]), cv2.COLOR_RGB2BGR))
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
     if not path.exists() or path.stat().st_size == 0:

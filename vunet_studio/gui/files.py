@@ -24,6 +24,7 @@ from vunet_studio.gui.export import (
     POSE_FILTERS,
     RENDER_FILTERS,
     ExportError,
+    animation_frames,
     check_fps,
     pose_format_for,
     write_pose,
@@ -41,7 +42,6 @@ from vunet_studio.workspace import (
     Photo,
     WorkspaceError,
     fit_pose_to_box,
-    interpolate_poses,
     load_workspace,
     place_hidden_joints,
     save_workspace,
@@ -436,7 +436,11 @@ class FileController(QObject):
                 poses.append(fit_pose_to_box(other.pose, box))
         return poses
 
-    def export_animation(self, path: str | Path | None = None) -> bool:
+    def export_animation(
+        self, path: str | Path | None = None, *, loop: bool = False, suffix: str = ".gif"
+    ) -> bool:
+        """Render and write the animation (timing from the preferences; `loop` goes back to
+        the first pose and repeats a GIF forever; `suffix` is the file type offered)."""
         photo = self.doc.current
         keys = self.animation_poses()
         if photo is None or len(keys) < 2:
@@ -454,18 +458,18 @@ class FileController(QObject):
             return False
         if path is None:
             path, _ = self._ask_save_path(
-                "Export animation", f"{photo.path.stem}_animation.gif", ANIMATION_FILTERS, {"MP4": ".mp4"}
+                "Export animation", f"{photo.path.stem}_animation{suffix}", ANIMATION_FILTERS, {"MP4": ".mp4"}
             )
             if path is None:
                 return False
         p = Path(path)
         try:
-            frames = interpolate_poses(keys, self.prefs.frames_between)
+            frames = animation_frames(keys, self.prefs.frames_between, loop)
             check_fps(self.prefs.fps)
         except (ValueError, ExportError) as e:
             self.error("Cannot export", str(e))
             return False
-        self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps))
+        self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps, loop))
         self.info(f"Rendering {len(frames)} frames to {p.name}…")
         return True
 

@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from vunet_studio.gui import settings
+from vunet_studio.gui.animation_dialog import AnimationDialog, AnimationOptions
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.editor import EditController
 from vunet_studio.gui.files import FileController, sample_photos
+from vunet_studio.gui.keyframes import KeyframeController, KeyframeStrip
 from vunet_studio.gui.pose_finder import EstimatorFactory, PoseFinder, default_estimator_factory
 from vunet_studio.gui.preferences import PreferencesDialog
 from vunet_studio.gui.recovery import REASON_TERMINATED
@@ -105,6 +107,10 @@ class MainWindow(QMainWindow):
         self.appearance_dock = self._dock(
             "Appearance", self.appearance_panel, Qt.DockWidgetArea.RightDockWidgetArea
         )
+        self.keyframe_strip = KeyframeStrip()
+        self.keyframes_dock = self._dock(
+            "Keyframes", self.keyframe_strip, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
 
         # --- services and controllers ---
         self.render = RenderService(engine_factory, self)
@@ -121,6 +127,8 @@ class MainWindow(QMainWindow):
         self.files = FileController(
             self.doc, self.editor, self.render_view, self.render, self.finder, self, self.prefs, self
         )
+        self.keyframes = KeyframeController(self.doc, self.keyframe_strip, self)
+        self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
 
         self._build_status_bar()
         self._build_actions()
@@ -190,7 +198,7 @@ class MainWindow(QMainWindow):
             "Save the rendered person as PNG or JPEG",
         )
         self.act_export_pose = self._action("Export &pose…", lambda: f.export_pose(), "Ctrl+Shift+E")
-        self.act_export_anim = self._action("Export &animation…", lambda: f.export_animation(), "Ctrl+Alt+E")
+        self.act_export_anim = self._action("Export &animation…", self.show_animation_dialog, "Ctrl+Alt+E")
         self.act_prefs = self._action("&Preferences…", self.show_preferences, K.Preferences)
         self.act_quit = self._action("&Quit", self.close, K.Quit)
 
@@ -198,7 +206,9 @@ class MainWindow(QMainWindow):
         self.act_undo.setShortcut(QKeySequence(K.Undo))
         self.act_undo.setIcon(self.style().standardIcon(S.SP_ArrowBack))
         self.act_redo = self.doc.undo.createRedoAction(self, "&Redo")
-        self.act_redo.setShortcut(QKeySequence(K.Redo))
+        # Ctrl+Y as well as the platform's redo (Ctrl+Shift+Z here): users bring either habit.
+        redo_keys = [QKeySequence(K.Redo), QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]
+        self.act_redo.setShortcuts(list({k.toString(): k for k in redo_keys if not k.isEmpty()}.values()))
         self.act_redo.setIcon(self.style().standardIcon(S.SP_ArrowForward))
         self.addActions([self.act_undo, self.act_redo])
         self.act_mirror = self._action(
@@ -218,7 +228,7 @@ class MainWindow(QMainWindow):
             S.SP_MediaSeekForward,
             "A random person from the model's prior",
         )
-        self.act_keyframe = self._action("Add &keyframe", e.add_keyframe, "K")
+        self.act_keyframe = self._action("Add &keyframe", lambda: self.keyframes.add(), "K")
         self.act_clear_keys = self._action("Clear keyframes", e.clear_keyframes)
 
         self.act_fit = self._action("&Fit to window", self.canvas.fit, "Ctrl+0", S.SP_TitleBarMaxButton)
@@ -245,7 +255,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
         m.addSeparator()
-        m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction()])
+        m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction(),
+                      self.keyframes_dock.toggleViewAction()])  # fmt: skip
         m = mb.addMenu("&Help")
         m.addAction("&Keys and mouse").triggered.connect(self.show_help)
         m.addAction("&About").triggered.connect(
@@ -272,8 +283,9 @@ class MainWindow(QMainWindow):
         self.empty.open_button.clicked.connect(self.files.open_dialog)
         self.empty.samples_button.clicked.connect(self.files.open_samples)
         self.empty.samples_button.setEnabled(bool(sample_photos()))
-        for c in (self.editor, self.files):
+        for c in (self.editor, self.files, self.keyframes):
             c.message.connect(self.show_message)
+        self.keyframe_strip.playRequested.connect(self.show_animation_dialog)
         self.files.recentChanged.connect(self._rebuild_recent)
         self.photos_panel.removeRequested.connect(self.files.close_photo)
         self.render.renderFailed.connect(self._on_render_failed)
@@ -293,6 +305,8 @@ class MainWindow(QMainWindow):
         self.render.engineProgress.connect(self._on_engine_progress)
         self.render.engineReady.connect(self._on_engine_ready)
         self.render.engineFailed.connect(self._on_engine_failed)
+        self.render.engineNotice.connect(self._on_engine_notice)
+        self.render.animationNotice.connect(self._on_animation_notice)
 
     # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
     def show_message(self, text: str) -> None:
@@ -309,6 +323,10 @@ class MainWindow(QMainWindow):
                     self.act_fit, self.act_zoom_in, self.act_zoom_out):  # fmt: skip
             act.setEnabled(has_pose)
         self.act_clear_keys.setEnabled(bool(self.doc.ws.keyframes))
+        # Nothing to save in an empty workspace.
+        self.act_save.setEnabled(bool(self.doc.photos))
+        self.act_save_as.setEnabled(bool(self.doc.photos))
+        self.keyframe_strip.add_button.setEnabled(has_pose)
 
     def _on_render_failed(self, message: str) -> None:
         self.statusBar().showMessage(f"Render failed: {message}", 10000)
@@ -322,14 +340,16 @@ class MainWindow(QMainWindow):
     # --- engine status -----------------------------------------------------------------
     def load_engine(self) -> None:
         self.engine_label.setText("Model: loading…")
-        self.progress.setValue(0)
+        # Indeterminate: most of the wait is importing torch, which reports no progress, and
+        # the engine's steps are not proportional to time (a bar at 0 % then 70 % misleads).
+        self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.render_view.set_message("Loading the model…")
         self.render.load_engine(self.prefs.checkpoint, self.prefs.device)
 
     def _on_engine_progress(self, fraction: float, message: str) -> None:
         self.progress.setVisible(True)
-        self.progress.setValue(round(100 * fraction))
+        self.progress.setFormat(message)
         self.statusBar().showMessage(message, 4000)
 
     def _on_engine_ready(self, info: str) -> None:
@@ -341,10 +361,45 @@ class MainWindow(QMainWindow):
     def _on_engine_failed(self, message: str) -> None:
         self.progress.setVisible(False)
         self.engine_label.setText("Model: not loaded")
-        self.render_view.clear(f"No render: {message}\n\nChoose another model in Edit ▸ Preferences.")
+        self.render_view.clear(f"No render: {message}\n\nChoose another model in File ▸ Preferences.")
         self.statusBar().showMessage(f"Model failed to load: {message}", 15000)
 
+    def _on_engine_notice(self, message: str) -> None:
+        self.engine_label.setToolTip(message)
+        self.statusBar().showMessage(message, 20000)
+
+    def _on_animation_notice(self, message: str) -> None:
+        self.statusBar().showMessage(message, 20000)
+        QMessageBox.information(self, "Animation exported", message)
+
     # --- dialogs -----------------------------------------------------------------------
+    def show_animation_dialog(self) -> AnimationDialog | None:
+        """Options and a playing preview; Export asks for the file and renders it."""
+        keys = self.files.animation_poses()
+        photo = self.doc.current
+        if photo is None or len(keys) < 2:
+            self.files.export_animation()  # it tells the user why there is nothing to animate
+            return None
+        dialog = AnimationDialog(
+            keys,
+            lambda: self.editor.appearance_job(self.doc.appearance, photo),
+            self.render,
+            AnimationOptions(
+                int(self.prefs.fps), self.prefs.frames_between, self._loop_animation, self._animation_suffix
+            ),
+            self,
+        )
+        self.animation_dialog = dialog  # tests and the screenshot script reach it here
+        dialog.accepted.connect(lambda: self._export_animation(dialog.options()))
+        dialog.open()
+        return dialog
+
+    def _export_animation(self, options: AnimationOptions) -> None:
+        self.prefs.fps, self.prefs.frames_between = float(options.fps), options.frames_between
+        self.prefs.save()
+        self._loop_animation, self._animation_suffix = options.loop, options.suffix
+        self.files.export_animation(loop=options.loop, suffix=options.suffix)
+
     def show_preferences(self) -> None:
         from vunet_studio.engine import default_checkpoint  # torch is loaded by now (render thread)
 

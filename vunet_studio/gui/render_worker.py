@@ -64,6 +64,16 @@ class AnimationJob:
     frames: tuple[Pose, ...]
     appearance: AppearanceJob
     fps: float
+    loop: bool = True  # a GIF repeats forever (else it plays once)
+
+
+@dataclass(frozen=True)
+class FramesJob:
+    """Frames rendered for the in-app preview, answered with `token`."""
+
+    token: int
+    frames: tuple[Pose, ...]
+    appearance: AppearanceJob
 
 
 class RenderWorker(QObject):
@@ -74,7 +84,10 @@ class RenderWorker(QObject):
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
     engineFailed = Signal(str)
+    engineNotice = Signal(str)  # loaded, but not as asked (CUDA missing: on the CPU)
     animationDone = Signal(str, str)  # path, error message ("" = success)
+    animationNotice = Signal(str)  # exported, with something the user should know
+    framesRendered = Signal(int, object)  # token, list[QImage]; for the animation preview
     _wake = Signal()
 
     def __init__(self, factory: EngineFactory) -> None:
@@ -102,17 +115,47 @@ class RenderWorker(QObject):
         try:
             engine = self._factory(checkpoint or None, device, self._progress)
         except EngineError as e:
-            self.engineFailed.emit(str(e))
+            if not device.startswith("cuda"):
+                self.engineFailed.emit(str(e))
+                return
+            # No usable GPU: a model on the CPU beats no model. If the CPU fails too, the
+            # problem is not the device (a bad checkpoint), and that message is the one shown.
+            log.warning("%s; falling back to the CPU", e)
+            if not self._load_on_cpu(checkpoint):
+                return
+            self.engineNotice.emit(
+                f"The model runs on the CPU: {str(e).rstrip('.')}. Choose the device in File ▸ Preferences."
+            )
+            self._drain()
             return
         except Exception as e:  # a broken checkpoint may raise anything; the user needs a message
             log.exception("engine failed to load")
             self.engineFailed.emit(f"Could not load the model: {e}")
             return
+        self._ready(engine, checkpoint)
+
+    def _load_on_cpu(self, checkpoint: str) -> bool:
+        from vunet_studio.engine import EngineError
+
+        try:
+            engine = self._factory(checkpoint or None, "cpu", self._progress)
+        except EngineError as e:
+            self.engineFailed.emit(str(e))
+            return False
+        except Exception as e:  # noqa: BLE001 - as in load_engine
+            log.exception("engine failed to load on the CPU")
+            self.engineFailed.emit(f"Could not load the model: {e}")
+            return False
+        self._ready(engine, checkpoint, drain=False)
+        return True
+
+    def _ready(self, engine: Any, checkpoint: str, *, drain: bool = True) -> None:
         self._engine = engine
         self.engineReady.emit(
             f"{Path(checkpoint).name if checkpoint else 'default model'} on {engine.device}"
         )
-        self._drain()  # a request may have arrived while loading
+        if drain:
+            self._drain()  # a request may have arrived while loading
 
     def _progress(self, fraction: float, message: str) -> None:
         self.engineProgress.emit(float(fraction), message)
@@ -166,12 +209,26 @@ class RenderWorker(QObject):
         try:
             app = self._appearance(job.appearance)
             frames = [self._engine.render(app, p).image for p in job.frames]
-            write_animation(job.path, frames, job.fps)
+            note = write_animation(job.path, frames, job.fps, loop=job.loop)
         except Exception as e:  # noqa: BLE001
             log.exception("animation export failed")
             self.animationDone.emit(str(job.path), str(e))
             return
+        if note:
+            self.animationNotice.emit(note)
         self.animationDone.emit(str(job.path), "")
+
+    @Slot(object)
+    def render_frames(self, job: FramesJob) -> None:
+        images: list[QImage] = []
+        if self._engine is not None:
+            try:
+                app = self._appearance(job.appearance)
+                images = [qimage_from_rgb(self._engine.render(app, p).image) for p in job.frames]
+            except Exception:  # noqa: BLE001 - a preview that fails is just empty
+                log.exception("preview frames failed")
+                images = []
+        self.framesRendered.emit(job.token, images)
 
 
 class RenderService(QObject):
@@ -182,9 +239,13 @@ class RenderService(QObject):
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
     engineFailed = Signal(str)
+    engineNotice = Signal(str)
     animationDone = Signal(str, str)
+    animationNotice = Signal(str)
+    framesReady = Signal(int, object)  # token, list[QImage]
     _load = Signal(str, str)
     _animate = Signal(object)
+    _frames = Signal(object)
 
     def __init__(self, factory: EngineFactory | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -200,6 +261,11 @@ class RenderService(QObject):
         self.worker.engineReady.connect(self._on_ready)
         self.worker.engineFailed.connect(self._on_failed)
         self.worker.animationDone.connect(self.animationDone)
+        self.worker.engineNotice.connect(self.engineNotice)
+        self.worker.animationNotice.connect(self.animationNotice)
+        self.worker.framesRendered.connect(self.framesReady)
+        self._frames.connect(self.worker.render_frames)
+        self._next_token = 1
         self._thread.start()
         self._next_id = 1
         self._shown_id = 0
@@ -235,6 +301,13 @@ class RenderService(QObject):
 
     def export_animation(self, job: AnimationJob) -> None:
         self._animate.emit(job)
+
+    def render_frames(self, frames: tuple[Pose, ...], appearance: AppearanceJob) -> int:
+        """Render `frames` in the background; `framesReady` answers with the returned token."""
+        token = self._next_token
+        self._next_token += 1
+        self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance))
+        return token
 
     def _on_rendered(self, rid: int, photo_id: int, image: QImage, box: object, ms: float, t0: float) -> None:
         if rid <= self._shown_id:

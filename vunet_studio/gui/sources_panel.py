@@ -1,12 +1,16 @@
 """The side panels: the loaded photos (thumbnails) and the appearance source (one photo,
-a per-part mix, or a random sample). Views only: they emit what the user asked for."""
+a per-part mix, or a random sample). Views only: they emit what the user asked for.
+
+In the photo list, selecting a thumbnail (one click, arrow keys) only picks the photo the
+buttons act on; double-click or Enter makes it the edited photo. Were a click to switch,
+"Copy its pose" and "Use its look" could only ever name the photo being edited."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -44,6 +48,7 @@ PART_LABELS = {
 }
 _ID = Qt.ItemDataRole.UserRole
 THIS_PHOTO = "This photo (being edited)"
+_EDITING_MARK = "✎ "  # marks the edited photo in the list, beside its bold name
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,18 @@ class PhotosPanel(QWidget):
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)
+        self.list.setToolTip("Click a photo to pick it for the buttons below; double-click or Enter edits it")
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
-        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemSelectionChanged.connect(self._sync_buttons)
+        # Double-click switches; Enter is caught below, not through `itemActivated`, which
+        # some styles also send on a single click.
+        self.list.itemDoubleClicked.connect(self._activate)
+        self.list.installEventFilter(self)
         self.use_button = QPushButton("Use its look")
-        self.use_button.setToolTip("Render the edited pose with this photo's appearance")
+        self.use_button.setToolTip("Render the edited pose with the selected photo's appearance")
         self.copy_button = QPushButton("Copy its pose")
-        self.copy_button.setToolTip("Put this photo's pose on the photo being edited")
+        self.copy_button.setToolTip("Put the selected photo's pose on the photo being edited")
         self.use_button.clicked.connect(lambda: self._emit_selected(self.useAppearanceRequested))
         self.copy_button.clicked.connect(lambda: self._emit_selected(self.copyPoseRequested))
         buttons = QHBoxLayout()
@@ -87,33 +97,68 @@ class PhotosPanel(QWidget):
         layout.addLayout(buttons)
         self._hovered: int | None = None
         self._current: int | None = None
+        self._sync_buttons()
 
     def set_photos(self, entries: list[PhotoEntry], current: int | None) -> None:
+        selected = self._selected_id()
         self.list.blockSignals(True)
         self.list.clear()
         for e in entries:
-            item = QListWidgetItem(QIcon(e.thumbnail), e.name)
+            icon = QIcon(e.thumbnail)
+            # Icon views tint a selected icon with the highlight colour; the selection frame
+            # says enough, and a blue photo misleads about its colours (and the render's).
+            icon.addPixmap(e.thumbnail, QIcon.Mode.Selected)
+            item = QListWidgetItem(icon, e.name)
             item.setData(_ID, e.id)
             item.setToolTip(f"{e.name}\n{e.status}")
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.set_current(current)
+        self._select(selected if selected is not None else current)
 
     def set_current(self, photo_id: int | None) -> None:
+        """Mark the edited photo (bold name); the selection stays where the user put it."""
         self._current = photo_id
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            editing = item.data(_ID) == photo_id
+            font = QFont(item.font())
+            font.setBold(editing)
+            item.setFont(font)
+            name = item.text().removeprefix(_EDITING_MARK)
+            item.setText(_EDITING_MARK + name if editing else name)
+        if self._selected_id() is None:
+            self._select(photo_id)
+        self._sync_buttons()
+
+    def _select(self, photo_id: int | None) -> None:
         self.list.blockSignals(True)
         for i in range(self.list.count()):
             if self.list.item(i).data(_ID) == photo_id:
                 self.list.setCurrentRow(i)
         self.list.blockSignals(False)
+        self._sync_buttons()
 
-    def _current_changed(self, item: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+    def _sync_buttons(self) -> None:
+        has = self._selected_id() is not None
+        self.use_button.setEnabled(has)
+        self.copy_button.setEnabled(has)
+
+    def _activate(self, item: QListWidgetItem | None) -> None:
         if item is not None:
             self.photoActivated.emit(int(item.data(_ID)))
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.list and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._activate(self.list.currentItem())
+                return True
+        return super().eventFilter(watched, event)
+
     def _selected_id(self) -> int | None:
-        item = self.list.currentItem()
-        return int(item.data(_ID)) if item is not None else None
+        items = self.list.selectedItems()
+        return int(items[0].data(_ID)) if items else None
 
     def _emit_selected(self, signal: Signal) -> None:
         pid = self._selected_id()
