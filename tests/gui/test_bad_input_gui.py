@@ -1,0 +1,119 @@
+"""Bad input driven through the window: a broken workspace on the command line, animation
+settings out of range, a FIFO as a photo. One clear message each, the model still loads,
+nothing hangs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vunet_studio.pose import Pose
+from vunet_studio.workspace import Photo, Workspace, save_workspace
+
+POSE = Pose.template(200, 300, (40, 30, 120, 240))
+
+
+def spoiled_workspace(tmp_path: Path, photo: Path, spoil: Any) -> Path:
+    ws = Workspace()
+    ws.photos.append(Photo(ws.new_id(), photo, pose=POSE.copy(), source_pose=POSE.copy(), origin="file"))
+    ws.current = ws.photos[0].id
+    path = tmp_path / "spoiled.vunet"
+    save_workspace(path, ws)
+    doc = json.loads(path.read_text())
+    spoil(doc)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _bad_values(doc: dict) -> None:
+    doc["appearance"] = "photo"  # a string where the choice's settings belong
+    doc["photos"][0]["appearance"] = "photo"
+    doc["settings"] = {"fps": 0, "frames_between": 1e12}
+
+
+@pytest.mark.parametrize("case", ["bad values", "deep nesting"])
+def test_bad_workspace_on_the_command_line_still_loads_the_model(
+    qtbot, make_window, photos, messages, tmp_path, case
+) -> None:  # noqa: ANN001
+    from vunet_studio.gui.app import parse_args, startup
+
+    if case == "bad values":
+        path = spoiled_workspace(tmp_path, photos[0], _bad_values)
+    else:
+        path = tmp_path / "deep.vunet"
+        path.write_text(
+            '{"format": "vunet-studio-workspace", "version": 1, "photos": '
+            + "[" * 50_000
+            + "]" * 50_000
+            + "}"
+        )
+    window = make_window(load=False)
+    with qtbot.waitSignal(window.render.engineReady, timeout=10000):
+        startup(window, parse_args([str(path)]))
+    texts = messages.texts()
+    if case == "bad values":
+        # The photo and its edited pose open; each bad value is named on its own line.
+        assert [p.name for p in window.doc.photos] == ["alice.png"]
+        assert window.doc.photos[0].pose == POSE
+        assert "repaired" in texts and "appearance choice is unreadable" in texts
+        assert "0 frames per second" in texts and "frames between poses" in texts
+        assert (window.prefs.fps, window.prefs.frames_between) == (12.0, 8)  # the app's own
+    else:
+        assert "deep.vunet: not valid here: the JSON is nested too deeply" in texts
+        assert "Traceback" not in texts
+
+
+def test_export_refuses_animation_settings_out_of_range_at_once(qtbot, loaded, messages, tmp_path) -> None:  # noqa: ANN001
+    window, _ = loaded
+    window.prefs.frames_between = 100  # beyond what Preferences offers (a hand-edited setting)
+    assert not window.files.export_animation(tmp_path / "a.gif")
+    assert "frames between poses must be a whole number from 0 to 60" in messages.texts()
+    window.prefs.frames_between, window.prefs.fps = 2, 0.0
+    assert not window.files.export_animation(tmp_path / "b.gif")
+    assert "0.0 frames per second is not a speed" in messages.texts()
+    assert not (tmp_path / "a.gif").exists() and not (tmp_path / "b.gif").exists()
+
+
+@contextlib.contextmanager
+def unblock(fifo: Path, after_s: float) -> Iterator[None]:
+    """Keep opening `fifo` for writing after `after_s`, so a reader that blocks on it gets
+    EOF and the test fails instead of hanging (see tests/test_nonregular_files.py)."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        if stop.wait(after_s):
+            return
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_fifo_opened_as_a_photo_is_refused_without_freezing_the_window(
+    qtbot, window, photos, messages, tmp_path
+) -> None:  # noqa: ANN001
+    fifo = tmp_path / "camera.png"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    with unblock(fifo, after_s=3.0):
+        window.files.open_paths([fifo, photos[1]])
+    assert time.monotonic() - t0 < 3.0, "the GUI thread blocked on the FIFO"
+    assert "camera.png: is a pipe (FIFO), not a regular file" in messages.texts()
+    qtbot.waitUntil(lambda: [p.name for p in window.doc.photos] == ["bob.jpg"], timeout=5000)
