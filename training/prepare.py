@@ -8,7 +8,8 @@ the photo, resized to --size, written to OUT_DIR/images/. OUT_DIR/index.p holds
 `joint_order`, `imgs` (relative to index.p), `train` (bools) and `joints` (N x 18 x 2,
 normalised to [0, 1], -1 = missing), as the official DeepFashion/Market files do.
 
-Poses come from the pose estimator (openpifpaf) or, with --poses-from, from OpenPose or COCO
+Poses come from the pose estimator (openpifpaf if its checkpoint is here, else the bundled
+BlazePose) or, with --poses-from, from OpenPose or COCO
 JSON files named like the photo (`a.jpg` -> `a.json` or `a_keypoints.json`, same sub-folder),
 in pixels of the upright photo (EXIF orientation applied).
 
@@ -321,7 +322,8 @@ def prepare(
 ) -> Report:
     """Prepare (or resume preparing) the dataset. Without --poses-from, the estimator is
     `estimator` or, only when some photo still needs it, `make_estimator()` (default:
-    `create_estimator(settings.checkpoint)`)."""
+    `build_tool_chain(settings.checkpoint)`: openpifpaf if its checkpoint is here, else the
+    bundled BlazePose; with a checkpoint, openpifpaf only)."""
     photos_dir, out_dir = photos_dir.resolve(), out_dir.resolve()
     if not photos_dir.is_dir():
         raise PrepareError(f"The photo folder {photos_dir} does not exist.")
@@ -356,9 +358,9 @@ def prepare(
 
     if todo and settings.poses_from is None and estimator is None:
         if make_estimator is None:
-            from vunet_studio.estimation import create_estimator  # noqa: PLC0415 - imports torch
+            from vunet_studio.estimation import build_tool_chain  # noqa: PLC0415 - imports torch
 
-            estimator = create_estimator(settings.checkpoint, threshold=settings.threshold)
+            estimator = build_tool_chain(settings.checkpoint, threshold=settings.threshold)
         else:
             estimator = make_estimator()  # may raise EstimatorUnavailable before anything is written
 
@@ -406,7 +408,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--checkpoint",
-        help="openpifpaf checkpoint name (downloaded once) or file (default: shufflenetv2k16)",
+        help="openpifpaf checkpoint name (downloaded once) or file; default: openpifpaf if its "
+        "shufflenetv2k16 checkpoint is here, else the bundled BlazePose",
     )
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     ap.add_argument(
@@ -448,10 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def make_estimator() -> PoseEstimator:
-        from vunet_studio.estimation import create_estimator  # noqa: PLC0415
+        from vunet_studio.estimation import build_tool_chain  # noqa: PLC0415
 
         log.info("loading the pose estimator...")
-        return create_estimator(args.checkpoint, args.device, threshold=args.threshold)
+        return build_tool_chain(args.checkpoint, args.device, threshold=args.threshold)
 
     try:
         with logging_redirect_tqdm():
