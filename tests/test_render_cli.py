@@ -173,15 +173,23 @@ def test_bad_input_one_clear_line(
 def test_without_appearance_pose_says_how(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import shutil
+
     import vunet_studio.estimation as est
 
     def unavailable(*a: object, **k: object) -> object:
         raise est.EstimatorUnavailable("openpifpaf is not installed.")
 
-    monkeypatch.setattr(est, "create_estimator", unavailable)
+    def chain(*a: object, **k: object) -> est.EstimatorChain:
+        return est.EstimatorChain(openpifpaf_factory=unavailable, bundled_factory=unavailable)
+
+    monkeypatch.setattr(est, "create_chain", chain)
+    alone = files["dir"] / "alone"  # no pose file beside it, so the estimator is asked
+    alone.mkdir(exist_ok=True)
+    shutil.copy(files["photo"], alone / "person.png")
     argv = [
         "--appearance",
-        str(files["photo"]),
+        str(alone / "person.png"),
         "--pose",
         str(files["pose"]),
         "-o",
@@ -205,7 +213,7 @@ def test_estimated_appearance_pose_is_used(
             assert image.shape == (H, W, 3)
             return [Pose.template(W, H, (60, 20, 100, 150))]
 
-    monkeypatch.setattr(est, "create_estimator", lambda *a, **k: Fake())
+    monkeypatch.setattr(est, "create_chain", lambda *a, **k: est.EstimatorChain(bundled_factory=Fake))
     out = tmp_path / "est.png"
     argv = ["--appearance", str(files["photo"]), "--pose", str(files["pose"]), "-o", str(out)]
     code, err = _run([*argv, "--checkpoint", str(files["ckpt"])], capsys)

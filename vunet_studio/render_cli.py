@@ -5,9 +5,10 @@
       --pose walk/ -o frames/            # a folder (or several files) of poses: one PNG each
   vunet-studio render ... -o frames/frame_%04d.png   # numbered files instead
 
-Without --appearance-pose the person's pose is estimated (`vunet_studio.estimation`). Pose
-files are OpenPose, COCO or the app's own JSON; the first person in a file is used (--person
-picks another). Every user error ends in one line on stderr and exit status 1 (2 for bad
+Without --appearance-pose the person's pose comes from a pose file beside the photo
+(`person.json`), else it is estimated (openpifpaf if its checkpoint is here, else the bundled
+BlazePose; `vunet_studio.estimation.chain`). Pose files are OpenPose, COCO or the app's own
+JSON; the first person in a file, or found in the photo, is used (--person picks another). Every user error ends in one line on stderr and exit status 1 (2 for bad
 arguments); outputs are written atomically.
 """
 
@@ -142,23 +143,30 @@ def _pose_files(items: list[str]) -> list[Path]:
     return files
 
 
-def _estimate_pose(image: np.ndarray, path: str) -> Pose:
+def _estimate_pose(image: np.ndarray, path: str, index: int = 1) -> Pose:
+    """The appearance pose from the estimation chain: a pose file beside the photo, else
+    openpifpaf (if its checkpoint is here), else the bundled BlazePose."""
     how = "give the pose with --appearance-pose FILE.json (OpenPose, COCO or a pose saved from the app)"
     try:
-        from vunet_studio.estimation import EstimatorUnavailable, create_estimator
+        from vunet_studio import estimation
     except ImportError as exc:
         raise CliError(f"no pose estimator is available ({exc}); {how}") from None
     try:
-        estimator = create_estimator()
-        poses = estimator.estimate(image)
-    except EstimatorUnavailable as exc:
+        result = estimation.find_people(image, Path(path), estimation.create_chain())
+    except estimation.EstimatorUnavailable as exc:
         raise CliError(f"{str(exc).rstrip('.')}. Or {how}") from None
-    if not poses:
-        raise CliError(f"no person found in {path}; {how}")
-    pose = poses[0]  # largest first
+    if result.origin == "template":
+        why = " ".join([result.reason, *result.skipped]).rstrip(".")
+        raise CliError(f"no pose for {path}: {why}; {how}")
+    for line in result.skipped:
+        logger.info("%s", line)
+    logger.info("%s", result.message)
+    poses = result.poses  # most prominent first
+    if not 1 <= index <= len(poses):
+        raise CliError(f"{len(poses)} person(s) found in {path}, --person {index} asked for")
+    pose = poses[index - 1]
     if not pose.has_torso():
         raise CliError(f"the person found in {path} shows no full torso; {how}")
-    logger.info("estimated the appearance pose (%d joints)", int(pose.visible.sum()))
     return pose
 
 
@@ -216,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if args.appearance_pose:
         app_pose = _read_pose(Path(args.appearance_pose), args.person, (w, h))
     else:
-        app_pose = _estimate_pose(image, args.appearance)
+        app_pose = _estimate_pose(image, args.appearance, args.person)
 
     t0 = time.perf_counter()
     engine = RenderEngine(

@@ -212,6 +212,19 @@ class BlazePoseEstimator:
             return None
         return np.array([(p.x, p.y, p.visibility) for p in found.landmark], np.float64)
 
+    def _first_landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        """The first person, looked for again at half size when the photo itself shows none.
+
+        BlazePose's detector misses people whose face fills much of the frame in some photos
+        (the grey Grace Hopper portrait); at half size it finds them. Landmarks are in [0, 1]
+        photo units, so they need no scaling back."""
+        lm = self._landmarks(rgb)
+        h, w = rgb.shape[:2]
+        if lm is None and min(h, w) >= 2 * MIN_SIDE:
+            half = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            lm = self._landmarks(np.ascontiguousarray(half))
+        return lm
+
     def estimate(self, image_rgb_uint8: np.ndarray) -> list[Pose]:
         """The people in the photo, most prominent first, in its pixels (empty when none is found).
 
@@ -234,7 +247,7 @@ class BlazePoseEstimator:
         boxes: list[tuple[int, int, int, int]] = []
         with self._lock:
             for k in range(self.max_people):
-                lm = self._landmarks(work)
+                lm = self._landmarks(work) if k else self._first_landmarks(work)
                 if lm is None:
                     break
                 pose = landmarks_to_pose(lm, (ww, wh), self.visibility)

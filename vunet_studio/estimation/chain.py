@@ -305,3 +305,20 @@ def create_chain(
 ) -> EstimatorChain:
     """The estimation chain (cheap: nothing is imported or built until the first photo)."""
     return EstimatorChain(choice, checkpoint or "", device, threshold=threshold, fallback=fallback)
+
+
+def build_tool_chain(
+    checkpoint: str | None = None, device: str = "auto", *, threshold: float = DEFAULT_THRESHOLD
+) -> EstimatorChain:
+    """The chain a batch tool (`vunet-prepare`) uses, built now so that a failure comes before
+    any output. An explicit openpifpaf checkpoint means openpifpaf only: silently switching
+    estimators would change the data made. Raises EstimatorUnavailable."""
+    chain = EstimatorChain(
+        OPENPIFPAF if checkpoint else AUTO,
+        checkpoint or "",
+        device,
+        threshold=threshold,
+        fallback=not checkpoint,
+    )
+    chain.build()
+    return chain

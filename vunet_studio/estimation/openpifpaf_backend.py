@@ -189,12 +189,20 @@ def _checkpoint_file_for_name(name: str, allow_download: bool, progress: Progres
 def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
     """openpifpaf's network from a checkpoint file the user chose (or openpifpaf downloaded).
 
-    openpifpaf checkpoints are whole pickled modules, which torch >= 2.6 refuses to load by
-    default because unpickling can run code. We allow it for this one file only, because the
-    user picked it (or it is openpifpaf's own release, hash-checked on download): never by a
-    process-wide switch, so every other `torch.load` in the app stays safe.
+    openpifpaf checkpoints are whole pickled modules, and unpickling a file can run any code
+    it names, so a file the user picked is never unpickled freely. It is loaded with
+    `torch.load(weights_only=True)` plus an allow-list of exactly the classes a network needs:
+    torch.nn layers and openpifpaf's own network and head-meta classes (and numpy's array
+    rebuilding). The file's globals are checked first; one outside that list (`os.system`,
+    any other module) refuses the file with a message naming it, and nothing of it runs.
+    The allow-list is in force only during this one load, never process-wide, so every other
+    `torch.load` in the app stays as strict as before.
     """
     op = import_openpifpaf()
+    import importlib  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
     import torch
 
     p = Path(path)
@@ -203,16 +211,115 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
             f"The pose checkpoint file {p} does not exist. Choose another file, or use a "
             f"checkpoint name such as '{DEFAULT_CHECKPOINT}'."
         )
-    try:
-        with warnings.catch_warnings():
-            # Old openpifpaf pickles warn that their source changed; the migration below fixes them.
-            warnings.filterwarnings("ignore", category=torch.serialization.SourceChangeWarning)
-            obj = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:  # unpickling can raise almost anything on a foreign or damaged file
-        raise EstimatorUnavailable(
+    # Modules whose nn.Module classes (and openpifpaf's head metas) a checkpoint may name; only
+    # these are ever imported to look a name up, so naming a module cannot run its code either.
+    module_prefixes = ("torch.nn.modules.", "openpifpaf.", "torchvision.models.", "torchvision.ops.")
+    plain = {  # numpy arrays inside head metas, and containers old releases pickled
+        "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray.scalar",
+        "numpy.core.multiarray.scalar",
+        "numpy.ndarray",
+        "numpy.dtype",
+        "builtins.set",
+        "builtins.frozenset",
+        "collections.OrderedDict",
+        "_codecs.encode",
+    }
+
+    def resolve(name: str) -> Any:
+        """The object a pickle global "module.qualname" names if the allow-list admits it, else None."""
+        parts = name.split(".")
+        if name in plain:
+            return getattr(importlib.import_module(".".join(parts[:-1])), parts[-1], None)
+        if name.startswith("numpy.dtypes.") and len(parts) == 3:  # the classes of numpy's dtypes
+            obj: Any = getattr(np.dtypes, parts[-1], None)
+            return obj if inspect.isclass(obj) and issubclass(obj, np.dtype) else None
+        if not name.startswith(module_prefixes):
+            return None
+        for cut in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:cut])
+            if not (module + ".").startswith(module_prefixes):
+                continue
+            try:
+                obj = importlib.import_module(module)
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr, None)
+            if not inspect.isclass(obj):
+                return None  # functions could do anything with their arguments
+            if issubclass(obj, torch.nn.Module):
+                return obj
+            if name.startswith("openpifpaf.headmeta.") and issubclass(obj, op.headmeta.Base):
+                return obj  # plain dataclasses describing the heads
+            return None
+        return None
+
+    def unreadable(e: Exception) -> EstimatorUnavailable:
+        # torch's weights_only errors wrap the reason in paragraphs of advice: keep the reason.
+        boiler = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith(boiler)]
+        why = (lines[0] if lines else str(e))[:200]
+        return EstimatorUnavailable(
             f"The file {p.name} could not be read as an openpifpaf checkpoint "
-            f"({type(e).__name__}: {e}). Choose an openpifpaf checkpoint file (.pkl or .pt)."
-        ) from e
+            f"({type(e).__name__}: {why}). Choose an openpifpaf checkpoint file (.pkl or .pt)."
+        )
+
+    def refuse(name: str) -> EstimatorUnavailable:
+        LOG.warning("refused pose checkpoint %s: it names %s", p, name)
+        return EstimatorUnavailable(
+            f"The file {p.name} was not loaded: it names {name}, code outside openpifpaf's network "
+            "that loading the file would run. Choose a checkpoint saved by openpifpaf, or a "
+            f"checkpoint name such as '{DEFAULT_CHECKPOINT}'."
+        )
+
+    allowed: dict[str, Any] = {}
+
+    def admit(name: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy.core's deprecation shim for old pickles
+            obj = resolve(name)
+        if obj is None:
+            raise refuse(name)
+        allowed[name] = obj
+
+    try:
+        names = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(p))
+    except ValueError:  # the legacy (pre-zip) format: its globals are found while loading, below
+        names = []
+    except Exception as e:  # a damaged file
+        raise unreadable(e) from e
+    for name in names:
+        admit(name)
+    # weights_only refuses each global not yet allowed (a legacy file, or one the static scan
+    # missed): admit it and try again if the allow-list takes it, else refuse the file.
+    unknown = re.compile(
+        r"GLOBAL ([\w.]+) (?:was not an allowed global|whose module)|Can only build .* but got <class '([\w.]+)'>"
+    )
+    for _ in range(200):
+        try:
+            with torch.serialization.safe_globals(list(allowed.values())):
+                obj = torch.load(p, map_location="cpu", weights_only=True)
+            break
+        except EstimatorUnavailable:
+            raise
+        except Exception as e:  # a damaged file raises almost anything
+            if "Only persistent_load of storage is allowed" in str(e):
+                # torch's pre-1.6 format stores a pickled network with its source code, which
+                # only an unrestricted (code-running) load reads.
+                raise EstimatorUnavailable(
+                    f"The file {p.name} was not loaded: it is in torch's old (pre-1.6) format, whose "
+                    "pickled network cannot be read without running code from the file. Use a current "
+                    f"openpifpaf checkpoint (a name such as '{DEFAULT_CHECKPOINT}' downloads one)."
+                ) from e
+            m = unknown.search(str(e))
+            name = m and (m.group(1) or m.group(2))
+            if not name or name in allowed:
+                raise unreadable(e) from e
+            admit(name)
+    else:
+        raise EstimatorUnavailable(f"The file {p.name} names too many classes to be an openpifpaf checkpoint.")
     net = obj.get("model") if isinstance(obj, dict) else obj
     if not isinstance(net, op.network.nets.Shell):
         raise EstimatorUnavailable(
