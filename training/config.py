@@ -11,6 +11,8 @@ The resolved config is written into the run directory, so a run can always be re
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -81,6 +83,11 @@ class LossSection:
     #: has silhouettes (synthetic people): weight 1 + person_weight inside, 1 outside,
     #: normalised per image. 0 = the reference loss.
     person_weight: float = 0.0
+    #: Weight of the alpha term (binary cross-entropy of the model's alpha channel against
+    #: the person's mask), for models with `alpha` on data with masks (synthetic people).
+    #: Outside `weight`: the reconstruction terms sum to ~100-300 on the 0-255 scale, so
+    #: this keeps the mask's gradient comparable to the image's.
+    alpha_weight: float = 100.0
     #: Gram-matrix L1 per VGG layer (relu1_2..relu5_2); all zero = off (the first stage).
     gram_weights: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     #: Written by the trainer into the resolved config: the loss that actually ran
@@ -182,6 +189,43 @@ class TrainConfig:
             raise ConfigError(f"train.amp must be auto, bf16, fp16 or none, got {self.train.amp!r}")
         if self.train.batch_size < 1 or self.train.steps < 1:
             raise ConfigError("train.batch_size and train.steps must be positive")
+        t = self.train
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}")
+        for key, value, low in (
+            ("train.log_every", t.log_every, 1),
+            ("train.init_batches", t.init_batches, 1),
+            ("train.keep_last", t.keep_last, 1),
+            ("train.image_every", t.image_every, 0),
+            ("train.checkpoint_every", t.checkpoint_every, 0),
+            ("train.threads", t.threads, 0),
+            ("train.max_steps_this_run", t.max_steps_this_run, 0),
+            ("data.num_workers", self.data.num_workers, 0),
+            ("data.seed", self.data.seed, 0),
+            ("train.seed", t.seed, 0),
+        ):
+            if value < low:
+                raise ConfigError(f"{key} must be at least {low}, got {value}")
+        s = self.schedule
+        if not (math.isfinite(s.lr) and s.lr > 0):
+            raise ConfigError(f"schedule.lr must be a positive number, got {s.lr}")
+        numbers = {
+            "schedule.kl_start_weight": s.kl_start_weight,
+            "schedule.kl_end_weight": s.kl_end_weight,
+            "optim.grad_clip": self.optim.grad_clip,
+            "loss.weight": self.loss.weight,
+            "loss.vgg_feature_scale": self.loss.vgg_feature_scale,
+            "loss.gradient_weight": self.loss.gradient_weight,
+            "loss.person_weight": self.loss.person_weight,
+            **{f"loss.layer_weights[{i}]": w for i, w in enumerate(self.loss.layer_weights)},
+            **{f"loss.gram_weights[{i}]": w for i, w in enumerate(self.loss.gram_weights)},
+        }
+        for key, value in numbers.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{key} must be a number >= 0, got {value}")
+        for key, beta in (("optim.beta1", self.optim.beta1), ("optim.beta2", self.optim.beta2)):
+            if not (0.0 <= beta < 1.0):
+                raise ConfigError(f"{key} must be in [0, 1), got {beta}")
         if self.schedule.kl_end_step < self.schedule.kl_start_step:
             raise ConfigError("schedule.kl_end_step must not be before kl_start_step")
         if self.schedule.lr_end_step < self.schedule.lr_constant_steps:
@@ -278,10 +322,21 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         p = Path(path)
         try:
             d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"no config file at {p}") from None
         except OSError as exc:
-            raise ConfigError(f"cannot read config {p}: {exc}") from exc
+            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p} is not a text (YAML) file") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+            # One line: the YAML error's own text spans several, with a marked excerpt.
+            where = getattr(exc, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"{p} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(
+                f"{p} must be a mapping of sections (model:, data:, train: ...), not a {type(d).__name__}"
+            )
     d = apply_overrides(d, overrides or [])
     cfg = TrainConfig.from_dict(d)
     cfg.validate()

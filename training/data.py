@@ -10,7 +10,9 @@ No augmentation (the reference has none).
 Item order is a deterministic function of (seed, position), see `StreamSampler`, so a resumed
 run sees exactly the batches the interrupted one would have seen, whatever the number of
 loader workers. An unreadable image is not fatal: the item is None, `collate` drops it and
-counts it in `batch["skipped"]`, and the trainer adds the counts up.
+counts it in `batch["skipped"]`, and the trainer adds the counts up; `UnreadableGuard` stops
+the run when so many in a row fail that the dataset is plainly unusable, and the warnings
+about them are rate-limited (`warn_unreadable`) so a broken dataset cannot fill the disk with log.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from training.config import DataSection
-from training.unpickle import restricted_load
+from training.unpickle import UnsafePickleError, restricted_load
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.model.convert import appearance_input, image_to_tensor, shape_input, to_model_frame
 from vunet_studio.pose import Pose
@@ -46,6 +48,49 @@ Item = dict[str, Tensor]
 
 class DatasetError(ValueError):
     """A dataset that cannot be used at all (missing index, no usable samples)."""
+
+
+class RefusedIndexError(DatasetError, UnsafePickleError):
+    """An index file refused by the restricted unpickler (it could run code when loaded)."""
+
+
+#: Warnings about unreadable images: the first WARN_FIRST of each process, then every WARN_EVERY-th.
+WARN_FIRST = 10
+WARN_EVERY = 1000
+_unreadable_warnings = 0
+
+
+def warn_unreadable(msg: str, *args: Any) -> None:
+    """A warning about one unreadable image, rate-limited per process: a dataset of broken
+    images once wrote gigabytes of these lines."""
+    global _unreadable_warnings
+    _unreadable_warnings += 1
+    n = _unreadable_warnings
+    if n <= WARN_FIRST or n % WARN_EVERY == 0:
+        suffix = f" (unreadable image {n}; from now on only every {WARN_EVERY}th is logged)" if n >= WARN_FIRST else ""
+        logger.warning(msg + suffix, *args)
+
+
+#: Stop when this many items in a row could not be read (fewer for a small dataset: twice its
+#: length), so a dataset whose images are all unreadable ends the run with an error, not a loop.
+MAX_UNREADABLE_IN_A_ROW = 1000
+
+
+class UnreadableGuard:
+    """Counts unreadable items batch by batch and raises DatasetError when too many come in a row."""
+
+    def __init__(self, length: int | None, where: str = "the dataset") -> None:
+        self.limit = MAX_UNREADABLE_IN_A_ROW if length is None else min(MAX_UNREADABLE_IN_A_ROW, 2 * length + 8)
+        self.where = where
+        self.in_a_row = 0
+
+    def add(self, skipped: int, good: int) -> None:
+        self.in_a_row = 0 if good else self.in_a_row + skipped
+        if self.in_a_row >= self.limit:
+            raise DatasetError(
+                f"{self.in_a_row} images in a row could not be read from {self.where}; "
+                "check that its image files exist and are PNG or JPEG images, then start again"
+            )
 
 
 def make_item(
@@ -75,10 +120,10 @@ def read_rgb(path: Path) -> np.ndarray | None:
         data = np.fromfile(str(path), dtype=np.uint8)
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except (OSError, cv2.error) as exc:
-        logger.warning("skipping unreadable image %s (%s)", path, exc)
+        warn_unreadable("skipping unreadable image %s (%s)", path, exc)
         return None
     if bgr is None:
-        logger.warning("skipping unreadable image %s", path)
+        warn_unreadable("skipping unreadable image %s", path)
         return None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -177,15 +222,25 @@ class IndexDataset(Dataset):
             path = path / "index.p"
         if not path.is_file():
             raise DatasetError(f"no index file at {path}")
-        index = restricted_load(path)
+        try:
+            index = restricted_load(path)
+        except UnsafePickleError as exc:
+            raise RefusedIndexError(f"{path}: not loaded, it could run code: {exc}") from None
+        except Exception as exc:  # a damaged pickle raises many types (EOFError, ValueError, ...)
+            raise DatasetError(f"{path}: not a readable index file ({type(exc).__name__}: {exc})") from None
         if not isinstance(index, dict) or not {"imgs", "joints"} <= set(index):
             raise DatasetError(f"{path}: expected a dict with 'imgs' and 'joints'")
-        joints = np.asarray(index["joints"], np.float32)
-        imgs = list(index["imgs"])
+        try:
+            joints = np.asarray(index["joints"], np.float32)
+            imgs = list(index["imgs"])
+            train = np.asarray(index.get("train", np.ones(len(imgs), bool)), bool)
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}: 'imgs', 'joints' or 'train' is not a list of the expected kind ({exc})") from None
         if joints.ndim != 3 or joints.shape[0] != len(imgs) or joints.shape[2] != 2:
             raise DatasetError(f"{path}: joints {joints.shape} do not match {len(imgs)} images")
+        if train.shape != (len(imgs),):
+            raise DatasetError(f"{path}: 'train' has {train.size} flags for {len(imgs)} images")
         joints = _reorder_joints(joints, index.get("joint_order"), path)
-        train = np.asarray(index.get("train", np.ones(len(imgs), bool)), bool)
         keep = np.ones(len(imgs), bool) if split == "all" else (train if split == "train" else ~train)
         self.entries: list[_Entry] = []
         dropped = 0
@@ -218,6 +273,8 @@ def _reorder_joints(joints: np.ndarray, order: Any, path: Path) -> np.ndarray:
         if joints.shape[1] != len(JOINT_NAMES):
             raise DatasetError(f"{path}: {joints.shape[1]} joints and no joint_order")
         return joints
+    if not isinstance(order, (list, tuple)):
+        raise DatasetError(f"{path}: joint_order must be a list of joint names")
     names = [str(n) for n in order]
     missing = [n for n in JOINT_NAMES if n not in names]
     if missing:
@@ -263,7 +320,7 @@ class FolderDataset(Dataset):
         try:
             return make_item(img, self.poses[i], self.cfg)
         except (ValueError, cv2.error) as exc:
-            logger.warning("skipping %s (%s)", self.entries[i].path, exc)
+            warn_unreadable("skipping %s (%s)", self.entries[i].path, exc)
             return None
 
 

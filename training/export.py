@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from training.checkpoints import ResumeError, latest_resume_file, load_resume
+from vunet_studio.fileio import DiskFullError
 from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger("vunet-export")
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         logger.error("%s", exc)
         return 2
+    except DiskFullError as exc:  # the earlier file at --out is unchanged
+        logger.error("%s", exc)
+        return 1
+    except OSError as exc:
+        logger.error("cannot write %s: %s", exc.filename or args.out, exc.strerror or exc)
+        return 1
     logger.info("wrote %s", out)
     return 0
 

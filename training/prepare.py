@@ -54,6 +54,9 @@ STATE_NAME = "prepare-state.json"
 STATE_VERSION = 1
 INDEX_NAME = "index.p"
 IMAGES_DIR = "images"
+#: Crop names longer than this (in bytes) are shortened with a hash of the photo's path: a
+#: legal long photo name plus "_jpg_0.png" would pass the file system's 255-byte limit.
+MAX_NAME_BYTES = 200
 #: Save the record after this many photos or seconds, whichever comes first: often enough
 #: that an interrupt loses little, rarely enough that rewriting it stays cheap on big folders.
 SAVE_EVERY_PHOTOS = 25
@@ -187,6 +190,19 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write_with(path, write)
 
 
+def crop_stem(rel: Path) -> str:
+    """The stem of a photo's crop names (`a.jpg` -> `a_jpg`, then `_0.png`, `_1.png`...).
+
+    Too long a name is cut and given a hash of the photo's relative path, so two photos whose
+    long names start alike still get different crops, and a rerun finds the same names."""
+    stem = f"{rel.stem}_{rel.suffix.lstrip('.')}"
+    if len(f"{stem}_99999.png".encode()) <= MAX_NAME_BYTES:
+        return stem
+    digest = hashlib.sha1(rel.as_posix().encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    short = stem.encode("utf-8", "surrogateescape")[: MAX_NAME_BYTES - 40].decode("utf-8", "ignore")
+    return f"{short}~{digest}"
+
+
 # --- one photo ----------------------------------------------------------------------
 def process_photo(
     photo: Path,
@@ -217,7 +233,7 @@ def process_photo(
         assert estimator is not None
         poses = estimator.estimate(image)
     train = not is_validation(rel, settings.val_fraction)
-    stem = f"{rel.stem}_{rel.suffix.lstrip('.')}"
+    stem = crop_stem(rel)
     for pose in poses:
         if not pose.has_torso():
             continue
@@ -256,16 +272,33 @@ def _load_state(out_dir: Path, settings: Settings, photos_dir: Path, restart: bo
         return fresh
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        ok = state.get("version") == STATE_VERSION and isinstance(state.get("photos"), dict)
+        ok = (
+            state.get("version") == STATE_VERSION
+            and isinstance(state.get("photos"), dict)
+            and all(isinstance(r, dict) for r in state["photos"].values())
+        )
     except (OSError, ValueError, AttributeError):
         ok = False
     if not ok:
         if not restart:
             raise PrepareError(f"{path} is damaged or from another version. Add --restart to start over.")
         return fresh
+    outside = _names_outside(out_dir, state["photos"].values())
+    if outside and not restart:
+        raise PrepareError(
+            f"{path} names files outside {out_dir / IMAGES_DIR} (such as {outside[0]!r}); it was not "
+            "written by vunet-prepare. Add --restart to start over (only files inside are removed)."
+        )
     if restart:
         _delete_samples(out_dir, state["photos"].values())
         return fresh
+    old_photos = state.get("photos_dir")
+    if old_photos != str(photos_dir):
+        raise PrepareError(
+            f"{out_dir} holds a dataset prepared from the photo folder {old_photos}, not {photos_dir}. "
+            f"Choose another output folder, give {old_photos} to continue it, or add --restart to "
+            "replace it (its crops are deleted)."
+        )
     if state.get("settings") != asdict(settings):
         old = state.get("settings") or {}
         diff = ", ".join(
@@ -278,10 +311,43 @@ def _load_state(out_dir: Path, settings: Settings, photos_dir: Path, restart: bo
     return state
 
 
-def _delete_samples(out_dir: Path, records: Any) -> None:
+def _sample_names(records: Any) -> list[Any]:
+    names = []
     for rec in records:
-        for s in rec.get("samples", []):
-            (out_dir / s["img"]).unlink(missing_ok=True)
+        samples = rec.get("samples", []) if isinstance(rec, dict) else []
+        for s in samples if isinstance(samples, list) else []:
+            names.append(s.get("img") if isinstance(s, dict) else s)
+    return names
+
+
+def _crop_path(out_dir: Path, name: Any) -> Path | None:
+    """Where crop `name` (from the record) lies, or None unless it is a .png inside
+    OUT_DIR/images: the record is a file anyone can edit, and deleting what it names must
+    never reach outside the output folder (absolute paths, "..", symbolic links)."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        return None
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or rel.suffix.lower() != ".png" or rel.parts[0] != IMAGES_DIR:
+        return None
+    images = (out_dir / IMAGES_DIR).resolve()
+    path = (out_dir / rel).resolve()
+    return path if path.is_relative_to(images) and path != images else None
+
+
+def _names_outside(out_dir: Path, records: Any) -> list[Any]:
+    return [n for n in _sample_names(records) if _crop_path(out_dir, n) is None]
+
+
+def _delete_samples(out_dir: Path, records: Any) -> None:
+    for name in _sample_names(records):
+        path = _crop_path(out_dir, name)
+        if path is None:
+            log.warning("not deleting %r: it is not a crop inside %s", name, out_dir / IMAGES_DIR)
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:  # a crop that cannot go only wastes space; the index no longer lists it
+            log.warning("cannot delete %s (%s)", path, e.strerror or e)
 
 
 def _save_state(out_dir: Path, state: dict[str, Any]) -> None:
@@ -437,8 +503,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("openpifpaf").setLevel(logging.WARNING)  # it logs every image at INFO
-    if not 0.0 <= args.val_fraction <= 1.0 or args.margin < 0 or args.min_box < 0:
-        print("vunet-prepare: --val-fraction must be in [0, 1]; --margin and --min-box >= 0", file=sys.stderr)
+    # `not (a <= x)` also catches NaN, which every comparison lets through.
+    if not (0.0 <= args.val_fraction <= 1.0) or not (0.0 <= args.margin <= 10.0) or args.min_box < 0:
+        print(
+            "vunet-prepare: --val-fraction must be in [0, 1], --margin a number in [0, 10], "
+            "--min-box >= 0",
+            file=sys.stderr,
+        )
+        return 2
+    if not (0.0 <= args.threshold <= 1.0):
+        print("vunet-prepare: --threshold must be a number in [0, 1]", file=sys.stderr)
         return 2
     settings = Settings(
         size=args.size,

@@ -13,6 +13,7 @@ own RUN_DIR/config.yaml is used. Ctrl-C or SIGTERM saves a resume file and exits
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -24,7 +25,9 @@ import torch.distributed as dist
 
 from training.checkpoints import latest_resume_file
 from training.config import ConfigError, TrainSection, load_config
+from training.runlock import RunLock, RunLockedError
 from training.trainer import Trainer, TrainingDiverged, TrainingError
+from vunet_studio.fileio import DiskFullError
 
 logger = logging.getLogger("vunet-train")
 
@@ -88,29 +91,39 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.resume and args.out):
                 raise ConfigError("give a CONFIG.yaml (or --resume --out RUN_DIR to continue a run)")
             config_path = args.out / "config.yaml"
+        if args.resume and args.config is None and not Path(config_path).is_file():
+            raise ConfigError(f"--resume: {args.out} holds no run (no {config_path})")
         cfg = load_config(config_path, overrides)
         run_dir = args.out or Path("runs") / Path(config_path).stem
-        if not args.resume and latest_resume_file(run_dir) is not None:
-            raise TrainingError(
-                f"{run_dir} already holds a run: pass --resume to continue it, or another --out"
+        # Rank 0 alone writes the run's files, so it alone holds the folder's lock.
+        with RunLock(run_dir) if rank == 0 else contextlib.nullcontext():
+            if not args.resume and latest_resume_file(run_dir) is not None:
+                raise TrainingError(
+                    f"{run_dir} already holds a run: pass --resume to continue it, or another --out"
+                )
+            trainer = Trainer(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+            logger.info(
+                "run %s: %s on %s (world %d), loss %s, amp %s",
+                run_dir,
+                trainer.model_cfg,
+                trainer.device,
+                world,
+                trainer.loss_fn.loss_name,
+                trainer.amp,
             )
-        trainer = Trainer(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
-        logger.info(
-            "run %s: %s on %s (world %d), loss %s, amp %s",
-            run_dir,
-            trainer.model_cfg,
-            trainer.device,
-            world,
-            trainer.loss_fn.loss_name,
-            trainer.amp,
-        )
-        result = trainer.run()
+            result = trainer.run()
     except TrainingDiverged as exc:
         logger.error("%s", exc)
         return 3
-    except (ConfigError, TrainingError) as exc:
+    except (ConfigError, TrainingError, RunLockedError) as exc:
         logger.error("%s", exc)
         return 2
+    except DiskFullError as exc:
+        logger.error("%s", exc)
+        return 1
+    except OSError as exc:  # a run folder that cannot be written (permissions, a file in the way)
+        logger.error("cannot write %s: %s", exc.filename or "the run folder", exc.strerror or exc)
+        return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

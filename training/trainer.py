@@ -40,7 +40,7 @@ from training.checkpoints import (
     set_rng_state,
 )
 from training.config import TrainConfig
-from training.data import build_dataset, make_loader
+from training.data import DatasetError, UnreadableGuard, build_dataset, make_loader
 from training.losses import ReconstructionLoss
 from training.schedules import kl_weight, learning_rate
 from vunet_studio.fileio import atomic_write_text
@@ -70,7 +70,10 @@ class TrainResult:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TrainingError(f"train.device={name} is not a device: use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"train.device={name} but CUDA is not available")
     return dev
@@ -106,6 +109,21 @@ def _with_more_inputs(state: dict[str, torch.Tensor], key: str, channels: int) -
     v = state[key]  # (C0, C_in, 1, 1)
     state = dict(state)
     state[key] = torch.cat([v, v.new_zeros(v.shape[0], channels - v.shape[1], *v.shape[2:])], dim=1)
+    return state
+
+
+def _with_alpha_output(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict whose head has the alpha channel as a 4th output.
+
+    The RGB outputs keep their weights exactly (weight norm is per output channel), so the
+    renders are unchanged; the alpha row takes the fresh model's random direction with a small
+    gain and zero bias, so it starts near 0.5 everywhere and training moves it.
+    """
+    state = dict(state)
+    v, g, b = state["head.v"], state["head.g"], state["head.b"]  # (3, C, k, k), (3,), (3,)
+    state["head.v"] = torch.cat([v, fresh["head.v"][v.shape[0] :].to(v.dtype)])
+    state["head.g"] = torch.cat([g, g.new_full((1,), 0.1)])
+    state["head.b"] = torch.cat([b, b.new_zeros(1)])
     return state
 
 
@@ -147,7 +165,10 @@ class Trainer:
         self.model = VUNet(self.model_cfg)
         self.loss_fn = ReconstructionLoss(cfg.loss)
         cfg.loss.used = self.loss_fn.loss_name
-        self.dataset = dataset if dataset is not None else build_dataset(cfg.data, self.model_cfg)
+        try:
+            self.dataset = dataset if dataset is not None else build_dataset(cfg.data, self.model_cfg)
+        except DatasetError as exc:
+            raise TrainingError(f"data.path: {exc}") from None
 
         self.step = 0
         self.batches_drawn = 0
@@ -199,7 +220,9 @@ class Trainer:
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
+                # purge_step drops the events at and after it that an interrupted run logged
+                # past its resume file; the resume step's own were logged before the save, so keep them.
+                self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if self.step else None)
 
     # --- setup helpers --------------------------------------------------------------
     def _resolved_yaml(self) -> str:
@@ -222,6 +245,7 @@ class Trainer:
             scene_context=info.config.scene_context or mine.scene_context,
             modulation=info.config.modulation or mine.modulation,
             warped_parts=info.config.warped_parts or mine.warped_parts,
+            alpha=info.config.alpha or mine.alpha,
         )
         if grown != mine:
             raise TrainingError(f"--init_from {path}: its model config differs from this run's ({info.config})")
@@ -231,6 +255,9 @@ class Trainer:
         if mine.warped_parts and not info.config.warped_parts:
             state = _with_more_inputs(state, "dec_up.inp.v", mine.shape_channels)
             logger.info("warm start adds the warped parts to E_theta (their weights start at zero)")
+        if mine.alpha and not info.config.alpha:
+            state = _with_alpha_output(state, self.model.state_dict())
+            logger.info("warm start adds the alpha channel to the head (it starts at 0.5 everywhere)")
         if mine.modulation and not info.config.modulation:
             fresh = self.model.state_dict()
             state = {**{k: v for k, v in fresh.items() if k.startswith(_MODULATION_KEYS)}, **state}
@@ -255,16 +282,28 @@ class Trainer:
         )
         return iter(loader)
 
+    def _unreadable_guard(self) -> UnreadableGuard:
+        return UnreadableGuard(getattr(self.dataset, "length", None), self.cfg.data.path or "the dataset")
+
     def _data_dependent_init(self) -> None:
         n = self.cfg.train.init_batches
         it = self._loader_iter(0)
         batches = []
+        guard = self._unreadable_guard()
         while len(batches) < n:
             b = next(it)
+            self._check_unreadable(guard, b)
             if b["parts"] is not None:
                 batches.append((_to(b["parts"], self.device, False), _to(b["stickman"], self.device, False)))
         del it
         self.model.data_dependent_init(batches)
+
+    def _check_unreadable(self, guard: UnreadableGuard, batch: dict[str, Any]) -> None:
+        good = 0 if batch["parts"] is None else int(batch["parts"].shape[0])
+        try:
+            guard.add(int(batch["skipped"]), good)
+        except DatasetError as exc:
+            raise TrainingError(str(exc)) from None
 
     # --- stopping ---------------------------------------------------------------------
     def request_stop(self, reason: str = "interrupted") -> None:
@@ -353,16 +392,22 @@ class Trainer:
         window_t, window_imgs = time.perf_counter(), 0
         last_good: dict[str, Any] | None = None
         self.model.train()
+        guard = self._unreadable_guard()
         with self._signals():
             try:
                 while self.step < t.steps:
                     batch = next(data)
                     self.batches_drawn += 1
+                    before = self.skipped_images
                     self.skipped_images += int(batch["skipped"])
-                    if batch["skipped"]:
+                    # Rate-limited: at 1, 2, 4, 8, ... skipped images.
+                    if self.skipped_images.bit_length() > before.bit_length():
                         logger.warning("%d unreadable image(s) skipped so far", self.skipped_images)
+                    self._check_unreadable(guard, batch)
                     if batch["parts"] is None:
                         if last_good is None:
+                            if self._stop_reason is not None and not self.distributed:
+                                break  # a stop request while nothing could be read yet
                             continue
                         batch = last_good  # keep all ranks stepping together
                     last_good = batch
@@ -435,7 +480,9 @@ class Trainer:
         with ctx:
             out = self.net(parts, stickman)
             mask = batch.get("mask")
-            rec, terms = self.loss_fn(out.image, image, None if mask is None else mask.to(self.device))
+            rec, terms = self.loss_fn(
+                out.image, image, None if mask is None else mask.to(self.device), alpha=out.alpha
+            )
         kl = out.kl.float().mean()
         total = rec + klw * kl
         bad = torch.tensor([0.0 if torch.isfinite(total).item() else 1.0])

@@ -3,16 +3,79 @@
 Everything the project writes for a user (poses, exports, workspaces, checkpoints,
 datasets) goes through here: write a temporary file in the same folder, flush it to
 disk, then rename it over the target in one step.
+
+A full disk (or an exhausted quota) while writing raises `DiskFullError`, whatever library
+did the writing (torch and safetensors report it as their own error types, without saying
+"space"); the earlier file under the target's name is left as it was. Temporary files that
+an interrupted earlier process left beside a target are removed on the next write of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+log = logging.getLogger(__name__)
+
+#: errno values that mean "no room to write": a full file system or a user's exhausted quota.
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: How libraries that swallow the errno word a full disk (safetensors: "StorageFull",
+#: "os error 28"; C++ writers: the C library's strerror).
+_NO_SPACE_TEXT = re.compile(r"no space left|storagefull|disk quota|os error (28|122)\b", re.IGNORECASE)
+#: A writer that failed while the folder had less free space than this most likely ran out of
+#: it (torch's zip writer only says "file write failed").
+_NEARLY_FULL_BYTES = 1 << 20
+#: mkstemp's random part of a temporary file's name.
+_TMP_RANDOM = r"[a-z0-9_]{8}"
+
+
+class DiskFullError(OSError):
+    """No space (or quota) left while writing `path`; the file already there is unchanged.
+
+    An OSError, so code that reports `OSError.strerror` shows the clear text; `str()` is one
+    line for the user naming the file and the folder to free.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], err: int = errno.ENOSPC) -> None:
+        p = Path(path)
+        super().__init__(
+            err,
+            f"the disk holding {p.parent} is full; free some space there or choose another folder",
+            str(p),
+        )
+        self.path = p
+
+    def __str__(self) -> str:
+        return (
+            f"cannot write {self.path}: the disk is full (no space left in {self.path.parent}). "
+            "Free some space or choose another folder; the earlier file is unchanged."
+        )
+
+
+def _process_start_time() -> float:
+    """When this process started (wall clock), so temporary files older than it are known to
+    be leftovers of another, earlier process; falls back to now (this module's import)."""
+    now = time.time()
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(stat[19])  # field 22 (starttime), counted after the ")" of the command name
+        btime = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        return min(now, btime + ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return now
+
+
+_PROCESS_START = _process_start_time()
 
 
 def _default_mode() -> int:
@@ -25,20 +88,81 @@ def _default_mode() -> int:
 _FILE_MODE = _default_mode()
 
 
+#: Bytes of the target's stem kept in a temporary file's name: a legal long target name plus
+#: the dot, mkstemp's random part and ".tmp" would pass the file system's 255-byte limit.
+_TMP_STEM_BYTES = 120
+
+
+def _tmp_prefix_suffix(target: Path) -> tuple[str, str]:
+    stem = target.stem.encode("utf-8", "surrogateescape")[:_TMP_STEM_BYTES].decode("utf-8", "ignore")
+    suffix = target.suffix if len(target.suffix.encode("utf-8", "surrogateescape")) <= 32 else ""
+    return f".{stem}.", f".tmp{suffix}"
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove temporary files of `target` (our own naming pattern for exactly this target) that
+    an earlier, interrupted process left behind. Files newer than this process may belong to a
+    write in progress (here or in another process) and are left alone, as is anything else."""
+    prefix, suffix = _tmp_prefix_suffix(target)
+    pattern = re.compile(re.escape(prefix) + _TMP_RANDOM + re.escape(suffix) + r"\Z")
+    try:
+        candidates = [e for e in os.scandir(target.parent) if pattern.match(e.name)]
+    except OSError:
+        return
+    for entry in candidates:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < _PROCESS_START:
+                os.unlink(entry.path)
+                log.info("removed %s, left over from an interrupted write", entry.path)
+        except OSError:  # gone already, or not ours to remove: the write goes on regardless
+            continue
+
+
+def _is_disk_full(exc: BaseException, folder: Path) -> int | None:
+    """The errno to report if `exc` (or what caused it) means the disk is full, else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain, bounded
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in _NO_SPACE_ERRNOS:
+            return seen.errno
+        if _NO_SPACE_TEXT.search(str(seen)):
+            return errno.ENOSPC
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(exc, Exception) or isinstance(exc, MemoryError):
+        return None
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return errno.ENOSPC if st.f_bavail * st.f_frsize < _NEARLY_FULL_BYTES else None
+
+
 @contextlib.contextmanager
 def _temporary_beside(target: Path) -> Iterator[tuple[int, Path]]:
     """A new temporary file (fd, path) in the target's folder, renamed over `target` when the
     block ends normally and removed when it raises. Its name keeps the target's suffix, so
-    format-by-extension writers (cv2.imwrite) work on it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.fchmod(fd, _FILE_MODE)
+    format-by-extension writers (cv2.imwrite) work on it. A full disk raises DiskFullError."""
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(target)
+        prefix, suffix = _tmp_prefix_suffix(target)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    except OSError as e:
+        if e.errno in _NO_SPACE_ERRNOS:
+            raise DiskFullError(target, e.errno) from e
+        raise
+    try:
+        os.fchmod(fd, _FILE_MODE)
         yield fd, Path(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp)  # first: the check below must see the space it held freed
+        if not isinstance(e, DiskFullError):
+            code = _is_disk_full(e, target.parent)
+            if code is not None:
+                raise DiskFullError(target, code) from e
         raise
 
 

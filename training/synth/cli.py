@@ -1,6 +1,6 @@
 """`vunet-synth`: write a synthetic dataset in the official `index.p` layout, or re-posing pairs.
 
-    vunet-synth --out DIR --count N [--size 128] [--seed S] [--workers W]
+    vunet-synth --out DIR --count N [--size 128] [--seed S] [--workers W] [--overwrite]
         DIR/images/000000.png ... and DIR/index.p (joint_order, imgs, train, joints)
     vunet-synth --out DIR --pairs N [--size 128] [--seed S]
         DIR/<id>/appearance.png, appearance_pose.json, target_pose.json, target.png, mask.png
@@ -49,6 +49,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=128, help="square image size in pixels (default 128)")
     ap.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace a dataset or pairs already in --out"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
@@ -65,6 +68,20 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--workers must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder")
+    # What a user already made there (maybe hours of rendering, or another tool's dataset)
+    # is replaced only when asked for.
+    if args.overwrite:
+        return
+    if args.count is not None and (args.out / "index.p").exists():
+        raise UsageError(
+            f"{args.out} already holds a dataset ({args.out / 'index.p'}); choose another --out, "
+            "or add --overwrite to replace it"
+        )
+    if args.pairs is not None and (args.out / f"{0:06d}").exists():
+        raise UsageError(
+            f"{args.out} already holds re-posing pairs ({args.out / f'{0:06d}'}); choose another --out, "
+            "or add --overwrite to replace them"
+        )
 
 
 def _save_png(path: Path, img: np.ndarray) -> None:
