@@ -79,6 +79,9 @@ def test_unreadable_joint_values_hide_that_joint_only(tmp_path: Path) -> None:
     assert photo.pose is not None
     assert [j for j in range(18) if not photo.pose.visible[j]] == [3, 5, 7]
     assert np.allclose(photo.pose.xy[photo.pose.visible], pose.xy[photo.pose.visible])
+    # Waiting where "show joint" brings them back on the person, not at the photo's corner.
+    hidden = photo.pose.xy[[3, 5, 7]]
+    assert np.all(hidden > 0) and np.all(hidden < SIZE)
     assert photo.source_pose is not None and photo.source_pose.visible.all()
     assert any("3 joint(s)" in w and "hidden" in w for w in ws.load_warnings)
 

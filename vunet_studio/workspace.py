@@ -263,11 +263,11 @@ def _own_pose(doc: dict[str, Any], where: str, warnings: list[str]) -> Pose | No
         return None
     xy = np.zeros((NUM_JOINTS, 2), np.float64)
     visible = np.zeros(NUM_JOINTS, bool)
-    unreadable = 0
+    unreadable = np.zeros(NUM_JOINTS, bool)
     for j, (pt, v) in enumerate(zip(joints, vis, strict=True)):
         coords = [_number(c) for c in pt] if isinstance(pt, list) and len(pt) == 2 else [None]
         if None in coords or not isinstance(v, bool):
-            unreadable += 1  # hidden at 0, 0: "show joint" places it by the template
+            unreadable[j] = True
             continue
         xy[j] = coords
         visible[j] = v
@@ -281,9 +281,15 @@ def _own_pose(doc: dict[str, Any], where: str, warnings: list[str]) -> Pose | No
         warnings.append(
             f"{where}: {int(far.sum())} joint(s) lay far outside the photo and were moved to its edge"
         )
-    if unreadable:
-        warnings.append(f"{where}: {unreadable} joint(s) had unreadable coordinates and were hidden")
-    return Pose(xy.astype(np.float32), visible, size)
+    pose = Pose(xy.astype(np.float32), visible, size)
+    if unreadable.any():
+        # Hidden where the template puts them, so showing one again brings it back in place
+        # rather than at the photo's corner; other hidden joints keep their saved place.
+        pose.xy[unreadable] = place_hidden_joints(pose).xy[unreadable]
+        warnings.append(
+            f"{where}: {int(unreadable.sum())} joint(s) had unreadable coordinates and were hidden"
+        )
+    return pose
 
 
 def _pose_from(doc: Any, where: str, warnings: list[str]) -> Pose | None:
