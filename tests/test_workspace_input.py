@@ -146,7 +146,7 @@ def test_good_values_load_without_warnings(tmp_path: Path) -> None:
     assert ws.settings == {"fps": 24.0, "frames_between": 3}
 
 
-def test_json_nested_thousands_deep_is_one_clear_error(tmp_path: Path) -> None:
+def test_json_nested_thousands_deep_or_with_endless_numbers_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.vunet"
     path.write_text(
         '{"format": "vunet-studio-workspace", "version": 1, "settings": '
@@ -160,6 +160,13 @@ def test_json_nested_thousands_deep_is_one_clear_error(tmp_path: Path) -> None:
     pose_file.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(PoseFileError, match="nested too deeply"):
         read_poses(pose_file)
+    path.write_text(
+        '{"format": "vunet-studio-workspace", "version": 1, "photos": [], "x": ' + "7" * 5000 + "}"
+    )
+    with pytest.raises(
+        WorkspaceError, match=r"deep.vunet: not valid JSON \(a number in it is thousands of digits long\)$"
+    ):
+        load_workspace(path)
 
 
 def test_moderately_nested_settings_are_dropped_so_the_next_save_works(tmp_path: Path) -> None:

@@ -73,9 +73,14 @@ def decode_json(text: str, error: Callable[[str], Exception]) -> Any:
     except json.JSONDecodeError as e:
         raise error(f"not valid JSON ({e.msg} at line {e.lineno})") from None
     except RecursionError:
-        raise error("not valid here: the JSON is nested too deeply") from None
+        raise error("cannot be read: the JSON is nested too deeply") from None
     except ValueError as e:
-        raise error(f"not valid JSON ({e})") from None
+        long_number = "digits" in str(e)  # Python's own hint (set_int_max_str_digits) is no help here
+        raise error(
+            "not valid JSON (a number in it is thousands of digits long)"
+            if long_number
+            else f"not valid JSON ({e})"
+        ) from None
 
 
 def parse_poses(

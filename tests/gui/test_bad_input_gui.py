@@ -67,7 +67,7 @@ def test_bad_workspace_on_the_command_line_still_loads_the_model(
         assert "0 frames per second" in texts and "frames between poses" in texts
         assert (window.prefs.fps, window.prefs.frames_between) == (12.0, 8)  # the app's own
     else:
-        assert "deep.vunet: not valid here: the JSON is nested too deeply" in texts
+        assert "deep.vunet: cannot be read: the JSON is nested too deeply" in texts
         assert "Traceback" not in texts
 
 
