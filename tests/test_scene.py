@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from _photo_helpers import photo, pose_of
 
-from tests._photo_helpers import photo, pose_of
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import person_mask, stickman_mask
 

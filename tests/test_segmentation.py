@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from _photo_helpers import PEOPLE, photo, pose_of, torso_points
 
-from tests._photo_helpers import PEOPLE, photo, pose_of, torso_points
 from vunet_studio import segmentation
 from vunet_studio.segmentation import Segmenter, person_mask, segment_person
 

@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPen,
+    QPixmap,
     QResizeEvent,
     QWheelEvent,
 )
@@ -119,6 +120,7 @@ class PoseCanvas(QGraphicsView):
         self.setAcceptDrops(False)  # drops go to the main window
 
         self._photo_item: QGraphicsPixmapItem | None = None
+        self._overlay_item: QGraphicsPixmapItem | None = None
         self._image_size: tuple[int, int] = (0, 0)
         self._pose: Pose | None = None
         self._joints: list[QGraphicsEllipseItem] = []
@@ -197,6 +199,17 @@ class PoseCanvas(QGraphicsView):
 
     def set_status_text(self, text: str) -> None:
         self._status_item.setText(text)
+
+    def set_overlay(self, pixmap: QPixmap | None, scale: float = 1.0) -> None:
+        """Lay `pixmap` (shown `scale` times bigger: photo pixels) over the photo, under the
+        skeleton; None removes it. The person mask and empty scene view use it."""
+        if self._overlay_item is not None:
+            self.scene().removeItem(self._overlay_item)
+        self._overlay_item = None if pixmap is None else self.scene().addPixmap(pixmap)
+        if self._overlay_item is not None:
+            self._overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            self._overlay_item.setScale(scale)
+            self._overlay_item.setZValue(0.5)
 
     def pose(self) -> Pose | None:
         return self._pose.copy() if self._pose is not None else None

@@ -36,6 +36,7 @@ from vunet_studio.gui.preferences import PreferencesDialog
 from vunet_studio.gui.recovery import REASON_TERMINATED
 from vunet_studio.gui.render_view import RenderView
 from vunet_studio.gui.render_worker import EngineFactory, RenderService
+from vunet_studio.gui.scene_worker import SceneService, SceneView
 from vunet_studio.gui.sources_panel import AppearancePanel, PhotosPanel
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
             self.doc, self.editor, self.render_view, self.render, self.finder, self, self.prefs, self
         )
         self.keyframes = KeyframeController(self.doc, self.keyframe_strip, self)
+        self.scenes = SceneService(self.doc, self)  # each photo's person mask and empty scene
+        self.scene_view = SceneView(self.doc, self.canvas, self.scenes, self)
         self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
 
         self._build_status_bar()
@@ -255,6 +258,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
         m.addSeparator()
+        m.addActions(self.scene_view.actions)
+        m.addSeparator()
         m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction(),
                       self.keyframes_dock.toggleViewAction()])  # fmt: skip
         m = mb.addMenu("&Help")
@@ -283,7 +288,7 @@ class MainWindow(QMainWindow):
         self.empty.open_button.clicked.connect(self.files.open_dialog)
         self.empty.samples_button.clicked.connect(self.files.open_samples)
         self.empty.samples_button.setEnabled(bool(sample_photos()))
-        for c in (self.editor, self.files, self.keyframes):
+        for c in (self.editor, self.files, self.keyframes, self.scene_view):
             c.message.connect(self.show_message)
         self.keyframe_strip.playRequested.connect(self.show_animation_dialog)
         self.files.recentChanged.connect(self._rebuild_recent)
@@ -502,6 +507,7 @@ class MainWindow(QMainWindow):
         self.files.autosaver.release()
         self.render.shutdown()
         self.finder.shutdown()
+        self.scenes.shutdown()
 
     def window_icon(self) -> QIcon:
         return self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)

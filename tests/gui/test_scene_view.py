@@ -1,0 +1,73 @@
+"""View ▸ Show person mask / Show empty scene: the user sees what the app understood of a real photo."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import open_and_wait
+from PySide6.QtWidgets import QApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the real photos' helpers
+from _photo_helpers import PHOTOS, pose_of, torso_points  # noqa: E402
+
+from vunet_studio.gui.qimage import rgb_from_qimage  # noqa: E402
+from vunet_studio.pose import Pose  # noqa: E402
+
+pytest.importorskip("mediapipe", reason="the bundled segmentation comes with mediapipe (make setup)")
+
+
+class RealPose:
+    """The estimator stand-in: the man holding the ball, where the bundled estimator finds him."""
+
+    def estimate(self, image: np.ndarray) -> list[Pose]:
+        return [pose_of("basketball1.png")]
+
+
+def grab(window) -> np.ndarray:  # noqa: ANN001
+    QApplication.processEvents()
+    return rgb_from_qimage(window.canvas.viewport().grab().toImage())
+
+
+def at(window, x: float, y: float) -> np.ndarray:  # noqa: ANN001
+    """The canvas pixel showing photo pixel (x, y), as RGB ints."""
+    p = window.canvas.mapFromScene(x, y)
+    ratio = window.canvas.viewport().devicePixelRatioF()
+    return grab(window)[int(p.y() * ratio), int(p.x() * ratio)].astype(int)
+
+
+def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
+    window = make_window(RealPose())
+    window.resize(1000, 700)
+    (pid,) = open_and_wait(qtbot, window, [photo])
+    window.doc.set_current(pid)
+    doc_photo = window.doc.photo(pid)
+    torso = torso_points(pose_of("basketball1.png"))
+    # Points on the man's shirt away from the skeleton drawn over it, and on the far wall.
+    shirt = (torso[-1][0] + 4, torso[-1][1] + 10)
+    wall = (300, 60)
+    before_shirt, before_wall = at(window, *shirt), at(window, *wall)
+    assert before_shirt.std() < 2  # a grey photo is shown grey
+
+    with qtbot.waitSignal(window.scenes.ready, timeout=20000):
+        window.scene_view.act_mask.setChecked(True)
+    result = window.scenes.get(doc_photo)
+    assert result is not None and result.method == "blazepose"
+    tinted = at(window, *shirt)
+    assert tinted[0] - tinted[1] > 40, "the person is not tinted"  # pink: red over green
+    assert np.abs(at(window, *wall) - before_wall).max() <= 2, "the background was tinted"
+    assert "Person mask by BlazePose" in window.statusBar().currentMessage()
+
+    window.scene_view.act_mask.setChecked(False)
+    window.scene_view.act_scene.setChecked(True)  # cached: shown at once, no second computation
+    empty = at(window, *shirt)
+    assert np.abs(empty - before_shirt).max() > 30, "the man's dark shirt is still there"
+    assert empty.std() < 2, "the empty scene of a grey photo has colour"
+    assert np.abs(at(window, *wall) - before_wall).max() <= 2
+
+    window.scene_view.act_scene.setChecked(False)
+    assert np.abs(at(window, *shirt) - before_shirt).max() <= 2, "the photo did not come back"
