@@ -55,6 +55,10 @@ class Photo:
     source_pose: Pose | None = None
     origin: str = "pending"  # how source_pose was found: estimated / file / template / pending
     note: str = ""  # why a template was used, for the status bar
+    # Which of the people found in the photo is edited (0 = the most prominent), and all of
+    # them: found again on open, never written to the file (only `person` is).
+    person: int = 0
+    people: list[Pose] = field(default_factory=list)
     # Each photo keeps its own look: setting B's look on A must not change what B shows.
     appearance: AppearanceSpec = field(default_factory=lambda: AppearanceSpec())
 
@@ -377,6 +381,7 @@ def workspace_document(ws: Workspace, base_dir: Path | None = None) -> dict[str,
                 pass
         entry["pose"] = _pose_json(p.pose)
         entry["source_pose"] = _pose_json(p.source_pose)
+        entry["person"] = int(p.person)
         entry["appearance"] = _appearance_json(p.appearance, ref)
         photos.append(entry)
     return {
@@ -438,6 +443,8 @@ def workspace_from_document(doc: Any, base_dir: Path | None = None, where: str =
             source_pose=source,
             origin=origin if isinstance(origin, str) and 0 < len(origin) <= 40 else "file",
         )
+        person = e.get("person", 0)  # absent in files from before people could be chosen
+        photo.person = person if isinstance(person, int) and not isinstance(person, bool) and 0 <= person < 100 else 0
         ws.photos.append(photo)
         ids[i] = photo.id
 
