@@ -123,6 +123,8 @@ def write_animation(
         except _NoH264 as e:
             reason = str(e)
             log.warning("H.264 encoding failed (%s); writing mp4v", reason)
+        except OSError as e:  # a full disk (fileio.DiskFullError) or an unwritable folder
+            raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
         try:
             atomic_write_with(p, lambda tmp: _write_mp4v(tmp, prepared, fps))
         except OSError as e:
