@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from training.config import LossSection
 
@@ -122,10 +123,12 @@ class ReconstructionLoss(nn.Module):
         return "vgg19" if self.vgg is not None else "pixel+gradient"
 
     def forward(
-        self, x_hat: Tensor, x: Tensor, mask: Tensor | None = None
+        self, x_hat: Tensor, x: Tensor, mask: Tensor | None = None, alpha: Tensor | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """`mask` (B, 1, H, W), 1 on the person, weights the pixel terms when
-        `person_weight` > 0 (synthetic data); the VGG feature terms stay unweighted."""
+        `person_weight` > 0 (synthetic data); the VGG feature terms stay unweighted.
+        `alpha` (B, 1, H, W), the model's alpha logit, is trained against `mask` (term
+        "alpha", weighted by `alpha_weight`) when both are given."""
         cfg = self.cfg
         terms: dict[str, Tensor] = {}
         # 0-255 scale as the reference: the [-1, 1] difference x 127.5.
@@ -158,6 +161,9 @@ class ReconstructionLoss(nn.Module):
                     s = cfg.vgg_feature_scale
                     terms[f"gram_{VGG_LAYER_NAMES[k]}"] = (gram(fp * s) - gram(ft * s)).abs().mean() * gw
         total = cfg.weight * torch.stack(list(terms.values())).sum()
+        if alpha is not None and mask is not None:
+            terms["alpha"] = F.binary_cross_entropy_with_logits(alpha.float(), mask.float())
+            total = total + cfg.alpha_weight * terms["alpha"]
         return total, terms
 
 

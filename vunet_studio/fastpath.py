@@ -387,10 +387,11 @@ class FastVUNet(nn.Module):
                     h = modulate(h, film.pop(0))
             if i < len(self.dd_ups):
                 h = F.pixel_shuffle(self.dd_ups[i](h), 2)  # (B, C', 2h, 2w)
-        return self.head(h)  # (B, 3, S, S)
+        return self.head(h)  # (B, 3, S, S), or (B, 4, S, S) with the alpha logit
 
     @torch.inference_mode()
     def decode(self, stickman: Tensor, prepared: Prepared) -> Tensor:
-        """One pose edit: (B, 3, S, S) stickman -> (B, 3, S, S) float32 image."""
+        """One pose edit: (B, C, S, S) shape input -> (B, 3, S, S) float32 image, or (B, 4, S, S)
+        with the alpha logit last when the model has `alpha`."""
         out = self.decode_tensors(self._in(stickman, torch.float32), prepared.z_terms, prepared.films)
         return out.float().contiguous()

@@ -50,6 +50,11 @@ class VUNetConfig:
     #: 2x2 and 4x4 at 128 px, too coarse to carry a stripe or a check to where the target pose
     #: puts it, while the warp puts it there at full resolution and the U-Net skips keep it.
     warped_parts: bool = False
+    #: D_theta's head has a 4th output channel: the person's coverage (alpha) as a logit,
+    #: trained from the exact masks synthetic people come with. Not in the paper: the app
+    #: composites the re-posed person onto the photo's empty scene, which needs to know
+    #: where the person is in the render (see `vunet_studio.composite`).
+    alpha: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size <= 0 or self.image_size & (self.image_size - 1):
@@ -122,6 +127,11 @@ class VUNetConfig:
         """Channels of E_theta's input: the stickman (3), then the warped parts when
         `warped_parts` (RGB + coverage, 7 in all)."""
         return self.stickman_channels + WARPED_CHANNELS * int(self.warped_parts)
+
+    @property
+    def output_channels(self) -> int:
+        """Channels of the head's output: RGB (3), then the alpha logit with `alpha` (4)."""
+        return self.image_channels + int(self.alpha)
 
     def decoder_channels(self, scale: int) -> int:
         """Width of E_theta/D_theta at `scale` (0 = full resolution)."""

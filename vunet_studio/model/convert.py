@@ -52,12 +52,23 @@ def image_to_tensor(img: np.ndarray) -> Tensor:
 
 
 def tensor_to_image(t: Tensor) -> np.ndarray:
-    """(3, H, W) or (B, 3, H, W) in [-1, 1] -> uint8 (H, W, 3) or (B, H, W, 3), clipped and rounded."""
-    if t.dim() not in (3, 4):
+    """(C, H, W) or (B, C, H, W) in [-1, 1] -> uint8 (H, W, 3) or (B, H, W, 3), clipped and rounded.
+
+    Only the first 3 channels (RGB) are taken: a model with `alpha` outputs a 4th."""
+    if t.dim() not in (3, 4) or t.shape[-3] < 3:
         raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got {tuple(t.shape)}")
+    t = t[..., :3, :, :]
     x = ((t.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
     x = x.permute(1, 2, 0) if t.dim() == 3 else x.permute(0, 2, 3, 1)  # channels last
     return x.contiguous().numpy()
+
+
+def tensor_to_alpha(t: Tensor) -> np.ndarray | None:
+    """The person's coverage from a model output (C, H, W) or (B, C, H, W): float32 (H, W) or
+    (B, H, W) in [0, 1], the sigmoid of channel 3; None when the output has no alpha channel."""
+    if t.dim() not in (3, 4) or t.shape[-3] < 4:
+        return None
+    return torch.sigmoid(t[..., 3, :, :].detach().float()).cpu().contiguous().numpy()
 
 
 def pose_in_frame(pose: Pose, width: int, height: int, source_size: tuple[int, int] | None = None) -> Pose:

@@ -44,6 +44,7 @@ class VUNetOutput:
     posterior_means: list[Tensor]  # per latent scale, lowest resolution first: (B, L, h, w)
     prior_means: list[Tensor]  # same shapes, teacher-forced on the posterior samples
     posterior_samples: list[Tensor]  # the z actually fed to D_theta: mean + eps
+    alpha: Tensor | None = None  # (B, 1, H, W) the person's coverage as a logit, with config.alpha
 
 
 def _randn_like(t: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -335,7 +336,7 @@ class VUNet(nn.Module):
         self.enc_down = EncDown(config)
         self.dec_up = DecUp(config)
         self.dec_down = DecDown(config)
-        self.head = WNConv2d(config.base_channels, config.image_channels, 3)
+        self.head = WNConv2d(config.base_channels, config.output_channels, 3)
         self.is_folded = False
 
     # --- input checks ---------------------------------------------------------------
@@ -367,11 +368,13 @@ class VUNet(nn.Module):
         h, prior_means, _ = self.dec_down(
             self.dec_up(stickman, dropout), zs, with_prior=True, dropout=dropout
         )
-        image = self.head(h)  # (B, 3, H, W)
+        out = self.head(h)  # (B, 3 or 4, H, W)
+        image = out[:, : self.config.image_channels]  # (B, 3, H, W)
+        alpha = out[:, self.config.image_channels :] if self.config.alpha else None  # (B, 1, H, W)
         kl = sum(
             0.5 * (q - p).square().flatten(1).sum(dim=1) for q, p in zip(post_means, prior_means, strict=True)
         )  # (B,)
-        return VUNetOutput(image, kl, post_means, prior_means, zs)
+        return VUNetOutput(image, kl, post_means, prior_means, zs, alpha)
 
     # --- inference ------------------------------------------------------------------
     def encode_appearance(self, parts: Tensor) -> list[Tensor]:
@@ -381,7 +384,10 @@ class VUNet(nn.Module):
         return means
 
     def decode(self, stickman: Tensor, latents: list[Tensor]) -> Tensor:
-        """E_theta + D_theta under `stickman` with the given latents: one pose edit. (B, 3, H, W)."""
+        """E_theta + D_theta under `stickman` with the given latents: one pose edit.
+
+        (B, 3, H, W), or (B, 4, H, W) with `config.alpha`: RGB, then the alpha logit
+        (`convert.tensor_to_image` takes the RGB, `convert.tensor_to_alpha` the coverage)."""
         self._check(None, stickman)
         if len(latents) != self.config.n_latent_scales:
             raise ValueError(f"expected {self.config.n_latent_scales} latents, got {len(latents)}")
@@ -406,7 +412,7 @@ class VUNet(nn.Module):
         return zs
 
     def sample(self, stickman: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Decode `stickman` with an appearance sampled from the prior. (B, 3, H, W)."""
+        """Decode `stickman` with an appearance sampled from the prior. (B, 3 or 4, H, W) as `decode`."""
         self._check(None, stickman)
         h, _, _ = self.dec_down(
             self.dec_up(stickman, False), None, with_prior=True, dropout=False, generator=generator

@@ -1,0 +1,113 @@
+"""Compositing the re-posed person into the photo (`vunet_studio.composite`): what a user sees
+is their photo with the person in the new pose, not a square with an invented background."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vunet_studio.composite import (
+    ALPHA_MODEL,
+    ALPHA_STICKMAN,
+    composite,
+    is_grey,
+    render_alpha,
+    stable_box,
+)
+from vunet_studio.engine import Render, pose_box
+from vunet_studio.pose import Pose
+from vunet_studio.skeleton import JOINT_INDEX
+
+
+def _scene(w: int = 640, h: int = 480) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+
+
+def _render(value: tuple[int, int, int] = (250, 10, 10), s: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    img = np.full((s, s, 3), value, np.uint8)
+    alpha = np.zeros((s, s), np.float32)
+    alpha[32:96, 48:80] = 1.0  # the person: a block in the middle of the square
+    return img, alpha
+
+
+def test_the_person_lands_in_their_box_and_the_rest_is_the_photo() -> None:
+    scene = _scene()
+    img, alpha = _render()
+    box = (200.0, 100.0, 256.0)  # 2x the render
+    out = composite(scene, img, alpha, box)
+    assert out.shape == scene.shape and out.dtype == np.uint8
+    # The middle of the person (render px 64, 64 -> photo 200 + 128, 100 + 128) is the render's.
+    assert np.abs(out[228, 328].astype(int) - (250, 10, 10)).max() <= 3
+    # Inside the box but off the person: the scene, not the render's background.
+    assert np.array_equal(out[110, 210], scene[110, 210])
+    # Far from the person: untouched.
+    far = np.ones(scene.shape[:2], bool)
+    far[90:370, 190:470] = False
+    assert np.array_equal(out[far], scene[far])
+
+
+def test_a_box_cut_by_the_frame_edge_and_a_small_display() -> None:
+    scene = _scene()
+    img, alpha = _render()
+    out = composite(scene, img, alpha, (-100.0, 300.0, 256.0))  # left and bottom cut off
+    assert out.shape == scene.shape
+    assert np.abs(out[428, 28].astype(int) - (250, 10, 10)).max() <= 3
+    # At a quarter scale (a display of the photo): the same place, a quarter as far.
+    small = composite(scene[::4, ::4], img, alpha, (200.0, 100.0, 256.0), scale=0.25)
+    assert small.shape == (120, 160, 3)
+    assert np.abs(small[57, 82].astype(int) - (250, 10, 10)).max() <= 20
+    # Entirely outside: the scene, unchanged.
+    assert np.array_equal(composite(scene, img, alpha, (2000.0, 0.0, 50.0)), scene)
+
+
+def test_a_grey_photo_composites_grey() -> None:
+    grey = np.repeat(_scene()[..., :1], 3, axis=2)
+    assert is_grey(grey) and not is_grey(_scene())
+    img, alpha = _render()
+    out = composite(grey, img, alpha, (200.0, 100.0, 256.0), grey=True)
+    assert is_grey(out)
+    assert not np.array_equal(out, grey)  # the person is there, in grey
+
+
+def test_a_big_photo_gets_the_render_upsampled_smoothly() -> None:
+    scene = np.zeros((3000, 4000, 3), np.uint8)
+    img = np.zeros((128, 128, 3), np.uint8)
+    img[:, :, 0] = np.linspace(0, 255, 128).astype(np.uint8)[None, :]  # a horizontal ramp
+    alpha = np.ones((128, 128), np.float32)
+    out = composite(scene, img, alpha, (1000.0, 500.0, 2048.0), feather=0)
+    row = out[1500, 1100:2900, 0].astype(int)
+    assert np.all(np.diff(row) >= -1)  # monotone: no blocks, no ringing to speak of
+    assert np.abs(np.diff(row)).max() <= 2  # and no steps of a 16x nearest-neighbour upscale
+
+
+def test_the_box_holds_still_while_a_joint_moves_inside_it_and_grows_smoothly_outside() -> None:
+    pose = Pose.template(640, 480, (250, 60, 140, 360))
+    base = pose_box(pose)
+    wrist = JOINT_INDEX["rwrist"]
+    raised = pose.copy()
+    raised.xy[wrist] += (0, -40)  # an arm raised a little: inside the box
+    assert stable_box(base, raised) == base
+    hidden = pose.copy()
+    hidden.visible[JOINT_INDEX["rknee"]] = False  # hiding a knee: no recrop
+    assert stable_box(base, hidden) == base
+    sides = []
+    for dy in range(0, 200, 10):  # the wrist dragged up past the top edge
+        p = pose.copy()
+        p.xy[wrist] = (pose.xy[wrist][0], base[1] + 30 - dy)
+        sides.append(stable_box(base, p)[2])
+    assert sides[0] == base[2]
+    assert all(b >= a for a, b in zip(sides, sides[1:], strict=False))
+    assert max(np.diff(sides)) <= 10 * 1.2  # grows by about as much as the joint moved
+
+
+def test_render_alpha_uses_the_models_channel_or_a_silhouette_of_the_pose() -> None:
+    pose = Pose.template(128, 128)
+    box = pose_box(pose)
+    img = np.zeros((128, 128, 3), np.uint8)
+    own = np.full((128, 128), 0.25, np.float32)
+    a = render_alpha(Render(img, box, 1.0, own), pose)
+    assert a.source == ALPHA_MODEL and np.array_equal(a.mask, own)
+    b = render_alpha(Render(img, box, 1.0), pose)
+    assert b.source == ALPHA_STICKMAN and b.mask.shape == (128, 128)
+    # The silhouette covers the torso and not the corners.
+    assert b.mask[64, 64] > 0.5 and b.mask[2, 2] == 0.0

@@ -1,0 +1,162 @@
+"""The re-posed person put back into a photo: the one compositing path of the app and `render`.
+
+Qt-free. The model renders an S x S square (`engine.Render`) of the box it was shown; this
+module owns what happens after:
+  render_alpha   where the person is in the render: the model's alpha channel, or, for a
+                 checkpoint without one, a soft silhouette of the target pose,
+  stable_box     the box the model sees while a pose is edited: fixed per photo and person,
+                 extended (continuously) only when a joint leaves it,
+  composite      alpha x render + (1 - alpha) x the empty scene, the render upsampled into its
+                 box at the frame's resolution, the alpha feathered; grey photos stay grey.
+
+Frames: a box is (x0, y0, side) in the pixels of the pose's photo. `composite` takes the scene
+at any scale of that photo (`scale`: scene pixels per photo pixel), so the app composites at
+screen resolution while dragging and at the photo's own on export.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vunet_studio.engine import Render, pose_in_box
+from vunet_studio.pose import Pose
+from vunet_studio.segmentation import stickman_mask
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float]  # (x0, y0, side) in the photo's pixels
+
+#: Where the alpha came from, as the status bar says it.
+ALPHA_MODEL = "the model's alpha"
+ALPHA_STICKMAN = "a silhouette of the pose (this model has no alpha channel)"
+
+#: A joint this close to the stable box's edge (share of its side) extends the box: hands and
+#: feet reach past their joints, and the model saw people with room around them.
+EDGE_MARGIN = 0.06
+#: Gaussian feathering of the alpha, in render pixels: hides the render's pixel steps when it
+#: is upsampled many times onto a big photo.
+FEATHER = 0.8
+
+
+@dataclass(frozen=True)
+class Alpha:
+    """The render's coverage: (S, S) float32 in [0, 1], and where it came from."""
+
+    mask: np.ndarray
+    source: str
+
+
+def render_alpha(render: Render, pose: Pose) -> Alpha:
+    """Where the person is in `render` (made for `pose`, in the pose's photo pixels)."""
+    if render.alpha is not None:
+        return Alpha(np.asarray(render.alpha, np.float32), ALPHA_MODEL)
+    s = render.image.shape[0]
+    return Alpha(stickman_mask(pose_in_box(pose, render.box, s), s, s), ALPHA_STICKMAN)
+
+
+def stable_box(base: Box, pose: Pose, margin: float = EDGE_MARGIN) -> Box:
+    """`base` (the box of the person as found in the photo) when `pose`'s visible joints fit
+    inside it with `margin` to spare; else the smallest square that holds both `base` and
+    the joints with that margin. Continuous in the pose: a joint dragged past the edge grows
+    the box by as much as it moves, so the person never jumps or breathes."""
+    x0, y0, side = base
+    bbox = pose.bbox()
+    if bbox is None:
+        return base
+    pad = margin * side
+    jx0, jy0, jx1, jy1 = bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad
+    if jx0 >= x0 and jy0 >= y0 and jx1 <= x0 + side and jy1 <= y0 + side:
+        return base
+    ux0, uy0 = min(x0, jx0), min(y0, jy0)
+    ux1, uy1 = max(x0 + side, jx1), max(y0 + side, jy1)
+    new_side = max(ux1 - ux0, uy1 - uy0)
+    # Grow away from the side the joints left by: keep base's far edges where they were.
+    nx0 = ux0 if jx0 < x0 else ux1 - new_side
+    ny0 = uy0 if jy0 < y0 else uy1 - new_side
+    if jx0 >= x0 and jx1 <= x0 + side:  # grew vertically only: keep the person centred
+        nx0 = x0 + side / 2.0 - new_side / 2.0
+    if jy0 >= y0 and jy1 <= y0 + side:
+        ny0 = y0 + side / 2.0 - new_side / 2.0
+    return (float(nx0), float(ny0), float(new_side))
+
+
+def is_grey(image: np.ndarray) -> bool:
+    """True for a (H, W, 3) image whose channels are all equal (a grey photo stored as RGB)."""
+    if image.ndim == 2:
+        return True
+    sample = image[::5, ::5]
+    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])):
+        return False
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+
+
+def composite(
+    scene: np.ndarray,
+    render_image: np.ndarray,
+    alpha: np.ndarray,
+    box: Box,
+    *,
+    scale: float = 1.0,
+    grey: bool = False,
+    feather: float = FEATHER,
+) -> np.ndarray:
+    """The render placed into `scene` where `box` says, over the pixels the alpha covers.
+
+    scene: (H, W, 3) uint8, the empty scene (or any background) at `scale` x the photo's size.
+    render_image: (S, S, 3) uint8; alpha: (S, S) in [0, 1]; box: (x0, y0, side) in photo pixels.
+    grey: composite in grey (the photo is grey: the model's colours would not belong there).
+    Returns a new (H, W, 3) uint8 image; pixels outside the box are the scene's own.
+    """
+    out = np.array(scene, dtype=np.uint8, copy=True)
+    h, w = out.shape[:2]
+    x0, y0, side = (float(v) * scale for v in box)
+    iside = max(1, round(side))
+    ix0, iy0 = math.floor(x0 + 0.5), math.floor(y0 + 0.5)
+    dx0, dy0 = max(ix0, 0), max(iy0, 0)
+    dx1, dy1 = min(ix0 + iside, w), min(iy0 + iside, h)
+    if dx1 <= dx0 or dy1 <= dy0:
+        return out
+    s = render_image.shape[0]
+    a = np.asarray(alpha, np.float32)
+    if feather > 0:
+        a = cv2.GaussianBlur(a, (0, 0), feather)
+    rgb = render_image
+    if grey:
+        g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        rgb = cv2.merge([g, g, g])
+    up = iside > s
+    # Cubic when enlarging (a 128-pixel render onto a 12-megapixel photo is ~25x); area when
+    # shrinking, so a small display does not alias.
+    interp = cv2.INTER_CUBIC if up else cv2.INTER_AREA
+    # Only the part of the box inside the frame is resized: crop the render to it first.
+    k = s / iside  # render pixels per frame pixel
+    sx0, sy0 = (dx0 - ix0) * k, (dy0 - iy0) * k
+    sx1, sy1 = (dx1 - ix0) * k, (dy1 - iy0) * k
+    cx0, cy0 = max(0, math.floor(sx0) - 2), max(0, math.floor(sy0) - 2)
+    cx1, cy1 = min(s, math.ceil(sx1) + 2), min(s, math.ceil(sy1) + 2)
+    # Affine map from the frame ROI to the cropped render (pixel centres aligned).
+    m = np.array(
+        [[k, 0.0, (dx0 - ix0 + 0.5) * k - 0.5 - cx0], [0.0, k, (dy0 - iy0 + 0.5) * k - 0.5 - cy0]], np.float64
+    )
+    size = (dx1 - dx0, dy1 - dy0)
+    flags = (cv2.INTER_CUBIC if up else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+    if up:
+        tile = cv2.warpAffine(rgb[cy0:cy1, cx0:cx1], m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        a_tile = cv2.warpAffine(
+            a[cy0:cy1, cx0:cx1], m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+        )
+    else:
+        full = cv2.resize(rgb, (iside, iside), interpolation=interp)
+        a_full = cv2.resize(a, (iside, iside), interpolation=interp)
+        sl = (slice(dy0 - iy0, dy1 - iy0), slice(dx0 - ix0, dx1 - ix0))
+        tile, a_tile = full[sl], a_full[sl]
+    a_tile = np.clip(a_tile, 0.0, 1.0).astype(np.float32)
+    roi = out[dy0:dy1, dx0:dx1]
+    out[dy0:dy1, dx0:dx1] = cv2.blendLinear(np.ascontiguousarray(tile), roi, a_tile, 1.0 - a_tile)
+    return out
