@@ -48,6 +48,7 @@ from vunet_studio.model.convert import (
     appearance_input,
     mix_appearance,
     shape_input,
+    tensor_to_alpha,
     tensor_to_image,
 )
 from vunet_studio.parts import NUM_PARTS, PART_NAMES
@@ -89,6 +90,9 @@ class Render:
     image: np.ndarray  # (S, S, 3) uint8 RGB, S = engine.image_size
     box: tuple[float, float, float]  # (x0, y0, side): the square of the pose's frame the render shows
     ms: float  # wall time of the render
+    #: (S, S) float32 in [0, 1]: where the person is in `image`, from the model's alpha
+    #: channel; None for a checkpoint without one (`vunet_studio.composite` then estimates it).
+    alpha: np.ndarray | None = None
 
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
@@ -429,21 +433,29 @@ class RenderEngine:
             return self._make_appearance(f"prior:{seed}:{h}", zs)
 
     # --- rendering ---------------------------------------------------------------------------
-    def render(self, appearance: Appearance, pose: Pose) -> Render:
-        """Re-render `appearance` in `pose` (pixels of the pose's own image)."""
+    def render(
+        self, appearance: Appearance, pose: Pose, box: tuple[float, float, float] | None = None
+    ) -> Render:
+        """Re-render `appearance` in `pose` (pixels of the pose's own image).
+
+        box: the square (x0, y0, side) of the pose's frame the model sees. Default: the box
+        around this pose (`pose_box`). An editor passes one fixed box for a whole drag so
+        the person is not rescaled or recropped as joints move (`composite.stable_box`)."""
         t0 = time.perf_counter()
         if not isinstance(appearance.latents, _Latents):
             raise EngineError("This appearance was not made by this engine.")
         _check_torso(pose, "pose")
         s = self.image_size
-        box = pose_box(pose)
+        if box is None:
+            box = pose_box(pose)
         parts = appearance.latents.parts
         stick = shape_input(pose_in_box(pose, box, s), parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
             self._ensure_threads()
             out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32
         image = tensor_to_image(out[0])  # (S, S, 3) uint8
-        return Render(image, box, (time.perf_counter() - t0) * 1e3)
+        alpha = tensor_to_alpha(out[0])  # (S, S) float32, or None without the alpha channel
+        return Render(image, box, (time.perf_counter() - t0) * 1e3, alpha)
 
     def clear_cache(self) -> None:
         with self._lock:
