@@ -92,6 +92,32 @@ def test_composite_has_the_frame_size(
     assert np.asarray(Image.open(out)).shape == (H, W, 3)
 
 
+def test_composite_defaults_to_the_photos_own_empty_scene(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A grey photo with a person-like block: re-posed within its own photo, the output is that
+    # photo at full size, grey, the pixels far from the person its own.
+    yy, xx = np.mgrid[0:H, 0:W]
+    grey = ((xx * 3 + yy * 5) % 200 + 30).astype(np.uint8)
+    grey[20:160, 70:170] = 60  # the "person"
+    photo = tmp_path / "grey.png"
+    Image.fromarray(np.stack([grey] * 3, -1)).save(photo)
+    target = tmp_path / "raised.json"
+    pose = Pose.template(W, H, (60, 20, 100, 150))
+    p = pose.copy()
+    p.xy[JOINT_INDEX["rwrist"]] += (0, -40)
+    write_openpose(target, [p], (W, H))
+    out = tmp_path / "comp.png"
+    argv = ["--appearance", str(photo), "--appearance-pose", str(files["pose"]), "--checkpoint", str(files["ckpt"])]
+    code, err = _run([*argv, "--pose", str(target), "-o", str(out), "--composite"], capsys)
+    assert code == 0, err
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape == (H, W, 3)
+    assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])
+    assert np.array_equal(img[:, :12, 0], grey[:, :12])  # far from the person: the photo's own
+    assert not np.array_equal(img[..., 0], grey)  # and the person was re-rendered
+
+
 def test_batch_folder_and_pattern(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -7,7 +7,8 @@ module owns what happens after:
   stable_box     the box the model sees while a pose is edited: fixed per photo and person,
                  extended (continuously) only when a joint leaves it,
   composite      alpha x render + (1 - alpha) x the empty scene, the render upsampled into its
-                 box at the frame's resolution, the alpha feathered; grey photos stay grey.
+                 box at the frame's resolution, the alpha feathered; grey photos stay grey,
+  repose         all three for one pose edit: what the app shows and `render --composite` writes.
 
 Frames: a box is (x0, y0, side) in the pixels of the pose's photo. `composite` takes the scene
 at any scale of that photo (`scale`: scene pixels per photo pixel), so the app composites at
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vunet_studio.engine import Render, pose_in_box
+from vunet_studio.engine import Appearance, Render, RenderEngine, pose_in_box
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import stickman_mask
 
@@ -90,7 +91,9 @@ def is_grey(image: np.ndarray) -> bool:
     if image.ndim == 2:
         return True
     sample = image[::5, ::5]
-    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])):
+    if not (
+        np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])
+    ):
         return False
     return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
 
@@ -148,8 +151,12 @@ def composite(
     if up:
         tile = cv2.warpAffine(rgb[cy0:cy1, cx0:cx1], m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         a_tile = cv2.warpAffine(
-            a[cy0:cy1, cx0:cx1], m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+            a[cy0:cy1, cx0:cx1],
+            m,
+            size,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
         )
     else:
         full = cv2.resize(rgb, (iside, iside), interpolation=interp)
@@ -160,3 +167,30 @@ def composite(
     roi = out[dy0:dy1, dx0:dx1]
     out[dy0:dy1, dx0:dx1] = cv2.blendLinear(np.ascontiguousarray(tile), roi, a_tile, 1.0 - a_tile)
     return out
+
+
+@dataclass(frozen=True)
+class Reposed:
+    """One pose edit, composited: the frame (the scene's size), the square render, its alpha."""
+
+    image: np.ndarray
+    render: Render
+    alpha: Alpha
+
+
+def repose(
+    engine: RenderEngine,
+    appearance: Appearance,
+    pose: Pose,
+    scene: np.ndarray,
+    base_box: Box,
+    *,
+    scale: float = 1.0,
+    grey: bool = False,
+) -> Reposed:
+    """Render `appearance` in `pose` (photo pixels) in the stable box around `base_box`, and
+    composite it onto `scene` (the empty scene, or any background, at `scale` x the photo)."""
+    box = stable_box(base_box, pose)
+    render = engine.render(appearance, pose, box=box)
+    alpha = render_alpha(render, pose)
+    return Reposed(composite(scene, render.image, alpha.mask, box, scale=scale, grey=grey), render, alpha)

@@ -24,11 +24,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render
+from vunet_studio.composite import Box, is_grey, repose
+from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
 from vunet_studio.fileio import atomic_write_bytes
 from vunet_studio.imageio import ImageLoadError, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
+from vunet_studio.scene import empty_scene
+from vunet_studio.segmentation import segment_person
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--composite",
         action="store_true",
-        help="paste the render into a frame of the target pose's image size instead of writing the square render",
+        help="write the whole photo with the person re-posed in it (at the photo's resolution) "
+        "instead of the square render",
     )
     p.add_argument(
         "--background",
         metavar="IMG",
-        help="with --composite: the picture to paste onto (resized to the frame); default black",
+        help="with --composite: the scene to put the person into (resized to the frame); default: "
+        "the appearance photo with its person removed",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks)")
@@ -170,6 +175,50 @@ def _estimate_pose(image: np.ndarray, path: str, index: int = 1) -> Pose:
     return pose
 
 
+def _composite_scene(
+    args: argparse.Namespace,
+    image: np.ndarray,
+    app_pose: Pose,
+    poses: list[Pose],
+    background: np.ndarray | None,
+) -> tuple[np.ndarray, Box, bool]:
+    """The scene every pose is composited onto, the stable box and whether to stay grey.
+
+    Re-posing within one photo (the target poses live in the appearance photo's frame), the
+    scene is that photo with its person removed and the box the one around its person, so an
+    unchanged pose gives back the photo. `--background` puts the person into another picture.
+    """
+    h, w = image.shape[:2]
+    frames = {tuple(p.image_size or (w, h)) for p in poses}
+    if len(frames) > 1:
+        raise CliError("--composite needs all target poses in one frame size; render them separately")
+    frame_w, frame_h = frames.pop()
+    same_photo = (frame_w, frame_h) == (w, h)
+    if background is not None:
+        scene = np.asarray(
+            Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.BICUBIC)
+        )
+    elif same_photo:
+        t0 = time.perf_counter()
+        seg = segment_person(image, app_pose)
+        scene = empty_scene(image, seg.mask).image
+        logger.info(
+            "empty scene of %s in %.0f ms (mask by %s)",
+            args.appearance,
+            (time.perf_counter() - t0) * 1e3,
+            seg.method,
+        )
+    else:
+        raise CliError(
+            f"the target poses are in a {frame_w}x{frame_h} frame, not the appearance photo's {w}x{h}: "
+            "give the scene to put the person into with --background IMG"
+        )
+    # The box the model sees: the appearance person's within their own photo (the person
+    # keeps their size), else the first target pose's; `repose` extends it for far joints.
+    base = pose_box(app_pose) if same_photo else pose_box(poses[0])
+    return scene, base, is_grey(scene)
+
+
 # --- outputs ------------------------------------------------------------------------------------
 def _targets(out: str, pose_files: list[Path]) -> list[Path]:
     """Where each render goes: one file; numbered files from a %d pattern; or a folder."""
@@ -226,6 +275,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         app_pose = _estimate_pose(image, args.appearance, args.person)
 
+    scene, base_box, grey = (
+        _composite_scene(args, image, app_pose, poses, background)
+        if args.composite
+        else (
+            None,
+            None,
+            False,
+        )
+    )
+
     t0 = time.perf_counter()
     engine = RenderEngine(
         args.checkpoint, device=args.device, precision=args.precision, warmup=len(poses) > 1
@@ -244,17 +303,13 @@ def run(args: argparse.Namespace) -> int:
     )
     with bar:
         for pose, target in zip(poses, targets, strict=True):
-            render = engine.render(appearance, pose)
-            out = render.image
-            if args.composite:
-                frame_w, frame_h = pose.image_size or (w, h)
-                if background is not None:
-                    canvas = np.asarray(
-                        Image.fromarray(background).resize((frame_w, frame_h), Image.BILINEAR)
-                    )
-                else:
-                    canvas = np.zeros((frame_h, frame_w, 3), np.uint8)
-                out = paste_render(canvas, render)
+            if scene is not None and base_box is not None:
+                done = repose(engine, appearance, pose, scene, base_box, grey=grey)
+                out, render = done.image, done.render
+                logger.info("alpha from %s", done.alpha.source)
+            else:
+                render = engine.render(appearance, pose)
+                out = render.image
             _write_image(target, out)
             logger.info("%s: %.1f ms", target, render.ms)
             bar.update(1)
