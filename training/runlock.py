@@ -9,12 +9,15 @@ file whose process is gone is a stale lock: it is taken over, with a message say
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import socket
 from pathlib import Path
 from types import TracebackType
+
+from vunet_studio.fileio import DiskFullError
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +60,14 @@ class RunLock:
         old = _read_owner(fd)
         if old:  # left by a run that died without releasing it (a crash, SIGKILL, power loss)
             logger.warning("taking over the stale lock %s of %s, which is no longer running", self.path, old)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        os.fsync(fd)
+        try:  # the pid is for messages only: the flock is the lock, so no fsync is needed
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(self.path, e.errno) from None
+            raise
         self._fd = fd
 
     def release(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 1
     except OSError as exc:  # a run folder that cannot be written (permissions, a file in the way)
-        logger.error("cannot write %s: %s", exc.filename or "the run folder", exc.strerror or exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            logger.error("%s", DiskFullError(exc.filename or args.out or "runs", exc.errno))
+        else:
+            logger.error("cannot write %s: %s", exc.filename or "the run folder", exc.strerror or exc)
         return 1
     finally:
         if dist.is_initialized():
