@@ -139,9 +139,9 @@ def test_huge_photo_is_searched_scaled_down_and_joints_come_back_in_its_pixels(b
 @pytest.mark.parametrize(
     ("what", "image", "says"),
     [
-        ("gradient", np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)), "found no person"),
+        ("gradient", np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)), "no person found"),
         ("tiny", np.full((8, 8, 3), 128, np.uint8), "only 8 x 8 pixels"),
-        ("black", np.zeros((300, 200, 3), np.uint8), "found no person"),
+        ("black", np.zeros((300, 200, 3), np.uint8), "no person found"),
     ],
 )
 def test_no_person_gives_the_template_and_the_reason(what: str, image: np.ndarray, says: str) -> None:
@@ -186,7 +186,9 @@ def test_a_pose_file_beside_the_photo_comes_first(tmp_path: Path) -> None:
     photo = tmp_path / "me.jpg"
     write_openpose(tmp_path / "me.json", [Pose.template(100, 120)], (100, 120))
     called = []
-    chain = EstimatorChain(openpifpaf_factory=lambda: called.append(1), bundled_factory=lambda: called.append(2))
+    chain = EstimatorChain(
+        openpifpaf_factory=lambda: called.append(1), bundled_factory=lambda: called.append(2)
+    )
     result = find_people(IMAGE, photo, chain)
     assert result.origin == "file" and result.message == "Pose read from me.json" and not called
 
@@ -203,7 +205,9 @@ def test_openpifpaf_first_when_available_else_bundled_with_the_reason(tmp_path: 
     )
     result = find_people(IMAGE, tmp_path / "none.jpg", chain)
     assert result.origin == "estimated" and result.source == "BlazePose (bundled)"
-    assert result.message.startswith("Pose found by BlazePose (bundled) in ") and result.message.endswith(" ms")
+    assert result.message.startswith("Pose found by BlazePose (bundled) in ") and result.message.endswith(
+        " ms"
+    )
     assert result.skipped == ["openpifpaf skipped: its checkpoint is not downloaded."]
     assert "not downloaded" in result.details
 
@@ -215,12 +219,16 @@ def test_nothing_available_gives_the_template_and_every_reason() -> None:
         made.append(1)
         raise EstimatorUnavailable("The bundled pose estimator needs the mediapipe package.")
 
-    chain = EstimatorChain(openpifpaf_factory=_unavailable("openpifpaf is not installed."), bundled_factory=bundled)
+    chain = EstimatorChain(
+        openpifpaf_factory=_unavailable("openpifpaf is not installed."), bundled_factory=bundled
+    )
     for _ in range(2):
         result = find_people(IMAGE, None, chain)
         assert result.origin == "template" and result.poses[0].visible.all()
         assert result.message == "Template pose used: no pose estimator could start."
-        assert any("mediapipe" in s for s in result.skipped) and any("openpifpaf" in s for s in result.skipped)
+        assert any("mediapipe" in s for s in result.skipped) and any(
+            "openpifpaf" in s for s in result.skipped
+        )
     assert made == [1], "a missing estimator is not looked for again on every photo"
     with pytest.raises(EstimatorUnavailable, match="mediapipe"):
         chain.estimate(IMAGE)
@@ -244,7 +252,9 @@ def test_choice_and_strict_mode() -> None:
         EstimatorChain("magic")
 
 
-def test_auto_never_downloads_and_skips_what_is_not_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_never_downloads_and_skips_what_is_not_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("openpifpaf")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -266,7 +276,9 @@ def test_auto_never_downloads_and_skips_what_is_not_here(tmp_path: Path, monkeyp
     assert EstimatorChain(bundled_factory=lambda: Fake("bp")).run(IMAGE).source.startswith("openpifpaf")
     assert calls == [False], "auto uses a cached checkpoint and never downloads"
 
-    missing = EstimatorChain(checkpoint=str(tmp_path / "mine.pkl"), bundled_factory=lambda: Fake("bp")).run(IMAGE)
+    missing = EstimatorChain(checkpoint=str(tmp_path / "mine.pkl"), bundled_factory=lambda: Fake("bp")).run(
+        IMAGE
+    )
     assert missing.source == "BlazePose (bundled)" and "mine.pkl does not exist" in missing.skipped[0]
     assert EstimatorChain(estimation.OPENPIFPAF, bundled_factory=lambda: Fake("bp")).run(IMAGE)
     assert calls[-1] is True, "choosing openpifpaf allows its one download"
@@ -277,7 +289,9 @@ def test_auto_never_downloads_and_skips_what_is_not_here(tmp_path: Path, monkeyp
 def test_render_uses_the_bundled_estimator_and_person_n(monkeypatch: pytest.MonkeyPatch) -> None:
     from vunet_studio import render_cli
 
-    monkeypatch.setattr(estimation.chain, "openpifpaf_offline_problem", lambda c: "openpifpaf skipped: offline.")
+    monkeypatch.setattr(
+        estimation.chain, "openpifpaf_offline_problem", lambda c: "openpifpaf skipped: offline."
+    )
     image = load_image(PHOTOS / "basketball1.png")
     first = render_cli._estimate_pose(image, str(PHOTOS / "basketball1.png"))
     assert not _inside(first, PEOPLE["basketball1.png"]["body"])
@@ -295,7 +309,9 @@ def test_prepare_builds_an_index_from_real_photos_with_the_bundled_estimator(
 ) -> None:
     from training import prepare
 
-    monkeypatch.setattr(estimation.chain, "openpifpaf_offline_problem", lambda c: "openpifpaf skipped: offline.")
+    monkeypatch.setattr(
+        estimation.chain, "openpifpaf_offline_problem", lambda c: "openpifpaf skipped: offline."
+    )
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ("basketball1.png", "cameraman.png", "grace_hopper.jpg"):

@@ -256,7 +256,8 @@ class BlazePoseEstimator:
                     break
                 # A later search that lands on an area already blanked found a ghost.
                 if k > 0 and (
-                    int(pose.visible.sum()) < MIN_JOINTS_FOR_MORE or any(_overlap(box, b) > 0.5 for b in boxes)
+                    int(pose.visible.sum()) < MIN_JOINTS_FOR_MORE
+                    or any(_overlap(box, b) > 0.5 for b in boxes)
                 ):
                     break
                 poses.append(pose)

@@ -137,6 +137,13 @@ class EstimatorChain:
     Thread-safe: building is locked; calls go to the backend, which has its own lock.
     """
 
+    @classmethod
+    def wrapping(cls, estimator: PoseEstimator, name: str) -> EstimatorChain:
+        """A chain that is just `estimator` (already built), reported as `name`."""
+        chain = cls(fallback=False)
+        chain._estimator, chain.name = estimator, name
+        return chain
+
     def __init__(
         self,
         choice: str = AUTO,
@@ -213,7 +220,9 @@ class EstimatorChain:
                     est = make()
                 except EstimatorUnavailable as e:
                     reason = str(e)
-                    skipped.append(reason if reason.startswith(name.split()[0]) else f"{name} skipped: {reason}")
+                    skipped.append(
+                        reason if reason.startswith(name.split()[0]) else f"{name} skipped: {reason}"
+                    )
                     log.info("pose estimator %s unavailable: %s", name, reason)
                     continue
                 except Exception as e:  # an estimator's bug must not take the app down
@@ -240,7 +249,10 @@ class EstimatorChain:
         except EstimatorUnavailable as e:
             log.info("no pose estimator: %s", e)
             return Estimation(
-                [template_pose(w, h)], "template", skipped=list(self.skipped), reason="no pose estimator could start."
+                [template_pose(w, h)],
+                "template",
+                skipped=list(self.skipped),
+                reason="no pose estimator could start.",
             )
         t0 = time.perf_counter()
         try:
@@ -256,7 +268,7 @@ class EstimatorChain:
         ms = (time.perf_counter() - t0) * 1000.0
         single = bool(getattr(est, "single_person", False))
         if not poses:
-            why = f"{self.name} found no person"
+            why = f"no person found by {self.name}"
             if min(w, h) < 32:
                 why += f" (the photo is only {w} x {h} pixels)"
             return Estimation(

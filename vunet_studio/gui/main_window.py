@@ -31,6 +31,7 @@ from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.editor import EditController
 from vunet_studio.gui.files import FileController, sample_photos
 from vunet_studio.gui.keyframes import KeyframeController, KeyframeStrip
+from vunet_studio.gui.people_layer import PeopleController
 from vunet_studio.gui.pose_finder import EstimatorFactory, PoseFinder, default_estimator_factory
 from vunet_studio.gui.preferences import PreferencesDialog
 from vunet_studio.gui.recovery import REASON_TERMINATED
@@ -115,7 +116,7 @@ class MainWindow(QMainWindow):
 
         # --- services and controllers ---
         self.render = RenderService(engine_factory, self)
-        self.finder = PoseFinder(estimator_factory or default_estimator_factory(self.prefs.device), self)
+        self.finder = PoseFinder(estimator_factory or self._estimator_factory(self.prefs), self)
         self.editor = EditController(
             self.doc,
             self.canvas,
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
             self.doc, self.editor, self.render_view, self.render, self.finder, self, self.prefs, self
         )
         self.keyframes = KeyframeController(self.doc, self.keyframe_strip, self)
+        self.people = PeopleController(self.doc, self.canvas, self.finder)  # several people per photo
         self.scenes = SceneService(self.doc, self)  # each photo's person mask and empty scene
         self.scene_view = SceneView(self.doc, self.canvas, self.scenes, self)
         self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
@@ -159,7 +161,10 @@ class MainWindow(QMainWindow):
         self.frame_label.setMinimumWidth(150)
         self.frame_label.setToolTip("Render time of the last frame / mouse-to-screen latency")
         self.zoom_label = QLabel("")
-        for w in (self.progress, self.engine_label, self.frame_label, self.zoom_label):
+        # Which estimator found the shown photo's pose and how long it took; the reasons a
+        # preferred one was skipped are in its tooltip, so the status line stays short.
+        self.pose_label = QLabel("")
+        for w in (self.progress, self.pose_label, self.engine_label, self.frame_label, self.zoom_label):
             bar.addPermanentWidget(w)
 
     def _action(
@@ -288,8 +293,9 @@ class MainWindow(QMainWindow):
         self.empty.open_button.clicked.connect(self.files.open_dialog)
         self.empty.samples_button.clicked.connect(self.files.open_samples)
         self.empty.samples_button.setEnabled(bool(sample_photos()))
-        for c in (self.editor, self.files, self.keyframes, self.scene_view):
+        for c in (self.editor, self.files, self.keyframes, self.scene_view, self.people):
             c.message.connect(self.show_message)
+        self.people.sourceChanged.connect(self._on_pose_source)
         self.keyframe_strip.playRequested.connect(self.show_animation_dialog)
         self.files.recentChanged.connect(self._rebuild_recent)
         self.photos_panel.removeRequested.connect(self.files.close_photo)
@@ -315,7 +321,23 @@ class MainWindow(QMainWindow):
 
     # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
     def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
+        bar = self.statusBar()
+        room = bar.width() - sum(w.width() for w in bar.findChildren(QLabel) if w.isVisible()) - 40
+        fm = bar.fontMetrics()
+        shown = text.replace("\n", " ")
+        if fm.horizontalAdvance(shown) > room > 0:
+            # Too long for the line: cut at a word with "…" and keep all of it in the tooltip,
+            # never a line that stops mid-word with the rest lost.
+            words = shown.split(" ")
+            while len(words) > 1 and fm.horizontalAdvance(" ".join(words) + " …") > room:
+                words.pop()
+            shown = " ".join(words) + " …"
+        bar.setToolTip(text if shown != text else "")
+        bar.showMessage(shown, 8000)
+
+    def _on_pose_source(self, text: str, details: str) -> None:
+        self.pose_label.setText(text)
+        self.pose_label.setToolTip(details)
 
     def _on_frame_shown(self, ms: float, latency: float) -> None:
         self.frame_label.setText(f"render {ms:.0f} ms · latency {latency:.0f} ms")
@@ -412,8 +434,16 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_preferences(dialog.preferences())
 
+    @staticmethod
+    def _estimator_factory(prefs: settings.Preferences) -> EstimatorFactory:
+        return default_estimator_factory(prefs.device, prefs.estimator, prefs.pose_checkpoint)
+
     def apply_preferences(self, prefs: settings.Preferences) -> None:
         reload = (prefs.checkpoint, prefs.device) != (self.prefs.checkpoint, self.prefs.device)
+        if (prefs.estimator, prefs.pose_checkpoint, prefs.device) != (
+            self.prefs.estimator, self.prefs.pose_checkpoint, self.prefs.device
+        ):  # fmt: skip
+            self.finder.set_factory(self._estimator_factory(prefs))
         self.prefs.__dict__.update(prefs.__dict__)  # controllers share this object
         self.prefs.save()
         self.files.autosaver.set_interval(prefs.autosave_s)

@@ -1,8 +1,9 @@
-"""Finding each photo's starting pose off the GUI thread.
+"""Finding each photo's people off the GUI thread, through the core's estimation chain.
 
-In order: a pose file with the photo's stem beside it; the pose estimator (created once,
-lazily, in this thread); else the template pose fitted into the photo, with the reason
-for the status bar. The estimator's import is guarded: the app runs without it.
+In order (`vunet_studio.estimation.find_people`): a pose file with the photo's stem beside
+it; the chosen pose estimator (openpifpaf if its checkpoint is here, else the bundled
+BlazePose; built once, lazily, in this thread); else the template pose fitted into the
+photo, with the reason for the status bar. The app runs without any estimator.
 """
 
 from __future__ import annotations
@@ -15,104 +16,103 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from vunet_studio.pose import Pose
-from vunet_studio.pose_io import PoseFileError, read_poses
+from vunet_studio.estimation import (
+    Estimation,
+    EstimatorChain,
+    create_chain,
+    find_people,
+    sidecar_pose_path,
+    template_pose,
+)
 
 log = logging.getLogger(__name__)
 
-EstimatorFactory = Callable[[], Any]  # () -> object with .estimate(image_rgb) -> list[Pose]
+#: () -> an EstimatorChain, or any object with .estimate(image_rgb) -> list[Pose] (tests)
+EstimatorFactory = Callable[[], Any]
+
+__all__ = [
+    "EstimatorFactory",
+    "PoseFinder",
+    "PoseFinderWorker",
+    "default_estimator_factory",
+    "sidecar_pose_path",
+    "template_pose",
+]
 
 
-class EstimatorMissing(RuntimeError):
-    pass
+def default_estimator_factory(
+    device: str = "auto", estimator: str = "auto", checkpoint: str = ""
+) -> EstimatorFactory:
+    """The chain for the user's preferences (pose estimator, its checkpoint, device)."""
 
-
-def default_estimator_factory(device: str = "auto") -> EstimatorFactory:
-    def make() -> Any:
-        try:
-            from vunet_studio.estimation import create_estimator
-        except ImportError:
-            raise EstimatorMissing("pose estimation is not installed") from None
-        return create_estimator(None, device)
+    def make() -> EstimatorChain:
+        return create_chain(estimator, checkpoint or None, device)
 
     return make
 
 
-def template_pose(width: int, height: int) -> Pose:
-    """The template standing in the middle of the photo, 90 % of its height."""
-    return Pose.template(width, height, (0.05 * width, 0.05 * height, 0.9 * width, 0.9 * height))
-
-
-def _area(p: Pose) -> float:
-    b = p.bbox()
-    return 0.0 if b is None else (b[2] - b[0]) * (b[3] - b[1])
-
-
-def sidecar_pose_path(photo: Path) -> Path | None:
-    for suffix in (".json", ".pose.json"):
-        candidate = photo.with_name(photo.stem + suffix)
-        if candidate.exists():
-            return candidate
-    return None
-
-
 class PoseFinderWorker(QObject):
-    found = Signal(int, object, str, str)  # photo id, Pose, origin, note
+    #: photo id, Estimation: every person found and who found them (before `found`)
+    people = Signal(int, object)
+    found = Signal(int, object, str, str)  # photo id, Pose (the first person), origin, note
 
     def __init__(self, factory: EstimatorFactory) -> None:
         super().__init__()
         self._factory = factory
-        self._estimator: Any = None
+        self._chain: EstimatorChain | None = None
         self._unavailable = ""
 
-    @Slot(int, str, object)
-    def find(self, photo_id: int, path: str, image: np.ndarray) -> None:
-        h, w = image.shape[:2]
-        p = Path(path)
-        note = ""
-        sidecar = sidecar_pose_path(p)
-        if sidecar is not None:
-            try:
-                poses = [q for q in read_poses(sidecar, (w, h)) if q.visible.any()]
-                if poses:
-                    pose = max(poses, key=_area)
-                    pose.image_size = (w, h)
-                    self.found.emit(photo_id, pose, "file", f"pose read from {sidecar.name}")
-                    return
-                note = f"{sidecar.name} has no person"
-            except PoseFileError as e:
-                note = f"ignored {sidecar.name}: {e.problem}"
-        try:
-            poses = self._estimate(image)
-            if poses:
-                pose = poses[0]
-                pose.image_size = (w, h)
-                self.found.emit(photo_id, pose, "estimated", note)
-                return
-            reason = f"no person found in {p.name}"
-        except Exception as e:  # noqa: BLE001 - any estimator failure falls back to the template
-            reason = str(e) or type(e).__name__
-            log.info("pose estimation unavailable: %s", reason)
-        note = f"{note}; " if note else ""
-        self.found.emit(photo_id, template_pose(w, h), "template", f"{note}template pose used: {reason}")
+    @Slot(object)
+    def set_factory(self, factory: EstimatorFactory) -> None:
+        self._factory = factory
+        self._chain, self._unavailable = None, ""
 
-    def _estimate(self, image: np.ndarray) -> list[Pose]:
-        if self._unavailable:
-            raise EstimatorMissing(self._unavailable)
-        if self._estimator is None:
+    def _get_chain(self) -> EstimatorChain | None:
+        if self._chain is None and not self._unavailable:
             try:
-                self._estimator = self._factory()
-            except Exception as e:
+                made = self._factory()
+            except Exception as e:  # noqa: BLE001 - any factory failure falls back to the template
                 self._unavailable = str(e) or type(e).__name__  # don't retry on every photo
-                raise
-        return list(self._estimator.estimate(image))
+                log.info("pose estimation unavailable: %s", self._unavailable)
+                return None
+            if isinstance(made, EstimatorChain):
+                self._chain = made
+            else:  # a bare estimator (tests, scripts): report it by its name
+                self._chain = EstimatorChain.wrapping(made, str(getattr(made, "name", "the pose estimator")))
+        return self._chain
+
+    def estimate(self, path: str, image: np.ndarray) -> Estimation:
+        chain = self._get_chain()
+        h, w = image.shape[:2]
+        try:
+            result = find_people(image, Path(path), chain)
+        except Exception as e:  # noqa: BLE001 - never a traceback for a photo: the template
+            log.exception("finding the person in %s failed", path)
+            return Estimation([template_pose(w, h)], "template", reason=f"pose finding failed ({e}).")
+        if chain is None and result.origin == "template":
+            result.reason = self._unavailable or result.reason
+        return result
+
+    @Slot(int, str, object, bool)
+    def find(self, photo_id: int, path: str, image: np.ndarray, people_only: bool = False) -> None:
+        result = self.estimate(path, image)
+        self.people.emit(photo_id, result)
+        if people_only:
+            return
+        sidecar = sidecar_pose_path(Path(path))
+        file_notes = [s for s in result.skipped if sidecar is not None and sidecar.name in s]
+        note = "; ".join([result.message, *file_notes])
+        origin = result.origin
+        self.found.emit(photo_id, result.poses[0], origin, note)
 
 
 class PoseFinder(QObject):
-    """GUI-side handle: `find` queues a job; `found` reports back on the GUI thread."""
+    """GUI-side handle: `find` queues a job; `people` and `found` report back on the GUI thread."""
 
+    people = Signal(int, object)
     found = Signal(int, object, str, str)
-    _find = Signal(int, str, object)
+    _find = Signal(int, str, object, bool)
+    _set_factory = Signal(object)
 
     def __init__(self, factory: EstimatorFactory | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -121,11 +121,21 @@ class PoseFinder(QObject):
         self.worker = PoseFinderWorker(factory or default_estimator_factory())
         self.worker.moveToThread(self._thread)
         self._find.connect(self.worker.find)
+        self._set_factory.connect(self.worker.set_factory)
+        self.worker.people.connect(self.people)
         self.worker.found.connect(self.found)
         self._thread.start()
 
     def find(self, photo_id: int, path: Path, image: np.ndarray) -> None:
-        self._find.emit(photo_id, str(path), image)
+        self._find.emit(photo_id, str(path), image, False)
+
+    def find_people(self, photo_id: int, path: Path, image: np.ndarray) -> None:
+        """Only look for the people (a reopened workspace has its poses but not the others)."""
+        self._find.emit(photo_id, str(path), image, True)
+
+    def set_factory(self, factory: EstimatorFactory) -> None:
+        """Use another estimator for the photos opened from now on (queued after earlier jobs)."""
+        self._set_factory.emit(factory)
 
     def shutdown(self) -> None:
         if not self._thread.isRunning():

@@ -1,4 +1,5 @@
-"""The preferences dialog: model checkpoint, device, autosave interval, animation timing."""
+"""The preferences dialog: model checkpoint, device, pose estimator and its checkpoint,
+autosave interval, animation timing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vunet_studio.estimation import ESTIMATOR_CHOICES, ESTIMATOR_LABELS
 from vunet_studio.gui.settings import DEVICES, Preferences
 
 
@@ -40,6 +42,23 @@ class PreferencesDialog(QDialog):
         row.addWidget(browse)
         row.addWidget(reset)
 
+        self.estimator = QComboBox()
+        for choice in ESTIMATOR_CHOICES:
+            self.estimator.addItem(ESTIMATOR_LABELS[choice], choice)
+        self.estimator.setCurrentIndex(max(0, self.estimator.findData(prefs.estimator)))
+        self.estimator.setToolTip(
+            "Which pose estimator finds the person in a photo without a pose file beside it.\n"
+            "BlazePose comes with the app and works offline; openpifpaf finds several people\n"
+            "and needs its checkpoint (downloaded once, or a file chosen below)."
+        )
+        self.pose_checkpoint = QLineEdit(prefs.pose_checkpoint)
+        self.pose_checkpoint.setPlaceholderText("openpifpaf's shufflenetv2k16, if downloaded")
+        pose_browse = QPushButton("Browse…")
+        pose_browse.clicked.connect(self._browse_pose)
+        pose_row = QHBoxLayout()
+        pose_row.addWidget(self.pose_checkpoint, 1)
+        pose_row.addWidget(pose_browse)
+
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(prefs.device)
@@ -57,10 +76,16 @@ class PreferencesDialog(QDialog):
         form = QFormLayout()
         form.addRow("Model checkpoint:", row)
         form.addRow("Device:", self.device)
+        form.addRow("Pose estimator:", self.estimator)
+        form.addRow("openpifpaf checkpoint:", pose_row)
         form.addRow("Autosave every:", self.autosave)
         form.addRow("Animation frames per second:", self.fps)
         form.addRow("Frames between poses:", self.frames)
-        note = QLabel("Changing the model or device reloads it in the background.")
+        note = QLabel(
+            "Changing the model or device reloads it in the background. "
+            "A new pose estimator is used for photos opened from now on."
+        )
+        note.setWordWrap(True)
         note.setStyleSheet("color: gray")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -80,6 +105,17 @@ class PreferencesDialog(QDialog):
         if path:
             self.checkpoint.setText(path)
 
+    def _browse_pose(self) -> None:
+        start = self.pose_checkpoint.text() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose an openpifpaf checkpoint",
+            start,
+            "openpifpaf checkpoints (*.pkl *.pt *.pth);;All files (*)",
+        )
+        if path:
+            self.pose_checkpoint.setText(path)
+
     def preferences(self) -> Preferences:
         return Preferences(
             checkpoint=self.checkpoint.text().strip(),
@@ -87,4 +123,6 @@ class PreferencesDialog(QDialog):
             autosave_s=self.autosave.value(),
             fps=float(self.fps.value()),
             frames_between=self.frames.value(),
+            estimator=str(self.estimator.currentData()),
+            pose_checkpoint=self.pose_checkpoint.text().strip(),
         )

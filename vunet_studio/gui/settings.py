@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
+from vunet_studio.estimation import ESTIMATOR_CHOICES
+
 MAX_RECENT = 10
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -20,18 +22,23 @@ class Preferences:
     autosave_s: int = 60
     fps: float = 12.0
     frames_between: int = 8
+    estimator: str = "auto"  # one of ESTIMATOR_CHOICES
+    pose_checkpoint: str = ""  # openpifpaf checkpoint file; "" = its default, if downloaded
 
     @classmethod
     def load(cls) -> Preferences:
         s = QSettings()
         d = cls()
         device = str(s.value("prefs/device", d.device))
+        estimator = str(s.value("prefs/estimator", d.estimator))
         return cls(
             checkpoint=str(s.value("prefs/checkpoint", d.checkpoint) or ""),
             device=device if device in DEVICES else "auto",
             autosave_s=max(5, _int(s.value("prefs/autosave_s"), d.autosave_s)),
             fps=float(_int(s.value("prefs/fps"), int(d.fps))),
             frames_between=max(0, _int(s.value("prefs/frames_between"), d.frames_between)),
+            estimator=estimator if estimator in ESTIMATOR_CHOICES else d.estimator,
+            pose_checkpoint=str(s.value("prefs/pose_checkpoint", d.pose_checkpoint) or ""),
         )
 
     def save(self) -> None:
@@ -41,6 +48,8 @@ class Preferences:
         s.setValue("prefs/autosave_s", int(self.autosave_s))
         s.setValue("prefs/fps", int(self.fps))
         s.setValue("prefs/frames_between", int(self.frames_between))
+        s.setValue("prefs/estimator", self.estimator)
+        s.setValue("prefs/pose_checkpoint", self.pose_checkpoint)
 
 
 def _int(value: object, default: int) -> int:
