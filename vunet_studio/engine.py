@@ -53,6 +53,7 @@ from vunet_studio.model.convert import (
 )
 from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
+from vunet_studio.threads import ThreadTuner
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class RenderEngine:
                 torch.set_num_threads(n)
         self._auto_threads = dev.type == "cpu" and threads is None and physical_cores() > 1
         self.threads: int = torch.get_num_threads()
+        self._tuner: ThreadTuner | None = None  # set once warmed up
         self.info: CheckpointInfo | None = None
         if model is not None:  # an in-memory model (benchmarks, training previews); never modified
             self._step(0.0, "Copying the model")
@@ -262,6 +264,8 @@ class RenderEngine:
         if warmup:
             self._step(0.7, "Warming up")
             self._warmup()
+        # The load changes while the app runs: the count picked above is only a start.
+        self._tuner = ThreadTuner(physical_cores(), self.threads) if self._auto_threads else None
         self._step(1.0, "Ready")
         logger.info(
             "engine ready: %s, %dx%d, %s on %s, %d threads",
@@ -338,11 +342,21 @@ class RenderEngine:
             1e3 * sorted(times[1])[rounds // 2],
         )
 
-    def _ensure_threads(self) -> None:
+    def _ensure_threads(self, render: bool = False) -> int:
         """torch's thread count is per OS thread here (OpenMP): the app may load on one thread
-        and render on another, so apply the engine's choice on whichever thread calls."""
-        if self._device_type == "cpu" and torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
+        and render on another, so apply the engine's choice on whichever thread calls. A
+        render may try more threads (`ThreadTuner`); returns the count used."""
+        if self._device_type != "cpu":
+            return self.threads
+        n = self._tuner.next_threads() if render and self._tuner is not None else self.threads
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        return n
+
+    def _measured(self, threads: int, wall_s: float, cpu_s: float) -> None:
+        if self._tuner is not None:
+            self._tuner.record(threads, wall_s, cpu_s)
+            self.threads = self._tuner.threads
 
     # --- appearance --------------------------------------------------------------------------
     def source_input(self, source: Source) -> torch.Tensor:
@@ -451,8 +465,10 @@ class RenderEngine:
         parts = appearance.latents.parts
         stick = shape_input(pose_in_box(pose, box, s), parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
-            self._ensure_threads()
+            threads = self._ensure_threads(render=True)
+            w0, c0 = time.perf_counter(), time.process_time()
             out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32
+            self._measured(threads, time.perf_counter() - w0, time.process_time() - c0)
         image = tensor_to_image(out[0])  # (S, S, 3) uint8
         alpha = tensor_to_alpha(out[0])  # (S, S) float32, or None without the alpha channel
         return Render(image, box, (time.perf_counter() - t0) * 1e3, alpha)

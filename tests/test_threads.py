@@ -1,0 +1,82 @@
+"""The render thread count follows the machine's load (issue 16): drop to one thread when the
+threads wait for each other, try all again only when the other cores are idle."""
+
+from __future__ import annotations
+
+from vunet_studio.threads import ThreadTuner
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def render(tuner: ThreadTuner, clock: Clock, quiet_ms: float, busy: bool) -> int:
+    """One render: on a quiet machine n threads take quiet_ms / (0.9 n) and use all their CPU;
+    with a hog on a core, n > 1 threads wait at barriers (8x slower, a fraction of the CPU)."""
+    n = tuner.next_threads()
+    if n == 1:
+        wall = quiet_ms / 1e3
+        cpu = wall
+    elif busy:
+        wall = 8 * quiet_ms / 1e3
+        cpu = 0.6 * wall  # efficiency 0.3, as measured with a hog on one of 2 cores
+    else:
+        wall = quiet_ms / (0.9 * n) / 1e3
+        cpu = 0.95 * n * wall
+    tuner.record(n, wall, cpu)
+    clock.t += max(wall, 1 / 60)
+    return n
+
+
+def test_quiet_machine_keeps_all_threads() -> None:
+    clock = Clock()
+    tuner = ThreadTuner(2, 2, clock=clock, idle_cores=lambda: 1.0)
+    used = [render(tuner, clock, 40, busy=False) for _ in range(300)]
+    assert set(used) == {2} and tuner.changes == 0
+
+
+def test_contention_drops_to_one_thread_within_two_renders_and_stays_while_busy() -> None:
+    clock = Clock()
+    idle = {"cores": 1.0}
+    tuner = ThreadTuner(2, 2, clock=clock, idle_cores=lambda: idle["cores"])
+    for _ in range(5):
+        render(tuner, clock, 40, busy=False)
+    idle["cores"] = 0.05  # a build starts on the other core
+    used = [render(tuner, clock, 40, busy=True) for _ in range(600)]  # ~20 s of dragging
+    assert used[:2] == [2, 2] and set(used[2:]) == {1}
+    assert tuner.threads == 1
+
+
+def test_back_to_all_threads_when_the_machine_is_quiet_again() -> None:
+    clock = Clock()
+    idle = {"cores": 0.05}
+    tuner = ThreadTuner(2, 2, clock=clock, idle_cores=lambda: idle["cores"])
+    for _ in range(10):
+        render(tuner, clock, 40, busy=True)
+    assert tuner.threads == 1
+    idle["cores"] = 0.9  # the build finished
+    used = [render(tuner, clock, 40, busy=False) for _ in range(400)]
+    assert used[-1] == 2 and tuner.threads == 2
+    assert used.count(1) < 400 and clock.t < 30
+
+
+def test_a_failed_try_waits_longer_before_the_next() -> None:
+    clock = Clock()
+    # /proc/stat says idle (e.g. the hog is niced and yields), but more threads are slower.
+    tuner = ThreadTuner(2, 1, clock=clock, idle_cores=lambda: 1.0)
+    used = [render(tuner, clock, 40, busy=True) for _ in range(3000)]  # ~50 s
+    tries = [i for i, n in enumerate(used) if n == 2]
+    assert tuner.threads == 1
+    assert 2 <= len(tries) <= 6  # backed off: 3, 6, 12, 24 s apart
+    gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
+    assert gaps == sorted(gaps)
+
+
+def test_one_core_machine_never_tries_more() -> None:
+    clock = Clock()
+    tuner = ThreadTuner(1, 1, clock=clock, idle_cores=lambda: 1.0)
+    assert {render(tuner, clock, 40, busy=False) for _ in range(500)} == {1}
