@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import open_and_wait
+from gui_helpers import FakeEstimator, open_and_wait
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the real photos' helpers
@@ -71,3 +71,28 @@ def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_
 
     window.scene_view.act_scene.setChecked(False)
     assert np.abs(at(window, *shirt) - before_shirt).max() <= 2, "the photo did not come back"
+
+    # Kept in memory per photo, for this very image: a photo loaded again is computed again.
+    assert window.scenes.get(doc_photo) is result
+    doc_photo.image = doc_photo.image.copy()
+    assert window.scenes.get(doc_photo) is None
+
+
+def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    from vunet_studio.imageio import load_image
+
+    wall = np.ascontiguousarray(load_image(PHOTOS / "basketball1.png")[:, 200:360])
+    path = tmp_path / "wall.png"
+    Image.fromarray(wall).save(path)
+    window = make_window(FakeEstimator(empty=True))
+    (pid,) = open_and_wait(qtbot, window, [path])
+    window.doc.set_current(pid)
+    before = grab(window)
+    with qtbot.waitSignal(window.scenes.ready, timeout=20000):
+        window.scene_view.act_scene.setChecked(True)
+    window.scene_view.act_mask.setChecked(True)
+    assert "No person found" in window.statusBar().currentMessage()
+    after = grab(window)
+    assert np.abs(after.astype(int) - before.astype(int)).max() <= 2, "a photo without a person changed"

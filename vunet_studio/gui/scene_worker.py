@@ -11,6 +11,7 @@ the user sees what the app understood.
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QPixmap
 
+from vunet_studio.estimation import template_pose
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.editor import pose_key
@@ -62,12 +64,16 @@ def scene_key(photo: Photo) -> SceneKey | None:
     """What the mask depends on, or None while the photo has no image or no pose yet."""
     if photo.image is None or photo.origin == "pending":
         return None
-    person = "" if photo.origin == "template" or photo.source_pose is None else pose_key(photo.source_pose)
+    pose = photo.source_pose
+    # The template stands where nobody was found; once the user moves it onto someone and
+    # makes it the source pose, it is that person's.
+    untouched = photo.origin == "template" and pose == template_pose(*photo.size)
+    person = "" if pose is None or untouched else pose_key(pose)
     return (photo.id, str(photo.path), person)
 
 
 class SceneWorker(QObject):
-    done = Signal(object, object)  # SceneKey, PhotoScene
+    done = Signal(object, object, object)  # SceneKey, the photo's image, PhotoScene
 
     @Slot(object, object, object)
     def compute(self, key: SceneKey, image: np.ndarray, pose: Pose | None) -> None:
@@ -79,7 +85,7 @@ class SceneWorker(QObject):
             log.exception("person mask failed")
             h, w = image.shape[:2]
             result = PhotoScene(np.zeros((h, w), np.float32), image, "none", f"mask failed: {e}", 0.0, 0.0)
-        self.done.emit(key, result)
+        self.done.emit(key, image, result)
 
 
 class SceneService(QObject):
@@ -92,8 +98,11 @@ class SceneService(QObject):
     def __init__(self, doc: StudioDocument, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._doc = doc
-        self._cache: dict[int, tuple[SceneKey, PhotoScene]] = {}
-        self._pending: set[SceneKey] = set()
+        # photo id -> (key, the image it was computed from, result). The image is held weakly
+        # and compared by identity: a photo loaded again (a workspace reopened) is a new
+        # array, so its mask is computed again even when id, path and pose are the same.
+        self._cache: dict[int, tuple[SceneKey, weakref.ref[np.ndarray], PhotoScene]] = {}
+        self._pending: set[tuple[SceneKey, int]] = set()
         self._thread = QThread(self)
         self._thread.setObjectName("scene-worker")
         self.worker = SceneWorker()
@@ -101,35 +110,42 @@ class SceneService(QObject):
         self._compute.connect(self.worker.compute)
         self.worker.done.connect(self._on_done)
         self._thread.start()
+        doc.photosChanged.connect(self._prune)
 
     def get(self, photo: Photo) -> PhotoScene | None:
         key = scene_key(photo)
         hit = self._cache.get(photo.id)
-        return hit[1] if hit is not None and key is not None and hit[0] == key else None
+        if hit is None or key is None or hit[0] != key or hit[1]() is not photo.image:
+            return None
+        return hit[2]
 
     def request(self, photo: Photo) -> PhotoScene | None:
         cached = self.get(photo)
         key = scene_key(photo)
-        if cached is not None or key is None or key in self._pending:
+        if cached is not None or key is None or (key, id(photo.image)) in self._pending:
             return cached
         assert photo.image is not None
-        self._pending.add(key)
+        self._pending.add((key, id(photo.image)))
         pose = None if key[2] == "" else photo.source_pose
         self._compute.emit(key, photo.image, pose.copy() if pose is not None else None)
         return None
 
-    @Slot(object, object)
-    def _on_done(self, key: SceneKey, result: PhotoScene) -> None:
-        self._pending.discard(key)
+    @Slot(object, object, object)
+    def _on_done(self, key: SceneKey, image: np.ndarray, result: PhotoScene) -> None:
+        self._pending.discard((key, id(image)))
         photo = self._doc.photo(key[0])
-        # A photo closed, or its person changed, while the worker ran: the result is stale.
-        if photo is None or scene_key(photo) != key:
+        # A photo closed, reloaded, or its person changed while the worker ran: stale.
+        if photo is None or scene_key(photo) != key or photo.image is not image:
             return
-        self._cache[key[0]] = (key, result)
-        alive = {p.id for p in self._doc.photos}
-        for pid in [pid for pid in self._cache if pid not in alive]:
-            del self._cache[pid]
+        self._cache[key[0]] = (key, weakref.ref(image), result)
         self.ready.emit(key[0])
+
+    def _prune(self) -> None:
+        alive = {p.id: p.image for p in self._doc.photos}
+        for pid in [
+            pid for pid, hit in self._cache.items() if hit[1]() is None or alive.get(pid) is not hit[1]()
+        ]:
+            del self._cache[pid]
 
     def shutdown(self) -> None:
         if not self._thread.isRunning():
