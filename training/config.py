@@ -112,6 +112,9 @@ class OptimSection:
     beta2: float = 0.9
     #: Clip the global gradient norm (0 = off; the reference does not clip).
     grad_clip: float = 0.0
+    #: The alpha head's learning rate / schedule.lr (models with `alpha`): it learns from
+    #: scratch beside weights a warm start brings already fitted.
+    alpha_lr_scale: float = 10.0
 
 
 @dataclass
@@ -213,6 +216,8 @@ class TrainConfig:
             "schedule.kl_start_weight": s.kl_start_weight,
             "schedule.kl_end_weight": s.kl_end_weight,
             "optim.grad_clip": self.optim.grad_clip,
+            "optim.alpha_lr_scale": self.optim.alpha_lr_scale,
+            "loss.alpha_weight": self.loss.alpha_weight,
             "loss.weight": self.loss.weight,
             "loss.vgg_feature_scale": self.loss.vgg_feature_scale,
             "loss.gradient_weight": self.loss.gradient_weight,

@@ -112,21 +112,6 @@ def _with_more_inputs(state: dict[str, torch.Tensor], key: str, channels: int) -
     return state
 
 
-def _with_alpha_output(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A state dict whose head has the alpha channel as a 4th output.
-
-    The RGB outputs keep their weights exactly (weight norm is per output channel), so the
-    renders are unchanged; the alpha row takes the fresh model's random direction with a small
-    gain and zero bias, so it starts near 0.5 everywhere and training moves it.
-    """
-    state = dict(state)
-    v, g, b = state["head.v"], state["head.g"], state["head.b"]  # (3, C, k, k), (3,), (3,)
-    state["head.v"] = torch.cat([v, fresh["head.v"][v.shape[0] :].to(v.dtype)])
-    state["head.g"] = torch.cat([g, g.new_full((1,), 0.1)])
-    state["head.b"] = torch.cat([b, b.new_zeros(1)])
-    return state
-
-
 class Trainer:
     """One process of a training run. `run()` trains until `train.steps`, a stop request
     (Ctrl-C, SIGTERM, `request_stop()`) or `train.max_steps_this_run`, saving resume files."""
@@ -199,9 +184,17 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.loss_fn.to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.schedule.lr, betas=(cfg.optim.beta1, cfg.optim.beta2)
-        )
+        # The alpha head learns a new task from scratch beside weights that are already fitted
+        # (a warm start): at their learning rate its weight-norm gain alone would need
+        # thousands of steps to reach confident logits, so it gets its own (lr_scale).
+        alpha_params = list(self.model.alpha_head.parameters()) if self.model.alpha_head is not None else []
+        alpha_ids = {id(p) for p in alpha_params}
+        groups: list[dict[str, Any]] = [
+            {"params": [p for p in self.model.parameters() if id(p) not in alpha_ids], "lr_scale": 1.0}
+        ]
+        if alpha_params:
+            groups.append({"params": alpha_params, "lr_scale": cfg.optim.alpha_lr_scale})
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.schedule.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -256,8 +249,9 @@ class Trainer:
             state = _with_more_inputs(state, "dec_up.inp.v", mine.shape_channels)
             logger.info("warm start adds the warped parts to E_theta (their weights start at zero)")
         if mine.alpha and not info.config.alpha:
-            state = _with_alpha_output(state, self.model.state_dict())
-            logger.info("warm start adds the alpha channel to the head (it starts at 0.5 everywhere)")
+            fresh = self.model.state_dict()
+            state = {**{k: v for k, v in fresh.items() if k.startswith("alpha_head.")}, **state}
+            logger.info("warm start adds the alpha head (it starts untrained)")
         if mine.modulation and not info.config.modulation:
             fresh = self.model.state_dict()
             state = {**{k: v for k, v in fresh.items() if k.startswith(_MODULATION_KEYS)}, **state}
@@ -471,7 +465,7 @@ class Trainer:
         lr = learning_rate(self.step, cfg.schedule)
         klw = kl_weight(self.step, cfg.schedule)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         ctx = (
             torch.autocast(self.device.type, dtype=self.amp)
             if self.amp is not None

@@ -314,6 +314,7 @@ class FastVUNet(nn.Module):
         self.dd_post = [[(conv(b.skip), conv(b.conv)) for b in blocks] for blocks in dd.post]
         self.dd_ups = [conv(u.conv, order=_shuffle_order(u.conv.out_channels)) for u in dd.ups]
         self.head = conv(folded.head)
+        self.alpha_head = conv(folded.alpha_head) if folded.alpha_head is not None else None
         # Modulation (gamma, beta per block) depends on the appearance only: made in `prepare`.
         self.films = _frozen_copy(dd.films).to(self.device_) if dd.films is not None else None
         # Latent fusion nin(concat(h, z)) = W_h·h + (W_z·z + b): the z half is per appearance.
@@ -387,7 +388,9 @@ class FastVUNet(nn.Module):
                     h = modulate(h, film.pop(0))
             if i < len(self.dd_ups):
                 h = F.pixel_shuffle(self.dd_ups[i](h), 2)  # (B, C', 2h, 2w)
-        return self.head(h)  # (B, 3, S, S), or (B, 4, S, S) with the alpha logit
+        if self.alpha_head is None:
+            return self.head(h)  # (B, 3, S, S)
+        return torch.cat([self.head(h), self.alpha_head(h)], dim=1)  # (B, 4, S, S): RGB, alpha logit
 
     @torch.inference_mode()
     def decode(self, stickman: Tensor, prepared: Prepared) -> Tensor:

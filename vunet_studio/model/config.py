@@ -50,7 +50,7 @@ class VUNetConfig:
     #: 2x2 and 4x4 at 128 px, too coarse to carry a stripe or a check to where the target pose
     #: puts it, while the warp puts it there at full resolution and the U-Net skips keep it.
     warped_parts: bool = False
-    #: D_theta's head has a 4th output channel: the person's coverage (alpha) as a logit,
+    #: D_theta has a second head, a 4th output channel: the person's coverage (alpha) as a logit,
     #: trained from the exact masks synthetic people come with. Not in the paper: the app
     #: composites the re-posed person onto the photo's empty scene, which needs to know
     #: where the person is in the render (see `vunet_studio.composite`).

@@ -336,7 +336,10 @@ class VUNet(nn.Module):
         self.enc_down = EncDown(config)
         self.dec_up = DecUp(config)
         self.dec_down = DecDown(config)
-        self.head = WNConv2d(config.base_channels, config.output_channels, 3)
+        self.head = WNConv2d(config.base_channels, config.image_channels, 3)
+        # Its own conv (not a 4th row of `head`): a warm start grows it without touching the
+        # RGB head, and the trainer gives it its own learning rate (`optim.alpha_lr_scale`).
+        self.alpha_head = WNConv2d(config.base_channels, 1, 3) if config.alpha else None
         self.is_folded = False
 
     # --- input checks ---------------------------------------------------------------
@@ -368,9 +371,8 @@ class VUNet(nn.Module):
         h, prior_means, _ = self.dec_down(
             self.dec_up(stickman, dropout), zs, with_prior=True, dropout=dropout
         )
-        out = self.head(h)  # (B, 3 or 4, H, W)
-        image = out[:, : self.config.image_channels]  # (B, 3, H, W)
-        alpha = out[:, self.config.image_channels :] if self.config.alpha else None  # (B, 1, H, W)
+        image = self.head(h)  # (B, 3, H, W)
+        alpha = self.alpha_head(h) if self.alpha_head is not None else None  # (B, 1, H, W) logit
         kl = sum(
             0.5 * (q - p).square().flatten(1).sum(dim=1) for q, p in zip(post_means, prior_means, strict=True)
         )  # (B,)
@@ -392,7 +394,13 @@ class VUNet(nn.Module):
         if len(latents) != self.config.n_latent_scales:
             raise ValueError(f"expected {self.config.n_latent_scales} latents, got {len(latents)}")
         h, _, _ = self.dec_down(self.dec_up(stickman, False), list(latents), with_prior=False, dropout=False)
-        return self.head(h)
+        return self._out(h)
+
+    def _out(self, h: Tensor) -> Tensor:
+        """The head(s) on D_theta's last features: (B, 3, H, W), or (B, 4, H, W) with the alpha logit."""
+        if self.alpha_head is None:
+            return self.head(h)
+        return torch.cat([self.head(h), self.alpha_head(h)], dim=1)
 
     def transfer(self, parts: Tensor, stickman: Tensor) -> Tensor:
         """Deterministic re-pose: the appearance's posterior means decoded under `stickman`."""
@@ -417,7 +425,7 @@ class VUNet(nn.Module):
         h, _, _ = self.dec_down(
             self.dec_up(stickman, False), None, with_prior=True, dropout=False, generator=generator
         )
-        return self.head(h)
+        return self._out(h)
 
     # --- weight norm ----------------------------------------------------------------
     def weight_norm_convs(self) -> list[WNConv2d]:
@@ -485,8 +493,11 @@ class VUNet(nn.Module):
             for p in m.parameters()
             if id(p) not in prior_ids
         ]
-        return {
+        groups = {
             "F_phi": list(self.enc_up.parameters()) + list(self.enc_down.parameters()),
             "E_theta+D_theta": ed,
             "prior": prior,
         }
+        if self.alpha_head is not None:
+            groups["alpha"] = list(self.alpha_head.parameters())
+        return groups
