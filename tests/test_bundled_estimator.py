@@ -123,6 +123,16 @@ def test_photo_variants_find_the_same_person(blazepose) -> None:
         assert err < 25, f"{what}: joints {err:.0f} px away from the RGB photo's"
 
 
+def test_a_16_bit_grey_photo_file_loads_as_the_photo_and_its_person_is_found(
+    blazepose, tmp_path: Path
+) -> None:
+    grey = cv2.cvtColor(load_image(PHOTOS / "basketball1.png"), cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(tmp_path / "deep.png"), grey.astype(np.uint16) * 257)
+    loaded = load_image(tmp_path / "deep.png")
+    assert np.abs(loaded[:, :, 0].astype(int) - grey).max() <= 1, "not clipped to white"
+    assert not _inside(blazepose.estimate(loaded)[0], PEOPLE["basketball1.png"]["body"])
+
+
 def test_huge_photo_is_searched_scaled_down_and_joints_come_back_in_its_pixels(blazepose) -> None:
     rgb = load_image(PHOTOS / "basketball1.png")
     ref = blazepose.estimate(rgb)[0]

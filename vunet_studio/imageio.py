@@ -96,6 +96,8 @@ def _load_pil(p: Path, data: bytes) -> np.ndarray:
                     raise ImageLoadError(p, f"too large ({im.width} x {im.height} pixels)")
                 im.load()  # decode now, so truncated files fail here and not later
                 im = ImageOps.exif_transpose(im) or im
+                if im.mode.startswith("I;16") or im.mode == "I":
+                    return _grey_16bit(im)
                 if im.mode != "RGB":
                     im = _flatten_alpha(im) if "A" in im.getbands() or im.mode == "P" else im.convert("RGB")
                 return np.asarray(im, np.uint8).copy()
@@ -103,6 +105,15 @@ def _load_pil(p: Path, data: bytes) -> np.ndarray:
         raise ImageLoadError(p, "too large to open") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
+
+
+def _grey_16bit(im: Image.Image) -> np.ndarray:
+    # PIL's convert("RGB") clips 16-bit grey at 255, which turns the photo white; scale instead.
+    # Mode "I" (32-bit) also holds 16-bit PNGs; one whose values stay below 256 is 8-bit data.
+    a = np.asarray(im).astype(np.float64)
+    top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+    grey = np.clip(a * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
 
 
 def _flatten_alpha(im: Image.Image) -> Image.Image:
