@@ -208,11 +208,18 @@ def skeleton_mask(pose: Pose, width: int, height: int, thickness: float, *, head
 
 def stickman_mask(pose: Pose, width: int, height: int) -> np.ndarray:
     """(H, W) float32 soft silhouette from the pose alone: limbs about as wide as a person's,
-    edges blurred so that nobody mistakes it for an exact outline."""
-    size = person_height(pose)
-    hard = skeleton_mask(pose, width, height, thickness=0.11 * size).astype(np.float32)
-    sigma = max(1.0, 0.02 * size)
-    return np.clip(cv2.GaussianBlur(hard, (0, 0), sigma) * 1.5, 0.0, 1.0)
+    edges blurred so that nobody mistakes it for an exact outline. Drawn at most `WORK_SIDE`
+    on the long side and upsampled: a blur at 12 megapixels would take seconds."""
+    scale = min(1.0, WORK_SIDE / max(width, height, 1))
+    sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
+    small_pose = pose.copy()
+    small_pose.xy *= (sw / width, sh / height)
+    size = person_height(small_pose)
+    hard = skeleton_mask(small_pose, sw, sh, thickness=0.11 * size).astype(np.float32)
+    soft = np.clip(cv2.GaussianBlur(hard, (0, 0), max(1.0, 0.02 * size)) * 1.5, 0.0, 1.0)
+    if (sw, sh) == (width, height):
+        return soft
+    return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _agrees(pose: Pose, found: Pose, view: _View) -> bool:
@@ -276,31 +283,36 @@ def segment_person(
         if found is None:
             note = seg.unavailable or "no person found"
             return done(np.zeros((h, w), np.float32), "none", note)
-        return done(mask_largest(whole.paste(found[0])), "blazepose")
+        return done(whole.paste(mask_largest(found[0])), "blazepose")
     assert pose is not None
+    # Everything below works at the models' size and is upsampled once at the end, so a
+    # 12-megapixel photo costs little more than a small one.
     if found is not None and _agrees(pose, found[1], whole):
-        mask = whole.paste(found[0])
+        mask = found[0]
         if UNION_SELFIE:
             selfie = seg.selfie(whole.small)
             if selfie is not None:
-                mask = np.maximum(mask, whole.paste(selfie))
-        return done(refine(mask, pose, fill_bones=fill_bones), "blazepose")
+                mask = np.maximum(mask, selfie)
+        return done(whole.paste(refine(mask, whole.pose_in(pose), fill_bones=fill_bones)), "blazepose")
     if seg.unavailable:
         return done(
             stickman_mask(pose, w, h), "stickman", f"{seg.unavailable}; the mask is drawn from the skeleton"
         )
     crop = _View(rgb, _crop_box(pose, w, h))
+    local = crop.pose_in(pose)
     found = seg.blazepose(crop.small)
     if found is not None and _agrees(pose, found[1], crop):
-        return done(refine(crop.paste(found[0]), pose, fill_bones=fill_bones), "blazepose")
+        return done(crop.paste(refine(found[0], local, fill_bones=fill_bones)), "blazepose")
     selfie = seg.selfie(crop.small)
     if selfie is not None:
-        refined = refine(crop.paste(selfie), pose, fill_bones=False)
+        refined = refine(selfie, local, fill_bones=False)
         if (refined > THRESHOLD).any():
             if fill_bones:
-                refined = np.maximum(refined, _bones(pose, w, h))
+                refined = np.maximum(refined, _bones(local, *crop.small.shape[1::-1]))
             return done(
-                refined, "selfie", "BlazePose found no person on this pose; the selfie model's mask is used"
+                crop.paste(refined),
+                "selfie",
+                "BlazePose found no person on this pose; the selfie model's mask is used",
             )
     return done(
         stickman_mask(pose, w, h),
@@ -326,6 +338,13 @@ class _View:
 
     def to_photo(self, xy: np.ndarray) -> np.ndarray:
         return xy / (self.sx, self.sy) + self.box[:2]
+
+    def pose_in(self, pose: Pose) -> Pose:
+        """`pose` (photo pixels) in this view's pixels."""
+        local = pose.copy()
+        local.xy = ((pose.xy - self.box[:2]) * (self.sx, self.sy)).astype(np.float32)
+        local.image_size = (self.small.shape[1], self.small.shape[0])
+        return local
 
     def paste(self, small_mask: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self.box
