@@ -80,3 +80,33 @@ def test_one_core_machine_never_tries_more() -> None:
     clock = Clock()
     tuner = ThreadTuner(1, 1, clock=clock, idle_cores=lambda: 1.0)
     assert {render(tuner, clock, 40, busy=False) for _ in range(500)} == {1}
+
+
+def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
+    """The engine measures every render and follows the tuner (the old engine kept its
+    load-time choice for good)."""
+    import time
+
+    import numpy as np
+    import pytest
+    import torch
+
+    from vunet_studio import engine as engine_module
+    from vunet_studio.fastpath import physical_cores
+    from vunet_studio.model import VUNet, VUNetConfig
+    from vunet_studio.pose import Pose
+
+    if physical_cores() < 2:
+        pytest.skip("one core: nothing to adapt")
+    cfg = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+    eng = engine_module.RenderEngine(model=VUNet(cfg), device="cpu", precision="fp32", warmup=False)
+    assert eng.threads == physical_cores()
+    pose = Pose.template(128, 128)
+    app = eng.encode(engine_module.Source(np.full((128, 128, 3), 127, np.uint8), pose))
+    with pytest.MonkeyPatch.context() as mp:
+        # As a contended machine looks to the engine: the process burns a fraction of
+        # threads x wall time (threads wait at barriers for a descheduled peer).
+        mp.setattr(engine_module.time, "process_time", lambda: 0.3 * time.perf_counter())
+        for _ in range(3):
+            eng.render(app, pose)
+    assert eng.threads == 1 and torch.get_num_threads() == 1
