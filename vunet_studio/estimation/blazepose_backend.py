@@ -13,10 +13,14 @@ import takes about a second and pulls in matplotlib.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
+import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -93,6 +97,31 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     elif img.dtype != np.uint8 and img.dtype.kind in "iu":
         img = np.clip(img, 0, 255).astype(np.uint8)
     return as_rgb_uint8(img)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence the process's stderr (file descriptor 2) for a moment.
+
+    mediapipe's C++ side prints start-up chatter there (TensorFlow Lite's delegate, absl's
+    "log messages before InitializeLog" notice, a feedback-tensor warning), which Python's
+    logging cannot catch; in `vunet-studio render` it would sit above the one line a user
+    error gets. Only the graph's first run prints it, so only that is silenced.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (a GUI without a console)
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def landmarks_to_pose(
@@ -180,12 +209,18 @@ class BlazePoseEstimator:
             # model_complexity=1 ("full") is the only landmark model inside the wheel; 0 and 2
             # would be downloaded on first use. static_image_mode: every call detects afresh,
             # as needed for unrelated photos (video mode would track the last person).
-            return mp_pose.Pose(
+            graph = mp_pose.Pose(
                 static_image_mode=True,
                 model_complexity=1,
                 enable_segmentation=False,
                 min_detection_confidence=min_detection_confidence,
             )
+            # A first run here, on a blank frame: the models load now (so the first photo's
+            # time is the photo's), and their start-up chatter is kept off the terminal.
+            with _quiet_native_stderr(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                graph.process(np.full((64, 64, 3), 127, np.uint8))
+            return graph
         except Exception as e:  # a broken install fails in many ways (protobuf, missing .so)
             LOG.exception("could not start BlazePose")
             raise EstimatorUnavailable(

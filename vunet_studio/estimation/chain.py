@@ -119,7 +119,7 @@ def openpifpaf_offline_problem(checkpoint: str) -> str:
     if not glob.glob(str(folder / f"{glob.escape(checkpoint)}-*")):
         return (
             f"openpifpaf skipped: its checkpoint '{checkpoint}' is not downloaded "
-            "(choose one in Preferences, or pick openpifpaf to download it)."
+            "(choose a checkpoint file, or choose openpifpaf to download it once)."
         )
     return ""
 
