@@ -69,12 +69,16 @@ def time_limit() -> Iterator[None]:
 def _index_file(folder: Path, n: int, payload: object | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     joints = np.stack([Pose.template(128, 128).to_normalized(128, 128)] * n).astype(np.float32)
-    index = payload if payload is not None else {
-        "joint_order": list(JOINT_NAMES),
-        "imgs": [f"images/{i}.png" for i in range(n)],  # none of them exists
-        "train": [True] * n,
-        "joints": joints,
-    }
+    index = (
+        payload
+        if payload is not None
+        else {
+            "joint_order": list(JOINT_NAMES),
+            "imgs": [f"images/{i}.png" for i in range(n)],  # none of them exists
+            "train": [True] * n,
+            "joints": joints,
+        }
+    )
     (folder / "index.p").write_bytes(pickle.dumps(index, protocol=2))
     return folder / "index.p"
 
@@ -161,7 +165,9 @@ def test_bad_training_input_gets_one_clear_line(tmp_path: Path, caplog, case: st
     assert not (tmp_path / "pwned").exists()  # a refused index.p ran nothing
 
 
-def test_a_dataset_of_unreadable_images_stops_with_an_error(tmp_path: Path, caplog, monkeypatch, time_limit) -> None:
+def test_a_dataset_of_unreadable_images_stops_with_an_error(
+    tmp_path: Path, caplog, monkeypatch, time_limit
+) -> None:
     monkeypatch.setattr(data_module, "_unreadable_warnings", 0)
     _index_file(tmp_path / "ds", 600)
     argv = [CONFIG, "--data.kind=index", f"--data.path={tmp_path / 'ds'}", "--out", str(tmp_path / "run")]
@@ -189,14 +195,20 @@ def test_a_full_disk_while_training_says_so_and_keeps_the_earlier_files(
 
     run = tmp_path / "run"
     assert train_main([CONFIG, "--out", str(run), "--steps=2", *TINY]) == 0
-    kept = {p: p.read_bytes() for p in [run / "config.yaml", run / "model.safetensors", *run.glob("resume/*.pt")]}
+    kept = {
+        p: p.read_bytes() for p in [run / "config.yaml", run / "model.safetensors", *run.glob("resume/*.pt")]
+    }
     resume = ["--out", str(run), "--resume", "--steps=3", "--threads=1", "--no-progress"]
 
     def torch_save_on_a_full_disk(obj: object, f: object) -> None:
-        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file"
+        )
 
     def safetensors_on_a_full_disk(*args: object, **kwargs: object) -> None:
-        raise Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space" })')
+        raise Exception(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space" })'
+        )
 
     def fsync_on_a_full_disk(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

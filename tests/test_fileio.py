@@ -54,7 +54,9 @@ def test_a_library_error_on_a_full_disk_becomes_a_disk_full_error(tmp_path: Path
 
     def torch_like(tmp: Path) -> None:
         tmp.write_bytes(b"half")
-        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file"
+        )
 
     with pytest.raises(DiskFullError, match="disk is full"):
         atomic_write_with(target, torch_like)
@@ -64,7 +66,10 @@ def test_a_library_error_on_a_full_disk_becomes_a_disk_full_error(tmp_path: Path
     # safetensors words it as Rust's StorageFull, whatever the free space says.
     monkeypatch.undo()
     with pytest.raises(DiskFullError):
-        atomic_write_with(target, lambda tmp: (_ for _ in ()).throw(Exception("IoError(Os { code: 28, kind: StorageFull })")))
+        atomic_write_with(
+            target,
+            lambda tmp: (_ for _ in ()).throw(Exception("IoError(Os { code: 28, kind: StorageFull })")),
+        )
     # Other errors stay what they are.
     with pytest.raises(ValueError, match="bad value"):
         atomic_write_with(target, lambda tmp: (_ for _ in ()).throw(ValueError("bad value")))
@@ -115,7 +120,9 @@ def test_a_long_legal_file_name_can_be_written(tmp_path: Path) -> None:
     assert _only(tmp_path) == [target.name]
 
 
-def test_gui_mp4_export_on_a_full_disk_says_so_instead_of_switching_codec(tmp_path: Path, monkeypatch) -> None:
+def test_gui_mp4_export_on_a_full_disk_says_so_instead_of_switching_codec(
+    tmp_path: Path, monkeypatch
+) -> None:
     from vunet_studio.gui import export
 
     def ffmpeg_on_a_full_disk(path: Path, frames: list[np.ndarray], fps: float) -> None:

@@ -177,7 +177,9 @@ class TrainConfig:
         if not 0.0 <= self.data.pair_fraction <= 1.0:
             raise ConfigError(f"data.pair_fraction must be in [0, 1], got {self.data.pair_fraction}")
         if self.data.pair_fraction and self.data.kind != "synth":
-            raise ConfigError("data.pair_fraction needs data.kind=synth (only synthetic people come in pairs)")
+            raise ConfigError(
+                "data.pair_fraction needs data.kind=synth (only synthetic people come in pairs)"
+            )
         if not 0.0 <= self.data.warp_dropout <= 1.0:
             raise ConfigError(f"data.warp_dropout must be in [0, 1], got {self.data.warp_dropout}")
         if self.data.warp_dropout and self.data.kind != "synth":

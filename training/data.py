@@ -67,7 +67,11 @@ def warn_unreadable(msg: str, *args: Any) -> None:
     _unreadable_warnings += 1
     n = _unreadable_warnings
     if n <= WARN_FIRST or n % WARN_EVERY == 0:
-        suffix = f" (unreadable image {n}; from now on only every {WARN_EVERY}th is logged)" if n >= WARN_FIRST else ""
+        suffix = (
+            f" (unreadable image {n}; from now on only every {WARN_EVERY}th is logged)"
+            if n >= WARN_FIRST
+            else ""
+        )
         logger.warning(msg + suffix, *args)
 
 
@@ -80,7 +84,9 @@ class UnreadableGuard:
     """Counts unreadable items batch by batch and raises DatasetError when too many come in a row."""
 
     def __init__(self, length: int | None, where: str = "the dataset") -> None:
-        self.limit = MAX_UNREADABLE_IN_A_ROW if length is None else min(MAX_UNREADABLE_IN_A_ROW, 2 * length + 8)
+        self.limit = (
+            MAX_UNREADABLE_IN_A_ROW if length is None else min(MAX_UNREADABLE_IN_A_ROW, 2 * length + 8)
+        )
         self.where = where
         self.in_a_row = 0
 
@@ -235,7 +241,9 @@ class IndexDataset(Dataset):
             imgs = list(index["imgs"])
             train = np.asarray(index.get("train", np.ones(len(imgs), bool)), bool)
         except (TypeError, ValueError) as exc:
-            raise DatasetError(f"{path}: 'imgs', 'joints' or 'train' is not a list of the expected kind ({exc})") from None
+            raise DatasetError(
+                f"{path}: 'imgs', 'joints' or 'train' is not a list of the expected kind ({exc})"
+            ) from None
         if joints.ndim != 3 or joints.shape[0] != len(imgs) or joints.shape[2] != 2:
             raise DatasetError(f"{path}: joints {joints.shape} do not match {len(imgs)} images")
         if train.shape != (len(imgs),):

@@ -506,8 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     # `not (a <= x)` also catches NaN, which every comparison lets through.
     if not (0.0 <= args.val_fraction <= 1.0) or not (0.0 <= args.margin <= 10.0) or args.min_box < 0:
         print(
-            "vunet-prepare: --val-fraction must be in [0, 1], --margin a number in [0, 10], "
-            "--min-box >= 0",
+            "vunet-prepare: --val-fraction must be in [0, 1], --margin a number in [0, 10], --min-box >= 0",
             file=sys.stderr,
         )
         return 2

@@ -194,7 +194,9 @@ class Trainer:
         ]
         if alpha_params:
             groups.append({"params": alpha_params, "lr_scale": cfg.optim.alpha_lr_scale})
-        self.optimizer = torch.optim.Adam(groups, lr=cfg.schedule.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
+        self.optimizer = torch.optim.Adam(
+            groups, lr=cfg.schedule.lr, betas=(cfg.optim.beta1, cfg.optim.beta2)
+        )
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -215,7 +217,9 @@ class Trainer:
 
                 # purge_step drops the events at and after it that an interrupted run logged
                 # past its resume file; the resume step's own were logged before the save, so keep them.
-                self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if self.step else None)
+                self.writer = SummaryWriter(
+                    str(self.run_dir / "tb"), purge_step=self.step + 1 if self.step else None
+                )
 
     # --- setup helpers --------------------------------------------------------------
     def _resolved_yaml(self) -> str:
@@ -241,7 +245,9 @@ class Trainer:
             alpha=info.config.alpha or mine.alpha,
         )
         if grown != mine:
-            raise TrainingError(f"--init_from {path}: its model config differs from this run's ({info.config})")
+            raise TrainingError(
+                f"--init_from {path}: its model config differs from this run's ({info.config})"
+            )
         if mine.scene_context and not info.config.scene_context:
             state = _with_more_inputs(state, "enc_up.inp.v", mine.appearance_channels)
             logger.info("warm start adds the scene input to F_phi (its weights start at zero)")

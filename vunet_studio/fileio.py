@@ -68,7 +68,9 @@ def _process_start_time() -> float:
         stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
         ticks = int(stat[19])  # field 22 (starttime), counted after the ")" of the command name
         btime = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
         )
         return min(now, btime + ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError, StopIteration):
@@ -111,7 +113,10 @@ def _remove_leftovers(target: Path) -> None:
         return
     for entry in candidates:
         try:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < _PROCESS_START:
+            if (
+                entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime < _PROCESS_START
+            ):
                 os.unlink(entry.path)
                 log.info("removed %s, left over from an interrupted write", entry.path)
         except OSError:  # gone already, or not ours to remove: the write goes on regardless

@@ -49,9 +49,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=128, help="square image size in pixels (default 128)")
     ap.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
-    ap.add_argument(
-        "--overwrite", action="store_true", help="replace a dataset or pairs already in --out"
-    )
+    ap.add_argument("--overwrite", action="store_true", help="replace a dataset or pairs already in --out")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
