@@ -319,9 +319,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
                 raise unreadable(e) from e
             admit(name)
     else:
-        raise EstimatorUnavailable(
-            f"The file {p.name} names too many classes to be an openpifpaf checkpoint."
-        )
+        raise EstimatorUnavailable(f"The file {p.name} names too many classes for an openpifpaf checkpoint.")
     net = obj.get("model") if isinstance(obj, dict) else obj
     if not isinstance(net, op.network.nets.Shell):
         raise EstimatorUnavailable(
