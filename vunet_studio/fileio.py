@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,24 +102,57 @@ def _tmp_prefix_suffix(target: Path) -> tuple[str, str]:
     return f".{stem}.", f".tmp{suffix}"
 
 
+#: Any temporary file name of ours, for whichever target.
+_ANY_TMP = re.compile(r"\..*\." + _TMP_RANDOM + r"\.tmp[^/]*\Z", re.DOTALL)
+#: Per folder, the names of our temporary files in it older than this process, found by one
+#: scan at the first write there: later leftovers cannot appear (anything made since is newer),
+#: and a scan per write would make writing n files into one folder take n^2 steps.
+_old_temporaries: dict[str, set[str]] = {}
+_old_temporaries_lock = threading.Lock()
+
+
+def _leftovers_in(folder: Path) -> set[str]:
+    key = os.path.abspath(folder)
+    with _old_temporaries_lock:
+        found = _old_temporaries.get(key)
+        if found is None:
+            found = set()
+            try:
+                with os.scandir(folder) as entries:
+                    for e in entries:
+                        if not _ANY_TMP.match(e.name):
+                            continue
+                        with contextlib.suppress(OSError):
+                            if (
+                                e.is_file(follow_symlinks=False)
+                                and e.stat(follow_symlinks=False).st_mtime < _PROCESS_START
+                            ):
+                                found.add(e.name)
+            except OSError:
+                pass
+            _old_temporaries[key] = found
+        return found
+
+
 def _remove_leftovers(target: Path) -> None:
     """Remove temporary files of `target` (our own naming pattern for exactly this target) that
     an earlier, interrupted process left behind. Files newer than this process may belong to a
     write in progress (here or in another process) and are left alone, as is anything else."""
+    found = _leftovers_in(target.parent)
+    if not found:
+        return
     prefix, suffix = _tmp_prefix_suffix(target)
     pattern = re.compile(re.escape(prefix) + _TMP_RANDOM + re.escape(suffix) + r"\Z")
-    try:
-        candidates = [e for e in os.scandir(target.parent) if pattern.match(e.name)]
-    except OSError:
-        return
-    for entry in candidates:
+    with _old_temporaries_lock:
+        mine = [name for name in found if pattern.match(name)]
+        found.difference_update(mine)
+    for name in mine:
+        path = target.parent / name
         try:
-            if (
-                entry.is_file(follow_symlinks=False)
-                and entry.stat(follow_symlinks=False).st_mtime < _PROCESS_START
-            ):
-                os.unlink(entry.path)
-                log.info("removed %s, left over from an interrupted write", entry.path)
+            # Checked again: the name may have been reused since the scan.
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < _PROCESS_START:
+                path.unlink()
+                log.info("removed %s, left over from an interrupted write", path)
         except OSError:  # gone already, or not ours to remove: the write goes on regardless
             continue
 
