@@ -54,10 +54,13 @@ class DiskFullError(OSError):
         )
         self.path = p
 
+    def __reduce__(self) -> tuple[type, tuple[str, int]]:  # for crossing process boundaries
+        return (type(self), (str(self.path), self.errno or errno.ENOSPC))
+
     def __str__(self) -> str:
         return (
             f"cannot write {self.path}: the disk is full (no space left in {self.path.parent}). "
-            "Free some space or choose another folder; the earlier file is unchanged."
+            "Free some space or choose another folder (an earlier version of the file is unchanged)."
         )
 
 
