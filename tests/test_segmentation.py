@@ -105,3 +105,15 @@ def test_without_mediapipe_the_mask_is_drawn_from_the_skeleton() -> None:
     # Soft edges: a fallback must not pretend to be an exact outline.
     assert ((result.mask > 0.05) & (result.mask < 0.95)).any()
     assert segmentation.stickman_mask(pose, 640, 480).shape == (480, 640)
+
+
+def test_a_wrong_pose_is_not_covered_by_the_mask_without_its_bones() -> None:
+    # What the estimator's test relies on: with fill_bones=False a skeleton placed off the
+    # person does not make its own mask.
+    img, pose = photo("basketball1.png"), pose_of("basketball1.png")
+    wrong = pose.translated(260, 0)  # onto the empty wall between the two men
+    mask = person_mask(img, wrong, fill_bones=False)
+    inside = [mask[y, x] > 0.5 for x, y in torso_points(wrong)]
+    assert sum(inside) <= 1
+    right = person_mask(img, pose, fill_bones=False)
+    assert all(right[y, x] > 0.5 for x, y in torso_points(pose))

@@ -265,6 +265,10 @@ def segment_person(
     BlazePose looks at the whole photo first (its own person detector frames the person
     best); when the person it finds is not the pose's, it looks again at a crop around the
     pose, then the selfie model at that crop, then the skeleton alone draws the mask.
+
+    fill_bones: add the pose's bones to the mask, and draw it from the skeleton when no model
+    finds the person. False keeps only what the models see (an empty mask when they see
+    nobody on the pose): what a check of the pose against the photo needs.
     """
     t0 = time.perf_counter()
     rgb = to_rgb8(photo)
@@ -273,6 +277,8 @@ def segment_person(
     has_pose = pose is not None and bool(pose.visible.any())
 
     def done(mask: np.ndarray, method: str, note: str = "") -> PersonSegmentation:
+        if method == "stickman" and not fill_bones:
+            mask, method, note = np.zeros((h, w), np.float32), "none", note.split(";")[0]
         ms = (time.perf_counter() - t0) * 1000.0
         log.debug("person mask by %s in %.0f ms%s", method, ms, f" ({note})" if note else "")
         return PersonSegmentation(np.clip(mask, 0.0, 1.0).astype(np.float32), method, note, ms)
@@ -370,6 +376,10 @@ def mask_largest(mask: np.ndarray) -> np.ndarray:
     return np.where(keep > 0, mask, 0.0).astype(np.float32)
 
 
-def person_mask(photo: np.ndarray, pose: Pose | None) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: the person standing in `pose` in `photo`. See `segment_person`."""
-    return segment_person(photo, pose).mask
+def person_mask(photo: np.ndarray, pose: Pose | None, *, fill_bones: bool = True) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: the person standing in `pose` in `photo`. See `segment_person`.
+
+    To check a pose against the photo (do its joints fall on the person?), pass
+    `fill_bones=False`: otherwise the pose's own bones are part of the mask by construction.
+    """
+    return segment_person(photo, pose, fill_bones=fill_bones).mask
