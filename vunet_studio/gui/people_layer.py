@@ -26,7 +26,7 @@ from vunet_studio.workspace import place_hidden_joints
 log = logging.getLogger(__name__)
 
 OTHER_COLOUR = QColor(255, 255, 255)
-OTHER_OPACITY = 0.45  # visible on dark and bright photos, clearly not the edited skeleton
+OTHER_OPACITY = 0.55  # visible on dark and bright photos, clearly not the edited skeleton
 OTHER_Z = 0.5  # above the photo (0), below the edited skeleton (1, 2)
 #: A click this close (screen pixels) to another person's bones or joints picks that person.
 PICK_DISTANCE = 14.0
@@ -86,20 +86,24 @@ class PeopleLayer(QObject):
         scene = self.canvas.scene()
         pen = QPen(OTHER_COLOUR, 2.0, Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
+        # A dark halo under the light dashes keeps the skeleton visible on bright and busy clothes.
+        halo = QPen(QColor(0, 0, 0), 4.0)
+        halo.setCosmetic(True)
         tip = f"Person {k + 1}: click to edit this person"
         for a, b in LIMBS:
             ia, ib = JOINT_INDEX[a], JOINT_INDEX[b]
             if pose.visible[ia] and pose.visible[ib]:
-                line = QGraphicsLineItem(*map(float, pose.xy[ia]), *map(float, pose.xy[ib]))
-                line.setPen(pen)
-                self._add(scene, line, tip)
+                for p in (halo, pen):
+                    line = QGraphicsLineItem(*map(float, pose.xy[ia]), *map(float, pose.xy[ib]))
+                    line.setPen(p)
+                    self._add(scene, line, tip)
         r = 3.5
         for j in np.flatnonzero(pose.visible):
             dot = QGraphicsEllipseItem(-r, -r, 2 * r, 2 * r)
             dot.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             dot.setPos(*map(float, pose.xy[j]))
             dot.setBrush(QBrush(OTHER_COLOUR))
-            dot.setPen(Qt.PenStyle.NoPen)
+            dot.setPen(QPen(QColor(0, 0, 0), 1.0))
             self._add(scene, dot, tip)
 
     def _add(self, scene: object, item: QGraphicsItem, tip: str) -> None:
