@@ -8,13 +8,18 @@ works offline. Two of its models were compared on the photos in `../shared/photo
 - the selfie models (`selfie_segmentation`, general and landscape, both in the wheel) are
   made for a face filling the frame: on a full-body person (basketball*.png) they miss the
   legs, and they mask every person, so the man at the right edge came out stronger than the
-  man holding the ball.
+  man holding the ball. Of the two, the general one (`model_selection=0`) is used: the
+  landscape one found almost nothing on basketball1.png (its mask peaked at 0.2).
 
-So BlazePose's mask is the primary one. It runs on a crop around the given pose, which makes
-it find *that* person when the photo holds several, and its own landmarks must agree with the
-pose, else it found someone else. The selfie model (general) on the same crop is the second
-choice, and a soft stickman silhouette drawn from the pose the last, when mediapipe is not
-installed or both models find nobody. Whatever model answered, the mask is refined around the
+So BlazePose's mask is the primary one, and it must be the pose's person: BlazePose's own
+landmarks must agree with the pose. It looks at the whole photo first (its detector frames a
+person best there) and, when it found someone else, at a crop around the pose. BlazePose
+masks only inside its own box around the person, which cuts off an arm it did not expect
+(astronaut.png's far arm), so on the whole photo the selfie model's mask is added, and the
+regions that do not touch the skeleton dropped again. When BlazePose finds no person on the
+pose, the selfie model on the crop answers (the man at basketball1.png's right edge, whom
+BlazePose does not find), and when no model does (or mediapipe is not installed), a soft
+stickman silhouette drawn from the pose. Whatever answered, the mask is refined around the
 skeleton: only the connected regions the pose's joints and bones fall on are kept (other
 people's blobs and stray patches go), and the bones are filled in so a limb the model lost
 still counts as the person.
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 WORK_SIDE = 640
 #: Mask values above this count as the person when regions are selected.
 THRESHOLD = 0.5
+#: Add the selfie model's mask to BlazePose's (see above: BlazePose cuts at its own box).
 UNION_SELFIE = True
 _TORSO = ("lhip", "lshoulder", "rshoulder", "rhip")
 _HEAD = ("cnose", "reye", "leye", "rear", "lear")
@@ -86,15 +92,20 @@ class Segmenter:
         try:
             from mediapipe.python.solutions import pose as mp_pose
             from mediapipe.python.solutions import selfie_segmentation as mp_selfie
-        except Exception as e:  # noqa: BLE001 - an import that fails in any way means "not installed"
-            self.unavailable = f"person segmentation unavailable (mediapipe: {e})"
-            log.info("%s", self.unavailable)
+
+            # model_complexity=1 is the only BlazePose inside the wheel (0 and 2 download).
+            self._pose = mp_pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=True,
+                min_detection_confidence=0.3,
+            )
+            self._selfie = mp_selfie.SelfieSegmentation(model_selection=0)
+        except Exception as e:  # noqa: BLE001 - a missing or broken install fails in many ways
+            self._pose = self._selfie = None
+            self.unavailable = f"person segmentation unavailable (mediapipe: {type(e).__name__}: {e})"
+            log.warning("%s", self.unavailable)
             return False
-        # model_complexity=1 is the only BlazePose that ships in the wheel (0 and 2 download).
-        self._pose = mp_pose.Pose(
-            static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.3
-        )
-        self._selfie = mp_selfie.SelfieSegmentation(model_selection=0)
         return True
 
     def blazepose(self, rgb: np.ndarray) -> tuple[np.ndarray, Pose] | None:
