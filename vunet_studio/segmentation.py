@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vunet_studio.estimation.blazepose_backend import landmarks_to_pose, to_rgb8
+from vunet_studio.estimation.blazepose_backend import _quiet_native_stderr, landmarks_to_pose, to_rgb8
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES, LIMBS
 
@@ -101,6 +101,12 @@ class Segmenter:
                 min_detection_confidence=0.3,
             )
             self._selfie = mp_selfie.SelfieSegmentation(model_selection=0)
+            # A first run on a blank frame loads the models now and keeps mediapipe's C++
+            # start-up chatter off the terminal, as the bundled estimator does.
+            with _quiet_native_stderr():
+                blank = np.full((64, 64, 3), 127, np.uint8)
+                for model in (self._pose, self._selfie):
+                    self._process(model, blank)
         except Exception as e:  # noqa: BLE001 - a missing or broken install fails in many ways
             self._pose = self._selfie = None
             self.unavailable = f"person segmentation unavailable (mediapipe: {type(e).__name__}: {e})"
