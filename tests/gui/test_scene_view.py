@@ -99,3 +99,22 @@ def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_wind
     assert "No person found" in window.statusBar().currentMessage()
     after = grab(window)
     assert np.abs(after.astype(int) - before.astype(int)).max() <= 2, "a photo without a person changed"
+
+
+def test_a_failing_mask_is_one_status_line_and_the_photo_stays(
+    qtbot, make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    from vunet_studio.gui import scene_worker
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(scene_worker, "segment_person", broken)
+    photo = Path(shutil.copy(PHOTOS / "cameraman.png", tmp_path / "cameraman.png"))
+    window = make_window(RealPose())
+    (pid,) = open_and_wait(qtbot, window, [photo])
+    window.doc.set_current(pid)
+    with qtbot.waitSignal(window.scenes.ready, timeout=20000):
+        window.scene_view.act_scene.setChecked(True)
+    message = window.statusBar().currentMessage()
+    assert message == "The person's mask could not be made (out of memory): the empty scene is the photo"

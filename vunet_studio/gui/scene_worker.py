@@ -41,7 +41,8 @@ SceneKey = tuple[int, str, str]  # photo id, photo path, source pose key ("" = n
 @dataclass(frozen=True)
 class PhotoScene:
     """mask: (H, W) float32 in [0, 1]; scene: the photo without the person (as the photo);
-    method: what made the mask; note: a fallback's reason; ms: mask and scene times."""
+    method: what made the mask ("failed": nothing could); note: a fallback's reason or the failure;
+    mask_ms, scene_ms: how long each took."""
 
     mask: np.ndarray
     scene: np.ndarray
@@ -52,6 +53,8 @@ class PhotoScene:
 
     def message(self) -> str:
         made = {"blazepose": "BlazePose", "selfie": "the selfie model", "stickman": "the skeleton"}
+        if self.method == "failed":
+            return f"The person's mask could not be made ({self.note}): the empty scene is the photo"
         if self.method == "none":
             text = "No person found for a mask: the empty scene is the photo"
         else:
@@ -84,7 +87,9 @@ class SceneWorker(QObject):
         except Exception as e:  # noqa: BLE001 - a failed mask must not take the app down
             log.exception("person mask failed")
             h, w = image.shape[:2]
-            result = PhotoScene(np.zeros((h, w), np.float32), image, "none", f"mask failed: {e}", 0.0, 0.0)
+            result = PhotoScene(
+                np.zeros((h, w), np.float32), image, "failed", str(e) or type(e).__name__, 0.0, 0.0
+            )
         self.done.emit(key, image, result)
 
 
