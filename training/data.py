@@ -67,12 +67,11 @@ def warn_unreadable(msg: str, *args: Any) -> None:
     _unreadable_warnings += 1
     n = _unreadable_warnings
     if n <= WARN_FIRST or n % WARN_EVERY == 0:
-        suffix = (
-            f" (unreadable image {n}; from now on only every {WARN_EVERY}th is logged)"
-            if n >= WARN_FIRST
-            else ""
-        )
-        logger.warning(msg + suffix, *args)
+        if n == WARN_FIRST:
+            msg += f" ({n} unreadable images: from now on only every {WARN_EVERY}th is logged)"
+        elif n > WARN_FIRST:
+            msg += f" ({n} unreadable images so far)"
+        logger.warning(msg, *args)
 
 
 #: Stop when this many items in a row could not be read (fewer for a small dataset: twice its
