@@ -244,6 +244,14 @@ def test_nothing_available_gives_the_template_and_every_reason() -> None:
         chain.estimate(IMAGE)
 
 
+def test_a_one_person_estimator_says_so() -> None:
+    class One(Fake):
+        single_person = True
+
+    result = EstimatorChain(estimation.BUNDLED, bundled_factory=lambda: One("bp")).run(IMAGE)
+    assert result.message.endswith("ms (it looks for one person only)")
+
+
 def test_choice_and_strict_mode() -> None:
     chain = EstimatorChain(
         estimation.BUNDLED, openpifpaf_factory=lambda: Fake("pp"), bundled_factory=lambda: Fake("bp")

@@ -179,8 +179,6 @@ class BlazePoseEstimator:
     """
 
     name = NAME
-    #: BlazePose itself finds one person; the others come from searching again.
-    single_person = True
 
     def __init__(
         self,
@@ -227,6 +225,12 @@ class BlazePoseEstimator:
                 f"The bundled pose estimator could not start ({type(e).__name__}: {e}). "
                 "Reinstall with `make setup`, or place the joints by hand."
             ) from e
+
+    @property
+    def single_person(self) -> bool:
+        """Whether only one person is looked for (BlazePose finds one per search; the others
+        come from searching again with `max_people` > 1)."""
+        return self.max_people == 1
 
     def close(self) -> None:
         with self._lock:

@@ -52,7 +52,7 @@ class Estimation:
     source: who found them ("BlazePose (bundled)", "pose file a.json", "" for the template).
     ms: time the estimator (or reading the file) took for this photo.
     skipped: one sentence per preferred source not used, and why.
-    single_person: the estimator looks for one person at a time (the others may be missed).
+    single_person: the estimator looked for one person only (others may be in the photo).
     reason: why the template was used ("" otherwise).
     """
 
@@ -76,6 +76,8 @@ class Estimation:
         n = len(self.poses)
         if n > 1:
             text += f"; {n} people found"
+        elif self.single_person:
+            text += " (it looks for one person only)"
         return text
 
     @property

@@ -102,8 +102,7 @@ class PoseFinderWorker(QObject):
         sidecar = sidecar_pose_path(Path(path))
         file_notes = [s for s in result.skipped if sidecar is not None and sidecar.name in s]
         note = "; ".join([result.message, *file_notes])
-        origin = result.origin
-        self.found.emit(photo_id, result.poses[0], origin, note)
+        self.found.emit(photo_id, result.poses[0], result.origin, note)
 
 
 class PoseFinder(QObject):
