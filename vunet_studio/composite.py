@@ -34,7 +34,7 @@ Box = tuple[float, float, float]  # (x0, y0, side) in the photo's pixels
 
 #: Where the alpha came from, as the status bar says it.
 ALPHA_MODEL = "the model's alpha"
-ALPHA_STICKMAN = "a silhouette of the pose (this model has no alpha channel)"
+ALPHA_STICKMAN = "the pose's silhouette (this model has no alpha)"
 
 #: A joint this close to the stable box's edge (share of its side) extends the box: hands and
 #: feet reach past their joints, and the model saw people with room around them.

@@ -121,6 +121,7 @@ class PoseCanvas(QGraphicsView):
 
         self._photo_item: QGraphicsPixmapItem | None = None
         self._overlay_item: QGraphicsPixmapItem | None = None
+        self._composite_item: QGraphicsPixmapItem | None = None
         self._image_size: tuple[int, int] = (0, 0)
         self._pose: Pose | None = None
         self._joints: list[QGraphicsEllipseItem] = []
@@ -169,6 +170,7 @@ class PoseCanvas(QGraphicsView):
             self._joints.append(dot)
 
     def set_photo(self, rgb: np.ndarray | None) -> None:
+        self.set_composite(None)
         if self._photo_item is not None:
             self.scene().removeItem(self._photo_item)
             self._photo_item = None
@@ -210,6 +212,26 @@ class PoseCanvas(QGraphicsView):
             self._overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
             self._overlay_item.setScale(scale)
             self._overlay_item.setZValue(0.5)
+
+    def set_composite(self, pixmap: QPixmap | None, scale: float = 1.0) -> None:
+        """Show `pixmap` (shown `scale` times bigger: photo pixels) in place of the photo: the
+        photo with its person re-posed. None shows the photo itself again."""
+        if self._composite_item is None:
+            if pixmap is None:
+                return
+            self._composite_item = QGraphicsPixmapItem()
+            self._composite_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            self._composite_item.setZValue(0.25)  # over the photo, under the mask view and skeleton
+            self.scene().addItem(self._composite_item)
+        if pixmap is None:
+            self._composite_item.setVisible(False)
+            return
+        self._composite_item.setPixmap(pixmap)  # one item, its pixmap replaced: no churn per frame
+        self._composite_item.setScale(scale)
+        self._composite_item.setVisible(True)
+
+    def composite_shown(self) -> bool:
+        return self._composite_item is not None and self._composite_item.isVisible()
 
     def pose(self) -> Pose | None:
         return self._pose.copy() if self._pose is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -20,7 +21,7 @@ from vunet_studio.gui.commands import (
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.qimage import thumbnail
 from vunet_studio.gui.render_view import RenderView
-from vunet_studio.gui.render_worker import AppearanceJob, RenderService
+from vunet_studio.gui.render_worker import AppearanceJob, CompositeJob, RenderService
 from vunet_studio.gui.sources_panel import AppearancePanel, PhotoEntry, PhotosPanel
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_LABELS, JOINT_NAMES
@@ -58,6 +59,8 @@ class EditController(QObject):
         self.doc, self.canvas, self.render_view = doc, canvas, render_view
         self.photos_panel, self.appearance_panel, self.render = photos_panel, appearance_panel, render
         self._thumbs: dict[int, QPixmap] = {}
+        #: Where a render of a photo goes back into it (set by the window: `CompositeView.job_for`).
+        self.composite_job: Callable[[Photo], CompositeJob | None] = lambda _photo: None
         self._shown_photo: int | None = None
 
         doc.currentChanged.connect(self._on_current_changed)
@@ -177,7 +180,7 @@ class EditController(QObject):
             return None
         if not pose.has_torso():
             self.message.emit("The model needs both shoulders and both hips: show them to render.")
-        return self.render.request(photo.id, pose, job)
+        return self.render.request(photo.id, pose, job, self.composite_job(photo))
 
     def _on_image(self, pid: int, image: QImage, ms: float, t_request: float) -> None:
         if pid != self._shown_photo:

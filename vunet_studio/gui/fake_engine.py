@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vunet_studio.engine import Appearance, EngineError, Render, Source
+from vunet_studio.engine import Appearance, EngineError, Render, Source, pose_box
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
 
@@ -54,14 +54,13 @@ class FakeEngine:
         rng = np.random.default_rng(seed)
         return Appearance(rng.uniform(40, 230, (8, 3)).astype(np.float32), key=f"sample{seed}")
 
-    def render(self, appearance: Appearance, pose: Pose) -> Render:
+    def render(
+        self, appearance: Appearance, pose: Pose, box: tuple[float, float, float] | None = None
+    ) -> Render:
         t0 = time.perf_counter()
         time.sleep(self.delay_s)
         s = self.image_size
-        box = pose.bbox() or (0.0, 0.0, 1.0, 1.0)
-        side = 1.25 * max(box[2] - box[0], box[3] - box[1], 1.0)
-        x0 = (box[0] + box[2]) / 2 - side / 2
-        y0 = (box[1] + box[3]) / 2 - side / 2
+        x0, y0, side = box if box is not None else pose_box(pose)
         local = pose.translated(-x0, -y0).scaled(s / side, s / side)
         stick = draw_stickman(local, s, s).astype(np.float32) / 255.0  # (S, S, 3)
         colours = np.asarray(appearance.latents, np.float32).reshape(-1, 3)
@@ -70,5 +69,8 @@ class FakeEngine:
         for ch, c in ((2, c_torso), (0, c_right), (1, c_left)):
             m = stick[:, :, ch : ch + 1]
             image = image * (1 - m) + c * m
+        alpha = stick.max(axis=2)  # (S, S): the person is where the stickman is drawn
         self.renders += 1
-        return Render(image.clip(0, 255).astype(np.uint8), (x0, y0, side), (time.perf_counter() - t0) * 1e3)
+        return Render(
+            image.clip(0, 255).astype(np.uint8), (x0, y0, side), (time.perf_counter() - t0) * 1e3, alpha
+        )

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from vunet_studio.gui import settings
 from vunet_studio.gui.animation_dialog import AnimationDialog, AnimationOptions
 from vunet_studio.gui.canvas import PoseCanvas
+from vunet_studio.gui.composite_view import CompositeView
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.editor import EditController
 from vunet_studio.gui.files import FileController, sample_photos
@@ -133,6 +134,11 @@ class MainWindow(QMainWindow):
         self.people = PeopleController(self.doc, self.canvas, self.finder)  # several people per photo
         self.scenes = SceneService(self.doc, self)  # each photo's person mask and empty scene
         self.scene_view = SceneView(self.doc, self.canvas, self.scenes, self)
+        # The photo with its person re-posed in place (the square render stays in its dock).
+        self.composite_view = CompositeView(
+            self.doc, self.canvas, self.scenes, self.render, self.editor.request_render, self
+        )
+        self.editor.composite_job = self.composite_view.job_for
         self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
 
         self._build_status_bar()
@@ -263,6 +269,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
         m.addSeparator()
+        m.addAction(self.composite_view.act_show)
         m.addActions(self.scene_view.actions)
         m.addSeparator()
         m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction(),
@@ -293,7 +300,7 @@ class MainWindow(QMainWindow):
         self.empty.open_button.clicked.connect(self.files.open_dialog)
         self.empty.samples_button.clicked.connect(self.files.open_samples)
         self.empty.samples_button.setEnabled(bool(sample_photos()))
-        for c in (self.editor, self.files, self.keyframes, self.scene_view, self.people):
+        for c in (self.editor, self.files, self.keyframes, self.scene_view, self.people, self.composite_view):
             c.message.connect(self.show_message)
         self.people.sourceChanged.connect(self._on_pose_source)
         self.keyframe_strip.playRequested.connect(self.show_animation_dialog)

@@ -50,12 +50,25 @@ class AppearanceJob:
 
 
 @dataclass(frozen=True)
+class CompositeJob:
+    """Where a render goes back into its photo: the photo's empty scene at display size
+    (`scale` display pixels per photo pixel), the person's stable box in photo pixels
+    (`composite.stable_box` extends it per pose) and whether the photo is grey."""
+
+    scene: np.ndarray
+    scale: float
+    base_box: tuple[float, float, float]
+    grey: bool = False
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     id: int
     photo_id: int
     pose: Pose
     appearance: AppearanceJob
     t_request: float = field(default_factory=time.perf_counter)
+    composite: CompositeJob | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class RenderWorker(QObject):
     """Lives in the render thread. Only `submit` is called from the GUI thread."""
 
     rendered = Signal(int, int, QImage, object, float, float)  # id, photo id, image, box, ms, t_request
+    composited = Signal(int, int, QImage, float, str)  # id, photo id, frame, its scale, alpha source
     renderFailed = Signal(int, str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -184,12 +198,26 @@ class RenderWorker(QObject):
             req, self._pending = self._pending, None
         if req is None:
             return
+        frame: QImage | None = None
         try:
-            result = self._engine.render(self._appearance(req.appearance), req.pose)
+            appearance = self._appearance(req.appearance)
+            job = req.composite
+            if job is None:
+                result = self._engine.render(appearance, req.pose)
+            else:
+                from vunet_studio.composite import repose
+
+                done = repose(
+                    self._engine, appearance, req.pose, job.scene, job.base_box, scale=job.scale, grey=job.grey
+                )
+                result, frame = done.render, qimage_from_rgb(done.image)
         except Exception as e:  # noqa: BLE001 - any model error is shown, the app lives on
             log.exception("render failed")
             self.renderFailed.emit(req.id, str(e))
             return
+        if frame is not None and req.composite is not None:
+            # Before the square render: the service marks the request shown on `rendered`.
+            self.composited.emit(req.id, req.photo_id, frame, req.composite.scale, done.alpha.source)
         self.rendered.emit(
             req.id,
             req.photo_id,
@@ -235,6 +263,7 @@ class RenderService(QObject):
     """GUI-side owner of the render thread: numbers requests, drops stale results."""
 
     imageReady = Signal(int, QImage, float, float)  # photo id, image, render ms, t_request (perf_counter s)
+    compositeReady = Signal(int, QImage, float, str)  # photo id, the photo re-posed, its scale, alpha source
     renderFailed = Signal(str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -256,6 +285,7 @@ class RenderService(QObject):
         self._load.connect(self.worker.load_engine)
         self._animate.connect(self.worker.export_animation)
         self.worker.rendered.connect(self._on_rendered)
+        self.worker.composited.connect(self._on_composited)
         self.worker.renderFailed.connect(self._on_render_failed)
         self.worker.engineProgress.connect(self.engineProgress)
         self.worker.engineReady.connect(self._on_ready)
@@ -293,10 +323,12 @@ class RenderService(QObject):
         self.ready, self.loading, self.last_error = False, False, message
         self.engineFailed.emit(message)
 
-    def request(self, photo_id: int, pose: Pose, appearance: AppearanceJob) -> int:
+    def request(
+        self, photo_id: int, pose: Pose, appearance: AppearanceJob, composite: CompositeJob | None = None
+    ) -> int:
         rid = self._next_id
         self._next_id += 1
-        self.worker.submit(RenderRequest(rid, photo_id, pose.copy(), appearance))
+        self.worker.submit(RenderRequest(rid, photo_id, pose.copy(), appearance, composite=composite))
         return rid
 
     def export_animation(self, job: AnimationJob) -> None:
@@ -308,6 +340,11 @@ class RenderService(QObject):
         self._next_token += 1
         self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance))
         return token
+
+    def _on_composited(self, rid: int, photo_id: int, frame: QImage, scale: float, alpha_source: str) -> None:
+        if rid <= self._shown_id:
+            return
+        self.compositeReady.emit(photo_id, frame, scale, alpha_source)
 
     def _on_rendered(self, rid: int, photo_id: int, image: QImage, box: object, ms: float, t0: float) -> None:
         if rid <= self._shown_id:

@@ -1,0 +1,115 @@
+"""The main view shows the photo with its person re-posed in place, live while dragging.
+
+`CompositeView` turns each photo's empty scene (`scene_worker.SceneService`) into a
+`CompositeJob` for the render worker (the scene at display size, the person's stable box, grey
+or colour), and lays the composited frames it gets back over the canvas photo. The square
+render stays in its dock for inspection. View ▸ "Re-posed person in the photo" turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QImage, QPixmap
+
+from vunet_studio.composite import is_grey
+from vunet_studio.engine import EngineError, pose_box
+from vunet_studio.gui.canvas import PoseCanvas
+from vunet_studio.gui.document import StudioDocument
+from vunet_studio.gui.render_worker import CompositeJob, RenderService
+from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
+from vunet_studio.workspace import Photo
+
+log = logging.getLogger(__name__)
+
+#: The composite shown while editing is made at most this many pixels on its long side: a
+#: 12-megapixel photo composited at full size would cost more than the render. Exports use
+#: the photo's own resolution.
+DISPLAY_SIDE = 1600
+
+
+class CompositeView(QObject):
+    message = Signal(str)
+
+    def __init__(
+        self,
+        doc: StudioDocument,
+        canvas: PoseCanvas,
+        scenes: SceneService,
+        render: RenderService,
+        rerender: Callable[[], object],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._doc, self._canvas, self._scenes, self._rerender = doc, canvas, scenes, rerender
+        self._jobs: dict[int, tuple[SceneKey, CompositeJob]] = {}
+        self._alpha_source = ""
+        self.act_show = QAction("Re-posed person in the &photo", self)
+        self.act_show.setStatusTip("Show the render composited into the photo (off: the photo as it is)")
+        self.act_show.setCheckable(True)
+        self.act_show.setChecked(True)
+        self.act_show.toggled.connect(self._on_toggled)
+        scenes.ready.connect(self._on_scene_ready)
+        render.compositeReady.connect(self._on_frame)
+        doc.currentChanged.connect(self._on_current_changed)
+
+    def job_for(self, photo: Photo) -> CompositeJob | None:
+        """The composite job for a render of `photo`, or None (turned off, or the photo's
+        empty scene is still being made: the render then comes without a composite)."""
+        if not self.act_show.isChecked() or photo.image is None or photo.source_pose is None:
+            return None
+        key = scene_key(photo)
+        if key is None:
+            return None
+        hit = self._jobs.get(photo.id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        scene = self._scenes.request(photo)
+        if scene is None:
+            return None  # `ready` comes later and asks for a render again
+        try:
+            base = pose_box(photo.source_pose)
+        except EngineError:
+            return None
+        job = _make_job(scene.scene, base)
+        self._jobs[photo.id] = (key, job)
+        live = {p.id for p in self._doc.photos}
+        for pid in [pid for pid in self._jobs if pid not in live]:
+            del self._jobs[pid]
+        return job
+
+    def _on_scene_ready(self, photo_id: int) -> None:
+        photo = self._doc.current
+        if photo is not None and photo.id == photo_id and self.act_show.isChecked():
+            self._rerender()
+
+    def _on_frame(self, photo_id: int, frame: QImage, scale: float, alpha_source: str) -> None:
+        photo = self._doc.current
+        if photo is None or photo.id != photo_id or not self.act_show.isChecked():
+            return
+        self._canvas.set_composite(QPixmap.fromImage(frame), 1.0 / scale)
+        if alpha_source != self._alpha_source:
+            self._alpha_source = alpha_source
+            self.message.emit(f"Person cut out by {alpha_source}")
+
+    def _on_current_changed(self, _pid: int) -> None:
+        self._canvas.set_composite(None)
+
+    def _on_toggled(self, on: bool) -> None:
+        if not on:
+            self._canvas.set_composite(None)
+        self._rerender()
+
+
+def _make_job(scene: np.ndarray, base_box: tuple[float, float, float]) -> CompositeJob:
+    rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, DISPLAY_SIDE / max(h, w))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return CompositeJob(rgb, scale, base_box, is_grey(rgb))
