@@ -48,7 +48,7 @@ PART_LABELS = {
 }
 _ID = Qt.ItemDataRole.UserRole
 THIS_PHOTO = "This photo (being edited)"
-_EDITING_MARK = "✎ "  # marks the edited photo in the list, beside its bold name
+_EDITING_TIP = "\n(being edited)"
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,8 @@ class PhotosPanel(QWidget):
             font = QFont(item.font())
             font.setBold(editing)
             item.setFont(font)
-            name = item.text().removeprefix(_EDITING_MARK)
-            item.setText(_EDITING_MARK + name if editing else name)
+            tip = item.toolTip().removesuffix(_EDITING_TIP)
+            item.setToolTip(tip + _EDITING_TIP if editing else tip)
         if self._selected_id() is None:
             self._select(photo_id)
         self._sync_buttons()
