@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         )
         self.editor.composite_job = self.composite_view.job_for
         self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
+        self._engine_notice = ""
 
         self._build_status_bar()
         self._build_actions()
@@ -389,7 +390,9 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, info: str) -> None:
         self.progress.setVisible(False)
         self.engine_label.setText(f"Model: {info}")
-        self.statusBar().showMessage(f"Model ready: {info}", 5000)
+        notice, self._engine_notice = self._engine_notice, ""
+        # A fallback (CUDA missing: on the CPU) is what the user must read, not "ready".
+        self.statusBar().showMessage(notice or f"Model ready: {info}", 20000 if notice else 5000)
         self.render_view.set_message("Rendering…")
 
     def _on_engine_failed(self, message: str) -> None:
@@ -400,7 +403,7 @@ class MainWindow(QMainWindow):
 
     def _on_engine_notice(self, message: str) -> None:
         self.engine_label.setToolTip(message)
-        self.statusBar().showMessage(message, 20000)
+        self._engine_notice = message  # shown when the model is ready, which comes next
 
     def _on_animation_notice(self, message: str) -> None:
         self.statusBar().showMessage(message, 20000)

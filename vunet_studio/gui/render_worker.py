@@ -135,12 +135,10 @@ class RenderWorker(QObject):
             # No usable GPU: a model on the CPU beats no model. If the CPU fails too, the
             # problem is not the device (a bad checkpoint), and that message is the one shown.
             log.warning("%s; falling back to the CPU", e)
-            if not self._load_on_cpu(checkpoint):
-                return
-            self.engineNotice.emit(
+            notice = (
                 f"The model runs on the CPU: {str(e).rstrip('.')}. Choose the device in File ▸ Preferences."
             )
-            self._drain()
+            self._load_on_cpu(checkpoint, notice)
             return
         except Exception as e:  # a broken checkpoint may raise anything; the user needs a message
             log.exception("engine failed to load")
@@ -148,28 +146,27 @@ class RenderWorker(QObject):
             return
         self._ready(engine, checkpoint)
 
-    def _load_on_cpu(self, checkpoint: str) -> bool:
+    def _load_on_cpu(self, checkpoint: str, notice: str) -> None:
         from vunet_studio.engine import EngineError
 
         try:
             engine = self._factory(checkpoint or None, "cpu", self._progress)
         except EngineError as e:
             self.engineFailed.emit(str(e))
-            return False
+            return
         except Exception as e:  # noqa: BLE001 - as in load_engine
             log.exception("engine failed to load on the CPU")
             self.engineFailed.emit(f"Could not load the model: {e}")
-            return False
-        self._ready(engine, checkpoint, drain=False)
-        return True
+            return
+        self.engineNotice.emit(notice)  # first: the window shows it with the ready state
+        self._ready(engine, checkpoint)
 
-    def _ready(self, engine: Any, checkpoint: str, *, drain: bool = True) -> None:
+    def _ready(self, engine: Any, checkpoint: str) -> None:
         self._engine = engine
         self.engineReady.emit(
             f"{Path(checkpoint).name if checkpoint else 'default model'} on {engine.device}"
         )
-        if drain:
-            self._drain()  # a request may have arrived while loading
+        self._drain()  # a request may have arrived while loading
 
     def _progress(self, fraction: float, message: str) -> None:
         self.engineProgress.emit(float(fraction), message)
