@@ -8,8 +8,8 @@ wrong minutes later. `ThreadTuner` decides before every render:
 
 * with several threads it compares each render's wall time with the process CPU time it
   used: busy threads that are all on a core burn ``threads x wall`` of CPU; threads waiting
-  for a descheduled peer burn much less. Two renders in a row below `MIN_EFFICIENCY` (or far
-  slower than the quiet baseline) and it drops to one thread.
+  for a descheduled peer burn much less. Two renders in a row below `MIN_EFFICIENCY` and
+  slower than the best seen (or far slower, whatever the CPU time) and it drops to one thread.
 * on one thread it cannot see whether another core is free, so now and then, only when the
   machine's other cores look idle (`/proc/stat`), it tries one render with all threads and
   keeps them if that render was clearly faster. A failed try doubles the wait before the next.
@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 #: CPU time / (threads x wall time) below this: the threads are waiting for each other.
 #: Measured at 2 threads on 2 cores: ~0.9 idle; 0.2-0.35 with another process busy.
 MIN_EFFICIENCY = 0.6
-#: Several threads are dropped when renders get this much slower than their quiet best.
+#: Several threads are dropped when renders get this much slower than their quiet best...
 SLOWDOWN = 2.0
+#: ... or this much slower with the CPU time diverging from the wall time. The wall-time
+#: condition keeps a machine whose threads never look efficient (a passive OpenMP wait
+#: policy) on all threads as long as they are fast.
+SLOWER = 1.25
 #: A try with more threads must beat the 1-thread median by this factor to be kept.
 PROBE_GAIN = 0.8
 PROBE_WAIT_S = 3.0
@@ -115,8 +119,8 @@ class ThreadTuner:
             return
         efficiency = cpu_s / (threads * wall_s)
         best = self._best_wall
-        slow = best is not None and wall_s > SLOWDOWN * best
-        if efficiency < MIN_EFFICIENCY or slow:
+        diverging = efficiency < MIN_EFFICIENCY and (best is None or wall_s > SLOWER * best)
+        if diverging or (best is not None and wall_s > SLOWDOWN * best):
             self._poor += 1
             if self._poor >= 2:
                 self._set(
@@ -128,8 +132,7 @@ class ThreadTuner:
 
     def _end_probe(self, threads: int, wall_s: float, cpu_s: float) -> None:
         single = sorted(self._single)[len(self._single) // 2]
-        efficiency = cpu_s / (threads * wall_s)
-        if wall_s < PROBE_GAIN * single and efficiency >= MIN_EFFICIENCY:
+        if wall_s < PROBE_GAIN * single:  # faster is what counts, however it looks in CPU time
             self._probe_wait = PROBE_WAIT_S
             self._best_wall = wall_s
             self._set(threads, f"the machine is quiet ({1e3 * wall_s:.0f} ms vs {1e3 * single:.0f} ms on 1)")
