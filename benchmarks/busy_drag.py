@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         "--hog-core", type=int, default=None, help="core for the hog (default: the last one allowed)"
     )
     ap.add_argument("--json", type=Path)
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every thread-count decision")
     args = ap.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
+    logging.getLogger("vunet_studio.threads").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("vunet_studio.engine").setLevel(logging.INFO)
     _isolate()
     from PySide6.QtCore import QEvent, QEventLoop, QPoint, QPointF, Qt, QTimer
     from PySide6.QtGui import QMouseEvent

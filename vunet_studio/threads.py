@@ -10,9 +10,10 @@ wrong minutes later. `ThreadTuner` decides before every render:
   used: busy threads that are all on a core burn ``threads x wall`` of CPU; threads waiting
   for a descheduled peer burn much less. Two renders in a row below `MIN_EFFICIENCY` and
   slower than the best seen (or far slower, whatever the CPU time) and it drops to one thread.
-* on one thread it cannot see whether another core is free, so now and then, only when the
-  machine's other cores look idle (`/proc/stat`), it tries one render with all threads and
-  keeps them if that render was clearly faster. A failed try doubles the wait before the next.
+* on one thread it cannot see whether another core is free, so now and then, only when other
+  processes leave enough cores free (`/proc/stat` minus this process's own CPU time), it
+  tries one render with all threads and keeps them if that render was clearly faster. A
+  failed try doubles the wait before the next.
 
 No torch, no Qt: the engine owns one and asks it; tests drive it with made-up timings.
 """
@@ -28,7 +29,8 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 #: CPU time / (threads x wall time) below this: the threads are waiting for each other.
-#: Measured at 2 threads on 2 cores: ~0.9 idle; 0.2-0.35 with another process busy.
+#: Spinning OpenMP threads on free cores come near 1; measured 0.2-0.35 at 2 threads on the
+#: 2-core machine with another process busy on a core.
 MIN_EFFICIENCY = 0.6
 #: Several threads are dropped when renders get this much slower than their quiet best...
 SLOWDOWN = 2.0
@@ -38,29 +40,39 @@ SLOWDOWN = 2.0
 SLOWER = 1.25
 #: A try with more threads must beat the 1-thread median by this factor to be kept.
 PROBE_GAIN = 0.8
+#: A try is this many renders, judged by the fastest: the first after a thread-count change
+#: also starts the new OpenMP threads.
+PROBE_RENDERS = 2
+#: Threads this efficient are all working, whatever the wall time (a bigger job, not a wait).
+WORKING_EFFICIENCY = 0.85
 PROBE_WAIT_S = 3.0
 PROBE_WAIT_MAX_S = 60.0
 
 
-def idle_cores_since_last_call() -> Callable[[], float | None]:
-    """A function returning how many cores were idle (summed over the machine) since its
-    previous call, from /proc/stat; None where that is not available (not Linux)."""
-    state: dict[str, tuple[int, int] | None] = {"last": _cpu_times()}
+def other_load_since_last_call() -> Callable[[], float | None]:
+    """A function returning how many cores *other* processes kept busy since its previous
+    call (the machine's busy time from /proc/stat minus this process's CPU time); None
+    where /proc/stat is not available (not Linux)."""
+    state: dict[str, tuple[int, int, float, float] | None] = {"last": _sample()}
 
-    def idle() -> float | None:
-        now = _cpu_times()
+    def load() -> float | None:
+        now = _sample()
         last, state["last"] = state["last"], now
         if now is None or last is None:
             return None
         d_total, d_idle = now[0] - last[0], now[1] - last[1]
-        if d_total <= 0:
+        d_wall = now[3] - last[3]
+        if d_total <= 0 or d_wall <= 0:
             return None
-        return (os.cpu_count() or 1) * d_idle / d_total
+        machine = (os.cpu_count() or 1) * (1.0 - d_idle / d_total)
+        ours = (now[2] - last[2]) / d_wall  # our render and GUI threads are not "other load"
+        return max(0.0, machine - ours)
 
-    return idle
+    return load
 
 
-def _cpu_times() -> tuple[int, int] | None:
+def _sample() -> tuple[int, int, float, float] | None:
+    """(total jiffies, idle jiffies, this process's CPU s, wall s) now."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
             fields = f.readline().split()
@@ -70,7 +82,7 @@ def _cpu_times() -> tuple[int, int] | None:
         return None
     values = [int(v) for v in fields[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values[:8]), idle
+    return sum(values[:8]), idle, time.process_time(), time.monotonic()
 
 
 class ThreadTuner:
@@ -80,29 +92,35 @@ class ThreadTuner:
         start: int | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        idle_cores: Callable[[], float | None] | None = None,
+        other_load: Callable[[], float | None] | None = None,
+        cores: int | None = None,
     ) -> None:
         self.max_threads = max(1, max_threads)
         self.threads = min(self.max_threads, start or self.max_threads)  # the chosen count
         self._clock = clock
-        self._idle = idle_cores or idle_cores_since_last_call()
+        self._other_load = other_load or other_load_since_last_call()
+        self._cores = cores or os.cpu_count() or self.max_threads
         self._poor = 0  # renders in a row that looked contended
         self._best_wall: float | None = None  # quiet wall time with max threads
         self._single: deque[float] = deque(maxlen=9)  # recent 1-thread wall times
         self._probe_wait = PROBE_WAIT_S
         self._next_probe = clock() + self._probe_wait
-        self._probing = False
+        self._probe: list[float] | None = None  # wall times of the try under way
         self.changes = 0  # for tests and the log
 
     def next_threads(self) -> int:
         """The thread count for the next render (a try with more threads, now and then)."""
-        self._probing = False
+        if self._probe is not None:
+            return self.max_threads
         if self.threads < self.max_threads and self._single and self._clock() >= self._next_probe:
-            idle = self._idle()
-            # On one thread we use about one core; the others must be free to be worth a try.
-            if idle is None or idle >= 0.6 * (self.max_threads - 1):
-                self._probing = True
+            others = self._other_load()
+            # All threads are worth a try only when other processes leave them their cores.
+            if others is None or self._cores - others >= self.max_threads - 0.4:
+                self._probe = []
                 return self.max_threads
+            log.debug(
+                "no try with %d threads: other processes keep %.2f cores busy", self.max_threads, others
+            )
             self._next_probe = self._clock() + PROBE_WAIT_S  # busy: look again later
         return self.threads
 
@@ -110,9 +128,12 @@ class ThreadTuner:
         """One render's wall time and the process CPU time it took, with `threads` threads."""
         if wall_s <= 0:
             return
-        if self._probing:
-            self._probing = False
-            self._end_probe(threads, wall_s, cpu_s)
+        if self._probe is not None:
+            self._probe.append(wall_s)
+            single = sorted(self._single)[len(self._single) // 2]
+            # A clearly contended first try is not repeated: each such render is a stall.
+            if len(self._probe) >= PROBE_RENDERS or wall_s > 3 * single:
+                self._end_probe(threads, min(self._probe), single)
             return
         if threads == 1:
             self._single.append(wall_s)
@@ -120,7 +141,8 @@ class ThreadTuner:
         efficiency = cpu_s / (threads * wall_s)
         best = self._best_wall
         diverging = efficiency < MIN_EFFICIENCY and (best is None or wall_s > SLOWER * best)
-        if diverging or (best is not None and wall_s > SLOWDOWN * best):
+        stalled = best is not None and wall_s > SLOWDOWN * best and efficiency < WORKING_EFFICIENCY
+        if diverging or stalled:
             self._poor += 1
             if self._poor >= 2:
                 self._set(
@@ -130,8 +152,8 @@ class ThreadTuner:
             self._poor = 0
             self._best_wall = wall_s if best is None else min(best, wall_s)
 
-    def _end_probe(self, threads: int, wall_s: float, cpu_s: float) -> None:
-        single = sorted(self._single)[len(self._single) // 2]
+    def _end_probe(self, threads: int, wall_s: float, single: float) -> None:
+        self._probe = None
         if wall_s < PROBE_GAIN * single:  # faster is what counts, however it looks in CPU time
             self._probe_wait = PROBE_WAIT_S
             self._best_wall = wall_s
