@@ -185,8 +185,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path: Path, tiny_data: Fix
     trainer = Trainer(cfg, tmp_path, dataset=tiny_data, tensorboard=False)
     real = trainer.loss_fn.forward
 
-    def poisoned(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
-        total, terms = real(x_hat, x, mask)
+    def poisoned(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None, alpha=None):  # type: ignore[no-untyped-def]  # noqa: ANN001
+        total, terms = real(x_hat, x, mask, alpha)
         return (total * float("nan"), terms) if trainer.step >= 5 else (total, terms)
 
     trainer.loss_fn.forward = poisoned  # type: ignore[method-assign]

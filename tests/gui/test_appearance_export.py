@@ -63,13 +63,28 @@ def test_copy_pose_of_another_photo(qtbot, loaded) -> None:  # noqa: ANN001
     assert new.xy[4, 1] < new.xy[3, 1]
 
 
-def test_export_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_square_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
     window, _ = loaded
     for name in ("render.png", "render.jpg"):
-        assert window.files.export_render(tmp_path / name)
+        assert window.files.export_render(tmp_path / name, square=True)
         img = np.asarray(Image.open(tmp_path / name))
         assert img.shape == (128, 128, 3)
     assert "render.jpg" in window.statusBar().currentMessage()
+
+
+def test_export_is_the_photo_at_its_size_with_the_person_re_posed(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, _ = loaded
+    photo = window.doc.current
+    qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
+    for name in ("photo.png", "photo.jpg"):
+        with qtbot.waitSignal(window.files.exported, timeout=10000):
+            assert window.files.export_render(tmp_path / name)
+        img = np.asarray(Image.open(tmp_path / name).convert("RGB"))
+        assert img.shape == (photo.size[1], photo.size[0], 3)
+    png = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"))
+    # Far from the person: the photo's own pixels; on the person: the re-posed render.
+    assert np.array_equal(png[:8, :8], photo.image[:8, :8])
+    assert not np.array_equal(png, photo.image)
 
 
 def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -78,7 +93,7 @@ def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, m
     window, _ = loaded
     answer = (str(tmp_path / "typed_without_suffix"), "JPEG image (*.jpg *.jpeg)")
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: answer)
-    assert window.files.export_render()
+    assert window.files.export_render(square=True)
     assert (tmp_path / "typed_without_suffix.jpg").is_file()
 
 
@@ -120,6 +135,22 @@ def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:  # noqa:
         assert (tmp_path / name).stat().st_size > 0
     gif = Image.open(tmp_path / "anim.gif")
     assert gif.n_frames == 4  # two photos' poses, two frames between
+
+
+def test_animation_frames_are_the_photo_capped_by_the_size_setting(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+    window, ids = loaded
+    photo = window.doc.current  # 200 x 300
+    qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
+    window.prefs.frames_between = 1
+    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)
+    for side, size in ((1280, (200, 300)), (150, (100, 150))):
+        window.prefs.export_max_side = side
+        with qtbot.waitSignal(window.files.exported, timeout=10000):
+            assert window.files.export_animation(tmp_path / f"photo{side}.gif")
+        gif = Image.open(tmp_path / f"photo{side}.gif")
+        assert gif.size == size
+        first = np.asarray(gif.convert("RGB"))
+        assert np.abs(first[:4, :4].astype(int) - photo.image[0, 0]).max() <= 8  # the photo's own corner
 
 
 def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001

@@ -9,19 +9,20 @@ render stays in its dock for inspection. View ▸ "Re-posed person in the photo"
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
 
-from vunet_studio.composite import is_grey
+from vunet_studio.composite import is_grey, stable_box
 from vunet_studio.engine import EngineError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.render_worker import CompositeJob, RenderService
 from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
+from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,31 @@ class CompositeView(QObject):
             base = pose_box(photo.source_pose)
         except EngineError:
             return None
-        job = _make_job(scene.scene, base)
+        job = _make_job(scene.scene, base, DISPLAY_SIDE)
         self._jobs[photo.id] = (key, job)
         live = {p.id for p in self._doc.photos}
         for pid in [pid for pid in self._jobs if pid not in live]:
             del self._jobs[pid]
         return job
+
+    def export_job(
+        self, photo: Photo, poses: Sequence[Pose] = (), max_side: int | None = None
+    ) -> CompositeJob | None:
+        """The photo's empty scene at export size (full size, or at most `max_side` pixels on
+        its long side) and one box that holds `poses` (an animation's frames: the person keeps
+        one size throughout), or None while the empty scene is still being made."""
+        if photo.image is None or photo.source_pose is None:
+            return None
+        scene = self._scenes.request(photo)
+        if scene is None:
+            return None
+        try:
+            box = pose_box(photo.source_pose)
+        except EngineError:
+            return None
+        for p in poses:
+            box = stable_box(box, p)
+        return _make_job(scene.scene, box, max_side)
 
     def _on_scene_ready(self, photo_id: int) -> None:
         photo = self._doc.current
@@ -105,11 +125,11 @@ class CompositeView(QObject):
         self._rerender()
 
 
-def _make_job(scene: np.ndarray, base_box: tuple[float, float, float]) -> CompositeJob:
+def _make_job(scene: np.ndarray, base_box: tuple[float, float, float], max_side: int | None) -> CompositeJob:
     rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
     h, w = rgb.shape[:2]
-    scale = min(1.0, DISPLAY_SIDE / max(h, w))
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
     if scale < 1.0:
         rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     return CompositeJob(rgb, scale, base_box, is_grey(rgb))

@@ -39,11 +39,19 @@ def _upscaled(rgb: np.ndarray, min_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
 
 
-def write_render(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
+def check_render_path(path: str | os.PathLike[str]) -> str:
+    """The image format for `path` ("PNG" or "JPEG"); ExportError for another suffix. Callers
+    check before a slow render, so a typo is said at once."""
     p = Path(path)
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(p.suffix.lower())
     if fmt is None:
         raise ExportError(f"{p.name}: choose a .png or .jpg file name")
+    return fmt
+
+
+def write_render(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
+    p = Path(path)
+    fmt = check_render_path(p)
     image = Image.fromarray(np.ascontiguousarray(rgb, np.uint8), "RGB")
     try:
         atomic_write_with(p, lambda tmp: image.save(tmp, fmt, **({"quality": 95} if fmt == "JPEG" else {})))

@@ -9,7 +9,7 @@ message box); the open workspace is left as it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -26,6 +26,7 @@ from vunet_studio.gui.export import (
     ExportError,
     animation_frames,
     check_fps,
+    check_render_path,
     pose_format_for,
     write_pose,
     write_render,
@@ -34,8 +35,9 @@ from vunet_studio.gui.pose_finder import PoseFinder
 from vunet_studio.gui.qimage import rgb_from_qimage
 from vunet_studio.gui.recovery import Autosaver, RecoveryFile, orphans
 from vunet_studio.gui.render_view import RenderView
-from vunet_studio.gui.render_worker import AnimationJob, RenderService
+from vunet_studio.gui.render_worker import AnimationJob, CompositeJob, RenderService, StillJob
 from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
+from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.workspace import (
     WORKSPACE_SUFFIX,
@@ -87,6 +89,12 @@ class FileController(QObject):
         self.render, self.finder, self.window, self.prefs = render, finder, window, prefs
         finder.found.connect(self._on_found)
         render.animationDone.connect(self._on_animation_done)
+        render.stillDone.connect(self._on_still_done)
+        #: The photo at export size with its person re-posed, for stills and animations
+        #: (set by the window: `CompositeView.export_job`); None while its empty scene is made.
+        self.export_composite: Callable[[Photo, Sequence[Pose], int | None], CompositeJob | None] = (
+            lambda _photo, _poses, _side: None
+        )
         self.autosaver = Autosaver(self._autosave_document, prefs.autosave_s, self)
         doc.undo.cleanChanged.connect(self._on_clean_changed)
         # Every committed edit moves the undo index: keep it on disk within seconds.
@@ -370,7 +378,10 @@ class FileController(QObject):
             path = path.with_suffix(next((s for key, s in suffixes.items() if key in selected), fallback))
         return path, selected
 
-    def export_render(self, path: str | Path | None = None) -> bool:
+    def export_render(self, path: str | Path | None = None, *, square: bool = False) -> bool:
+        """Export the photo with its person re-posed, at the photo's resolution (rendered and
+        written in the render thread: `exported` says when it is on disk), or with `square`
+        the model's square render as shown."""
         image = self.render_view.image()
         photo = self.doc.current
         if image is None or photo is None:
@@ -379,22 +390,59 @@ class FileController(QObject):
                 "There is no render yet: open a photo and wait for the model to render it.",
             )
             return False
+        if path is not None:
+            try:
+                check_render_path(path)
+            except ExportError as e:
+                self.error("Export failed", str(e))
+                return False
+        composite = None
+        if not square:
+            composite = self.export_composite(photo, (), None)
+            job = self.editor.appearance_job(self.doc.appearance, photo)
+            if composite is None or job is None or photo.pose is None:
+                self.error(
+                    "Not ready yet",
+                    "The photo without its person is still being made: export again in a moment, "
+                    "or export the square render (File ▸ Export square render).",
+                )
+                return False
         if path is None:
+            stem = f"{photo.path.stem}_render" if square else f"{photo.path.stem}_reposed"
             path, _ = self._ask_save_path(
-                "Export render", f"{photo.path.stem}_render.png", RENDER_FILTERS, {"JPEG": ".jpg"}
+                "Export square render" if square else "Export photo",
+                f"{stem}.png",
+                RENDER_FILTERS,
+                {"JPEG": ".jpg"},
             )
             if path is None:
                 return False
         p = Path(path)
+        if square:
+            try:
+                write_render(p, rgb_from_qimage(image))
+            except ExportError as e:
+                self.error("Export failed", str(e))
+                return False
+            self._on_still_done(str(p), "")
+            return True
         try:
-            write_render(p, rgb_from_qimage(image))
+            check_render_path(p)
         except ExportError as e:
             self.error("Export failed", str(e))
             return False
-        settings.remember_folder(p)
-        self.info(f"Render exported to {p}")
-        self.exported.emit(str(p))
+        assert photo.pose is not None and job is not None
+        self.render.export_still(StillJob(p, photo.pose.copy(), job, composite))
+        self.info(f"Rendering {p.name} at {photo.size[0]}x{photo.size[1]}…")
         return True
+
+    def _on_still_done(self, path: str, err: str) -> None:
+        if err:
+            self.error("Export failed", f"{Path(path).name}: {err}")
+            return
+        settings.remember_folder(path)
+        self.info(f"Render exported to {path}")
+        self.exported.emit(path)
 
     def export_pose(self, path: str | Path | None = None, fmt: str | None = None) -> bool:
         photo = self.doc.current
@@ -469,7 +517,10 @@ class FileController(QObject):
         except (ValueError, ExportError) as e:
             self.error("Cannot export", str(e))
             return False
-        self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps, loop))
+        # The frames are the photo with its person re-posed (at most export_max_side pixels),
+        # or the square renders while the photo's empty scene is still being made.
+        composite = self.export_composite(photo, frames, self.prefs.export_max_side)
+        self.render.export_animation(AnimationJob(p, tuple(frames), job, self.prefs.fps, loop, composite))
         self.info(f"Rendering {len(frames)} frames to {p.name}…")
         return True
 

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
             self.doc, self.canvas, self.scenes, self.render, self.editor.request_render, self
         )
         self.editor.composite_job = self.composite_view.job_for
+        self.files.export_composite = self.composite_view.export_job
         self._loop_animation, self._animation_suffix = True, ".gif"  # the last export's choices
         self._engine_notice = ""
 
@@ -210,7 +211,14 @@ class MainWindow(QMainWindow):
             lambda: f.export_render(),
             "Ctrl+E",
             S.SP_ArrowDown,
-            "Save the rendered person as PNG or JPEG",
+            "Save the photo with the person re-posed, at full resolution (PNG or JPEG)",
+        )
+        self.act_export_square = self._action(
+            "Export s&quare render…",
+            lambda: f.export_render(square=True),
+            None,
+            None,
+            "Save the model's square render as it is, without the photo",
         )
         self.act_export_pose = self._action("Export &pose…", lambda: f.export_pose(), "Ctrl+Shift+E")
         self.act_export_anim = self._action("Export &animation…", self.show_animation_dialog, "Ctrl+Alt+E")
@@ -258,7 +266,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
-        m.addActions([self.act_export_render, self.act_export_pose, self.act_export_anim])
+        m.addActions([self.act_export_render, self.act_export_square, self.act_export_pose, self.act_export_anim])
         m.addSeparator()
         m.addActions([self.act_prefs, self.act_quit])
         m = mb.addMenu("&Edit")
@@ -354,7 +362,8 @@ class MainWindow(QMainWindow):
         photo = self.doc.current
         has_pose = photo is not None and photo.pose is not None
         for act in (self.act_mirror, self.act_reset, self.act_hide, self.act_own_pose, self.act_keyframe,
-                    self.act_export_pose, self.act_export_render, self.act_export_anim, self.act_shuffle,
+                    self.act_export_pose, self.act_export_render, self.act_export_square, self.act_export_anim,
+                    self.act_shuffle,
                     self.act_fit, self.act_zoom_in, self.act_zoom_out):  # fmt: skip
             act.setEnabled(has_pose)
         self.act_clear_keys.setEnabled(bool(self.doc.ws.keyframes))

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from vunet_studio.estimation import ESTIMATOR_CHOICES, ESTIMATOR_LABELS
-from vunet_studio.gui.settings import DEVICES, Preferences
+from vunet_studio.gui.settings import DEVICES, MAX_EXPORT_SIDE, MIN_EXPORT_SIDE, Preferences
 
 
 class PreferencesDialog(QDialog):
@@ -72,6 +72,12 @@ class PreferencesDialog(QDialog):
         self.frames = QSpinBox()
         self.frames.setRange(0, 60)
         self.frames.setValue(prefs.frames_between)
+        self.export_side = QSpinBox()
+        self.export_side.setRange(MIN_EXPORT_SIDE, MAX_EXPORT_SIDE)
+        self.export_side.setSingleStep(64)
+        self.export_side.setSuffix(" px")
+        self.export_side.setValue(prefs.export_max_side)
+        self.export_side.setToolTip("Animations are exported at the photo's size, at most this long side")
 
         form = QFormLayout()
         form.addRow("Model checkpoint:", row)
@@ -81,6 +87,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Autosave every:", self.autosave)
         form.addRow("Animation frames per second:", self.fps)
         form.addRow("Frames between poses:", self.frames)
+        form.addRow("Animation size (long side):", self.export_side)
         note = QLabel(
             "Changing the model or device reloads it in the background. "
             "A new pose estimator is used for photos opened from now on."
@@ -123,6 +130,7 @@ class PreferencesDialog(QDialog):
             autosave_s=self.autosave.value(),
             fps=float(self.fps.value()),
             frames_between=self.frames.value(),
+            export_max_side=self.export_side.value(),
             estimator=str(self.estimator.currentData()),
             pose_checkpoint=self.pose_checkpoint.text().strip(),
         )

@@ -78,6 +78,20 @@ class AnimationJob:
     appearance: AppearanceJob
     fps: float
     loop: bool = True  # a GIF repeats forever (else it plays once)
+    #: The frames composited into the photo (its empty scene at the export size), or None
+    #: for the square renders. Its box holds every frame's pose, so the person does not breathe.
+    composite: CompositeJob | None = None
+
+
+@dataclass(frozen=True)
+class StillJob:
+    """A still export: the photo at full resolution with the person re-posed (`composite`),
+    or the square render when `composite` is None."""
+
+    path: Path
+    pose: Pose
+    appearance: AppearanceJob
+    composite: CompositeJob | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class RenderWorker(QObject):
     engineNotice = Signal(str)  # loaded, but not as asked (CUDA missing: on the CPU)
     animationDone = Signal(str, str)  # path, error message ("" = success)
     animationNotice = Signal(str)  # exported, with something the user should know
+    stillDone = Signal(str, str)  # path, error message ("" = success)
     framesRendered = Signal(int, object)  # token, list[QImage]; for the animation preview
     _wake = Signal()
 
@@ -233,7 +248,7 @@ class RenderWorker(QObject):
             return
         try:
             app = self._appearance(job.appearance)
-            frames = [self._engine.render(app, p).image for p in job.frames]
+            frames = [self._frame(app, p, job.composite) for p in job.frames]
             note = write_animation(job.path, frames, job.fps, loop=job.loop)
         except Exception as e:  # noqa: BLE001
             log.exception("animation export failed")
@@ -242,6 +257,29 @@ class RenderWorker(QObject):
         if note:
             self.animationNotice.emit(note)
         self.animationDone.emit(str(job.path), "")
+
+    def _frame(self, appearance: Any, pose: Pose, job: CompositeJob | None) -> np.ndarray:
+        if job is None:
+            return self._engine.render(appearance, pose).image
+        from vunet_studio.composite import repose
+
+        return repose(self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey).image
+
+    @Slot(object)
+    def export_still(self, job: StillJob) -> None:
+        from vunet_studio.gui.export import write_render
+
+        if self._engine is None:
+            self.stillDone.emit(str(job.path), "The model is not loaded, so nothing can be rendered.")
+            return
+        try:
+            image = self._frame(self._appearance(job.appearance), job.pose, job.composite)
+            write_render(job.path, image)
+        except Exception as e:  # noqa: BLE001 - an export error is shown, the app lives on
+            log.exception("still export failed")
+            self.stillDone.emit(str(job.path), str(e))
+            return
+        self.stillDone.emit(str(job.path), "")
 
     @Slot(object)
     def render_frames(self, job: FramesJob) -> None:
@@ -268,9 +306,11 @@ class RenderService(QObject):
     engineNotice = Signal(str)
     animationDone = Signal(str, str)
     animationNotice = Signal(str)
+    stillDone = Signal(str, str)  # path, error message ("" = success)
     framesReady = Signal(int, object)  # token, list[QImage]
     _load = Signal(str, str)
     _animate = Signal(object)
+    _still = Signal(object)
     _frames = Signal(object)
 
     def __init__(self, factory: EngineFactory | None = None, parent: QObject | None = None) -> None:
@@ -281,6 +321,8 @@ class RenderService(QObject):
         self.worker.moveToThread(self._thread)
         self._load.connect(self.worker.load_engine)
         self._animate.connect(self.worker.export_animation)
+        self._still.connect(self.worker.export_still)
+        self.worker.stillDone.connect(self.stillDone)
         self.worker.rendered.connect(self._on_rendered)
         self.worker.composited.connect(self._on_composited)
         self.worker.renderFailed.connect(self._on_render_failed)
@@ -330,6 +372,10 @@ class RenderService(QObject):
 
     def export_animation(self, job: AnimationJob) -> None:
         self._animate.emit(job)
+
+    def export_still(self, job: StillJob) -> None:
+        """Render and write a still in the render thread; `stillDone` answers."""
+        self._still.emit(job)
 
     def render_frames(self, frames: tuple[Pose, ...], appearance: AppearanceJob) -> int:
         """Render `frames` in the background; `framesReady` answers with the returned token."""

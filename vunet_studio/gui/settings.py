@@ -13,6 +13,7 @@ from vunet_studio.estimation import ESTIMATOR_CHOICES
 
 MAX_RECENT = 10
 DEVICES = ("auto", "cpu", "cuda")
+MIN_EXPORT_SIDE, MAX_EXPORT_SIDE = 128, 8192
 
 
 @dataclass
@@ -24,6 +25,9 @@ class Preferences:
     frames_between: int = 8
     estimator: str = "auto"  # one of ESTIMATOR_CHOICES
     pose_checkpoint: str = ""  # openpifpaf checkpoint file; "" = its default, if downloaded
+    #: Animations are exported at the photo's size, shrunk to at most this many pixels on the
+    #: long side (a 12-megapixel GIF would be hundreds of megabytes). Stills keep full size.
+    export_max_side: int = 1280
 
     @classmethod
     def load(cls) -> Preferences:
@@ -39,6 +43,9 @@ class Preferences:
             frames_between=max(0, _int(s.value("prefs/frames_between"), d.frames_between)),
             estimator=estimator if estimator in ESTIMATOR_CHOICES else d.estimator,
             pose_checkpoint=str(s.value("prefs/pose_checkpoint", d.pose_checkpoint) or ""),
+            export_max_side=min(
+                MAX_EXPORT_SIDE, max(MIN_EXPORT_SIDE, _int(s.value("prefs/export_max_side"), d.export_max_side))
+            ),
         )
 
     def save(self) -> None:
@@ -50,6 +57,7 @@ class Preferences:
         s.setValue("prefs/frames_between", int(self.frames_between))
         s.setValue("prefs/estimator", self.estimator)
         s.setValue("prefs/pose_checkpoint", self.pose_checkpoint)
+        s.setValue("prefs/export_max_side", int(self.export_max_side))
 
 
 def _int(value: object, default: int) -> int:
