@@ -246,7 +246,10 @@ def test_empty_workspace_offers_no_save_and_no_photo_buttons(qtbot, make_window,
     assert not panel.use_button.isEnabled() and not panel.copy_button.isEnabled()
     ids = open_and_wait(qtbot, window, photos)
     assert window.act_save.isEnabled()
-    assert panel.use_button.isEnabled() and panel.copy_button.isEnabled()
+    assert panel.use_button.isEnabled()
+    assert not panel.copy_button.isEnabled()  # the edited photo is selected: nothing to copy
+    click_photo(panel, ids[1])
+    assert panel.copy_button.isEnabled()
     for pid in ids:
         window.files.close_photo(pid)
     assert not window.act_save.isEnabled()

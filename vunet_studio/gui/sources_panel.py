@@ -140,9 +140,9 @@ class PhotosPanel(QWidget):
         self._sync_buttons()
 
     def _sync_buttons(self) -> None:
-        has = self._selected_id() is not None
-        self.use_button.setEnabled(has)
-        self.copy_button.setEnabled(has)
+        selected = self._selected_id()
+        self.use_button.setEnabled(selected is not None)  # on the edited photo: its own look again
+        self.copy_button.setEnabled(selected is not None and selected != self._current)
 
     def _activate(self, item: QListWidgetItem | None) -> None:
         if item is not None:
