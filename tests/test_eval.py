@@ -41,7 +41,9 @@ def test_eval_writes_json_with_both_baselines(checkpoint: Path, pairs: Path, tmp
     )
     report = json.loads(out.read_text())
     assert report["pairs"] == 3 and report["step"] == 7
-    assert set(report["methods"]) == {"transfer", "appearance_copy", "prior_mean", "parts_warp"}
+    assert set(report["methods"]) == {
+        "transfer", "appearance_copy", "prior_mean", "parts_warp", "composite", "empty_scene"
+    }  # fmt: skip
     for m in report["methods"].values():
         assert {"ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask", "detail_corr_mask", "detail_ratio_mask"} <= set(m)
         assert -1.0 <= m["ssim"] <= 1.0
@@ -100,3 +102,26 @@ def test_detail_measures_tell_stripes_from_their_mean_colour() -> None:
     corr, ratio = detail(shifted, target, mask)
     assert corr < -0.9 and ratio == pytest.approx(1.0, abs=0.05)
     assert np.isnan(detail(target, target, np.zeros((64, 64), bool))[0])
+
+
+def test_the_composite_puts_the_person_back_into_the_scene(tmp_path: Path) -> None:
+    """The composite row scores the render inside the person's scene, as the app shows it; an
+    alpha model reports how well its alpha matches the true mask. Pairs without a scene.png
+    (written before there was one) are scored without it."""
+    from training.evaluate import evaluate
+    from training.synth.cli import write_pairs
+
+    write_pairs(tmp_path / "pairs", 2, size=128, seed=1)
+    torch.manual_seed(0)
+    alpha_cfg = VUNetConfig.from_dict({**CFG.to_dict(), "alpha": True})
+    alpha = save_checkpoint(VUNet(alpha_cfg), tmp_path / "a.safetensors")
+    report = evaluate(alpha, tmp_path / "pairs")
+    comp, scene = report["methods"]["composite"], report["methods"]["empty_scene"]
+    assert 0.0 <= comp["alpha_iou"] <= 1.0
+    # The scene is exact outside the person: the composite is far closer to the target than
+    # the untrained model's square render is.
+    assert comp["ssim"] > report["methods"]["transfer"]["ssim"]
+    assert scene["ssim"] > 0.5
+    for d in (tmp_path / "pairs").iterdir():
+        (d / "scene.png").unlink()
+    assert "composite" not in evaluate(alpha, tmp_path / "pairs")["methods"]

@@ -10,6 +10,11 @@ Each pair folder holds appearance.png + appearance_pose.json (the person) and ta
                    (no appearance information; autoregressive prior, means, no noise),
   parts_warp       baseline without a model: the appearance's part crops warped onto the target
                    pose (`convert.warp_parts`) and pasted over the appearance image.
+With a scene.png in the pairs (the scene without the person; `vunet-synth --pairs` writes it):
+  composite        the transfer composited onto that scene by its alpha (the model's alpha
+                   channel, or the target pose's silhouette for a model without one), as the
+                   app shows a re-posed person in their photo; its row adds alpha_iou,
+  empty_scene      baseline: the scene alone (the person removed, none put back).
 Metrics: SSIM (Gaussian 11x11, sigma 1.5, 0-255, channel mean), PSNR, L1, over the whole
 image and inside the person mask; inside the mask also the detail (patterns) measures of
 `training.metrics.detail`: detail_corr_mask (in place?) and detail_ratio_mask (how much?).
@@ -33,23 +38,29 @@ from torch import Tensor
 
 from training.data import read_rgb
 from training.metrics import all_metrics
+from vunet_studio.composite import composite
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     image_to_tensor,
+    pose_in_frame,
     shape_input,
+    tensor_to_alpha,
     tensor_to_image,
     to_model_frame,
     warp_parts,
 )
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
+from vunet_studio.segmentation import stickman_mask
 
 logger = logging.getLogger("vunet-eval")
 
 METHODS = ("transfer", "appearance_copy", "prior_mean", "parts_warp")
+SCENE_METHODS = ("composite", "empty_scene")
 PAIR_FILES = ("appearance.png", "appearance_pose.json", "target_pose.json", "target.png", "mask.png")
+SCENE_FILE = "scene.png"  # optional: the scene without the person
 
 
 class EvalError(Exception):
@@ -64,6 +75,7 @@ class Pair:
     target: np.ndarray  # (H, W, 3) uint8 RGB
     target_pose: Pose
     mask: np.ndarray  # (H, W) bool
+    scene: np.ndarray | None = None  # (H, W, 3) uint8 RGB: the scene without the person
 
 
 def find_pairs(root: Path) -> list[Path]:
@@ -103,7 +115,11 @@ def load_pair(d: Path) -> Pair | None:
     except (PoseFileError, OSError) as exc:
         logger.warning("skipping pair %s: %s", d.name, exc)
         return None
-    return Pair(d.name, app, ap, tgt, tp, mask > 127)
+    scene = read_rgb(d / SCENE_FILE) if (d / SCENE_FILE).is_file() else None
+    if scene is not None and scene.shape != tgt.shape:
+        logger.warning("pair %s: its scene and target differ in size; no composite", d.name)
+        scene = None
+    return Pair(d.name, app, ap, tgt, tp, mask > 127, scene)
 
 
 @torch.no_grad()
@@ -149,13 +165,30 @@ def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, d
     stick = shape_input(pair.target_pose, parts, cfg)[None].to(device)  # (1, 3 or 7, S, S)
     # The prior baseline knows no appearance: no warped parts either.
     bare = shape_input(pair.target_pose, None, cfg)[None].to(device)  # (1, 3 or 7, S, S)
+    out = model.transfer(parts[None].to(device), stick)  # (1, 3 or 4, S, S)
     renders = {
-        "transfer": tensor_to_image(model.transfer(parts[None].to(device), stick))[0],  # (S, S, 3)
+        "transfer": tensor_to_image(out)[0],  # (S, S, 3)
         "appearance_copy": pair.appearance,
         "prior_mean": tensor_to_image(model.decode(bare, prior_mean_latents(model, bare)))[0],
         "parts_warp": parts_warp(pair, parts, cfg),
     }
-    return {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
+    extra: dict[str, float] = {}
+    if pair.scene is not None and w == h:  # the model frame is the whole (square) image
+        s = cfg.image_size
+        alpha = tensor_to_alpha(out[0])  # (S, S), or None without the alpha channel
+        if alpha is not None:
+            truth = cv2.resize(pair.mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
+            found = alpha > 0.5
+            union = int((found | truth).sum())
+            extra["alpha_iou"] = float((found & truth).sum() / union) if union else float("nan")
+        else:
+            alpha = stickman_mask(pose_in_frame(pair.target_pose, s, s), s, s)
+        renders["composite"] = composite(pair.scene, renders["transfer"], alpha, (0.0, 0.0, float(w)))
+        renders["empty_scene"] = pair.scene
+    result = {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
+    if "composite" in result:
+        result["composite"].update(extra)
+    return result
 
 
 def _mean(values: list[float]) -> float:
@@ -194,8 +227,10 @@ def evaluate(
         per_pair.append({"pair": pair.name, **evaluate_pair(model, pair, torch.device(device))})
     if not per_pair:
         raise EvalError(f"{pairs_dir}: none of {len(dirs)} pairs could be read")
-    metric_names = list(per_pair[0]["transfer"])
-    summary = {m: {k: _mean([p[m][k] for p in per_pair]) for k in metric_names} for m in METHODS}
+    methods = METHODS + tuple(m for m in SCENE_METHODS if all(m in p for p in per_pair))
+    summary = {
+        m: {k: _mean([p[m][k] for p in per_pair if k in p[m]]) for k in per_pair[0][m]} for m in methods
+    }
     return {
         "checkpoint": str(checkpoint),
         "step": info.step,
@@ -210,9 +245,11 @@ def evaluate(
 
 def format_table(report: dict[str, Any]) -> str:
     cols = ["ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask", "detail_corr_mask", "detail_ratio_mask"]
+    if "alpha_iou" in report["methods"].get("composite", {}):
+        cols.append("alpha_iou")
     heads = [c.replace("detail_", "det_").replace("_mask", "_m") for c in cols]
     lines = [f"{'method':16s}" + "".join(f"{c:>12s}" for c in heads)]
-    for m in METHODS:
+    for m in report["methods"]:
         row = report["methods"][m]
         lines.append(f"{m:16s}" + "".join(f"{row.get(c, float('nan')):12.4f}" for c in cols))
     lines.append(f"{report['pairs']} pairs ({report['skipped']} skipped), checkpoint step {report['step']}")

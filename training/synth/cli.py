@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from training.synth.renderer import background
 from training.synth.sampling import SynthSample, sample, sample_pair
 from vunet_studio.fileio import atomic_write_bytes
 from vunet_studio.pose_io import write_openpose
@@ -146,6 +147,9 @@ def write_pairs(out: Path, count: int, size: int = 128, seed: int = 0) -> list[P
         _save_png(d / "target.png", b.image)
         write_openpose(d / "target_pose.json", [b.pose], (size, size))
         _save_png(d / "mask.png", b.mask.astype(np.uint8) * 255)
+        # The scene without the person: what the app composites a re-posed person onto.
+        scene = background(b.person.scene, size)
+        _save_png(d / "scene.png", np.clip(scene + 0.5, 0, 255).astype(np.uint8))
         folders.append(d)
     log.info("wrote %d pairs to %s", count, out)
     return folders
