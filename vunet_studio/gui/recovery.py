@@ -146,6 +146,7 @@ class Autosaver(QObject):
         self._document = document
         instance = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = recovery_dir() / f"{instance}.vunet"
+        self._released = False
         self._lock: QLockFile | None = QLockFile(str(self.path.with_suffix(".lock")))
         self._lock.setStaleLockTime(0)
         if not self._lock.tryLock(0):
@@ -166,7 +167,7 @@ class Autosaver(QObject):
     def schedule(self, *_: object) -> None:
         """Save within DEBOUNCE_MS. Not restarted by later edits, so a steady stream of
         edits (a held arrow key) cannot put the save off for ever."""
-        if not self.soon.isActive() and self._lock is not None:
+        if not self.soon.isActive() and not self._released:
             self.soon.start()
 
     def save_now(self, reason: str = REASON_UNSAVED) -> bool:
@@ -189,8 +190,13 @@ class Autosaver(QObject):
         return self.path.exists()
 
     def discard(self) -> None:
-        """Remove this instance's file (the work is saved, or deliberately dropped)."""
+        """Remove this instance's file (the work is saved, or deliberately dropped).
+
+        A no-op once released: the file then belongs to the next start (Qt also clears the
+        undo stack, "clean", while tearing the window down after a SIGTERM close)."""
         self.soon.stop()
+        if self._released:
+            return
         try:
             self.path.unlink(missing_ok=True)
         except OSError as e:
@@ -201,6 +207,7 @@ class Autosaver(QObject):
         process that dies does. Called last on every exit."""
         self.timer.stop()
         self.soon.stop()
+        self._released = True
         if self._lock is not None:
             self._lock.unlock()
             self._lock = None

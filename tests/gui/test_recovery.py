@@ -1,0 +1,179 @@
+"""Crash recovery with several instances, real crashes and SIGTERM: nothing a user made is
+lost, and no instance touches the work of another one that is still running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import open_and_wait
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+from test_editing import drag, view_pos
+
+from vunet_studio.gui.app import parse_args, startup
+from vunet_studio.gui.recovery import DEBOUNCE_MS, recovery_dir
+from vunet_studio.skeleton import JOINT_INDEX
+
+REPO = Path(__file__).resolve().parents[2]
+YES, NO = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+
+
+def questions(messages) -> list[str]:  # noqa: ANN001
+    return [text for kind, _title, text in messages.calls if kind == "question"]
+
+
+def crash(window) -> None:  # noqa: ANN001
+    """What dying does to an instance: its files stay, its lock is gone, nothing else runs."""
+    window.files.autosaver.release()
+    window.files.autosaver.timer.stop()
+
+
+def test_a_second_instance_never_touches_a_running_instances_work(qtbot, loaded, make_window, messages) -> None:  # noqa: ANN001
+    a, _ = loaded
+    a.editor.mirror()
+    assert a.files.autosaver.save_now()
+    mine = a.files.autosaver.path
+    saved = mine.read_text()
+
+    messages.answer = NO  # whatever B would be asked, it must not cost A its work
+    b = make_window(load=False)
+    startup(b, parse_args(["--no-samples"]))
+    assert questions(messages) == []  # A is alive: its file is not a crash to recover
+    assert not b.doc.photos
+    open_and_wait(qtbot, b, [a.doc.photos[1].path])
+    b.editor.mirror()
+    b.files.autosaver.save_now()
+    b.doc.undo.setClean()
+    b.close()  # a clean exit of B
+
+    assert mine.read_text() == saved  # A's recovery file is still there, unchanged
+    assert not b.files.autosaver.path.exists()  # B cleaned up only its own
+
+
+def test_recovery_names_the_workspace_and_time_and_saves_back_to_it(
+    qtbot, loaded, make_window, messages, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    a, _ = loaded
+    work = tmp_path / "holiday.vunet"
+    assert a.files.save_as(work)
+    a.editor.mirror()
+    edited = a.doc.current.pose.copy()
+    assert a.files.autosaver.save_now()
+    orphan = a.files.autosaver.path
+    crash(a)
+
+    messages.answer = YES
+    b = make_window(load=False)
+    before = time.strftime("%H:%M")
+    assert b.files.offer_recovery()
+    (text,) = questions(messages)
+    assert "holiday.vunet" in text and "did not close properly" in text
+    assert before in text or time.strftime("%H:%M") in text  # says from when
+    assert b.doc.path == work.resolve()
+    assert "holiday.vunet" in b.windowTitle() and b.isWindowModified()
+    assert b.doc.current.pose == edited
+    assert not orphan.exists() and b.files.autosaver.path.exists()  # adopted, not lost
+
+    def no_dialog(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("Save asked for a file name: the recovered workspace lost its own")
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(no_dialog))
+    assert b.files.save()
+    assert not b.isWindowModified() and not b.files.autosaver.path.exists()
+    c = make_window(load=False)
+    assert c.files.open_workspace(work) and c.doc.current.pose == edited
+
+
+def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    canvas, path = window.canvas, window.files.autosaver.path
+    j = JOINT_INDEX["lwrist"]
+    start = view_pos(canvas, j)
+    drag(canvas, start, start + QPoint(25, 30))
+    moved = window.doc.current.pose.xy[j].copy()
+    t0 = time.perf_counter()
+
+    def kept() -> bool:
+        if not path.exists():
+            return False
+        pose = json.loads(path.read_text())["photos"][0]["pose"]["people"][0]["joints"][j]
+        return bool(np.allclose(pose, moved, atol=1e-2))
+
+    qtbot.waitUntil(kept, timeout=DEBOUNCE_MS + 1500)
+    assert time.perf_counter() - t0 < DEBOUNCE_MS / 1000 + 1.5  # seconds, not a minute
+
+
+def test_files_named_again_after_a_crash_are_not_added_twice(qtbot, loaded, make_window, messages, photos) -> None:  # noqa: ANN001
+    a, _ = loaded
+    a.editor.mirror()
+    a.files.autosaver.save_now()
+    crash(a)
+
+    messages.answer = YES
+    b = make_window(load=False)
+    startup(b, parse_args(["--no-samples", str(photos[0]), str(photos[1])]))
+    assert [p.name for p in b.doc.photos] == ["alice.png", "bob.jpg"]
+
+
+def _start_app(tmp_path: Path, photo: Path) -> tuple[subprocess.Popen, Path]:
+    env = dict(os.environ)
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        VUNET_STUDIO_DATA_DIR=str(tmp_path / "child-data"),
+        XDG_CONFIG_HOME=str(tmp_path / "child-config"),  # the child's QSettings
+        PYTHONPATH=str(REPO),
+    )
+    cmd = [sys.executable, "-m", "vunet_studio.gui.app", "--fake-engine", "--no-samples", str(photo)]
+    # Output to a file: a pipe nobody reads fills up and blocks the app.
+    with open(tmp_path / "child.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return proc, tmp_path / "child-data" / "recovery"
+
+
+def output(tmp_path: Path) -> str:
+    return (tmp_path / "child.log").read_text(errors="replace")[-3000:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_real_app_process_stopped_or_killed_keeps_the_work(
+    qtbot, make_window, messages, tmp_path, photos, monkeypatch, sig
+) -> None:  # noqa: ANN001
+    proc, folder = _start_app(tmp_path, photos[0])
+    try:
+        # Opening a photo is an edit: the debounced autosave writes it within seconds.
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("*.vunet")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert list(folder.glob("*.vunet")), f"no recovery file; app output:\n{output(tmp_path)}"
+        proc.send_signal(sig)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = output(tmp_path)
+    if sig == signal.SIGTERM:
+        assert rc == 0, f"SIGTERM is a normal close, not a kill (exit {rc}):\n{out}"
+        config = next((tmp_path / "child-config").rglob("*.conf"), None)
+        assert config is not None and "geometry" in config.read_text()  # closed like a normal exit
+        assert not list(folder.glob("*.lock"))  # the lock was let go
+    (kept,) = folder.glob("*.vunet")
+    assert json.loads(kept.read_text())["photos"][0]["path"].endswith("alice.png")
+
+    # The next start (here: this test process) offers it, saying how the last one ended.
+    monkeypatch.setenv("VUNET_STUDIO_DATA_DIR", str(tmp_path / "child-data"))
+    messages.answer = YES
+    b = make_window(load=False)
+    assert b.files.offer_recovery()
+    (text,) = questions(messages)
+    expected = "closed by the system" if sig == signal.SIGTERM else "did not close properly"
+    assert expected in text and "1 photo" in text
+    assert [p.name for p in b.doc.photos] == ["alice.png"]
