@@ -177,3 +177,23 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
     expected = "closed by the system" if sig == signal.SIGTERM else "did not close properly"
     assert expected in text and "1 photo" in text
     assert [p.name for p in b.doc.photos] == ["alice.png"]
+
+
+def test_closing_while_the_recovery_question_is_open_keeps_the_work(
+    qtbot, loaded, make_window, messages, monkeypatch
+) -> None:  # noqa: ANN001
+    a, _ = loaded
+    a.editor.mirror()
+    a.files.autosaver.save_now()
+    orphan = a.files.autosaver.path
+    crash(a)
+    b = make_window(load=False)
+
+    def sigterm_while_asking(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        b.terminate()  # what SIGTERM does while the question is on screen
+        return QMessageBox.StandardButton.No  # how a box closed without an answer returns
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(sigterm_while_asking))
+    startup(b, parse_args(["--no-samples"]))
+    assert orphan.exists()  # no answer was given: the work is offered again next time
+    assert not b.doc.photos

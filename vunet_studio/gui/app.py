@@ -78,6 +78,8 @@ def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
     # does (a broken workspace, a message box waiting for the user) may hold it up.
     window.load_engine()
     recovered = window.files.offer_recovery()
+    if not window.isVisible():
+        return  # closed while the recovery question was open (SIGTERM): nothing more to start
     if args.files:
         paths = [Path(f) for f in args.files]
         if recovered:

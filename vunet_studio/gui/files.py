@@ -337,6 +337,9 @@ class FileController(QObject):
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.Yes,
             )
+            if not self.window.isVisible():
+                # The app was closed while asking (SIGTERM): that was no answer, keep the work.
+                return False
             if answer != QMessageBox.StandardButton.Yes:
                 rf.discard()
                 continue

@@ -118,7 +118,8 @@ def _owner_is_alive(recovery_file: Path) -> bool:
     if lock.tryLock(0):  # the owner is gone: QLockFile removed its stale lock and took it
         lock.unlock()
         return False
-    return lock.error() == QLockFile.LockError.LockFailedError
+    # Held by a running process, or unreadable (permissions): either way not ours to touch.
+    return True
 
 
 def orphans() -> list[RecoveryFile]:
