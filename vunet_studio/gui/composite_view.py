@@ -9,6 +9,7 @@ render stays in its dock for inspection. View ▸ "Re-posed person in the photo"
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -35,6 +36,7 @@ DISPLAY_SIDE = 1600
 
 class CompositeView(QObject):
     message = Signal(str)
+    frameShown = Signal(float)  # request-to-screen latency of a composited frame, ms
 
     def __init__(
         self,
@@ -107,11 +109,12 @@ class CompositeView(QObject):
         if photo is not None and photo.id == photo_id and self.act_show.isChecked():
             self._rerender()
 
-    def _on_frame(self, photo_id: int, frame: QImage, scale: float, alpha_source: str) -> None:
+    def _on_frame(self, photo_id: int, frame: QImage, scale: float, alpha_source: str, t_request: float) -> None:
         photo = self._doc.current
         if photo is None or photo.id != photo_id or not self.act_show.isChecked():
             return
         self._canvas.set_composite(QPixmap.fromImage(frame), 1.0 / scale)
+        self.frameShown.emit((time.perf_counter() - t_request) * 1e3)
         if alpha_source != self._alpha_source:
             self._alpha_source = alpha_source
             self.message.emit(f"Person cut out by {alpha_source}")

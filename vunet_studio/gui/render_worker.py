@@ -107,7 +107,7 @@ class RenderWorker(QObject):
     """Lives in the render thread. Only `submit` is called from the GUI thread."""
 
     rendered = Signal(int, int, QImage, object, float, float)  # id, photo id, image, box, ms, t_request
-    composited = Signal(int, int, QImage, float, str)  # id, photo id, frame, its scale, alpha source
+    composited = Signal(int, int, QImage, float, str, float)  # id, photo id, frame, scale, alpha source, t_request
     renderFailed = Signal(int, str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -229,7 +229,9 @@ class RenderWorker(QObject):
             return
         if frame is not None and req.composite is not None:
             # Before the square render: the service marks the request shown on `rendered`.
-            self.composited.emit(req.id, req.photo_id, frame, req.composite.scale, done.alpha.source)
+            self.composited.emit(
+                req.id, req.photo_id, frame, req.composite.scale, done.alpha.source, req.t_request
+            )
         self.rendered.emit(
             req.id,
             req.photo_id,
@@ -298,7 +300,7 @@ class RenderService(QObject):
     """GUI-side owner of the render thread: numbers requests, drops stale results."""
 
     imageReady = Signal(int, QImage, float, float)  # photo id, image, render ms, t_request (perf_counter s)
-    compositeReady = Signal(int, QImage, float, str)  # photo id, the photo re-posed, its scale, alpha source
+    compositeReady = Signal(int, QImage, float, str, float)  # photo id, the photo re-posed, scale, alpha source, t_request
     renderFailed = Signal(str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -384,10 +386,12 @@ class RenderService(QObject):
         self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance))
         return token
 
-    def _on_composited(self, rid: int, photo_id: int, frame: QImage, scale: float, alpha_source: str) -> None:
+    def _on_composited(
+        self, rid: int, photo_id: int, frame: QImage, scale: float, alpha_source: str, t0: float
+    ) -> None:
         if rid <= self._shown_id:
             return
-        self.compositeReady.emit(photo_id, frame, scale, alpha_source)
+        self.compositeReady.emit(photo_id, frame, scale, alpha_source, t0)
 
     def _on_rendered(self, rid: int, photo_id: int, image: QImage, box: object, ms: float, t0: float) -> None:
         if rid <= self._shown_id:

@@ -1,0 +1,187 @@
+"""The person re-posed inside their photo: drag-to-pixels, GUI stalls and export times.
+
+    python benchmarks/composite_latency.py [--checkpoint CKPT] [--moves 100] [--json OUT]
+
+For a 640x480 photo (OpenCV's basketball1, from tests/data/photos) and the same photo
+enlarged to 12 megapixels (4000x3000), with the real engine (the default model unless
+--checkpoint), offscreen:
+  * drag latency: a joint dragged with --moves mouse moves at --hz; for every composited
+    frame shown, the time from the mouse event that asked for it to the frame on the canvas
+    (p50/p95), and frames shown per second;
+  * the GUI thread's longest stall during the drag (largest gap of a 5 ms heartbeat, - 5 ms);
+  * export: the still at full resolution, and a 60-frame animation (GIF at the photo's size
+    capped by the animation-size preference, 1280 px by default), from the click to the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from gui_latency import _isolate, percentile  # noqa: E402
+
+
+def _photos(folder: Path) -> list[Path]:
+    import cv2
+
+    small = REPO / "tests" / "data" / "photos" / "basketball1.png"
+    img = cv2.imread(str(small))
+    big = folder / "basketball1_12mp.png"
+    cv2.imwrite(str(big), cv2.resize(img, (4000, 3000), interpolation=cv2.INTER_CUBIC))
+    return [small, big]
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    _isolate()
+    from PySide6.QtCore import QElapsedTimer, QEvent, QEventLoop, QPoint, QPointF, Qt, QTimer
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    from vunet_studio.gui.app import application, create_window, parse_args
+    from vunet_studio.skeleton import JOINT_INDEX
+
+    app = application()
+    cli = ["--no-samples", "--device", args.device] + (
+        ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    )
+    window = create_window(parse_args(cli))
+    window.resize(1440, 900)
+    window.show()
+
+    def wait(cond, timeout: float) -> bool:  # noqa: ANN001
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not cond():
+            app.processEvents()
+            time.sleep(0.002)
+        return bool(cond())
+
+    window.load_engine()
+    if (
+        not wait(lambda: window.render.ready or bool(window.render.last_error), 600)
+        or not window.render.ready
+    ):
+        raise RuntimeError(f"the model did not load: {window.render.last_error}")
+    tmp = Path(tempfile.mkdtemp(prefix="vunet-composite-"))
+
+    def measure(path: Path) -> dict:
+        (pid,) = window.files.add_photos([path])
+        window.doc.set_current(pid)
+        if not wait(lambda: window.doc.current.origin not in ("pending",), 120):
+            raise RuntimeError("no pose found")
+        if not wait(window.canvas.composite_shown, 120):
+            raise RuntimeError("no composite shown (the empty scene was not made?)")
+        photo = window.doc.current
+        canvas, vp = window.canvas, window.canvas.viewport()
+        latencies: list[float] = []
+        window.composite_view.frameShown.connect(latencies.append)
+        start = canvas.mapFromScene(canvas.joint_scene_pos(JOINT_INDEX["rwrist"]))
+
+        def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
+            ev = QMouseEvent(
+                kind,
+                QPointF(pos),
+                QPointF(vp.mapToGlobal(pos)),
+                button,
+                buttons,
+                Qt.KeyboardModifier.NoModifier,
+            )
+            QApplication.sendEvent(vp, ev)
+
+        left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+        beat, gaps = QElapsedTimer(), []
+        heartbeat = QTimer()
+        heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+        heartbeat.setInterval(5)
+        heartbeat.timeout.connect(lambda: (gaps.append(beat.nsecsElapsed() / 1e6), beat.restart()))
+        send(QEvent.Type.MouseButtonPress, start, left, left)
+        beat.start()
+        heartbeat.start()
+        loop, state = QEventLoop(), {"k": 0}
+        mover = QTimer()
+        mover.setTimerType(Qt.TimerType.PreciseTimer)
+        mover.setInterval(round(1000 / args.hz))
+        t0 = time.perf_counter()
+
+        def move() -> None:
+            state["k"] += 1
+            k = state["k"]
+            a = math.pi * k / args.moves
+            pos = start + QPoint(round(60 * math.sin(a)), round(-60 * (1 - math.cos(a))))
+            send(QEvent.Type.MouseMove, pos, left, none)
+            if k >= args.moves:
+                mover.stop()
+                state["frames"], state["drag_s"] = len(latencies), time.perf_counter() - t0
+                send(QEvent.Type.MouseButtonRelease, pos, none, left)
+                QTimer.singleShot(1500, loop.quit)
+
+        mover.timeout.connect(move)
+        mover.start()
+        loop.exec()
+        heartbeat.stop()
+        window.composite_view.frameShown.disconnect(latencies.append)
+
+        # Exports: the still at full resolution, then a 60-frame animation.
+        done: list[str] = []
+        window.files.exported.connect(done.append)
+        t = time.perf_counter()
+        window.files.export_render(tmp / f"{path.stem}_still.png")
+        wait(lambda: len(done) >= 1, 300)
+        still_s = time.perf_counter() - t
+        window.editor.add_keyframe()
+        window.editor.reset_pose()
+        window.editor.add_keyframe()
+        window.prefs.frames_between = 58  # 2 keys + 58 between = 60 frames
+        t = time.perf_counter()
+        window.files.export_animation(tmp / f"{path.stem}_anim.gif", loop=False)
+        wait(lambda: len(done) >= 2, 600)
+        anim_s = time.perf_counter() - t
+        window.files.exported.disconnect(done.append)
+        window.doc.ws.keyframes.clear()
+        return {
+            "photo": f"{photo.size[0]}x{photo.size[1]}",
+            "moves": args.moves,
+            "frames_shown": len(latencies),
+            "fps": round(state["frames"] / state["drag_s"], 1),
+            "latency_ms_p50": round(percentile(latencies, 50), 1),
+            "latency_ms_p95": round(percentile(latencies, 95), 1),
+            "gui_stall_ms_max": round(max(gaps[1:] or [0.0]) - 5.0, 1),
+            "export_still_s": round(still_s, 2),
+            "export_60_frames_s": round(anim_s, 2),
+            "exports_ok": len(done) == 2,
+        }
+
+    results = [measure(path) for path in _photos(tmp)]
+    window.doc.undo.setClean()
+    window.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--moves", type=int, default=100)
+    ap.add_argument("--hz", type=float, default=60.0)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+    results = run(args)
+    for r in results:
+        print("  ".join(f"{k}={v}" for k, v in r.items()))
+    if args.json:
+        from vunet_studio.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
