@@ -79,6 +79,31 @@ def test_skeleton_lands_on_the_person_with_left_and_right_right(blazepose, name:
         assert _x(pose, "leye") > _x(pose, "reye"), f"left/right eyes swapped in {name}"
 
 
+@pytest.mark.parametrize("name", sorted(PEOPLE))
+def test_the_estimated_joints_fall_inside_the_persons_mask(blazepose, name: str) -> None:
+    from vunet_studio.segmentation import person_height, person_mask
+
+    image = load_image(PHOTOS / name)
+    pose = blazepose.estimate(image)[0]
+    # What the segmentation models see of the person (not the pose's own bones), a few pixels
+    # wider: a joint on the outline (a shoulder, an ankle) counts.
+    mask = person_mask(image, pose, fill_bones=False) > 0.5
+    grow = max(3, round(0.03 * person_height(pose)))
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    h, w = mask.shape
+    inside, outside = [], []
+    for n in JOINT_NAMES:
+        j = JOINT_INDEX[n]
+        x, y = (round(float(v)) for v in pose.xy[j])
+        if not pose.visible[j] or not (0 <= x < w and 0 <= y < h):
+            continue  # a joint beyond the frame's edge (a portrait's hips) is no pixel of it
+        (inside if mask[y, x] else outside).append(n)
+    assert len(inside) >= 8, f"only {inside} on the person in {name}"
+    assert len(outside) <= 0.15 * (len(inside) + len(outside)), f"{outside} off the person's mask in {name}"
+    torso = {"cneck", "rshoulder", "lshoulder", "cnose"}
+    assert not torso & set(outside), f"torso joints {torso & set(outside)} off the person in {name}"
+
+
 @pytest.mark.parametrize("name", ["basketball1.png", "basketball2.png"])
 def test_both_people_are_found_whole_one_first(blazepose, name: str) -> None:
     poses = blazepose.estimate(load_image(PHOTOS / name))
