@@ -90,7 +90,9 @@ def run_session(
     joint = JOINT_INDEX["rwrist"]
 
     def send(kind: QEvent.Type, pos: QPoint, buttons: Any, button: Any, mods: Any) -> None:
-        QApplication.sendEvent(vp, QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods))
+        QApplication.sendEvent(
+            vp, QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
+        )
 
     def between_gestures(g: int) -> None:
         window.act_undo.trigger()
@@ -236,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     if not window.render.ready:
         log.error("the model failed to load: %s", window.render.last_error)
         return 1
-    if not wait(lambda: all(p.pose is not None for p in window.doc.photos) and window.render_view.frames_shown > 0, 120):
+    if not wait(
+        lambda: all(p.pose is not None for p in window.doc.photos) and window.render_view.frames_shown > 0,
+        120,
+    ):
         log.error("no first render")
         return 1
     log.info("model: %s; dragging for %.1f minutes", window.engine_label.text(), args.minutes)
@@ -251,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     window.doc.undo.setClean()
     window.close()
     QApplication.processEvents()
-    out = {"engine": "fake" if args.fake_engine else window.engine_label.text().removeprefix("Model: "), **asdict(result)}
+    out = {
+        "engine": "fake" if args.fake_engine else window.engine_label.text().removeprefix("Model: "),
+        **asdict(result),
+    }
     for k, v in out.items():
         print(f"{k:22s} {v}")
     if args.json:

@@ -38,7 +38,7 @@ def test_void_qt_calls_keep_none_refcount(qtbot) -> None:  # noqa: ANN001
     # free None itself and abort the whole test run instead of failing this test.
     while done < CALLS and drift <= NOISE:
         for k in range(done, done + BATCH):
-            label.setText("frame %d" % k)  # void
+            label.setText(f"frame {k}")  # void
             combo.addItem("x")  # void
             bar.setValue(k)  # void
             label.update()  # void

@@ -38,7 +38,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(VUNet(TINY).eval(), tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
-def test_long_session_survives_with_bounded_memory(qtbot, tiny_checkpoint, photos, tmp_path, messages) -> None:  # noqa: ANN001
+def test_long_session_survives_with_bounded_memory(
+    qtbot, tiny_checkpoint, photos, tmp_path, messages
+) -> None:  # noqa: ANN001
     from vunet_studio.engine import RenderEngine
     from vunet_studio.gui.main_window import MainWindow
 

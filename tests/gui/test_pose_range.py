@@ -60,7 +60,9 @@ def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window,
     assert np.allclose(reopened.xy, pose.xy, atol=1e-2)
 
 
-def test_dragging_the_skeleton_far_away_stops_at_the_border(qtbot, loaded, make_window, tmp_path, messages) -> None:  # noqa: ANN001
+def test_dragging_the_skeleton_far_away_stops_at_the_border(
+    qtbot, loaded, make_window, tmp_path, messages
+) -> None:  # noqa: ANN001
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     before = doc.current.pose.copy()

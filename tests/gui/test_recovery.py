@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gui_helpers import open_and_wait
-from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_editing import drag, view_pos
 
 from vunet_studio.gui.app import parse_args, startup
-from vunet_studio.gui.recovery import DEBOUNCE_MS, recovery_dir
+from vunet_studio.gui.recovery import DEBOUNCE_MS
 from vunet_studio.skeleton import JOINT_INDEX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,9 @@ def crash(window) -> None:  # noqa: ANN001
     window.files.autosaver.timer.stop()
 
 
-def test_a_second_instance_never_touches_a_running_instances_work(qtbot, loaded, make_window, messages) -> None:  # noqa: ANN001
+def test_a_second_instance_never_touches_a_running_instances_work(
+    qtbot, loaded, make_window, messages
+) -> None:  # noqa: ANN001
     a, _ = loaded
     a.editor.mirror()
     assert a.files.autosaver.save_now()
@@ -111,7 +113,9 @@ def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> No
     assert time.perf_counter() - t0 < DEBOUNCE_MS / 1000 + 1.5  # seconds, not a minute
 
 
-def test_files_named_again_after_a_crash_are_not_added_twice(qtbot, loaded, make_window, messages, photos) -> None:  # noqa: ANN001
+def test_files_named_again_after_a_crash_are_not_added_twice(
+    qtbot, loaded, make_window, messages, photos
+) -> None:  # noqa: ANN001
     a, _ = loaded
     a.editor.mirror()
     a.files.autosaver.save_now()
