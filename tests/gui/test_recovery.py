@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_editing import drag, view_pos
 
 from vunet_studio.gui.app import parse_args, startup
-from vunet_studio.gui.recovery import DEBOUNCE_MS
+from vunet_studio.gui.recovery import DEBOUNCE_MS, orphans
 from vunet_studio.skeleton import JOINT_INDEX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +201,21 @@ def test_closing_while_the_recovery_question_is_open_keeps_the_work(
     startup(b, parse_args(["--no-samples"]))
     assert orphan.exists()  # no answer was given: the work is offered again next time
     assert not b.doc.photos
+
+
+def test_work_another_starting_instance_is_offering_is_not_offered_twice(
+    qtbot, loaded, make_window, messages
+) -> None:  # noqa: ANN001
+    a, _ = loaded
+    a.editor.mirror()
+    a.files.autosaver.save_now()
+    crash(a)
+    b = make_window(load=False)
+    (rf,) = [f for f in orphans() if f.path == a.files.autosaver.path]
+    claim = rf.claim()  # B is asking its user about it right now
+    assert claim is not None
+    messages.answer = YES
+    c = make_window(load=False)
+    assert not c.files.offer_recovery() and questions(messages) == []
+    claim.unlock()
+    assert b.files.offer_recovery() and len(b.doc.photos) == 2  # still there for B

@@ -330,21 +330,27 @@ class FileController(QObject):
         """Offer the work of instances that ended without saving, newest first; True when one
         was recovered. Files of instances still running are never touched."""
         for rf in orphans():
-            answer = QMessageBox.question(
-                self.window,
-                "Recover unsaved work?",
-                f"{rf.describe()}\n\nRecover it?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes,
-            )
-            if not self.window.isVisible():
-                # The app was closed while asking (SIGTERM): that was no answer, keep the work.
-                return False
-            if answer != QMessageBox.StandardButton.Yes:
-                rf.discard()
-                continue
-            if self._recover(rf):
-                return True
+            claim = rf.claim()
+            if claim is None:
+                continue  # another instance, started at the same time, is offering it
+            try:
+                answer = QMessageBox.question(
+                    self.window,
+                    "Recover unsaved work?",
+                    f"{rf.describe()}\n\nRecover it?",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                    QMessageBox.StandardButton.Yes,
+                )
+                if not self.window.isVisible():
+                    # The app was closed while asking (SIGTERM): that was no answer, keep the work.
+                    return False
+                if answer != QMessageBox.StandardButton.Yes:
+                    rf.discard()
+                    continue
+                if self._recover(rf):
+                    return True
+            finally:
+                claim.unlock()
         return False
 
     def _recover(self, rf: RecoveryFile) -> bool:

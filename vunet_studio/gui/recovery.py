@@ -101,12 +101,18 @@ class RecoveryFile:
             head = "VUNet Studio did not close properly. It kept"
         return f"{head} {what}{when}."
 
+    def claim(self) -> QLockFile | None:
+        """Lock the file while it is offered, so two instances started together never both
+        recover it; None when another running instance holds it. Unlock when done."""
+        lock = QLockFile(str(self.path.with_suffix(".lock")))
+        lock.setStaleLockTime(0)
+        return lock if lock.tryLock(0) else None
+
     def discard(self) -> None:
-        for p in (self.path, self.path.with_suffix(".lock")):
-            try:
-                p.unlink(missing_ok=True)
-            except OSError as e:
-                log.warning("could not remove the recovery file %s: %s", p, e)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not remove the recovery file %s: %s", self.path, e)
 
 
 def _owner_is_alive(recovery_file: Path) -> bool:
