@@ -150,3 +150,15 @@ def test_joint_order_mismatch(model: VUNet, tmp_path: Path) -> None:
 
 def test_format_marker_constant() -> None:
     assert FORMAT_MARKER == "vunet-studio/vunet"
+
+
+def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:  # noqa: ANN001
+    # safetensors writes its own file in place of the temporary one (mode 0600): a checkpoint a
+    # user shares or ships must be readable by others, like any file they save.
+    import os
+
+    cfg = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+    path = save_checkpoint(VUNet(cfg), tmp_path / "m.safetensors")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask

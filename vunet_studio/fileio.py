@@ -236,5 +236,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], Non
     with _temporary_beside(Path(path)) as (fd, tmp):
         os.close(fd)
         writer(tmp)
+        # Some writers (safetensors) replace the file they are given, and the new one is 0600.
+        os.chmod(tmp, _FILE_MODE)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
