@@ -61,6 +61,13 @@ class DataSection:
     #: kind=synth, for models with `warped_parts`: the share of items whose E_theta input has
     #: no warped parts (zeros), as when the app renders a prior sample ("random person").
     warp_dropout: float = 0.0
+    #: kind=synth: photographic options, each a probability (`training.synth.realism.Realism`:
+    #: photo_background, photo_texture, shading, face, footwear, noise, blur, jpeg, exposure,
+    #: white_balance, grayscale, low_light, small, cut, upper_body, distractor). Empty = off.
+    realism: dict[str, float] = field(default_factory=dict)
+    #: kind=synth: folder of photos for backgrounds and fabrics (None: $VUNET_TEXTURES, then
+    #: data/textures from scripts/fetch_textures.py; without photos, procedural textures).
+    texture_dir: str | None = None
 
 
 @dataclass
@@ -184,6 +191,15 @@ class TrainConfig:
             raise ConfigError(f"data.warp_dropout must be in [0, 1], got {self.data.warp_dropout}")
         if self.data.warp_dropout and self.data.kind != "synth":
             raise ConfigError("data.warp_dropout needs data.kind=synth")
+        if self.data.realism:
+            if self.data.kind != "synth":
+                raise ConfigError("data.realism needs data.kind=synth")
+            from training.synth.realism import Realism  # lazy: it imports the renderer
+
+            try:
+                Realism.from_mapping(self.data.realism, self.data.texture_dir)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"data.realism: {exc}") from None
         if self.loss.kind not in ("vgg", "pixel"):
             raise ConfigError(f"loss.kind must be vgg or pixel, got {self.loss.kind!r}")
         if len(self.loss.layer_weights) != 6:

@@ -146,12 +146,19 @@ class SynthDataset(Dataset):
     length: int | None = None
 
     def __init__(
-        self, cfg: VUNetConfig, seed: int = 0, pair_fraction: float = 0.0, warp_dropout: float = 0.0
+        self,
+        cfg: VUNetConfig,
+        seed: int = 0,
+        pair_fraction: float = 0.0,
+        warp_dropout: float = 0.0,
+        realism: Any = None,
     ) -> None:
         self.cfg = cfg
         self.seed = seed
         self.pair_fraction = pair_fraction
         self.warp_dropout = warp_dropout
+        #: `training.synth.Realism` (photo backgrounds, camera effects, ...) or None: plain people.
+        self.realism = realism
 
     def is_pair(self, i: int) -> bool:
         if self.pair_fraction <= 0.0:
@@ -171,10 +178,10 @@ class SynthDataset(Dataset):
         seed, size = self.seed + int(i), self.cfg.image_size
         warp = not self.drops_warp(i)
         if self.is_pair(i):
-            a, s = sample_pair(seed, size=size)
+            a, s = sample_pair(seed, size=size, realism=self.realism)
             item = make_item(s.image, s.pose, self.cfg, appearance=(a.image, a.pose), warp=warp)
         else:
-            s = sample(seed, size=size)
+            s = sample(seed, size=size, realism=self.realism)
             item = make_item(s.image, s.pose, self.cfg, warp=warp)
         # The person's silhouette, for losses that weight the person above the background.
         mask = s.mask.astype(np.uint8)
@@ -345,7 +352,12 @@ def _first_pose(path: Path, require_torso: bool) -> Pose | None:
 
 def build_dataset(data: DataSection, cfg: VUNetConfig) -> Dataset:
     if data.kind == "synth":
-        return SynthDataset(cfg, data.seed, data.pair_fraction, data.warp_dropout)
+        realism = None
+        if data.realism or data.texture_dir:
+            from training.synth.realism import Realism  # lazy, as in SynthDataset
+
+            realism = Realism.from_mapping(data.realism, data.texture_dir)
+        return SynthDataset(cfg, data.seed, data.pair_fraction, data.warp_dropout, realism)
     if data.kind == "index":
         assert data.path is not None
         return IndexDataset(data.path, cfg, data.split, data.require_torso)

@@ -16,11 +16,11 @@ from training.synth.body import BodyShape
 
 RGB = tuple[float, float, float]
 
-PATTERNS = ("solid", "stripes", "checks", "dots")
+PATTERNS = ("solid", "stripes", "checks", "dots")  # plus "photo" (`training.synth.realism`)
 TOPS = ("tshirt", "longsleeve", "tank")
 BOTTOMS = ("trousers", "shorts", "skirt")
 HAIR_STYLES = ("bald", "buzz", "short", "fringe", "bob", "long", "ponytail")
-BACKGROUNDS = ("solid", "gradient", "noise", "room")
+BACKGROUNDS = ("solid", "gradient", "noise", "room")  # plus "photo" (`training.synth.realism`)
 
 # Skin tones from light to dark; a person's tone is a random point between two neighbours.
 _SKIN = np.array(
@@ -82,6 +82,13 @@ class Pattern:
     period: float = 0.05
     angle: float = 0.0  # 0: stripes across the garment (horizontal on an upright torso)
     duty: float = 0.5  # fraction of a period in colour2 (stripe/dot size)
+    # kind "photo": fabric sampled from a texture (`training.synth.textures` name) at
+    # tex_scale texture pixels per body unit; tint 1 keeps only its detail on `colour`,
+    # 0 shows the photo's own colours.
+    texture: str = ""
+    tex_scale: float = 600.0
+    tex_offset: tuple[float, float] = (0.0, 0.0)
+    tint: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,34 @@ class Scene:
     seed: int  # texture noise seed
     floor: float = 0.75  # floor line of a "room", fraction of the frame height
     light: float = 0.5  # light from the image's left (-1) .. right (+1)
+    # kind "photo": a crop of texture `texture`: (x, y) position in [0, 1], zoom of its short side.
+    texture: str = ""
+    crop: tuple[float, float, float] = (0.5, 0.5, 1.0)
+    flip: bool = False
+    blur: float = 0.0  # depth of field: Gaussian sigma in pixels at 128 px
+
+
+@dataclass(frozen=True)
+class Footwear:
+    """Shoes with their own look (`training.synth.realism`); without it, plain shoe capsules."""
+
+    kind: str  # "shoes", "sneakers", "boots", "barefoot"
+    sole: RGB
+    height: float = 0.6  # boots: shaft height as a fraction of the shin
+    socks: RGB | None = None  # bare shins only (shorts, skirts)
+    sock_height: float = 0.3
+    tucked: bool = False  # boots over the trousers
+
+
+@dataclass(frozen=True)
+class Face:
+    """Facial detail (`training.synth.realism`); without it, dark eye spots and a mouth."""
+
+    iris: RGB
+    brow: RGB
+    brow_width: float = 1.0
+    strands: float = 0.2  # contrast of the hair's strands
+    blush: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +158,8 @@ class SynthPerson:
     shoes: RGB
     scene: Scene
     lips: RGB = (150.0, 70.0, 70.0)
+    footwear: Footwear | None = None
+    face: Face | None = None
 
 
 def _rgb(c: np.ndarray) -> RGB:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.synth.appearance import Pattern, Scene, SynthPerson
+from training.synth import textures
+from training.synth.appearance import Face, Pattern, Scene, SynthPerson
 from training.synth.body import Articulation, BodyShape, Skeleton3D, skeleton_3d
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX, NUM_JOINTS
@@ -178,6 +179,8 @@ def fabric(p: Pattern, u: np.ndarray, v: np.ndarray, ppu: float) -> np.ndarray:
     c1 = np.asarray(p.colour, np.float32)
     if p.kind == "solid":
         return np.broadcast_to(c1, np.broadcast_shapes(u.shape, v.shape) + (3,))
+    if p.kind == "photo":
+        return _photo_fabric(p, c1, u, v, ppu)
     c2 = np.asarray(p.colour2, np.float32)
     P = p.period
     ca, sa = math.cos(p.angle), math.sin(p.angle)
@@ -198,6 +201,26 @@ def fabric(p: Pattern, u: np.ndarray, v: np.ndarray, ppu: float) -> np.ndarray:
         w = np.clip(p.duty * 0.5 * P * ppu - dist + 0.5, 0.0, 1.0)
     w = np.asarray(w, np.float32)[..., None]
     return c1 + (c2 - c1) * w
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _photo_fabric(p: Pattern, c1: np.ndarray, u: np.ndarray, v: np.ndarray, ppu: float) -> np.ndarray:
+    uu, vv = np.broadcast_arrays(u, v)
+    # Sample a texture level with about one texture pixel per image pixel: cv2.remap does not
+    # filter, and sampling a full-size photo sparsely would alias into noise.
+    level = int(max(math.floor(math.log2(max(p.tex_scale / max(ppu, 1e-3), 1.0))), 0))
+    name = p.texture if level == 0 else f"{p.texture}#{level}"
+    f = p.tex_scale / (1 << level)
+    tex = textures.sample_at(name, uu * f + p.tex_offset[0], vv * f + p.tex_offset[1])
+    if p.tint <= 0:
+        return tex
+    # The garment's colour carrying the photo's light and dark: keeps colour under control
+    # (the model must learn colours from the appearance) while adding real-world detail.
+    lum = np.clip((tex @ _LUMA) / textures.mean_luma(p.texture), 0.35, 1.8)[..., None]
+    detail = c1 * lum
+    return detail if p.tint >= 1 else detail * p.tint + tex * (1.0 - p.tint)
 
 
 # --------------------------------------------------------------------------- canvas
@@ -331,6 +354,12 @@ def _ellipsoid(
 
 def background(scene: Scene, size: int) -> np.ndarray:
     """The scene behind the person (float32 RGB, size x size)."""
+    if scene.kind == "photo":
+        x, y, zoom = scene.crop
+        img = textures.crop(scene.texture, size, x, y, zoom, scene.flip)
+        if scene.blur > 0:
+            img = cv2.GaussianBlur(img, (0, 0), scene.blur * size / 128)
+        return img
     c1 = np.asarray(scene.colour, np.float32)
     c2 = np.asarray(scene.colour2, np.float32)
     ys = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None, None]
@@ -387,6 +416,51 @@ def _hair_cover(style: str, qn: np.ndarray) -> np.ndarray:
     return np.clip((line - qn[1]) * 12.0 + 0.5, 0.0, 1.0)
 
 
+def _strands(qn: np.ndarray, contrast: float) -> np.ndarray:
+    """Hair strands: brightness ripples across the head, wavy from crown to ends."""
+    lon = np.arctan2(qn[0], qn[2])
+    return 1.0 + contrast * np.sin(lon * 23.0 + 3.0 * np.sin(qn[1] * 5.0)) * (0.6 + 0.4 * np.cos(lon * 7.0))
+
+
+def _spot(d2: np.ndarray, r2: float) -> np.ndarray:
+    return np.clip((r2 - d2) * (60.0 / r2), 0.0, 1.0)[..., None]
+
+
+def _face_detail(
+    face: Face, person: SynthPerson, qn: np.ndarray, n: np.ndarray, col: np.ndarray, light: float
+) -> np.ndarray:
+    """Eyes (white, iris, pupil), brows, nose shadow, two-tone lips and cheeks on the head's
+    surface (unit-sphere coordinates qn), so they turn, foreshorten and hide with the head."""
+    x, y, z = qn[0], qn[1], qn[2]
+    front = np.clip(z * 4.0 - 2.4, 0.0, 1.0)[..., None]  # fades out toward the sides
+    if face.blush > 0:
+        for ex in (-0.45, 0.45):
+            c = _spot((x - ex) ** 2 + (y - 0.2) ** 2, 0.03) * (face.blush * 0.3)
+            col = col + (np.float32([200.0, 90.0, 90.0]) - col) * c * front
+    # Nose: a shadow on the side away from the light and under the tip.
+    nose = _spot(x * x * 3.0 + (y - 0.12) ** 2 * 1.2, 0.02) * 0.22
+    col = col * (1.0 - nose * front)
+    for ex in (-0.36, 0.36):
+        dx, dy = x - ex, y + 0.1
+        white = _spot(dx * dx * 0.8 + dy * dy * 3.2, 0.022)
+        col = col + (np.float32([232.0, 226.0, 220.0]) - col) * white * front
+        iris = _spot(dx * dx + dy * dy * 1.2, 0.0065)
+        col = col + (np.asarray(face.iris, np.float32) - col) * iris * front
+        pupil = _spot(dx * dx + dy * dy, 0.0018)
+        col = col + (np.float32(15.0) - col) * pupil * front
+        bx, by = x - ex * 1.05, y + 0.3 + 0.25 * (x - ex) * np.sign(ex) * 0.4
+        brow = _spot(bx * bx * 0.9 + by * by * 14.0 / face.brow_width, 0.02)
+        col = col + (np.asarray(face.brow, np.float32) - col) * brow * 0.9 * front
+    lips = np.asarray(person.lips, np.float32)
+    upper = _spot((x / 2.0) ** 2 + (y - 0.46) ** 2 * 14, 0.012)
+    lower = _spot((x / 2.2) ** 2 + (y - 0.53) ** 2 * 10, 0.012)
+    col = col + (lips * 0.8 - col) * upper * front
+    col = col + (lips * 1.05 - col) * lower * front
+    gap = _spot((x / 2.0) ** 2 + (y - 0.495) ** 2 * 60, 0.01)
+    col = col + (lips * 0.45 - col) * gap * front
+    return np.clip(col, 0, 255).astype(np.float32)
+
+
 def render(person: SynthPerson, art: Articulation, size: int = 128) -> tuple[np.ndarray, Pose, np.ndarray]:
     """Draw `person` in pose `art`: (image uint8 (size, size, 3) RGB, Pose in pixels, mask bool)."""
     lay = layout(person, art, size)
@@ -394,9 +468,9 @@ def render(person: SynthPerson, art: Articulation, size: int = 128) -> tuple[np.
     return img, lay.pose, mask
 
 
-def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Paint a laid-out person over their scene."""
-    cv = _Canvas(background(person.scene, lay.size))
+def draw(person: SynthPerson, lay: Layout, bg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Paint a laid-out person over their scene (or over `bg`, float32 RGB, when given)."""
+    cv = _Canvas(background(person.scene, lay.size) if bg is None else bg)
     _contact_shadow(cv, lay)
     skel, b, k = lay.skel, person.body, lay.ppu
     light = person.scene.light
@@ -457,8 +531,48 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
         ii = 0 if s == "r" else 1
         toe, heel = lay.px(skel.toes[ii]), lay.px(skel.heels[ii])
         za = Z(s + "ankle") - 0.04 + 0.0005
-        add(za, capsule(heel, toe, 0.03 * bw, 0.026 * bw, solid(person.shoes)))
         trousers = bottom.kind == "trousers"
+        fw = person.footwear
+        if fw is None:
+            add(za, capsule(heel, toe, 0.03 * bw, 0.026 * bw, solid(person.shoes)))
+        else:
+            shin_up = kn - an
+            n_up = shin_up / max(float(np.linalg.norm(shin_up)), 1e-6)
+            shoe = np.asarray(person.shoes, np.float32)
+            if fw.kind == "barefoot":
+                add(za, capsule(heel, toe, 0.024 * bw, 0.019 * bw, solid(skin * 0.95)))
+            else:
+                # A sole under a slightly narrower upper: the shoe's most visible structure.
+                add(za, capsule(heel, toe, 0.031 * bw, 0.026 * bw, solid(fw.sole)))
+                lift = 0.011 * k
+                add(
+                    za + 0.0001,
+                    capsule(heel + n_up * lift, toe + n_up * lift * 0.8, 0.026 * bw, 0.02 * bw, solid(shoe)),
+                )
+            if fw.kind == "boots":
+                top_pt = an + shin_up * fw.height
+                zb = zs + 0.0003 if (fw.tucked or not trousers) else zs - 0.0003
+                add(
+                    zb,
+                    capsule(
+                        an + n_up * 0.01 * k,
+                        top_pt,
+                        rs1 * 1.4,
+                        rs1 + (rt1 - rs1) * fw.height * 1.3,
+                        solid(shoe * 0.95),
+                    ),
+                )
+            elif fw.socks is not None and not trousers and fw.kind != "barefoot":
+                add(
+                    zs + 0.0002,
+                    capsule(
+                        an,
+                        an + shin_up * fw.sock_height,
+                        rs1 * 1.08,
+                        (rs1 + (rt1 - rs1) * fw.sock_height) * 1.05,
+                        solid(fw.socks),
+                    ),
+                )
         if not trousers:
             add(zt, capsule(hp, kn, rt0 * 0.95, rt1, solid(skin)))
             add(zs, capsule(kn, an, rt1 * 0.95, rs1, solid(skin)))
@@ -554,6 +668,7 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
 
     hair_c = np.asarray(person.hair.colour, np.float32)
     style = person.hair.style
+    face = person.face
     M = skel.head_rot
     R = skel.head_radii * k
 
@@ -563,6 +678,8 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
         if style != "bald":
             cover = _hair_cover(style, qn)[..., None]
             col = col + (hair_c * (0.8 + 0.3 * lit) - col) * cover
+        if face is not None:
+            return _face_detail(face, person, qn, n, col, light), None
         # Eyes and mouth: dark spots that turn away with the face.
         for ex in (-0.36, 0.36):
             d2 = (qn[0] - ex) ** 2 + (qn[1] + 0.1) ** 2 * 1.6 + (qn[2] - 0.92) ** 2
@@ -576,7 +693,10 @@ def draw(person: SynthPerson, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
     def hair_shader(qn: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         lit = (0.72 + 0.28 * np.clip(n[2], 0, 1) + 0.12 * light * n[0])[..., None]
         cover = _hair_cover(style, qn)
-        return (hair_c * (0.75 + 0.35 * lit)).astype(np.float32), cover
+        col = hair_c * (0.75 + 0.35 * lit)
+        if face is not None:
+            col = col * _strands(qn, face.strands)[..., None]
+        return col.astype(np.float32), cover
 
     if style in ("long", "bob", "ponytail"):
         back = skel.head_center + M @ np.array([0.0, -0.1, -0.55]) * skel.head_radii
