@@ -1,6 +1,7 @@
 """`vunet-eval`: measure re-posing quality on held-out pairs (the `vunet-synth --pairs` layout).
 
     vunet-eval --checkpoint model.safetensors --pairs DIR [--json OUT] [--limit N]
+    vunet-eval --photos DIR [--checkpoint F] [--json OUT]   (real photos: `training.photo_eval`)
 
 Each pair folder holds appearance.png + appearance_pose.json (the person) and target_pose.json
 + target.png + mask.png (the same person in another pose). Methods compared on the target:
@@ -260,15 +261,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="vunet-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint")
-    p.add_argument("--pairs", type=Path, required=True, help="folder written by vunet-synth --pairs")
+    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (--photos: the bundled model)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pairs", type=Path, help="folder written by vunet-synth --pairs")
+    source.add_argument("--photos", type=Path, help="a folder of real photos, re-posed pair by pair")
     p.add_argument("--json", type=Path, help="write the results here (atomically)")
-    p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    p.add_argument("--limit", type=int, help="evaluate the first N pairs (or photos) only")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.photos is not None:
+        from training.photo_eval import run_photos  # noqa: PLC0415 - imports the estimators
+
+        return run_photos(args)
+    if args.checkpoint is None:
+        p.error("--pairs needs --checkpoint")
     try:
         report = evaluate(
             args.checkpoint, args.pairs, limit=args.limit, device=device, progress=not args.no_progress
