@@ -13,6 +13,8 @@ import pytest
 
 from training.config import ConfigError, load_config
 from training.synth import REALISTIC, Realism, sample, sample_pair, textures
+from training.synth.cli import main
+from training.synth.sampling import scene_image
 from vunet_studio.skeleton import JOINT_INDEX
 
 CAMERA = Realism(noise=1, blur=1, jpeg=1, exposure=1, white_balance=1)
@@ -143,3 +145,21 @@ def test_config_knobs_are_checked(tmp_path: Path) -> None:
     assert real.model.build().alpha and Realism.from_mapping(real.data.realism) == replace(REALISTIC)
     for ref in ("synth128", "market128", "deepfashion256"):
         assert load_config(f"training/configs/{ref}.yaml").data.realism == {}
+
+
+def test_scene_image_is_the_sample_without_the_person() -> None:
+    r = Realism(distractor=1, exposure=1, white_balance=1, shading=1, noise=1)
+    s = sample(13, realism=r)
+    scene = scene_image(s.person, 128, s.look)
+    far = ~cv2.dilate(s.mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    same = (np.abs(scene.astype(int) - s.image).max(axis=2) <= 1)[far]
+    assert same.mean() > 0.97  # all but the contact shadow under the feet
+    plain = sample(13)
+    assert np.array_equal(scene_image(plain.person, 128), scene_image(plain.person, 128, None))
+
+
+def test_cli_writes_realistic_pairs(tmp_path: Path, no_photos: None) -> None:
+    assert main(["--out", str(tmp_path / "p"), "--pairs", "2", "--realistic", "--size", "64"]) == 0
+    for i in range(2):
+        d = tmp_path / "p" / f"{i:06d}"
+        assert {p.name for p in d.iterdir()} >= {"appearance.png", "target.png", "mask.png", "scene.png"}

@@ -4,6 +4,8 @@
         DIR/images/000000.png ... and DIR/index.p (joint_order, imgs, train, joints)
     vunet-synth --out DIR --pairs N [--size 128] [--seed S]
         DIR/<id>/appearance.png, appearance_pose.json, target_pose.json, target.png, mask.png
+    --realistic [--textures DIR]: with every photographic option of `training.synth.REALISTIC`
+        (photos from DIR, $VUNET_TEXTURES or data/textures; procedural textures without them)
 
 Dataset sample i uses seed S + i; pair i uses seed S + i + PAIR_SEED_OFFSET, so the held-out
 pairs never show a person of a dataset written with the same --seed.
@@ -16,14 +18,15 @@ import logging
 import multiprocessing
 import pickle
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from training.synth.renderer import background
-from training.synth.sampling import SynthSample, sample, sample_pair
+from training.synth.realism import REALISTIC, Realism
+from training.synth.sampling import SynthSample, sample, sample_pair, scene_image
 from vunet_studio.fileio import atomic_write_bytes
 from vunet_studio.pose_io import write_openpose
 from vunet_studio.skeleton import JOINT_NAMES
@@ -51,6 +54,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     ap.add_argument("--overwrite", action="store_true", help="replace a dataset or pairs already in --out")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="photo backgrounds, camera effects, ... (training.synth.REALISTIC)",
+    )
+    ap.add_argument("--textures", default=None, help="photo folder for --realistic (default: data/textures)")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
@@ -87,13 +96,15 @@ def _save_png(path: Path, img: np.ndarray) -> None:
     Image.fromarray(img).save(path, compress_level=3)  # speed over size: datasets are large
 
 
-def _render_one(job: tuple[int, int]) -> SynthSample:
-    seed, size = job
-    return sample(seed, size)
+def _render_one(job: tuple[int, int, Realism | None]) -> SynthSample:
+    seed, size, realism = job
+    return sample(seed, size, realism=realism)
 
 
-def _samples(seeds: Iterator[int], size: int, workers: int) -> Iterator[SynthSample]:
-    jobs = ((s, size) for s in seeds)
+def _samples(
+    seeds: Iterator[int], size: int, workers: int, realism: Realism | None = None
+) -> Iterator[SynthSample]:
+    jobs = ((s, size, realism) for s in seeds)
     if workers == 1:
         yield from map(_render_one, jobs)
         return
@@ -101,7 +112,9 @@ def _samples(seeds: Iterator[int], size: int, workers: int) -> Iterator[SynthSam
         yield from pool.imap(_render_one, jobs, chunksize=16)
 
 
-def write_dataset(out: Path, count: int, size: int = 128, seed: int = 0, workers: int = 1) -> Path:
+def write_dataset(
+    out: Path, count: int, size: int = 128, seed: int = 0, workers: int = 1, realism: Realism | None = None
+) -> Path:
     """Render `count` samples into `out` in the official layout; returns the index.p path."""
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +125,7 @@ def write_dataset(out: Path, count: int, size: int = 128, seed: int = 0, workers
     # sampler already avoids them, so this loop only rarely needs an extra seed.
     seeds = iter(range(seed, seed + 1_000_000_000))
     with tqdm(total=count, unit="img", desc="rendering") as bar:
-        for s in _samples(seeds, size, workers):
+        for s in _samples(seeds, size, workers, realism):
             if not s.pose.has_torso():
                 log.debug("seed %d lacks a shoulder or hip: dropped", s.seed)
                 continue
@@ -134,12 +147,14 @@ def write_dataset(out: Path, count: int, size: int = 128, seed: int = 0, workers
     return path
 
 
-def write_pairs(out: Path, count: int, size: int = 128, seed: int = 0) -> list[Path]:
+def write_pairs(
+    out: Path, count: int, size: int = 128, seed: int = 0, realism: Realism | None = None
+) -> list[Path]:
     """Render `count` re-posing pairs, one folder each; returns the folders."""
     out.mkdir(parents=True, exist_ok=True)
     folders = []
     for i in tqdm(range(count), unit="pair", desc="rendering pairs"):
-        a, b = sample_pair(seed + i + PAIR_SEED_OFFSET, size)
+        a, b = sample_pair(seed + i + PAIR_SEED_OFFSET, size, realism=realism)
         d = out / f"{i:06d}"
         d.mkdir(exist_ok=True)
         _save_png(d / "appearance.png", a.image)
@@ -148,8 +163,7 @@ def write_pairs(out: Path, count: int, size: int = 128, seed: int = 0) -> list[P
         write_openpose(d / "target_pose.json", [b.pose], (size, size))
         _save_png(d / "mask.png", b.mask.astype(np.uint8) * 255)
         # The scene without the person: what the app composites a re-posed person onto.
-        scene = background(b.person.scene, size)
-        _save_png(d / "scene.png", np.clip(scene + 0.5, 0, 255).astype(np.uint8))
+        _save_png(d / "scene.png", scene_image(b.person, size, b.look))
         folders.append(d)
     log.info("wrote %d pairs to %s", count, out)
     return folders
@@ -165,10 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _check(args)
+        realism = replace(REALISTIC, texture_dir=args.textures) if args.realistic else None
         if args.count is not None:
-            write_dataset(args.out, args.count, args.size, args.seed, args.workers)
+            write_dataset(args.out, args.count, args.size, args.seed, args.workers, realism)
         else:
-            write_pairs(args.out, args.pairs, args.size, args.seed)
+            write_pairs(args.out, args.pairs, args.size, args.seed, realism)
     except UsageError as e:
         log.error("error: %s", e)
         return 2

@@ -192,14 +192,15 @@ def draw_look(
     elif v < r.small + r.cut + r.upper_body:
         framing = upper
 
-    # The distractor: another person, smaller (farther away), to one side, behind.
-    d_person = sample_person(np.random.default_rng([seed, 4]))
-    d_art = sample_articulation(np.random.default_rng([seed, 5]))
+    # The distractor: another person, smaller (farther away), to one side, behind. Their
+    # appearance and pose come from streams of their own, drawn only when needed.
     d_scale = float(rng.uniform(0.4, 0.85))
     d_side = 1.0 if rng.random() < 0.5 else -1.0
     d_dx = d_side * float(rng.uniform(0.28, 0.5))
     distractor = None
     if u[5] < r.distractor:
+        d_person = sample_person(np.random.default_rng([seed, 4]))
+        d_art = sample_articulation(np.random.default_rng([seed, 5]))
         distractor = (d_person, replace(d_art, scale=d_scale, dx=d_dx, dy=-(0.9 - d_scale) * 0.35))
 
     cam_seed = int(rng.integers(2**31))

@@ -100,6 +100,21 @@ def sample_pair(
     return _render_sample(person, a, size, seed, look), _render_sample(person, b, size, seed, look)
 
 
+def scene_image(person: SynthPerson, size: int, look: Look | None = None) -> np.ndarray:
+    """The sample's scene without the person (uint8 RGB): the distractor, light and camera
+    included, as a photo of the empty scene would show them. What the app composites onto."""
+    bg = background(person.scene, size)
+    if look is None:
+        return np.clip(bg + 0.5, 0, 255).astype(np.uint8)
+    img = np.clip(bg + 0.5, 0, 255).astype(np.uint8)
+    if look.distractor is not None:
+        other, other_art = look.distractor
+        img, _ = draw(other, layout(other, other_art, size), bg=bg)
+    if look.shading is not None:
+        img = shade(img, *look.shading)
+    return apply_camera(img, look.camera)
+
+
 def _render_sample(
     person: SynthPerson, art: Articulation, size: int, seed: int, look: Look | None = None
 ) -> SynthSample:

@@ -27,7 +27,7 @@ SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 #: Longest side a photo is kept at in memory: backgrounds are cropped from it at 128-256 px.
 MAX_SIDE = 512
 #: Distinct procedural textures: few enough that the cache below serves most requests.
-PROC_COUNT = 256
+PROC_COUNT = 64
 PROC_SIZE = 256
 
 
@@ -70,7 +70,9 @@ def pick(rng: np.random.Generator, texture_dir: str | None) -> str:
     return f"proc:{int(u * PROC_COUNT) % PROC_COUNT}"
 
 
-@lru_cache(maxsize=96)
+#: Photos (~1.7 MB each at MAX_SIDE), procedural textures (0.8 MB) and their pyramid levels:
+#: the cache holds a 60-photo folder with its levels, a few hundred MB per worker at most.
+@lru_cache(maxsize=256)
 def texture(name: str) -> np.ndarray:
     """The texture as float32 RGB (H, W, 3) in 0..255, read-only. Cached per process.
 
@@ -155,7 +157,7 @@ def sample_at(name: str, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=96)
+@lru_cache(maxsize=256)
 def mean_luma(name: str) -> float:
     t = texture(name)
     return float(max((t @ np.array([0.299, 0.587, 0.114], np.float32)).mean(), 1.0))
