@@ -52,6 +52,9 @@ def test_report_has_the_measures_per_photo_and_pair(report) -> None:  # type: ig
         for key in ("pck", "pck_full"):
             assert 0.0 <= q[key] <= 1.0
         assert q["joints"] > 0
+        # The others are every photo with a person found, portraits too (for the parts they show).
+        assert set(q["d_each"]) == {"basketball1.png", "cameraman.png", "astronaut.jpg"}
+        assert q["d_each"][q["appearance"]] == q["d_own"]
         assert (
             q["d_own"] >= 0 and q["d_others"] >= 0 and q["ratio"] == pytest.approx(q["d_own"] / q["d_others"])
         )

@@ -393,8 +393,9 @@ def evaluate_photos(
         colours = bone_colours(
             done.image, target, _frame_alpha(a.image.shape, done.alpha.mask, done.render.box)
         )
-        own = colour_distance(colours, a.colours)
-        others = _mean(colour_distance(colours, o.colours) for o in photos if o is not a)
+        each = {o.name: colour_distance(colours, o.colours) for o in photos}
+        own = each[a.name]
+        others = _mean(d for name, d in each.items() if name != a.name)
         pairs.append(
             {
                 "appearance": a.name,
@@ -403,6 +404,7 @@ def evaluate_photos(
                 "d_own": own,
                 "d_others": others,
                 "ratio": _ratio(own, others),
+                "d_each": each,  # to every photo with a person: for other choices of "others"
             }
         )
 
