@@ -24,7 +24,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -39,6 +39,9 @@ from vunet_studio.model.convert import appearance_input, image_to_tensor, shape_
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.skeleton import JOINT_NAMES
+
+if TYPE_CHECKING:
+    from training.synth.realism import Realism
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +154,7 @@ class SynthDataset(Dataset):
         seed: int = 0,
         pair_fraction: float = 0.0,
         warp_dropout: float = 0.0,
-        realism: Any = None,
+        realism: Realism | None = None,
     ) -> None:
         self.cfg = cfg
         self.seed = seed
