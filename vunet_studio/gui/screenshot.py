@@ -1,6 +1,6 @@
-"""Make docs/screenshot.png: the studio with a sample photo and a re-posed render.
+"""Make docs/screenshot.png: the studio with a photo and its person re-posed in it.
 
-    python -m vunet_studio.gui.screenshot docs/screenshot.png [--checkpoint CKPT] [--fake-engine]
+    python -m vunet_studio.gui.screenshot docs/screenshot.png [--photo IMG] [--checkpoint CKPT] [--fake-engine]
 
 Runs offscreen with throwaway settings, so it neither needs a display nor touches the
 user's preferences. Without --fake-engine it uses the real model (the default checkpoint
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fake-engine", action="store_true")
     ap.add_argument("--size", default="1440x900")
+    ap.add_argument("--photo", type=Path, help="a photo to show instead of the bundled samples")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
     window.show()
-    samples = sample_photos()
+    samples = [args.photo] if args.photo else sample_photos()
     if not samples:
         log.error("no sample photos in resources/samples")
         return 1
@@ -98,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     if not _wait(app, lambda: window.render_view.frames_shown > frames, 60):
         log.error("no render arrived")
         return 1
+    # The photo with the person re-posed in it comes once its empty scene is made.
+    if not _wait(app, window.canvas.composite_shown, 60):
+        log.warning("no composite shown: the screenshot has the photo itself")
+    frames = window.render_view.frames_shown
+    window.editor.request_render()
+    _wait(app, lambda: window.render_view.frames_shown > frames, 30)
     _wait(app, lambda: False, 0.3)  # let the status bar and panels settle
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(args.out))

@@ -1,0 +1,124 @@
+"""Before/after sheet of the real photos re-posed (docs/reposed_photos.png).
+
+One row per photo: the photo | arm raised, before (the square render pasted into its box, as
+the app showed it until the composite) | arm raised, after (composited into the photo's empty
+scene) | a step taken, after | another photo's look on this pose, after. The pose comes from
+the estimation chain, the mask and empty scene from the app's own modules, the render from
+`RenderEngine` and `composite.repose`: what the app and `render --composite` show.
+
+.venv/bin/python scripts/repose_sheet.py [--checkpoint CKPT] [--photos DIR] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from vunet_studio.composite import is_grey, repose
+from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render, pose_box
+from vunet_studio.estimation import create_chain, find_people
+from vunet_studio.imageio import is_image_path, load_image
+from vunet_studio.pose import Pose
+from vunet_studio.scene import empty_scene
+from vunet_studio.segmentation import person_height, segment_person
+from vunet_studio.skeleton import JOINT_INDEX
+
+log = logging.getLogger(__name__)
+HEIGHT = 240
+LABEL_H = 20
+COLUMNS = ("photo", "arm raised: before", "arm raised: after", "a step: after", "another's look: after")
+
+
+def raised_arm(pose: Pose) -> Pose:
+    """The person's right arm swung up beside the head (elbow and wrist rotated about the
+    shoulder by ~110 degrees): the edit users try first."""
+    p = pose.copy()
+    sh = p.xy[JOINT_INDEX["rshoulder"]].astype(np.float64)
+    a = np.deg2rad(110.0 if p.xy[JOINT_INDEX["rshoulder"], 0] < p.xy[JOINT_INDEX["lshoulder"], 0] else -110.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    for name in ("relbow", "rwrist"):
+        j = JOINT_INDEX[name]
+        p.xy[j] = (sh + rot @ (p.xy[j] - sh)).astype(np.float32)
+    return p
+
+
+def step(pose: Pose) -> Pose:
+    """The right leg stepped out sideways by a fifth of the person's height."""
+    p = pose.copy()
+    d = 0.2 * person_height(pose)
+    d = -d if p.xy[JOINT_INDEX["rhip"], 0] < p.xy[JOINT_INDEX["lhip"], 0] else d
+    p.xy[JOINT_INDEX["rknee"], 0] += 0.5 * d
+    p.xy[JOINT_INDEX["rankle"], 0] += d
+    return p
+
+
+def _fit(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, round(w * HEIGHT / h)), HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def _label(width: int, text: str) -> np.ndarray:
+    bar = np.full((LABEL_H, width, 3), 30, np.uint8)
+    cv2.putText(bar, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1, cv2.LINE_AA)
+    return bar
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", help="default: the bundled model")
+    ap.add_argument("--photos", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data" / "photos")
+    ap.add_argument("--out", type=Path, default=Path("docs/reposed_photos.png"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    engine = RenderEngine(args.checkpoint, device="cpu")
+    chain = create_chain()
+    photos = sorted(p for p in args.photos.iterdir() if is_image_path(p))
+    people: list[tuple[Path, np.ndarray, Pose]] = []
+    for path in photos:
+        image = load_image(path)
+        found = find_people(image, None, chain)
+        if found.origin == "template" or not found.poses[0].has_torso():
+            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
+            continue
+        people.append((path, image, found.poses[0]))
+    rows = []
+    for i, (path, image, pose) in enumerate(people):
+        seg = segment_person(image, pose)
+        scene = empty_scene(image, seg.mask).image
+        grey = is_grey(image)
+        own = engine.encode(Source(image, pose))
+        other_path, other_img, other_pose = people[(i + 1) % len(people)]
+        other = engine.encode(Source(other_img, other_pose))
+        base = pose_box(pose)
+        arm = raised_arm(pose)
+        try:
+            before = paste_render(image, engine.render(own, arm))  # the old square, pasted
+            cells = [
+                image,
+                before,
+                repose(engine, own, arm, scene, base, grey=grey).image,
+                repose(engine, own, step(pose), scene, base, grey=grey).image,
+                repose(engine, other, arm, scene, base, grey=grey).image,
+            ]
+        except EngineError as e:
+            log.info("%s: skipped (%s)", path.name, e)
+            continue
+        tiles = [_fit(c) for c in cells]
+        row = np.concatenate(tiles, axis=1)
+        label = f"{path.name}  |  " + "  |  ".join(COLUMNS[1:]) + f"  (look of {other_path.name})"
+        rows.append(np.concatenate([row, _label(row.shape[1], label)], axis=0))
+    width = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(args.out)
+    log.info("wrote %s (%d rows)", args.out, len(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
