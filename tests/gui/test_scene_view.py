@@ -32,6 +32,12 @@ def grab(window) -> np.ndarray:  # noqa: ANN001
     return rgb_from_qimage(window.canvas.viewport().grab().toImage())
 
 
+def photo_only(window) -> None:  # noqa: ANN001
+    """Show the photo itself, not the person re-posed in it: the re-posed view asks for the
+    empty scene as soon as a render comes, and these tests watch the View toggles ask."""
+    window.composite_view.act_show.setChecked(False)
+
+
 def at(window, x: float, y: float) -> np.ndarray:  # noqa: ANN001
     """The canvas pixel showing photo pixel (x, y), as RGB ints."""
     p = window.canvas.mapFromScene(x, y)
@@ -43,12 +49,10 @@ def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_
     photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
     window = make_window(RealPose())
     window.resize(1000, 700)
+    photo_only(window)
     (pid,) = open_and_wait(qtbot, window, [photo])
     window.doc.set_current(pid)
     doc_photo = window.doc.photo(pid)
-    reposed = getattr(window, "composite_view", None)  # the photo itself, not the re-posed person in it
-    if reposed is not None:
-        reposed.act_show.setChecked(False)
     torso = torso_points(pose_of("basketball1.png"))
     # Points on the man's shirt away from the skeleton drawn over it, and on the far wall.
     shirt = (torso[-1][0] + 4, torso[-1][1] + 10)
@@ -90,6 +94,7 @@ def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_wind
     path = tmp_path / "wall.png"
     Image.fromarray(wall).save(path)
     window = make_window(FakeEstimator(empty=True))
+    photo_only(window)
     (pid,) = open_and_wait(qtbot, window, [path])
     window.doc.set_current(pid)
     before = grab(window)
@@ -112,6 +117,7 @@ def test_a_failing_mask_is_one_status_line_and_the_photo_stays(
     monkeypatch.setattr(scene_worker, "segment_person", broken)
     photo = Path(shutil.copy(PHOTOS / "cameraman.png", tmp_path / "cameraman.png"))
     window = make_window(RealPose())
+    photo_only(window)
     (pid,) = open_and_wait(qtbot, window, [photo])
     window.doc.set_current(pid)
     with qtbot.waitSignal(window.scenes.ready, timeout=20000):
