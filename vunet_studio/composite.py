@@ -98,7 +98,7 @@ def is_grey(image: np.ndarray) -> bool:
     return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
 
 
-def composite(
+def blend_region(
     scene: np.ndarray,
     render_image: np.ndarray,
     alpha: np.ndarray,
@@ -113,17 +113,18 @@ def composite(
     scene: (H, W, 3) uint8, the empty scene (or any background) at `scale` x the photo's size.
     render_image: (S, S, 3) uint8; alpha: (S, S) in [0, 1]; box: (x0, y0, side) in photo pixels.
     grey: composite in grey (the photo is grey: the model's colours would not belong there).
-    Returns a new (H, W, 3) uint8 image; pixels outside the box are the scene's own.
+    Returns (tile, x, y): the blended part of the scene the box covers, (h, w, 3) uint8, and
+    where its top-left pixel lies in the scene; None when the box misses the scene. Only the
+    tile changes from one pose to the next, so the app sends and repaints just that.
     """
-    out = np.array(scene, dtype=np.uint8, copy=True)
-    h, w = out.shape[:2]
+    h, w = scene.shape[:2]
     x0, y0, side = (float(v) * scale for v in box)
     iside = max(1, round(side))
     ix0, iy0 = math.floor(x0 + 0.5), math.floor(y0 + 0.5)
     dx0, dy0 = max(ix0, 0), max(iy0, 0)
     dx1, dy1 = min(ix0 + iside, w), min(iy0 + iside, h)
     if dx1 <= dx0 or dy1 <= dy0:
-        return out
+        return None
     s = render_image.shape[0]
     a = np.asarray(alpha, np.float32)
     if feather > 0:
@@ -133,9 +134,11 @@ def composite(
         g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         rgb = cv2.merge([g, g, g])
     up = iside > s
-    # Cubic when enlarging (a 128-pixel render onto a 12-megapixel photo is ~25x); area when
-    # shrinking, so a small display does not alias.
-    interp = cv2.INTER_CUBIC if up else cv2.INTER_AREA
+    # Cubic when enlarging a full-resolution frame (a 128-pixel render onto a 12-megapixel
+    # photo is ~25x); linear for a display-size one (scale < 1), where cubic costs 3x for a
+    # difference the screen does not show; area when shrinking, so nothing aliases.
+    interp = cv2.INTER_AREA
+    cubic = cv2.INTER_CUBIC if scale >= 1.0 else cv2.INTER_LINEAR
     # Only the part of the box inside the frame is resized: crop the render to it first.
     k = s / iside  # render pixels per frame pixel
     sx0, sy0 = (dx0 - ix0) * k, (dy0 - iy0) * k
@@ -147,7 +150,7 @@ def composite(
         [[k, 0.0, (dx0 - ix0 + 0.5) * k - 0.5 - cx0], [0.0, k, (dy0 - iy0 + 0.5) * k - 0.5 - cy0]], np.float64
     )
     size = (dx1 - dx0, dy1 - dy0)
-    flags = (cv2.INTER_CUBIC if up else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+    flags = (cubic if up else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
     if up:
         tile = cv2.warpAffine(rgb[cy0:cy1, cx0:cx1], m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         a_tile = cv2.warpAffine(
@@ -164,18 +167,41 @@ def composite(
         sl = (slice(dy0 - iy0, dy1 - iy0), slice(dx0 - ix0, dx1 - ix0))
         tile, a_tile = full[sl], a_full[sl]
     a_tile = np.clip(a_tile, 0.0, 1.0).astype(np.float32)
-    roi = out[dy0:dy1, dx0:dx1]
-    out[dy0:dy1, dx0:dx1] = cv2.blendLinear(np.ascontiguousarray(tile), roi, a_tile, 1.0 - a_tile)
+    roi = np.ascontiguousarray(scene[dy0:dy1, dx0:dx1], dtype=np.uint8)
+    return cv2.blendLinear(np.ascontiguousarray(tile), roi, a_tile, 1.0 - a_tile), dx0, dy0
+
+
+def composite(
+    scene: np.ndarray,
+    render_image: np.ndarray,
+    alpha: np.ndarray,
+    box: Box,
+    *,
+    scale: float = 1.0,
+    grey: bool = False,
+    feather: float = FEATHER,
+) -> np.ndarray:
+    """The render placed into `scene` where `box` says, over the pixels the alpha covers
+    (arguments as `blend_region`): a new (H, W, 3) uint8 image; pixels outside the box are
+    the scene's own."""
+    out = np.array(scene, dtype=np.uint8, copy=True)
+    region = blend_region(scene, render_image, alpha, box, scale=scale, grey=grey, feather=feather)
+    if region is not None:
+        tile, x, y = region
+        out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
     return out
 
 
 @dataclass(frozen=True)
 class Reposed:
-    """One pose edit, composited: the frame (the scene's size), the square render, its alpha."""
+    """One pose edit, composited: the frame (the scene's size; None when only the tile was
+    asked for), the square render, its alpha, and the tile of the scene that changed (None
+    when the box misses the scene) with its top-left pixel in the scene."""
 
-    image: np.ndarray
+    image: np.ndarray | None
     render: Render
     alpha: Alpha
+    tile: tuple[np.ndarray, int, int] | None = None
 
 
 def repose(
@@ -187,10 +213,19 @@ def repose(
     *,
     scale: float = 1.0,
     grey: bool = False,
+    frame: bool = True,
 ) -> Reposed:
     """Render `appearance` in `pose` (photo pixels) in the stable box around `base_box`, and
-    composite it onto `scene` (the empty scene, or any background, at `scale` x the photo)."""
+    composite it onto `scene` (the empty scene, or any background, at `scale` x the photo).
+    frame=False skips the whole frame: the live view repaints only the tile."""
     box = stable_box(base_box, pose)
     render = engine.render(appearance, pose, box=box)
     alpha = render_alpha(render, pose)
-    return Reposed(composite(scene, render.image, alpha.mask, box, scale=scale, grey=grey), render, alpha)
+    tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
+    image = None
+    if frame:
+        image = np.array(scene, dtype=np.uint8, copy=True)
+        if tile is not None:
+            t, x, y = tile
+            image[y : y + t.shape[0], x : x + t.shape[1]] = t
+    return Reposed(image, render, alpha, tile)

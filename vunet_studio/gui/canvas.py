@@ -122,6 +122,7 @@ class PoseCanvas(QGraphicsView):
         self._photo_item: QGraphicsPixmapItem | None = None
         self._overlay_item: QGraphicsPixmapItem | None = None
         self._composite_item: QGraphicsPixmapItem | None = None
+        self._tile_item: QGraphicsPixmapItem | None = None
         self._image_size: tuple[int, int] = (0, 0)
         self._pose: Pose | None = None
         self._joints: list[QGraphicsEllipseItem] = []
@@ -226,9 +227,23 @@ class PoseCanvas(QGraphicsView):
         if pixmap is None:
             self._composite_item.setVisible(False)
             return
-        self._composite_item.setPixmap(pixmap)  # one item, its pixmap replaced: no churn per frame
+        self._composite_item.setPixmap(pixmap)
         self._composite_item.setScale(scale)
         self._composite_item.setVisible(True)
+        if self._tile_item is not None:
+            self._tile_item.setVisible(False)
+
+    def set_composite_tile(self, pixmap: QPixmap, x: int, y: int) -> None:
+        """Lay `pixmap` over the composite at (x, y) of its pixels: the part of the photo a pose
+        edit changed (the person in their box). One item, its pixmap replaced per frame."""
+        if self._composite_item is None or not self._composite_item.isVisible():
+            return
+        if self._tile_item is None:
+            self._tile_item = QGraphicsPixmapItem(self._composite_item)  # in the composite's pixels
+            self._tile_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._tile_item.setPixmap(pixmap)
+        self._tile_item.setPos(x, y)
+        self._tile_item.setVisible(True)
 
     def composite_shown(self) -> bool:
         return self._composite_item is not None and self._composite_item.isVisible()

@@ -21,6 +21,7 @@ from vunet_studio.composite import is_grey, stable_box
 from vunet_studio.engine import EngineError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
+from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.gui.render_worker import CompositeJob, RenderService
 from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
 from vunet_studio.pose import Pose
@@ -51,6 +52,7 @@ class CompositeView(QObject):
         self._doc, self._canvas, self._scenes, self._rerender = doc, canvas, scenes, rerender
         self._jobs: dict[int, tuple[SceneKey, CompositeJob]] = {}
         self._alpha_source = ""
+        self._scene_shown: tuple[int, SceneKey] | None = None
         self.act_show = QAction("Re-posed person in the &photo", self)
         self.act_show.setStatusTip("Show the render composited into the photo (off: the photo as it is)")
         self.act_show.setCheckable(True)
@@ -109,11 +111,18 @@ class CompositeView(QObject):
         if photo is not None and photo.id == photo_id and self.act_show.isChecked():
             self._rerender()
 
-    def _on_frame(self, photo_id: int, frame: QImage, scale: float, alpha_source: str, t_request: float) -> None:
+    def _on_frame(
+        self, photo_id: int, tile: QImage, x: int, y: int, scale: float, alpha_source: str, t_request: float
+    ) -> None:
         photo = self._doc.current
-        if photo is None or photo.id != photo_id or not self.act_show.isChecked():
+        hit = self._jobs.get(photo_id)
+        if photo is None or photo.id != photo_id or not self.act_show.isChecked() or hit is None:
             return
-        self._canvas.set_composite(QPixmap.fromImage(frame), 1.0 / scale)
+        key, job = hit
+        if self._scene_shown != (photo_id, key):  # the empty scene under the tiles, once per photo
+            self._canvas.set_composite(QPixmap.fromImage(qimage_from_rgb(job.scene)), 1.0 / job.scale)
+            self._scene_shown = (photo_id, key)
+        self._canvas.set_composite_tile(QPixmap.fromImage(tile), x, y)
         self.frameShown.emit((time.perf_counter() - t_request) * 1e3)
         if alpha_source != self._alpha_source:
             self._alpha_source = alpha_source
@@ -121,10 +130,12 @@ class CompositeView(QObject):
 
     def _on_current_changed(self, _pid: int) -> None:
         self._canvas.set_composite(None)
+        self._scene_shown = None
 
     def _on_toggled(self, on: bool) -> None:
         if not on:
             self._canvas.set_composite(None)
+            self._scene_shown = None
         self._rerender()
 
 

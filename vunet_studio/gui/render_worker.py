@@ -107,7 +107,8 @@ class RenderWorker(QObject):
     """Lives in the render thread. Only `submit` is called from the GUI thread."""
 
     rendered = Signal(int, int, QImage, object, float, float)  # id, photo id, image, box, ms, t_request
-    composited = Signal(int, int, QImage, float, str, float)  # id, photo id, frame, scale, alpha source, t_request
+    #: id, photo id, the changed tile of the display scene, its (x, y) there, scale, alpha source, t_request
+    composited = Signal(int, int, QImage, int, int, float, str, float)
     renderFailed = Signal(int, str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -220,9 +221,19 @@ class RenderWorker(QObject):
                 from vunet_studio.composite import repose
 
                 done = repose(
-                    self._engine, appearance, req.pose, job.scene, job.base_box, scale=job.scale, grey=job.grey
+                    self._engine,
+                    appearance,
+                    req.pose,
+                    job.scene,
+                    job.base_box,
+                    scale=job.scale,
+                    grey=job.grey,
+                    frame=False,  # only the tile changes: the view shows the scene under it
                 )
-                result, frame = done.render, qimage_from_rgb(done.image)
+                result = done.render
+                if done.tile is not None:
+                    tile_rgb, tx, ty = done.tile
+                    frame = qimage_from_rgb(tile_rgb)
         except Exception as e:  # noqa: BLE001 - any model error is shown, the app lives on
             log.exception("render failed")
             self.renderFailed.emit(req.id, str(e))
@@ -230,7 +241,7 @@ class RenderWorker(QObject):
         if frame is not None and req.composite is not None:
             # Before the square render: the service marks the request shown on `rendered`.
             self.composited.emit(
-                req.id, req.photo_id, frame, req.composite.scale, done.alpha.source, req.t_request
+                req.id, req.photo_id, frame, tx, ty, req.composite.scale, done.alpha.source, req.t_request
             )
         self.rendered.emit(
             req.id,
@@ -300,7 +311,8 @@ class RenderService(QObject):
     """GUI-side owner of the render thread: numbers requests, drops stale results."""
 
     imageReady = Signal(int, QImage, float, float)  # photo id, image, render ms, t_request (perf_counter s)
-    compositeReady = Signal(int, QImage, float, str, float)  # photo id, the photo re-posed, scale, alpha source, t_request
+    #: photo id, the changed tile of the display scene, its (x, y), scale, alpha source, t_request
+    compositeReady = Signal(int, QImage, int, int, float, str, float)
     renderFailed = Signal(str)
     engineProgress = Signal(float, str)
     engineReady = Signal(str)
@@ -387,11 +399,11 @@ class RenderService(QObject):
         return token
 
     def _on_composited(
-        self, rid: int, photo_id: int, frame: QImage, scale: float, alpha_source: str, t0: float
+        self, rid: int, photo_id: int, tile: QImage, x: int, y: int, scale: float, alpha_source: str, t0: float
     ) -> None:
         if rid <= self._shown_id:
             return
-        self.compositeReady.emit(photo_id, frame, scale, alpha_source, t0)
+        self.compositeReady.emit(photo_id, tile, x, y, scale, alpha_source, t0)
 
     def _on_rendered(self, rid: int, photo_id: int, image: QImage, box: object, ms: float, t0: float) -> None:
         if rid <= self._shown_id:
