@@ -144,3 +144,16 @@ def test_mp4_falls_back_to_mp4v_with_a_message(qtbot, loaded, tmp_path, monkeypa
     qtbot.waitUntil(lambda: "mp4v" in window.statusBar().currentMessage(), timeout=2000)
     assert out.stat().st_size > 0
     assert "browsers do not play" in messages.texts()
+
+
+def test_the_preview_shows_the_photo_as_the_export_will(qtbot, loaded) -> None:  # noqa: ANN001
+    window, _ = loaded
+    photo = window.doc.current  # 200 x 300: a composited frame keeps that shape, a render is square
+    qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
+    three_keyframes(window)
+    QTest.mouseClick(window.keyframe_strip.play_button, LEFT)
+    dialog = window.animation_dialog
+    qtbot.waitUntil(lambda: dialog.frames_shown > 0, timeout=5000)
+    frame = dialog._frames[0]
+    assert abs(frame.width() / frame.height() - 200 / 300) < 0.02
+    dialog.reject()

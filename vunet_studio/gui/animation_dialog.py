@@ -8,7 +8,7 @@ change of an option asks for a fresh set, and answers to older requests are igno
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from vunet_studio.gui.export import animation_frames
-from vunet_studio.gui.render_worker import AppearanceJob, RenderService
+from vunet_studio.gui.render_worker import AppearanceJob, CompositeJob, RenderService
 from vunet_studio.pose import Pose
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,16 @@ class AnimationDialog(QDialog):
         render: RenderService,
         options: AnimationOptions,
         parent: QWidget | None = None,
+        composite: Callable[[Sequence[Pose]], CompositeJob | None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export animation")
         self._keys = [k.copy() for k in keys]
         self._appearance = appearance
         self._render = render
+        #: The preview shows what the export writes: the frames composited into the photo
+        #: (None while its empty scene is being made: the square renders then).
+        self._composite = composite or (lambda _poses: None)
         self._token = 0
         self._frames: list[QPixmap] = []
         self._shown = 0
@@ -155,7 +159,8 @@ class AnimationDialog(QDialog):
             self.timer.stop()
             self.preview.setText("No preview: the model is not loaded\nor the look has no pose yet.")
             return
-        self._token = self._render.render_frames(tuple(self.poses()), job)
+        poses = tuple(self.poses())
+        self._token = self._render.render_frames(poses, job, self._composite(poses))
 
     def _on_frames(self, token: int, images: object) -> None:
         if token != self._token:

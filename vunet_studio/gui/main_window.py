@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from vunet_studio.gui import settings
-from vunet_studio.gui.animation_dialog import AnimationDialog, AnimationOptions
+from vunet_studio.gui.animation_dialog import PREVIEW_SIDE, AnimationDialog, AnimationOptions
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.composite_view import CompositeView
 from vunet_studio.gui.document import StudioDocument
@@ -434,6 +434,7 @@ class MainWindow(QMainWindow):
                 int(self.prefs.fps), self.prefs.frames_between, self._loop_animation, self._animation_suffix
             ),
             self,
+            composite=lambda poses: self.composite_view.export_job(photo, poses, PREVIEW_SIDE * 2),
         )
         self.animation_dialog = dialog  # tests and the screenshot script reach it here
         dialog.accepted.connect(lambda: self._export_animation(dialog.options()))

@@ -101,6 +101,7 @@ class FramesJob:
     token: int
     frames: tuple[Pose, ...]
     appearance: AppearanceJob
+    composite: CompositeJob | None = None
 
 
 class RenderWorker(QObject):
@@ -300,7 +301,7 @@ class RenderWorker(QObject):
         if self._engine is not None:
             try:
                 app = self._appearance(job.appearance)
-                images = [qimage_from_rgb(self._engine.render(app, p).image) for p in job.frames]
+                images = [qimage_from_rgb(self._frame(app, p, job.composite)) for p in job.frames]
             except Exception:  # noqa: BLE001 - a preview that fails is just empty
                 log.exception("preview frames failed")
                 images = []
@@ -391,11 +392,14 @@ class RenderService(QObject):
         """Render and write a still in the render thread; `stillDone` answers."""
         self._still.emit(job)
 
-    def render_frames(self, frames: tuple[Pose, ...], appearance: AppearanceJob) -> int:
-        """Render `frames` in the background; `framesReady` answers with the returned token."""
+    def render_frames(
+        self, frames: tuple[Pose, ...], appearance: AppearanceJob, composite: CompositeJob | None = None
+    ) -> int:
+        """Render `frames` in the background (composited into the photo with `composite`);
+        `framesReady` answers with the returned token."""
         token = self._next_token
         self._next_token += 1
-        self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance))
+        self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance, composite))
         return token
 
     def _on_composited(
