@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from gui_latency import _isolate, percentile  # noqa: E402
+from gui_latency import _isolate, open_window, percentile, send_mouse, wait_until  # noqa: E402
 
 HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
 
@@ -61,38 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("vunet_studio.threads").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("vunet_studio.engine").setLevel(logging.INFO)
     _isolate()
-    from PySide6.QtCore import QEvent, QEventLoop, QPoint, QPointF, Qt, QTimer
-    from PySide6.QtGui import QMouseEvent
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
 
-    from vunet_studio.gui.app import application, create_window, parse_args
     from vunet_studio.gui.files import sample_photos
     from vunet_studio.skeleton import JOINT_INDEX
 
-    app = application()
-    cli = ["--no-samples", "--device", args.device]
-    cli += ["--fake-engine"] if args.fake_engine else []
-    cli += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-    window = create_window(parse_args(cli))
-    window.resize(1440, 900)
-    window.show()
-
-    def wait(cond, timeout: float) -> bool:  # noqa: ANN001
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.002)
-        return bool(cond())
+    app, window = open_window(args)
 
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
     if (
-        not wait(lambda: window.render.ready or bool(window.render.last_error), 600)
+        not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600)
         or not window.render.ready
     ):
         print(f"the model did not load: {window.render.last_error}", file=sys.stderr)
         return 1
-    if not wait(lambda: window.render_view.frames_shown > 0, 120):
+    if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         print("no first render", file=sys.stderr)
         return 1
     engine = window.render.worker._engine
@@ -103,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
 
     def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
-        ev = QMouseEvent(
-            kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier
-        )
-        QApplication.sendEvent(vp, ev)
+        send_mouse(vp, kind, pos, buttons, button)
 
     def drag(sign: int) -> dict:
         latencies: list[float] = []

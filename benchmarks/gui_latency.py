@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,6 +68,75 @@ def launch_to_visible(fake: bool, runs: int = 3) -> list[float]:
     return times
 
 
+def open_window(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(app, window): the studio as `main` starts it, 1440x900, with `args.device`,
+    `args.checkpoint` and (when the script has it) `args.fake_engine`; call `_isolate` first."""
+    from vunet_studio.gui.app import application, create_window, parse_args
+
+    app = application()
+    cli = ["--no-samples", "--device", args.device]
+    cli += ["--fake-engine"] if getattr(args, "fake_engine", False) else []
+    cli += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    window = create_window(parse_args(cli))
+    window.resize(1440, 900)
+    window.show()
+    return app, window
+
+
+def wait_until(app: Any, cond: Callable[[], object], timeout: float) -> bool:
+    """Run the event loop until `cond()` holds or `timeout` seconds pass; whether it holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        app.processEvents()
+        time.sleep(0.002)
+    return bool(cond())
+
+
+def send_mouse(viewport: Any, kind: Any, pos: Any, buttons: Any, button: Any) -> None:
+    """A mouse event at `pos` (viewport pixels) sent to the canvas as the platform would."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    ev = QMouseEvent(
+        kind,
+        QPointF(pos),
+        QPointF(viewport.mapToGlobal(pos)),
+        button,
+        buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(viewport, ev)
+
+
+class Heartbeat:
+    """The GUI thread's longest stall: the largest gap between ticks of a 5 ms timer, - 5 ms."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self._beat = QElapsedTimer()
+        self._gaps: list[float] = []
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(5)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self._gaps.append(self._beat.nsecsElapsed() / 1e6)
+        self._beat.restart()
+
+    def start(self) -> None:
+        self._gaps.clear()
+        self._beat.start()
+        self._timer.start()
+
+    def stop(self) -> float:
+        """Stop; the longest stall in ms (the first gap, from start to the first tick, left out)."""
+        self._timer.stop()
+        return max(self._gaps[1:] or [0.0]) - 5.0
+
+
 def percentile(values: list[float], q: float) -> float:
     import numpy as np
 
@@ -74,38 +145,21 @@ def percentile(values: list[float], q: float) -> float:
 
 def drag_benchmark(args: argparse.Namespace) -> dict:
     _isolate()
-    from PySide6.QtCore import QElapsedTimer, QEvent, QPoint, QPointF, Qt, QTimer
-    from PySide6.QtGui import QMouseEvent
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QEvent, QPoint, Qt, QTimer
 
-    from vunet_studio.gui.app import application, create_window, parse_args
     from vunet_studio.gui.files import sample_photos
     from vunet_studio.skeleton import JOINT_INDEX
 
-    app = application()
-    cli = ["--no-samples", "--device", args.device]
-    cli += ["--fake-engine"] if args.fake_engine else []
-    cli += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-    window = create_window(parse_args(cli))
-    window.resize(1440, 900)
-    window.show()
-
-    def wait(cond, timeout: float) -> bool:  # noqa: ANN001
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.002)
-        return bool(cond())
-
+    app, window = open_window(args)
     t_load = time.perf_counter()
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
-    if not wait(lambda: window.render.ready or bool(window.render.last_error), 600):
+    if not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600):
         raise RuntimeError("the model did not load in time")
     if not window.render.ready:
         raise RuntimeError(f"the model failed to load: {window.render.last_error}")
     load_s = time.perf_counter() - t_load
-    if not wait(lambda: window.render_view.frames_shown > 0, 120):
+    if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         raise RuntimeError("no first render")
 
     canvas = window.canvas
@@ -118,28 +172,13 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     start = canvas.mapFromScene(canvas.joint_scene_pos(joint))
 
     def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
-        ev = QMouseEvent(
-            kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier
-        )
-        QApplication.sendEvent(vp, ev)
+        send_mouse(vp, kind, pos, buttons, button)
 
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
-    # Heartbeat: the GUI thread's longest gap between 5 ms ticks.
-    beat = QElapsedTimer()
-    gaps: list[float] = []
-    heartbeat = QTimer()
-    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-    heartbeat.setInterval(5)
-
-    def tick() -> None:
-        gaps.append(beat.nsecsElapsed() / 1e6)
-        beat.restart()
-
-    heartbeat.timeout.connect(tick)
+    heartbeat = Heartbeat()
     latencies.clear()
     render_ms.clear()
     send(QEvent.Type.MouseButtonPress, start, left, left)
-    beat.start()
     heartbeat.start()
     # Moves come from a timer inside the running event loop, as real input does (a busy
     # loop here would steal the CPU the render thread needs).
@@ -175,8 +214,7 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     loop.exec()
     frames_during = state["frames_during"]
     drag_s = state["drag_s"]
-    heartbeat.stop()
-    stall = max(gaps[1:] or [0.0]) - 5.0
+    stall = heartbeat.stop()
     window.doc.undo.setClean()
     result = {
         "engine": "fake"

@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from vunet_studio.composite import is_grey, repose
+from vunet_studio.composite import repose
 from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render, pose_box
 from vunet_studio.estimation import create_chain, find_people
-from vunet_studio.imageio import is_image_path, load_image
+from vunet_studio.imageio import is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import person_height, segment_person

@@ -9,11 +9,11 @@ from vunet_studio.composite import (
     ALPHA_MODEL,
     ALPHA_STICKMAN,
     composite,
-    is_grey,
     render_alpha,
     stable_box,
 )
 from vunet_studio.engine import Render, pose_box
+from vunet_studio.imageio import is_grey
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
 

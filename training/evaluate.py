@@ -39,13 +39,13 @@ from torch import Tensor
 
 from training.data import read_rgb
 from training.metrics import all_metrics
-from vunet_studio.composite import composite
+from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
+from vunet_studio.engine import Render
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     image_to_tensor,
-    pose_in_frame,
     shape_input,
     tensor_to_alpha,
     tensor_to_image,
@@ -54,7 +54,6 @@ from vunet_studio.model.convert import (
 )
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
-from vunet_studio.segmentation import stickman_mask
 
 logger = logging.getLogger("vunet-eval")
 
@@ -176,15 +175,15 @@ def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, d
     extra: dict[str, float] = {}
     if pair.scene is not None and w == h:  # the model frame is the whole (square) image
         s = cfg.image_size
-        alpha = tensor_to_alpha(out[0])  # (S, S), or None without the alpha channel
-        if alpha is not None:
+        box = (0.0, 0.0, float(w))
+        # The app's alpha: the model's channel, or the target pose's silhouette without one.
+        alpha = render_alpha(Render(renders["transfer"], box, 0.0, tensor_to_alpha(out[0])), pair.target_pose)
+        if alpha.source == ALPHA_MODEL:
             truth = cv2.resize(pair.mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
-            found = alpha > 0.5
+            found = alpha.mask > 0.5
             union = int((found | truth).sum())
             extra["alpha_iou"] = float((found & truth).sum() / union) if union else float("nan")
-        else:
-            alpha = stickman_mask(pose_in_frame(pair.target_pose, s, s), s, s)
-        renders["composite"] = composite(pair.scene, renders["transfer"], alpha, (0.0, 0.0, float(w)))
+        renders["composite"] = composite(pair.scene, renders["transfer"], alpha.mask, box)
         renders["empty_scene"] = pair.scene
     result = {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
     if "composite" in result:

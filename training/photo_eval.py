@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from training.metrics import ssim
-from vunet_studio.composite import Reposed, composite, is_grey, repose
+from vunet_studio.composite import Reposed, composite, repose
 from vunet_studio.engine import (
     EngineError,
     RenderEngine,
@@ -57,7 +57,7 @@ from vunet_studio.engine import (
 )
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
 from vunet_studio.fileio import atomic_write_text
-from vunet_studio.imageio import ImageLoadError, is_image_path, load_image
+from vunet_studio.imageio import ImageLoadError, is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import segment_person

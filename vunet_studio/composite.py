@@ -31,6 +31,7 @@ from vunet_studio.segmentation import stickman_mask
 log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float]  # (x0, y0, side) in the photo's pixels
+Region = tuple[np.ndarray, int, int]  # a blended tile of a scene and its top-left (x, y) there
 
 #: Where the alpha came from, as the status bar says it.
 ALPHA_MODEL = "the model's alpha"
@@ -86,18 +87,6 @@ def stable_box(base: Box, pose: Pose, margin: float = EDGE_MARGIN) -> Box:
     return (float(nx0), float(ny0), float(new_side))
 
 
-def is_grey(image: np.ndarray) -> bool:
-    """True for a (H, W, 3) image whose channels are all equal (a grey photo stored as RGB)."""
-    if image.ndim == 2:
-        return True
-    sample = image[::5, ::5]
-    if not (
-        np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])
-    ):
-        return False
-    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
-
-
 def blend_region(
     scene: np.ndarray,
     render_image: np.ndarray,
@@ -107,8 +96,9 @@ def blend_region(
     scale: float = 1.0,
     grey: bool = False,
     feather: float = FEATHER,
-) -> np.ndarray:
-    """The render placed into `scene` where `box` says, over the pixels the alpha covers.
+) -> Region | None:
+    """The part of `scene` the render changes: the render where `box` says, over the pixels
+    the alpha covers.
 
     scene: (H, W, 3) uint8, the empty scene (or any background) at `scale` x the photo's size.
     render_image: (S, S, 3) uint8; alpha: (S, S) in [0, 1]; box: (x0, y0, side) in photo pixels.
@@ -184,8 +174,14 @@ def composite(
     """The render placed into `scene` where `box` says, over the pixels the alpha covers
     (arguments as `blend_region`): a new (H, W, 3) uint8 image; pixels outside the box are
     the scene's own."""
+    return with_region(
+        scene, blend_region(scene, render_image, alpha, box, scale=scale, grey=grey, feather=feather)
+    )
+
+
+def with_region(scene: np.ndarray, region: Region | None) -> np.ndarray:
+    """A copy of `scene` (uint8) with `region` (from `blend_region`) put in its place."""
     out = np.array(scene, dtype=np.uint8, copy=True)
-    region = blend_region(scene, render_image, alpha, box, scale=scale, grey=grey, feather=feather)
     if region is not None:
         tile, x, y = region
         out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
@@ -201,7 +197,7 @@ class Reposed:
     image: np.ndarray | None
     render: Render
     alpha: Alpha
-    tile: tuple[np.ndarray, int, int] | None = None
+    tile: Region | None = None
 
 
 def repose(
@@ -222,10 +218,4 @@ def repose(
     render = engine.render(appearance, pose, box=box)
     alpha = render_alpha(render, pose)
     tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
-    image = None
-    if frame:
-        image = np.array(scene, dtype=np.uint8, copy=True)
-        if tile is not None:
-            t, x, y = tile
-            image[y : y + t.shape[0], x : x + t.shape[1]] = t
-    return Reposed(image, render, alpha, tile)
+    return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)

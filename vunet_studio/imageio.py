@@ -58,6 +58,18 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def is_grey(image: np.ndarray) -> bool:
+    """True for a grey image: 2-D, or (H, W, C) whose first three channels are all equal (a grey
+    photo stored as RGB; its re-posed person must stay grey, and its empty scene too)."""
+    if image.ndim == 2 or image.shape[2] < 3:
+        return True
+    # Strided check first: most colour photos fail it on the first rows.
+    sample = image[::7, ::7]
+    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])):
+        return False
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+
+
 def is_image_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 

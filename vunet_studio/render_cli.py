@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vunet_studio.composite import Box, is_grey, repose
+from vunet_studio.composite import Box, repose
 from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
 from vunet_studio.fileio import atomic_write_bytes
-from vunet_studio.imageio import ImageLoadError, load_image
+from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.scene import empty_scene

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vunet_studio.imageio import is_grey
+
 log = logging.getLogger(__name__)
 
 #: The hole is filled at this long side (pixels); the photo is never upsampled for it.
@@ -97,7 +99,7 @@ def empty_scene(
     # stored as RGB is filled once so its channels stay equal.
     colour = img if img.ndim == 3 else img[:, :, None]
     colour = colour[:, :, :3] if colour.shape[2] == 4 else colour
-    grey_rgb = colour.shape[2] == 3 and _is_grey(colour)
+    grey_rgb = colour.shape[2] == 3 and is_grey(colour)
     if grey_rgb:
         colour = colour[:, :, :1]
 
@@ -167,12 +169,3 @@ def empty_scene(
     log.debug("empty scene (%s, %d x %d fill) in %.0f ms", method, sw, sh, ms)
     return EmptyScene(out, full_weight, ms)
 
-
-def _is_grey(rgb: np.ndarray) -> bool:
-    # Strided check first: most colour photos fail it on the first rows.
-    sample = rgb[::7, ::7]
-    if not (
-        np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])
-    ):
-        return False
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))

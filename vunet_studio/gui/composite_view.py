@@ -17,13 +17,14 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
 
-from vunet_studio.composite import is_grey, stable_box
+from vunet_studio.composite import stable_box
 from vunet_studio.engine import EngineError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.gui.render_worker import CompositeJob, RenderService
 from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
+from vunet_studio.imageio import is_grey
 from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo
 
@@ -73,14 +74,9 @@ class CompositeView(QObject):
         hit = self._jobs.get(photo.id)
         if hit is not None and hit[0] == key:
             return hit[1]
-        scene = self._scenes.request(photo)
-        if scene is None:
+        job = self.export_job(photo, (), DISPLAY_SIDE)
+        if job is None:
             return None  # `ready` comes later and asks for a render again
-        try:
-            base = pose_box(photo.source_pose)
-        except EngineError:
-            return None
-        job = _make_job(scene.scene, base, DISPLAY_SIDE)
         self._jobs[photo.id] = (key, job)
         live = {p.id for p in self._doc.photos}
         for pid in [pid for pid in self._jobs if pid not in live]:
