@@ -285,13 +285,19 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         return 2
     print(format_table(report))
-    if args.json:
-        try:
-            atomic_write_text(args.json, json.dumps(report, indent=2, allow_nan=True))
-        except OSError as exc:
-            logger.error("cannot write %s: %s", args.json, exc)
-            return 2
-        logger.info("wrote %s", args.json)
+    return write_report(args.json, report)
+
+
+def write_report(path: Path | None, report: dict[str, Any]) -> int:
+    """Write `report` as JSON to `path` (atomically; nothing when None): the exit status."""
+    if path is None:
+        return 0
+    try:
+        atomic_write_text(path, json.dumps(report, indent=2, allow_nan=True))
+    except OSError as exc:
+        logger.error("cannot write %s: %s", path, exc)
+        return 2
+    logger.info("wrote %s", path)
     return 0
 
 

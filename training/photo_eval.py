@@ -34,7 +34,6 @@ Photos that cannot be used (unreadable, nobody found, no full torso) are listed 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -56,7 +55,6 @@ from vunet_studio.engine import (
     pose_in_box,
 )
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
-from vunet_studio.fileio import atomic_write_text
 from vunet_studio.imageio import ImageLoadError, is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
@@ -517,11 +515,6 @@ def run_photos(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 2
     print(format_photo_table(report))
-    if args.json:
-        try:
-            atomic_write_text(args.json, json.dumps(report, indent=2, allow_nan=True))
-        except OSError as exc:
-            logger.error("cannot write %s: %s", args.json, exc)
-            return 2
-        logger.info("wrote %s", args.json)
-    return 0
+    from training.evaluate import write_report  # noqa: PLC0415 - evaluate imports this module lazily
+
+    return write_report(args.json, report)
