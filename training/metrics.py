@@ -85,7 +85,7 @@ _DETAIL_ERODE = 3
 
 
 def _detail(img: np.ndarray) -> np.ndarray:
-    lum = np.asarray(img, np.float32) @ np.float32([0.299, 0.587, 0.114])  # (H, W)
+    lum = np.asarray(img, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # (H, W)
     return lum - cv2.GaussianBlur(lum, (0, 0), _DETAIL_SIGMA)
 
 

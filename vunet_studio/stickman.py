@@ -61,9 +61,9 @@ def draw_stickman(pose: Pose, width: int, height: int) -> np.ndarray:
                 cv2.line(channels[ch], pt(a), pt(b), 255, thickness)
     if ok("rshoulder", "lshoulder", "cnose"):
         neck = 0.5 * (xy[JOINT_INDEX["rshoulder"]] + xy[JOINT_INDEX["lshoulder"]])
-        a = (int(neck[0]), int(neck[1]))
+        neck_pt = (int(neck[0]), int(neck[1]))
         for ch in (0, 1):
-            cv2.line(channels[ch], a, pt("cnose"), 127, thickness)
+            cv2.line(channels[ch], neck_pt, pt("cnose"), 127, thickness)
     if ok("cnose", "reye", "leye"):
         cv2.line(channels[0], pt("cnose"), pt("reye"), 255, thickness)
         cv2.line(channels[1], pt("cnose"), pt("leye"), 255, thickness)

@@ -436,14 +436,14 @@ def _face_detail(
     if face.blush > 0:
         for ex in (-0.45, 0.45):
             c = _spot((x - ex) ** 2 + (y - 0.2) ** 2, 0.03) * (face.blush * 0.3)
-            col = col + (np.float32([200.0, 90.0, 90.0]) - col) * c * front
+            col = col + (np.array([200.0, 90.0, 90.0], np.float32) - col) * c * front
     # Nose: a shadow on the side away from the light and under the tip.
     nose = _spot(x * x * 3.0 + (y - 0.12) ** 2 * 1.2, 0.02) * 0.22
     col = col * (1.0 - nose * front)
     for ex in (-0.36, 0.36):
         dx, dy = x - ex, y + 0.1
         white = _spot(dx * dx * 0.8 + dy * dy * 3.2, 0.022)
-        col = col + (np.float32([232.0, 226.0, 220.0]) - col) * white * front
+        col = col + (np.array([232.0, 226.0, 220.0], np.float32) - col) * white * front
         iris = _spot(dx * dx + dy * dy * 1.2, 0.0065)
         col = col + (np.asarray(face.iris, np.float32) - col) * iris * front
         pupil = _spot(dx * dx + dy * dy, 0.0018)
