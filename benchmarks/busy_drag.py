@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
     if (
-        not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600)
-        or not window.render.ready
+        not wait_until(app, lambda: window.render_service.ready or bool(window.render_service.last_error), 600)
+        or not window.render_service.ready
     ):
-        print(f"the model did not load: {window.render.last_error}", file=sys.stderr)
+        print(f"the model did not load: {window.render_service.last_error}", file=sys.stderr)
         return 1
     if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         print("no first render", file=sys.stderr)
         return 1
-    engine = window.render.worker._engine
+    engine = window.render_service.worker._engine
 
     canvas = window.canvas
     vp = canvas.viewport()
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def shown(_ms: float, lat: float) -> None:
             latencies.append(lat)
-            if state["released"] is not None and state["final"] is None and window.render.caught_up():
+            if state["released"] is not None and state["final"] is None and window.render_service.caught_up():
                 state["final"] = (time.perf_counter() - state["released"]) * 1e3
                 loop.quit()
 

@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     app, window = open_window(args)
     window.load_engine()
     if (
-        not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600)
-        or not window.render.ready
+        not wait_until(app, lambda: window.render_service.ready or bool(window.render_service.last_error), 600)
+        or not window.render_service.ready
     ):
-        raise RuntimeError(f"the model did not load: {window.render.last_error}")
+        raise RuntimeError(f"the model did not load: {window.render_service.last_error}")
     tmp = Path(tempfile.mkdtemp(prefix="vunet-composite-"))
 
     def measure(path: Path) -> dict:

@@ -232,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
 
     window.load_engine()
     window.files.add_photos(sample_photos()[:2])
-    if not wait(lambda: window.render.ready or bool(window.render.last_error), 600):
+    if not wait(lambda: window.render_service.ready or bool(window.render_service.last_error), 600):
         log.error("the model did not load in 10 minutes")
         return 1
-    if not window.render.ready:
-        log.error("the model failed to load: %s", window.render.last_error)
+    if not window.render_service.ready:
+        log.error("the model failed to load: %s", window.render_service.last_error)
         return 1
     if not wait(
         lambda: all(p.pose is not None for p in window.doc.photos) and window.render_view.frames_shown > 0,

@@ -49,7 +49,7 @@ def child_visible(fake: bool) -> None:
         app.processEvents()
     app.processEvents()
     print(f"VISIBLE {time.time():.6f}", flush=True)
-    window.render.shutdown()
+    window.render_service.shutdown()
     window.finder.shutdown()
 
 
@@ -154,10 +154,10 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     t_load = time.perf_counter()
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
-    if not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600):
+    if not wait_until(app, lambda: window.render_service.ready or bool(window.render_service.last_error), 600):
         raise RuntimeError("the model did not load in time")
-    if not window.render.ready:
-        raise RuntimeError(f"the model failed to load: {window.render.last_error}")
+    if not window.render_service.ready:
+        raise RuntimeError(f"the model failed to load: {window.render_service.last_error}")
     load_s = time.perf_counter() - t_load
     if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         raise RuntimeError("no first render")

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
-    if not wait(lambda: window.render.ready and window.doc.current and window.doc.current.pose is not None):
-        log.error("the model or the pose did not arrive: %s", window.render.last_error)
+    if not wait(lambda: window.render_service.ready and window.doc.current and window.doc.current.pose is not None):
+        log.error("the model or the pose did not arrive: %s", window.render_service.last_error)
         return 1
     doc = window.doc
     photo = doc.current
@@ -93,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     from vunet_studio.gui.render_worker import AnimationJob
 
     job = window.editor.appearance_job(doc.appearance, photo)
-    from vunet_studio.gui.export import animation_frames
+    from vunet_studio.exports import animation_frames
 
     frames = animation_frames(doc.ws.keyframes, 4, True)
     done: list[str] = []
-    window.render.animationDone.connect(lambda path, err: done.append(err))
-    window.render.export_animation(
+    window.render_service.animationDone.connect(lambda path, err: done.append(err))
+    window.render_service.export_animation(
         AnimationJob(args.out / "keyframes_demo.mp4", tuple(frames), job, 12.0, True)
     )
     if not wait(lambda: bool(done), 120) or done[0]:

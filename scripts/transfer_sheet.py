@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from training.evaluate import find_pairs, load_pair
+from training.pairs import find_pairs, load_pair
 from vunet_studio.fileio import atomic_write_with
 from vunet_studio.model import load_checkpoint
 from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image

@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     if not _wait(app, lambda: all(p.pose is not None for p in doc.photos), 60):
         log.error("poses were not found in time")
         return 1
-    if not _wait(app, lambda: window.render.ready or bool(window.render.last_error), 300):
+    if not _wait(app, lambda: window.render_service.ready or bool(window.render_service.last_error), 300):
         log.error("the model did not load in time")
         return 1
-    if not window.render.ready:
-        log.error("the model failed to load: %s", window.render.last_error)
+    if not window.render_service.ready:
+        log.error("the model failed to load: %s", window.render_service.last_error)
         return 1
     doc.set_current(doc.photos[0].id)
     photo = doc.current
