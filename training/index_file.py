@@ -83,7 +83,9 @@ class DatasetIndex:
     joints: np.ndarray  # (N, 18, 2) float32 in [0, 1], in `JOINT_NAMES` order, negative = missing
 
 
-def write_index(path: str | os.PathLike[str], imgs: Sequence[str], train: Sequence[bool], joints: Any) -> Path:
+def write_index(
+    path: str | os.PathLike[str], imgs: Sequence[str], train: Sequence[bool], joints: Any
+) -> Path:
     """Write `index.p` (atomically) for images `imgs` with their `train` flags and `joints`
     ((N, 18, 2) normalised, in our joint order); returns its path."""
     index = {

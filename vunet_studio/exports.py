@@ -54,7 +54,9 @@ def image_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def write_image(path: str | os.PathLike[str], pixels: np.ndarray, *, compress_level: int | None = None) -> None:
+def write_image(
+    path: str | os.PathLike[str], pixels: np.ndarray, *, compress_level: int | None = None
+) -> None:
     """Write RGB (H, W, 3) or grey (H, W) uint8 `pixels` in the format of `path`'s suffix
     (JPEG at quality 95). `compress_level` (PNG's zlib level, 0-9) lets the dataset tools
     trade size for speed; by default PIL's."""

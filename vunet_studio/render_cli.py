@@ -116,7 +116,10 @@ def _read_pose(path: Path, index: int, image_size: tuple[int, int] | None) -> Po
     if not poses:
         raise CliError(f"{path}: no person in the pose file")
     return _pick_person(
-        poses, index, str(path), f"{path}: the pose has no torso (both shoulders and both hips must be visible)"
+        poses,
+        index,
+        str(path),
+        f"{path}: the pose has no torso (both shoulders and both hips must be visible)",
     )
 
 

@@ -268,7 +268,9 @@ def test_the_released_pose_is_the_last_render(qtbot, loaded) -> None:  # noqa: A
     window.render_service.imageReady.connect(lambda *_: shown.append(time.perf_counter()))
     drag(window.canvas, start, start + QPoint(-40, -50), steps=30)
     t_release["t"] = time.perf_counter()
-    qtbot.waitUntil(lambda: window.render_service.caught_up() and shown and shown[-1] > t_release["t"], timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.render_service.caught_up() and shown and shown[-1] > t_release["t"], timeout=5000
+    )
     photo = window.doc.current
     job = window.editor.appearance_job(window.doc.appearance, photo)
     expected = engine.render(window.render_service.worker._appearance(job), photo.pose).image

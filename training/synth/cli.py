@@ -149,7 +149,9 @@ def write_pairs(
         a, b = sample_pair(seed + i + PAIR_SEED_OFFSET, size, realism=realism)
         d = pair_folder(out, i)
         # With the scene without the person: what the app composites a re-posed person onto.
-        write_pair(d, Pair(d.name, a.image, a.pose, b.image, b.pose, b.mask, scene_image(b.person, size, b.look)))
+        write_pair(
+            d, Pair(d.name, a.image, a.pose, b.image, b.pose, b.mask, scene_image(b.person, size, b.look))
+        )
         folders.append(d)
     log.info("wrote %d pairs to %s", count, out)
     return folders
