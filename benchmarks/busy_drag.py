@@ -32,8 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from gui_latency import _isolate, open_window, percentile, send_mouse, wait_until  # noqa: E402
+from dev_studio import isolate, open_window, wait_for_model, wait_until  # noqa: E402
+from gui_latency import percentile, send_mouse  # noqa: E402
 
 HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
 
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
     logging.getLogger("vunet_studio.threads").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("vunet_studio.engine").setLevel(logging.INFO)
-    _isolate()
+    isolate()
     from PySide6.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
 
     from vunet_studio.gui.files import sample_photos
@@ -70,16 +72,14 @@ def main(argv: list[str] | None = None) -> int:
 
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
-    if (
-        not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600)
-        or not window.render.ready
-    ):
-        print(f"the model did not load: {window.render.last_error}", file=sys.stderr)
+    problem = wait_for_model(app, window)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         print("no first render", file=sys.stderr)
         return 1
-    engine = window.render.worker._engine
+    engine = window.render_service.worker._engine
 
     canvas = window.canvas
     vp = canvas.viewport()
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def shown(_ms: float, lat: float) -> None:
             latencies.append(lat)
-            if state["released"] is not None and state["final"] is None and window.render.caught_up():
+            if state["released"] is not None and state["final"] is None and window.render_service.caught_up():
                 state["final"] = (time.perf_counter() - state["released"]) * 1e3
                 loop.quit()
 

@@ -26,33 +26,36 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from gui_latency import Heartbeat, _isolate, open_window, percentile, send_mouse, wait_until  # noqa: E402
+from dev_studio import isolate, open_window, wait_for_model, wait_until  # noqa: E402
+from gui_latency import Heartbeat, percentile, send_mouse  # noqa: E402
 
 
 def _photos(folder: Path) -> list[Path]:
     import cv2
 
+    from vunet_studio.exports import write_image
+    from vunet_studio.imageio import load_image
+
     small = REPO / "tests" / "data" / "photos" / "basketball1.png"
-    img = cv2.imread(str(small))
     big = folder / "basketball1_12mp.png"
-    cv2.imwrite(str(big), cv2.resize(img, (4000, 3000), interpolation=cv2.INTER_CUBIC))
+    upscaled = cv2.resize(load_image(small), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    write_image(big, upscaled, compress_level=1)  # fast: only the pixels matter
     return [small, big]
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    _isolate()
+    isolate()
     from PySide6.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
 
     from vunet_studio.skeleton import JOINT_INDEX
 
     app, window = open_window(args)
     window.load_engine()
-    if (
-        not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600)
-        or not window.render.ready
-    ):
-        raise RuntimeError(f"the model did not load: {window.render.last_error}")
+    problem = wait_for_model(app, window)
+    if problem:
+        raise RuntimeError(problem)
     tmp = Path(tempfile.mkdtemp(prefix="vunet-composite-"))
 
     def measure(path: Path) -> dict:

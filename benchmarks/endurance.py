@@ -18,9 +18,7 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -203,42 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    tmp = Path(tempfile.mkdtemp(prefix="vunet-endurance-"))
-    os.environ["VUNET_STUDIO_DATA_DIR"] = str(tmp / "data")
-    from PySide6.QtCore import QSettings
+    sys.path.insert(0, str(REPO / "scripts"))
+    from dev_studio import isolate, open_window, wait_for_model, wait_until
 
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    tmp = isolate("vunet-endurance-")
     from PySide6.QtWidgets import QApplication
 
-    from vunet_studio.gui.app import application, create_window, parse_args
     from vunet_studio.gui.files import sample_photos
 
-    app = application()
-    cli = ["--no-samples", "--device", args.device]
-    cli += ["--fake-engine"] if args.fake_engine else []
-    cli += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-    window = create_window(parse_args(cli))
-    window.resize(1440, 900)
-    window.show()
-
-    def wait(cond: Callable[[], bool], timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.005)
-        return bool(cond())
-
+    app, window = open_window(args)
     window.load_engine()
     window.files.add_photos(sample_photos()[:2])
-    if not wait(lambda: window.render.ready or bool(window.render.last_error), 600):
-        log.error("the model did not load in 10 minutes")
+    problem = wait_for_model(app, window)
+    if problem:
+        log.error("%s", problem)
         return 1
-    if not window.render.ready:
-        log.error("the model failed to load: %s", window.render.last_error)
-        return 1
-    if not wait(
+    if not wait_until(
+        app,
         lambda: all(p.pose is not None for p in window.doc.photos) and window.render_view.frames_shown > 0,
         120,
     ):

@@ -15,41 +15,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-
-def _isolate() -> None:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    tmp = tempfile.mkdtemp(prefix="vunet-bench-")
-    os.environ["VUNET_STUDIO_DATA_DIR"] = tmp
-    from PySide6.QtCore import QSettings
-
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+from dev_studio import engine_factory, isolate, open_window, wait_for_model, wait_until  # noqa: E402
 
 
 def child_visible(fake: bool) -> None:
     """Run in a fresh process: start the app as `main` does and report when it is visible."""
-    _isolate()
+    isolate()
     from vunet_studio.gui.app import application, create_window, parse_args
 
     app = application()
-    window = create_window(parse_args(["--no-samples"] + (["--fake-engine"] if fake else [])))
+    window = create_window(parse_args(["--no-samples"]), engine_factory(fake))
     window.show()
     while not (window.windowHandle() and window.windowHandle().isExposed()):
         app.processEvents()
     app.processEvents()
     print(f"VISIBLE {time.time():.6f}", flush=True)
-    window.render.shutdown()
+    window.render_service.shutdown()
     window.finder.shutdown()
 
 
@@ -66,30 +57,6 @@ def launch_to_visible(fake: bool, runs: int = 3) -> list[float]:
             raise RuntimeError(f"the app did not start:\n{out.stderr[-2000:]}")
         times.append(float(line.split()[1]) - t0)
     return times
-
-
-def open_window(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(app, window): the studio as `main` starts it, 1440x900, with `args.device`,
-    `args.checkpoint` and (when the script has it) `args.fake_engine`; call `_isolate` first."""
-    from vunet_studio.gui.app import application, create_window, parse_args
-
-    app = application()
-    cli = ["--no-samples", "--device", args.device]
-    cli += ["--fake-engine"] if getattr(args, "fake_engine", False) else []
-    cli += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-    window = create_window(parse_args(cli))
-    window.resize(1440, 900)
-    window.show()
-    return app, window
-
-
-def wait_until(app: Any, cond: Callable[[], object], timeout: float) -> bool:
-    """Run the event loop until `cond()` holds or `timeout` seconds pass; whether it holds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not cond():
-        app.processEvents()
-        time.sleep(0.002)
-    return bool(cond())
 
 
 def send_mouse(viewport: Any, kind: Any, pos: Any, buttons: Any, button: Any) -> None:
@@ -144,7 +111,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def drag_benchmark(args: argparse.Namespace) -> dict:
-    _isolate()
+    isolate()
     from PySide6.QtCore import QEvent, QPoint, Qt, QTimer
 
     from vunet_studio.gui.files import sample_photos
@@ -154,10 +121,9 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     t_load = time.perf_counter()
     window.load_engine()
     window.files.add_photos(sample_photos()[:1])
-    if not wait_until(app, lambda: window.render.ready or bool(window.render.last_error), 600):
-        raise RuntimeError("the model did not load in time")
-    if not window.render.ready:
-        raise RuntimeError(f"the model failed to load: {window.render.last_error}")
+    problem = wait_for_model(app, window)
+    if problem:
+        raise RuntimeError(problem)
     load_s = time.perf_counter() - t_load
     if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         raise RuntimeError("no first render")

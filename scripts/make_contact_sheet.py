@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from training.synth import sample
+from vunet_studio.exports import write_image
 from vunet_studio.pose_io import write_openpose
 from vunet_studio.stickman import draw_stickman
 
@@ -61,7 +61,7 @@ def write_samples(out: Path, count: int = 5, size: int = 256, seed: int = 1000) 
             continue
         seen.add(key)
         stem = out / f"synthetic_{len(written) + 1:02d}"
-        Image.fromarray(smp.image).save(stem.with_suffix(".png"), optimize=True)
+        write_image(stem.with_suffix(".png"), smp.image, compress_level=9)
         write_openpose(stem.with_suffix(".json"), [smp.pose], (size, size))
         log.info("wrote %s.png (seed %d)", stem, s - 1)
         written.append(stem.with_suffix(".png"))
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sheet = contact_sheet(args.seed, args.rows, args.cols, args.size, args.stickman)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(args.out, optimize=True)
+    write_image(args.out, sheet, compress_level=9)
     log.info("wrote %s", args.out)
     return 0
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from vunet_studio.estimation import create_chain, find_people
+from vunet_studio.exports import write_image
 from vunet_studio.imageio import is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(args.out, optimize=True)
+    write_image(args.out, sheet, compress_level=9)
     log.info("wrote %s (%d rows)", args.out, len(rows))
     return 0
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from training.synth import REALISTIC, sample, sample_pair
+from vunet_studio.exports import write_image
 from vunet_studio.stickman import draw_stickman
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    Image.fromarray(sheet(args.seed, texture_dir=args.textures)).save(args.out, optimize=True)
+    write_image(args.out, sheet(args.seed, texture_dir=args.textures), compress_level=9)
     log.info("wrote %s", args.out)
 
 

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import torch
 
-from training.evaluate import find_pairs, load_pair
-from vunet_studio.fileio import atomic_write_with
+from training.pairs import find_pairs, load_pair
+from vunet_studio.exports import write_image
 from vunet_studio.model import load_checkpoint
 from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         group = tiles[i : i + cols] + [np.zeros_like(tiles[0])] * (cols - len(tiles[i : i + cols]))
         rows.append(np.concatenate([x for t in group for x in (t, gap)][:-1], axis=1))
     sheet = np.concatenate(rows, axis=0)
-    atomic_write_with(args.out, lambda p: cv2.imwrite(str(p), sheet[:, :, ::-1]))
+    write_image(args.out, sheet)
     logger.info("wrote %s: %d transfers from %s (step %d)", args.out, len(tiles), args.checkpoint, info.step)
     return 0
 

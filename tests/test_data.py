@@ -17,7 +17,7 @@ from training.data import (
     SynthDataset,
     collate,
 )
-from training.unpickle import UnsafePickleError, restricted_load, restricted_loads
+from training.index_file import UnsafePickleError, restricted_load, restricted_loads
 from vunet_studio.model import VUNetConfig
 from vunet_studio.pose_io import write_openpose
 from vunet_studio.skeleton import JOINT_NAMES

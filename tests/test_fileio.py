@@ -79,13 +79,13 @@ def test_a_library_error_on_a_full_disk_becomes_a_disk_full_error(tmp_path: Path
 def test_gui_export_of_a_render_on_a_full_disk_gives_one_clear_line(tmp_path: Path, monkeypatch) -> None:
     from PIL import Image
 
-    from vunet_studio.gui.export import ExportError, write_animation, write_render
+    from vunet_studio.exports import ExportError, write_animation, write_image
 
     target = tmp_path / "render.png"
     target.write_bytes(b"earlier export")
     monkeypatch.setattr(Image.Image, "save", _no_space)
     with pytest.raises(ExportError) as info:
-        write_render(target, np.zeros((8, 8, 3), np.uint8))
+        write_image(target, np.zeros((8, 8, 3), np.uint8))
     assert "full" in str(info.value) and str(tmp_path) in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(ExportError, match="full"):
         write_animation(tmp_path / "a.gif", [np.zeros((8, 8, 3), np.uint8)] * 2, 10.0)
@@ -123,7 +123,7 @@ def test_a_long_legal_file_name_can_be_written(tmp_path: Path) -> None:
 def test_gui_mp4_export_on_a_full_disk_says_so_instead_of_switching_codec(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from vunet_studio.gui import export
+    from vunet_studio import exports as export
 
     def ffmpeg_on_a_full_disk(path: Path, frames: list[np.ndarray], fps: float) -> None:
         path.write_bytes(b"part of a video")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vunet_studio.gui.export import ExportError, write_animation
+from vunet_studio.exports import ExportError, write_animation
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.workspace import (

@@ -33,19 +33,18 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from training.config import DataSection
-from training.unpickle import UnsafePickleError, restricted_load
+from training.index_file import INDEX_NAME, IndexFileError, UnsafePickleError, read_index
+from vunet_studio.imageio import ImageLoadError, is_image_path, load_image
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.model.convert import appearance_input, image_to_tensor, shape_input, to_model_frame
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
-from vunet_studio.skeleton import JOINT_NAMES
 
 if TYPE_CHECKING:
     from training.synth.realism import Realism
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 Item = dict[str, Tensor]
 
 
@@ -123,17 +122,13 @@ def make_item(
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    """The image as RGB uint8, or None (with a warning) when it cannot be read."""
+    """The image as RGB uint8, or None (with a rate-limited warning) when it cannot be read:
+    one bad file in a dataset skips its item instead of stopping the run."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except (OSError, cv2.error) as exc:
-        warn_unreadable("skipping unreadable image %s (%s)", path, exc)
+        return load_image(path)
+    except ImageLoadError as exc:
+        warn_unreadable("skipping unreadable image %s (%s)", path, exc.problem)
         return None
-    if bgr is None:
-        warn_unreadable("skipping unreadable image %s", path)
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 # --- datasets ---------------------------------------------------------------------------
@@ -217,12 +212,8 @@ class _Entry:
 
 
 class IndexDataset(Dataset):
-    """An official `index.p` dataset (DeepFashion, Market, COCO layout).
-
-    `index.p` is a pickled dict: joint_order (J names), imgs (N paths relative to the pickle),
-    train (N bools), joints (N x J x 2 in [0, 1], negative = missing). It is read with the
-    restricted unpickler. Samples without both shoulders and hips are dropped.
-    """
+    """An official `index.p` dataset (`training.index_file`). Samples without both shoulders
+    and hips are dropped."""
 
     def __init__(
         self,
@@ -234,30 +225,16 @@ class IndexDataset(Dataset):
         self.cfg = cfg
         path = Path(index_path)
         if path.is_dir():
-            path = path / "index.p"
+            path = path / INDEX_NAME
         if not path.is_file():
             raise DatasetError(f"no index file at {path}")
         try:
-            index = restricted_load(path)
+            index = read_index(path)
         except UnsafePickleError as exc:
-            raise RefusedIndexError(f"{path}: not loaded, it could run code: {exc}") from None
-        except Exception as exc:  # a damaged pickle raises many types (EOFError, ValueError, ...)
-            raise DatasetError(f"{path}: not a readable index file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(index, dict) or not {"imgs", "joints"} <= set(index):
-            raise DatasetError(f"{path}: expected a dict with 'imgs' and 'joints'")
-        try:
-            joints = np.asarray(index["joints"], np.float32)
-            imgs = list(index["imgs"])
-            train = np.asarray(index.get("train", np.ones(len(imgs), bool)), bool)
-        except (TypeError, ValueError) as exc:
-            raise DatasetError(
-                f"{path}: 'imgs', 'joints' or 'train' is not a list of the expected kind ({exc})"
-            ) from None
-        if joints.ndim != 3 or joints.shape[0] != len(imgs) or joints.shape[2] != 2:
-            raise DatasetError(f"{path}: joints {joints.shape} do not match {len(imgs)} images")
-        if train.shape != (len(imgs),):
-            raise DatasetError(f"{path}: 'train' has {train.size} flags for {len(imgs)} images")
-        joints = _reorder_joints(joints, index.get("joint_order"), path)
+            raise RefusedIndexError(str(exc)) from None
+        except IndexFileError as exc:
+            raise DatasetError(str(exc)) from None
+        imgs, train, joints = index.imgs, index.train, index.joints
         keep = np.ones(len(imgs), bool) if split == "all" else (train if split == "train" else ~train)
         self.entries: list[_Entry] = []
         dropped = 0
@@ -266,7 +243,7 @@ class IndexDataset(Dataset):
             if require_torso and not pose.has_torso():
                 dropped += 1
                 continue
-            self.entries.append(_Entry(path.parent / str(imgs[i]), joints[i]))
+            self.entries.append(_Entry(path.parent / imgs[i], joints[i]))
         if not self.entries:
             raise DatasetError(f"{path}: no usable samples in split {split!r}")
         self.length = len(self.entries)
@@ -284,21 +261,6 @@ class IndexDataset(Dataset):
         return make_item(img, Pose.from_normalized(e.joints, w, h), self.cfg)
 
 
-def _reorder_joints(joints: np.ndarray, order: Any, path: Path) -> np.ndarray:
-    """(N, J, 2) in the file's joint order -> (N, 18, 2) in ours."""
-    if order is None:
-        if joints.shape[1] != len(JOINT_NAMES):
-            raise DatasetError(f"{path}: {joints.shape[1]} joints and no joint_order")
-        return joints
-    if not isinstance(order, (list, tuple)):
-        raise DatasetError(f"{path}: joint_order must be a list of joint names")
-    names = [str(n) for n in order]
-    missing = [n for n in JOINT_NAMES if n not in names]
-    if missing:
-        raise DatasetError(f"{path}: joint_order lacks {missing}; expected the OpenPose COCO-18 names")
-    return joints[:, [names.index(n) for n in JOINT_NAMES]]
-
-
 class FolderDataset(Dataset):
     """A folder of images, each with a pose file of the same stem (`a.png` + `a.json`).
 
@@ -314,7 +276,7 @@ class FolderDataset(Dataset):
         self.entries: list[_Entry] = []
         self.poses: list[Pose] = []
         no_pose = 0
-        for img_path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        for img_path in sorted(p for p in root.iterdir() if is_image_path(p)):
             pose_path = img_path.with_suffix(".json")
             pose = _first_pose(pose_path, require_torso) if pose_path.is_file() else None
             if pose is None:

@@ -1,4 +1,4 @@
-"""`vunet-eval`: measure re-posing quality on held-out pairs (the `vunet-synth --pairs` layout).
+"""`vunet-eval`: measure re-posing quality on held-out pairs (the `vunet-synth --pairs` layout, `training.pairs`).
 
     vunet-eval --checkpoint model.safetensors --pairs DIR [--json OUT] [--limit N]
     vunet-eval --photos DIR [--checkpoint F] [--json OUT]   (real photos: `training.photo_eval`)
@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from training.data import read_rgb
 from training.metrics import all_metrics
+from training.pairs import Pair, PairsError, find_pairs, load_pair
 from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
 from vunet_studio.engine import Render
 from vunet_studio.fileio import atomic_write_text
@@ -52,74 +51,15 @@ from vunet_studio.model.convert import (
     to_model_frame,
     warp_parts,
 )
-from vunet_studio.pose import Pose
-from vunet_studio.pose_io import PoseFileError, read_poses
 
 logger = logging.getLogger("vunet-eval")
 
 METHODS = ("transfer", "appearance_copy", "prior_mean", "parts_warp")
 SCENE_METHODS = ("composite", "empty_scene")
-PAIR_FILES = ("appearance.png", "appearance_pose.json", "target_pose.json", "target.png", "mask.png")
-SCENE_FILE = "scene.png"  # optional: the scene without the person
 
 
 class EvalError(Exception):
     """Inputs that cannot be evaluated; the message says why."""
-
-
-@dataclass
-class Pair:
-    name: str
-    appearance: np.ndarray  # (H, W, 3) uint8 RGB
-    appearance_pose: Pose
-    target: np.ndarray  # (H, W, 3) uint8 RGB
-    target_pose: Pose
-    mask: np.ndarray  # (H, W) bool
-    scene: np.ndarray | None = None  # (H, W, 3) uint8 RGB: the scene without the person
-
-
-def find_pairs(root: Path) -> list[Path]:
-    if not root.is_dir():
-        raise EvalError(f"pairs folder not found: {root}")
-    dirs = sorted(d for d in root.iterdir() if d.is_dir() and all((d / f).is_file() for f in PAIR_FILES))
-    if not dirs:
-        raise EvalError(f"{root}: no pair folders (each needs {', '.join(PAIR_FILES)})")
-    return dirs
-
-
-def _pose(path: Path, size: tuple[int, int]) -> Pose:
-    poses = read_poses(path, size)
-    if not poses:
-        raise PoseFileError(f"{path}: no pose")
-    p = poses[0]
-    if p.image_size is None:
-        p.image_size = size
-    return p
-
-
-def load_pair(d: Path) -> Pair | None:
-    """One pair, or None (with a warning) when a file is unreadable."""
-    app, tgt = read_rgb(d / "appearance.png"), read_rgb(d / "target.png")
-    mask = cv2.imread(str(d / "mask.png"), cv2.IMREAD_GRAYSCALE)
-    if app is None or tgt is None or mask is None:
-        logger.warning("skipping pair %s: unreadable image", d.name)
-        return None
-    if mask.shape != tgt.shape[:2]:
-        logger.warning(
-            "skipping pair %s: mask %s and target %s differ in size", d.name, mask.shape, tgt.shape[:2]
-        )
-        return None
-    try:
-        ap = _pose(d / "appearance_pose.json", (app.shape[1], app.shape[0]))
-        tp = _pose(d / "target_pose.json", (tgt.shape[1], tgt.shape[0]))
-    except (PoseFileError, OSError) as exc:
-        logger.warning("skipping pair %s: %s", d.name, exc)
-        return None
-    scene = read_rgb(d / SCENE_FILE) if (d / SCENE_FILE).is_file() else None
-    if scene is not None and scene.shape != tgt.shape:
-        logger.warning("pair %s: its scene and target differ in size; no composite", d.name)
-        scene = None
-    return Pair(d.name, app, ap, tgt, tp, mask > 127, scene)
 
 
 @torch.no_grad()
@@ -204,7 +144,10 @@ def evaluate(
     device: str = "cpu",
     progress: bool = False,
 ) -> dict[str, Any]:
-    dirs = find_pairs(pairs_dir)
+    try:
+        dirs = find_pairs(pairs_dir)
+    except PairsError as exc:
+        raise EvalError(str(exc)) from None
     if limit:
         dirs = dirs[:limit]
     try:

@@ -21,8 +21,9 @@ from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpo
 logger = logging.getLogger("vunet-export")
 
 
-class ExportError(Exception):
-    pass
+class CheckpointExportError(Exception):
+    """A resume file that cannot become a checkpoint (or a checkpoint that does not load
+    back); not `vunet_studio.exports.ExportError`, which is about the user's image and pose files."""
 
 
 def export_resume(resume: str | Path, out: str | Path, *, fp16: bool = False) -> Path:
@@ -31,7 +32,7 @@ def export_resume(resume: str | Path, out: str | Path, *, fp16: bool = False) ->
     if path.is_dir():
         found = latest_resume_file(path)
         if found is None:
-            raise ExportError(f"{path}: no resume files in {path / 'resume'}")
+            raise CheckpointExportError(f"{path}: no resume files in {path / 'resume'}")
         path = found
     try:
         state = load_resume(path)
@@ -39,9 +40,9 @@ def export_resume(resume: str | Path, out: str | Path, *, fp16: bool = False) ->
         model = VUNet(cfg)
         model.load_state_dict(state["model"], strict=True)
     except ResumeError as exc:
-        raise ExportError(str(exc)) from exc
+        raise CheckpointExportError(str(exc)) from exc
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise ExportError(f"{path}: weights do not match the stored config ({exc})") from exc
+        raise CheckpointExportError(f"{path}: weights do not match the stored config ({exc})") from exc
     extra = {"loss": state.get("loss", "unknown"), "exported_from": path.name}
     out = save_checkpoint(
         model, out, step=int(state["step"]), extra=extra, dtype=torch.float16 if fp16 else None
@@ -49,7 +50,7 @@ def export_resume(resume: str | Path, out: str | Path, *, fp16: bool = False) ->
     try:  # read it back: an export the app cannot load is worse than none
         load_checkpoint(out)
     except CheckpointError as exc:
-        raise ExportError(f"the written file does not load back: {exc}") from exc
+        raise CheckpointExportError(f"the written file does not load back: {exc}") from exc
     return out
 
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         out = export_resume(args.resume, args.out, fp16=args.fp16)
-    except ExportError as exc:
+    except CheckpointExportError as exc:
         logger.error("%s", exc)
         return 2
     except DiskFullError as exc:  # the earlier file at --out is unchanged

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import math
-import pickle
 import sys
 import time
 from collections import Counter
@@ -37,23 +36,21 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from training.index_file import IMAGES_DIR, INDEX_NAME, write_index
 from vunet_studio.estimation import DEFAULT_THRESHOLD, EstimatorUnavailable, PoseEstimator, largest_first
-from vunet_studio.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
+from vunet_studio.exports import ExportError, write_image
+from vunet_studio.fileio import atomic_write_text
+from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
-from vunet_studio.skeleton import JOINT_NAMES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 STATE_NAME = "prepare-state.json"
 STATE_VERSION = 1
-INDEX_NAME = "index.p"
-IMAGES_DIR = "images"
 #: Crop names longer than this (in bytes) are shortened with a hash of the photo's path: a
 #: legal long photo name plus "_jpg_0.png" would pass the file system's 255-byte limit.
 MAX_NAME_BYTES = 200
@@ -103,7 +100,7 @@ def find_photos(photos_dir: Path, exclude: Path | None = None) -> list[Path]:
     """Image files under `photos_dir` (recursively), sorted, skipping `exclude` (our output)."""
     found = []
     for p in photos_dir.rglob("*"):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file() or p.name.startswith("."):
+        if not is_image_path(p) or not p.is_file() or p.name.startswith("."):
             continue
         if exclude is not None and p.is_relative_to(exclude):
             continue
@@ -114,11 +111,9 @@ def find_photos(photos_dir: Path, exclude: Path | None = None) -> list[Path]:
 def load_photo(path: Path) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB, upright per its EXIF orientation; None if it cannot be decoded."""
     try:
-        with Image.open(path) as im:
-            upright = ImageOps.exif_transpose(im)
-            return np.asarray(upright.convert("RGB"))
-    except Exception as e:  # decoders raise many types (OSError, SyntaxError, DecompressionBomb...)
-        log.warning("%s: cannot read the image (%s)", path, e)
+        return load_image(path)
+    except ImageLoadError as e:
+        log.warning("%s: cannot read the image (%s)", path, e.problem)
         return None
 
 
@@ -182,14 +177,6 @@ def crop_person(
     return crop, joints.astype(np.float32)
 
 
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"cannot write {tmp}")
-
-    atomic_write_with(path, write)
-
-
 def crop_stem(rel: Path) -> str:
     """The stem of a photo's crop names (`a.jpg` -> `a_jpg`, then `_0.png`, `_1.png`...).
 
@@ -245,7 +232,7 @@ def process_photo(
             continue
         crop, joints = result
         name = (Path(IMAGES_DIR) / rel.parent / f"{stem}_{len(record['samples'])}.png").as_posix()
-        _save_png(out_dir / name, crop)
+        write_image(out_dir / name, crop, compress_level=1)  # speed over size: datasets are large
         record["samples"].append(
             {"img": name, "train": train, "joints": [[round(float(v), 6) for v in j] for j in joints]}
         )
@@ -354,7 +341,7 @@ def _save_state(out_dir: Path, state: dict[str, Any]) -> None:
     atomic_write_text(out_dir / STATE_NAME, json.dumps(state, separators=(",", ":")))
 
 
-def write_index(out_dir: Path, state: dict[str, Any], order: list[str]) -> tuple[Path, int, int]:
+def _write_index(out_dir: Path, state: dict[str, Any], order: list[str]) -> tuple[Path, int, int]:
     """index.p from the record, photos in `order`; returns (path, samples, train samples)."""
     imgs: list[str] = []
     train: list[bool] = []
@@ -364,14 +351,7 @@ def write_index(out_dir: Path, state: dict[str, Any], order: list[str]) -> tuple
             imgs.append(s["img"])
             train.append(bool(s["train"]))
             joints.append(s["joints"])
-    index = {
-        "joint_order": list(JOINT_NAMES),
-        "imgs": imgs,
-        "train": train,
-        "joints": np.asarray(joints, np.float32).reshape(len(imgs), len(JOINT_NAMES), 2),  # (N, 18, 2)
-    }
-    path = out_dir / INDEX_NAME
-    atomic_write_bytes(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+    path = write_index(out_dir / INDEX_NAME, imgs, train, joints)
     return path, len(imgs), sum(train)
 
 
@@ -397,7 +377,7 @@ def prepare(
         raise PrepareError(f"The pose folder {settings.poses_from} (--poses-from) does not exist.")
     photos = find_photos(photos_dir, exclude=out_dir / IMAGES_DIR)
     if not photos:
-        raise PrepareError(f"No photos ({', '.join(IMAGE_SUFFIXES)}) found in {photos_dir}.")
+        raise PrepareError(f"No photos ({', '.join(IMAGE_EXTENSIONS)}) found in {photos_dir}.")
     state = _load_state(out_dir, settings, photos_dir, restart)
 
     rels = {p: p.relative_to(photos_dir) for p in photos}
@@ -451,7 +431,7 @@ def prepare(
     finally:
         # Whatever happened, the record and the index agree with the crops on disk.
         _save_state(out_dir, state)
-        index_path, n, n_train = write_index(out_dir, state, order)
+        index_path, n, n_train = _write_index(out_dir, state, order)
     counts = Counter(state["photos"][k]["status"] for k in order if k in state["photos"])
     return Report(counts, n, n_train, index_path, interrupted)
 
@@ -549,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except OSError as e:
+    except (OSError, ExportError) as e:
         print(f"vunet-prepare: cannot write the dataset: {e}", file=sys.stderr)
         return 1
 

@@ -15,7 +15,6 @@ arguments); outputs are written atomically.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import sys
 import time
@@ -26,7 +25,7 @@ from PIL import Image
 
 from vunet_studio.composite import Box, repose
 from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
-from vunet_studio.fileio import atomic_write_bytes
+from vunet_studio.exports import ExportError, image_format, write_image
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
@@ -36,14 +35,6 @@ from vunet_studio.segmentation import segment_person
 logger = logging.getLogger(__name__)
 
 PROG = "vunet-studio render"
-_OUT_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".bmp": "BMP",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-}
 
 
 class CliError(Exception):
@@ -106,21 +97,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # --- inputs -------------------------------------------------------------------------------------
-def _load_image(path: str) -> np.ndarray:
-    try:
-        return load_image(path)
-    except ImageLoadError as exc:
-        raise CliError(f"cannot read image {path}: {exc.problem}") from None
-
-
-def _pick_person(poses: list[Pose], path: Path, index: int) -> Pose:
-    if not poses:
-        raise CliError(f"{path}: no person in the pose file")
+def _pick_person(poses: list[Pose], index: int, found_in: str, no_torso: str) -> Pose:
+    """Person `index` (1 = first) of `poses`, found in `found_in`; CliError (`no_torso` when
+    that person's torso is not visible) if there is no such usable person."""
     if not 1 <= index <= len(poses):
-        raise CliError(f"{path}: has {len(poses)} person(s), --person {index} asked for")
+        raise CliError(f"{len(poses)} person(s) in {found_in}, --person {index} asked for")
     pose = poses[index - 1]
     if not pose.has_torso():
-        raise CliError(f"{path}: the pose has no torso (both shoulders and both hips must be visible)")
+        raise CliError(no_torso)
     return pose
 
 
@@ -129,7 +113,14 @@ def _read_pose(path: Path, index: int, image_size: tuple[int, int] | None) -> Po
         poses = read_poses(path, image_size=image_size)
     except PoseFileError as exc:
         raise CliError(f"bad pose file {exc.path}: {exc.problem}") from None
-    return _pick_person(poses, path, index)
+    if not poses:
+        raise CliError(f"{path}: no person in the pose file")
+    return _pick_person(
+        poses,
+        index,
+        str(path),
+        f"{path}: the pose has no torso (both shoulders and both hips must be visible)",
+    )
 
 
 def _pose_files(items: list[str]) -> list[Path]:
@@ -166,13 +157,8 @@ def _estimate_pose(image: np.ndarray, path: str, index: int = 1) -> Pose:
     for line in result.skipped:
         logger.info("%s", line)
     logger.info("%s", result.message)
-    poses = result.poses  # most prominent first
-    if not 1 <= index <= len(poses):
-        raise CliError(f"{len(poses)} person(s) found in {path}, --person {index} asked for")
-    pose = poses[index - 1]
-    if not pose.has_torso():
-        raise CliError(f"the person found in {path} shows no full torso; {how}")
-    return pose
+    # Most prominent first.
+    return _pick_person(result.poses, index, path, f"the person found in {path} shows no full torso; {how}")
 
 
 def _composite_scene(
@@ -241,32 +227,15 @@ def _targets(out: str, pose_files: list[Path]) -> list[Path]:
     return [folder / f"{s}.png" for s in stems]
 
 
-def _write_image(path: Path, image: np.ndarray) -> None:
-    fmt = _OUT_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise CliError(
-            f"{path}: unknown image type {path.suffix!r}; use one of {', '.join(sorted(_OUT_FORMATS))}"
-        )
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    try:
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 # --- main ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
-    image = _load_image(args.appearance)
+    image = load_image(args.appearance)
     h, w = image.shape[:2]
     pose_files = _pose_files(args.pose)
     targets = _targets(args.output, pose_files)
     for t in targets:  # fail before the slow model load
-        if t.suffix.lower() not in _OUT_FORMATS:
-            raise CliError(
-                f"{t}: unknown image type {t.suffix!r}; use one of {', '.join(sorted(_OUT_FORMATS))}"
-            )
-    background = _load_image(args.background) if args.background else None
+        image_format(t)
+    background = load_image(args.background) if args.background else None
     # Target poses are read up front, so a malformed file fails before any output is written.
     # Files with normalised coordinates and no size of their own are taken in the photo's frame.
     poses = [_read_pose(p, args.person, (w, h)) for p in pose_files]
@@ -310,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 render = engine.render(appearance, pose)
                 out = render.image
-            _write_image(target, out)
+            write_image(target, out)
             logger.info("%s: %.1f ms", target, render.ms)
             bar.update(1)
     if len(targets) > 1:
@@ -329,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run(args)
-    except (CliError, EngineError) as exc:
+    except ImageLoadError as exc:
+        print(f"{PROG}: error: cannot read image {exc.path}: {exc.problem}", file=sys.stderr)
+        return 1
+    except (CliError, EngineError, ExportError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

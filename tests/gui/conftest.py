@@ -89,7 +89,7 @@ def make_window(qtbot, tmp_path: Path):  # noqa: ANN001, ANN201
         w.show()
         made.append(w)
         if load:
-            with qtbot.waitSignal(w.render.engineReady, timeout=5000):
+            with qtbot.waitSignal(w.render_service.engineReady, timeout=5000):
                 w.load_engine()
         return w
 
@@ -109,6 +109,6 @@ def loaded(qtbot, window, photos):  # noqa: ANN001, ANN201
     ids = open_and_wait(qtbot, window, photos)
     window.doc.set_current(ids[0])
     qtbot.waitUntil(
-        lambda: window.render_view.image() is not None and window.render.caught_up(), timeout=5000
+        lambda: window.render_view.image() is not None and window.render_service.caught_up(), timeout=5000
     )
     return window, ids

@@ -11,15 +11,15 @@ from vunet_studio.pose_io import read_poses
 
 def wait_render(qtbot, window, action) -> np.ndarray:  # noqa: ANN001
     """Run `action` and return the render of the state it produced (not an older one in flight)."""
-    with qtbot.waitSignal(window.render.imageReady, timeout=5000):
+    with qtbot.waitSignal(window.render_service.imageReady, timeout=5000):
         action()
-    qtbot.waitUntil(window.render.caught_up, timeout=5000)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
     return rgb_from_qimage(window.render_view.image())
 
 
 def test_swap_appearance_source(qtbot, loaded) -> None:  # noqa: ANN001
     window, ids = loaded
-    qtbot.waitUntil(window.render.caught_up, timeout=5000)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
     own = rgb_from_qimage(window.render_view.image())
     swapped = wait_render(qtbot, window, lambda: window.editor.use_appearance_of(ids[1]))
     assert window.doc.appearance.mode == "photo" and window.doc.appearance.source == ids[1]

@@ -56,7 +56,7 @@ def test_bad_workspace_on_the_command_line_still_loads_the_model(
             + "}"
         )
     window = make_window(load=False)
-    with qtbot.waitSignal(window.render.engineReady, timeout=10000):
+    with qtbot.waitSignal(window.render_service.engineReady, timeout=10000):
         startup(window, parse_args([str(path)]))
     texts = messages.texts()
     if case == "bad values":

@@ -52,12 +52,12 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
 
     # Requests carry one box for the whole drag: the person is not rescaled or recropped.
     boxes: list[tuple[float, float, float]] = []
-    submit = window.render.worker.submit
-    window.render.worker.submit = lambda req: (boxes.append(req.composite and req.composite.base_box), submit(req))  # type: ignore[method-assign]
+    submit = window.render_service.worker.submit
+    window.render_service.worker.submit = lambda req: (boxes.append(req.composite and req.composite.base_box), submit(req))  # type: ignore[method-assign]
     j = JOINT_INDEX["rwrist"]
     start = view_pos(canvas, j)
     drag(canvas, start, start + QPoint(-40, -60), steps=12)
-    qtbot.waitUntil(window.render.caught_up, timeout=5000)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
     qtbot.wait(50)
     after = _shown(window)
     assert len(boxes) >= 12 and len(set(boxes)) == 1

@@ -47,7 +47,7 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
     count0 = doc.undo.count()
     frames0 = window.render_view.frames_shown
 
-    with qtbot.waitSignal(window.render.imageReady, timeout=5000):
+    with qtbot.waitSignal(window.render_service.imageReady, timeout=5000):
         drag(canvas, start, end)
 
     after = doc.current.pose
@@ -155,8 +155,8 @@ def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: AN
 def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN001
     window, ids = loaded
     shown = []
-    window.render.imageReady.connect(lambda pid, img, ms, lat: shown.append(pid))
-    service = window.render
+    window.render_service.imageReady.connect(lambda pid, img, ms, lat: shown.append(pid))
+    service = window.render_service
     # Pretend a newer result was already shown: an older id must not replace it.
     service._shown_id += 1000
     window.editor.request_render()

@@ -51,9 +51,9 @@ def test_long_session_survives_with_bounded_memory(
     )
     qtbot.addWidget(window)
     window.show()
-    with qtbot.waitSignal(window.render.engineReady, timeout=60000):
+    with qtbot.waitSignal(window.render_service.engineReady, timeout=60000):
         window.load_engine()
-    assert "tiny" in window.engine_label.text() or window.render.ready
+    assert "tiny" in window.engine_label.text() or window.render_service.ready
     ids = open_and_wait(qtbot, window, photos)
     window.doc.set_current(ids[0])
     qtbot.waitUntil(lambda: window.render_view.image() is not None, timeout=30000)

@@ -171,13 +171,13 @@ def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:
     window = make_window(load=False)
     bad = tmp_path / "model.corrupt"
     bad.write_bytes(b"nope")
-    with qtbot.waitSignal(window.render.engineFailed, timeout=5000):
+    with qtbot.waitSignal(window.render_service.engineFailed, timeout=5000):
         window.apply_preferences(Preferences(checkpoint=str(bad), device="cpu"))
     assert "model.corrupt" in window.engine_label.text() or "not loaded" in window.engine_label.text()
     qtbot.waitUntil(lambda: "model.corrupt" in window.statusBar().currentMessage())
     assert Preferences.load().checkpoint == str(bad)
     # Choosing a good model again recovers.
-    with qtbot.waitSignal(window.render.engineReady, timeout=5000):
+    with qtbot.waitSignal(window.render_service.engineReady, timeout=5000):
         window.apply_preferences(Preferences(checkpoint="", device="cpu"))
 
 

@@ -103,7 +103,7 @@ def test_animation_dialog_options_preview_and_h264_mp4(qtbot, loaded, tmp_path, 
         return str(out), "MP4 video (*.mp4)"
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_name)
-    with qtbot.waitSignal(window.render.animationDone, timeout=20000) as done:
+    with qtbot.waitSignal(window.render_service.animationDone, timeout=20000) as done:
         QTest.mouseClick(dialog.export_button, LEFT)
     assert done.args == [str(out), ""]
     assert asked["start"].endswith("_animation.mp4")
@@ -122,7 +122,7 @@ def test_gif_loop_option(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
     three_keyframes(window)
     window.prefs.frames_between = 1
     for loop, name in ((True, "loop.gif"), (False, "once.gif")):
-        with qtbot.waitSignal(window.render.animationDone, timeout=10000):
+        with qtbot.waitSignal(window.render_service.animationDone, timeout=10000):
             assert window.files.export_animation(tmp_path / name, loop=loop)
         gif = Image.open(tmp_path / name)
         assert gif.n_frames == (6 if loop else 5)
@@ -139,7 +139,7 @@ def test_mp4_falls_back_to_mp4v_with_a_message(qtbot, loaded, tmp_path, monkeypa
     window, _ = loaded
     three_keyframes(window)
     out = tmp_path / "a.mp4"
-    with qtbot.waitSignal(window.render.animationDone, timeout=10000):
+    with qtbot.waitSignal(window.render_service.animationDone, timeout=10000):
         window.files.export_animation(out)
     qtbot.waitUntil(lambda: "mp4v" in window.statusBar().currentMessage(), timeout=2000)
     assert out.stat().st_size > 0

@@ -135,7 +135,13 @@ def _start_app(tmp_path: Path, photo: Path) -> tuple[subprocess.Popen, Path]:
         XDG_CONFIG_HOME=str(tmp_path / "child-config"),  # the child's QSettings
         PYTHONPATH=str(REPO),
     )
-    cmd = [sys.executable, "-m", "vunet_studio.gui.app", "--fake-engine", "--no-samples", str(photo)]
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "dev_studio.py"),
+        "--fake-engine",
+        "--no-samples",
+        str(photo),
+    ]
     # Output to a file: a pipe nobody reads fills up and blocks the app.
     with open(tmp_path / "child.log", "wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -154,7 +154,7 @@ def test_cuda_without_cuda_falls_back_to_the_cpu(qtbot, make_window, photos) -> 
     window = MainWindow(engine_factory=factory, estimator_factory=lambda: est)
     qtbot.addWidget(window)
     window.show()
-    with qtbot.waitSignal(window.render.engineReady, timeout=5000):
+    with qtbot.waitSignal(window.render_service.engineReady, timeout=5000):
         window.load_engine()
     open_and_wait(qtbot, window, photos)
 
@@ -168,7 +168,7 @@ def test_cuda_without_cuda_falls_back_to_the_cpu(qtbot, make_window, photos) -> 
         QTest.mouseClick(ok, LEFT)
 
     QTimer.singleShot(50, choose_cuda)
-    with qtbot.waitSignal(window.render.engineReady, timeout=5000):
+    with qtbot.waitSignal(window.render_service.engineReady, timeout=5000):
         window.act_prefs.trigger()
     assert window.prefs.device == "cuda"
     assert "on cpu" in window.engine_label.text()
@@ -184,7 +184,7 @@ def test_a_model_that_fails_points_to_the_file_menu(qtbot, make_window, tmp_path
     bad = tmp_path / "broken.corrupt"
     bad.write_text("x")
     window.prefs.checkpoint = str(bad)
-    with qtbot.waitSignal(window.render.engineFailed, timeout=5000):
+    with qtbot.waitSignal(window.render_service.engineFailed, timeout=5000):
         window.load_engine()
     assert "File ▸ Preferences" in window.render_view._message
 
@@ -218,7 +218,7 @@ def test_model_load_bar_shows_activity_not_a_stuck_percentage(qtbot, tmp_path) -
     qtbot.wait(100)
     assert window.progress.isVisible()
     assert window.progress.minimum() == 0 and window.progress.maximum() == 0  # indeterminate
-    qtbot.waitUntil(lambda: window.render.ready, timeout=5000)
+    qtbot.waitUntil(lambda: window.render_service.ready, timeout=5000)
     assert not window.progress.isVisible()
     window.close()
 
@@ -261,16 +261,18 @@ def test_the_released_pose_is_the_last_render(qtbot, loaded) -> None:  # noqa: A
     from vunet_studio.gui.qimage import rgb_from_qimage
 
     window, _ = loaded
-    engine = window.render.worker._engine
+    engine = window.render_service.worker._engine
     start = view_pos(window.canvas, JOINT_INDEX["rwrist"])
     t_release = {}
     shown: list[float] = []
-    window.render.imageReady.connect(lambda *_: shown.append(time.perf_counter()))
+    window.render_service.imageReady.connect(lambda *_: shown.append(time.perf_counter()))
     drag(window.canvas, start, start + QPoint(-40, -50), steps=30)
     t_release["t"] = time.perf_counter()
-    qtbot.waitUntil(lambda: window.render.caught_up() and shown and shown[-1] > t_release["t"], timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.render_service.caught_up() and shown and shown[-1] > t_release["t"], timeout=5000
+    )
     photo = window.doc.current
     job = window.editor.appearance_job(window.doc.appearance, photo)
-    expected = engine.render(window.render.worker._appearance(job), photo.pose).image
+    expected = engine.render(window.render_service.worker._appearance(job), photo.pose).image
     assert np.array_equal(rgb_from_qimage(window.render_view.image()), expected)
     assert shown[-1] - t_release["t"] < 0.5  # the benchmark holds the real model to 100 ms

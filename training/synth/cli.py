@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
-import pickle
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from training.index_file import IMAGES_DIR, INDEX_NAME, write_index
+from training.pairs import PNG_LEVEL, Pair, pair_folder, write_pair
 from training.synth.realism import REALISTIC, Realism
 from training.synth.sampling import SynthSample, sample, sample_pair, scene_image
-from vunet_studio.fileio import atomic_write_bytes
-from vunet_studio.pose_io import write_openpose
+from vunet_studio.exports import ExportError, write_image
 from vunet_studio.skeleton import JOINT_NAMES
 
 log = logging.getLogger(__name__)
@@ -80,20 +79,16 @@ def _check(args: argparse.Namespace) -> None:
     # is replaced only when asked for.
     if args.overwrite:
         return
-    if args.count is not None and (args.out / "index.p").exists():
+    if args.count is not None and (args.out / INDEX_NAME).exists():
         raise UsageError(
-            f"{args.out} already holds a dataset ({args.out / 'index.p'}); choose another --out, "
+            f"{args.out} already holds a dataset ({args.out / INDEX_NAME}); choose another --out, "
             "or add --overwrite to replace it"
         )
-    if args.pairs is not None and (args.out / f"{0:06d}").exists():
+    if args.pairs is not None and pair_folder(args.out, 0).exists():
         raise UsageError(
-            f"{args.out} already holds re-posing pairs ({args.out / f'{0:06d}'}); choose another --out, "
+            f"{args.out} already holds re-posing pairs ({pair_folder(args.out, 0)}); choose another --out, "
             "or add --overwrite to replace them"
         )
-
-
-def _save_png(path: Path, img: np.ndarray) -> None:
-    Image.fromarray(img).save(path, compress_level=3)  # speed over size: datasets are large
 
 
 def _render_one(job: tuple[int, int, Realism | None]) -> SynthSample:
@@ -116,8 +111,7 @@ def write_dataset(
     out: Path, count: int, size: int = 128, seed: int = 0, workers: int = 1, realism: Realism | None = None
 ) -> Path:
     """Render `count` samples into `out` in the official layout; returns the index.p path."""
-    img_dir = out / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
+    (out / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
     imgs: list[str] = []
     joints = np.zeros((count, len(JOINT_NAMES), 2), np.float32)
     train = np.zeros(count, bool)
@@ -130,17 +124,15 @@ def write_dataset(
                 log.debug("seed %d lacks a shoulder or hip: dropped", s.seed)
                 continue
             i = len(imgs)
-            name = f"images/{i:06d}.png"
-            _save_png(out / name, s.image)
+            name = f"{IMAGES_DIR}/{i:06d}.png"
+            write_image(out / name, s.image, compress_level=PNG_LEVEL)
             imgs.append(name)
             joints[i] = s.pose.to_normalized(size, size)
             train[i] = i % TEST_EVERY != TEST_EVERY - 1
             bar.update(1)
             if len(imgs) == count:
                 break
-    index = {"joint_order": list(JOINT_NAMES), "imgs": imgs, "train": train.tolist(), "joints": joints}
-    path = out / "index.p"
-    atomic_write_bytes(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+    path = write_index(out / INDEX_NAME, imgs, train.tolist(), joints)
     log.info(
         "wrote %d images (%d train, %d test) and %s", count, int(train.sum()), count - int(train.sum()), path
     )
@@ -155,15 +147,11 @@ def write_pairs(
     folders = []
     for i in tqdm(range(count), unit="pair", desc="rendering pairs"):
         a, b = sample_pair(seed + i + PAIR_SEED_OFFSET, size, realism=realism)
-        d = out / f"{i:06d}"
-        d.mkdir(exist_ok=True)
-        _save_png(d / "appearance.png", a.image)
-        write_openpose(d / "appearance_pose.json", [a.pose], (size, size))
-        _save_png(d / "target.png", b.image)
-        write_openpose(d / "target_pose.json", [b.pose], (size, size))
-        _save_png(d / "mask.png", b.mask.astype(np.uint8) * 255)
-        # The scene without the person: what the app composites a re-posed person onto.
-        _save_png(d / "scene.png", scene_image(b.person, size, b.look))
+        d = pair_folder(out, i)
+        # With the scene without the person: what the app composites a re-posed person onto.
+        write_pair(
+            d, Pair(d.name, a.image, a.pose, b.image, b.pose, b.mask, scene_image(b.person, size, b.look))
+        )
         folders.append(d)
     log.info("wrote %d pairs to %s", count, out)
     return folders
@@ -189,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:
         log.error("error: cannot write %s: %s", e.filename or args.out, e.strerror or e)
+        return 1
+    except ExportError as e:
+        log.error("error: cannot write %s", e)
         return 1
     except KeyboardInterrupt:
         log.error("interrupted")

@@ -19,11 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vunet_studio.imageio import ImageLoadError, is_image_path, load_image
+
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "VUNET_TEXTURES"
 DEFAULT_DIR = Path("data/textures")
-SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 #: Longest side a photo is kept at in memory: backgrounds are cropped from it at 128-256 px.
 MAX_SIDE = 512
 #: Distinct procedural textures: few enough that the cache below serves most requests.
@@ -48,7 +49,7 @@ def _listing(folder: str | None) -> tuple[str, ...]:
     root = resolve_dir(folder)
     files: tuple[str, ...] = ()
     if root is not None:
-        files = tuple(sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()))
+        files = tuple(sorted(str(p) for p in root.rglob("*") if is_image_path(p) and p.is_file()))
     if files:
         logger.info("synthetic textures: %d photos from %s", len(files), root)
     else:
@@ -95,17 +96,17 @@ def texture(name: str) -> np.ndarray:
 
 
 def _read(path: str) -> np.ndarray:
-    data = np.fromfile(path, np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
+    try:
+        rgb = load_image(path)
+    except ImageLoadError as exc:
         # One bad file must not stop training: stand in a procedural texture, say so once.
-        logger.warning("unreadable texture %s: using a procedural one instead", path)
+        logger.warning("unreadable texture %s (%s): using a procedural one instead", path, exc.problem)
         return procedural(zlib.crc32(path.encode()) % PROC_COUNT)
-    h, w = bgr.shape[:2]
+    h, w = rgb.shape[:2]
     f = MAX_SIDE / max(h, w)
     if f < 1:
-        bgr = cv2.resize(bgr, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        rgb = cv2.resize(rgb, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA)
+    return rgb.astype(np.float32)
 
 
 def procedural(n: int, size: int = PROC_SIZE) -> np.ndarray:

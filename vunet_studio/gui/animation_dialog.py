@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vunet_studio.gui.export import animation_frames
+from vunet_studio.exports import animation_frames
 from vunet_studio.gui.render_worker import AppearanceJob, CompositeJob, RenderService
 from vunet_studio.pose import Pose
 

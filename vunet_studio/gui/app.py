@@ -14,11 +14,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
 from vunet_studio.gui import settings
+
+if TYPE_CHECKING:
+    from vunet_studio.gui.render_worker import EngineFactory
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +39,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("files", nargs="*", help="photos or a .vunet workspace to open")
     ap.add_argument("--checkpoint", help="model checkpoint (default: the bundled model or the preference)")
     ap.add_argument("--device", choices=settings.DEVICES, help="where the model runs")
-    ap.add_argument(
-        "--fake-engine", action="store_true", help="a stand-in engine (demos, UI work without a model)"
-    )
     ap.add_argument("--no-samples", action="store_true", help="don't open the bundled samples on first start")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(list(argv))
@@ -53,18 +54,12 @@ def application(argv: Sequence[str] = ()) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def create_window(args: argparse.Namespace):  # noqa: ANN201 - MainWindow, imported late
+def create_window(args: argparse.Namespace, engine_factory: EngineFactory | None = None):  # noqa: ANN201 - MainWindow, imported late
+    """The main window for `args`; `engine_factory` None is the real engine (dev tools such as
+    scripts/dev_studio.py pass a stand-in)."""
     from vunet_studio.gui.main_window import MainWindow
 
-    factory = None
-    if args.fake_engine:
-
-        def factory(checkpoint, device, progress):  # noqa: ANN001, ANN202 - in the render thread
-            from vunet_studio.gui.fake_engine import FakeEngine
-
-            return FakeEngine(checkpoint, device, progress)
-
-    window = MainWindow(engine_factory=factory)
+    window = MainWindow(engine_factory=engine_factory)
     if args.checkpoint or args.device:
         # Command-line choices apply to this run only; preferences stay as saved.
         window.prefs.checkpoint = args.checkpoint or window.prefs.checkpoint
@@ -129,14 +124,14 @@ def handle_termination(window, app: QApplication) -> QObject | None:  # noqa: AN
     return notifier
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, engine_factory: EngineFactory | None = None) -> int:
     t0 = time.perf_counter()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     app = application()
-    window = create_window(args)
+    window = create_window(args, engine_factory)
     handle_termination(window, app)
     window.show()
     log.debug("window visible after %.2f s", time.perf_counter() - t0)

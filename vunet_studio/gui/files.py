@@ -15,22 +15,22 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from vunet_studio.gui import settings
-from vunet_studio.gui.commands import AddPhotosCommand, RemovePhotoCommand, SetPoseCommand
-from vunet_studio.gui.document import StudioDocument
-from vunet_studio.gui.editor import EditController
-from vunet_studio.gui.export import (
+from vunet_studio.exports import (
     ANIMATION_FILTERS,
     POSE_FILTERS,
     RENDER_FILTERS,
     ExportError,
     animation_frames,
     check_fps,
-    check_render_path,
+    image_format,
     pose_format_for,
+    write_image,
     write_pose,
-    write_render,
 )
+from vunet_studio.gui import settings
+from vunet_studio.gui.commands import AddPhotosCommand, RemovePhotoCommand, SetPoseCommand
+from vunet_studio.gui.document import StudioDocument
+from vunet_studio.gui.editor import EditController
 from vunet_studio.gui.pose_finder import PoseFinder
 from vunet_studio.gui.qimage import rgb_from_qimage
 from vunet_studio.gui.recovery import Autosaver, RecoveryFile, orphans
@@ -401,7 +401,7 @@ class FileController(QObject):
             return False
         if path is not None:
             try:
-                check_render_path(path)
+                image_format(path)
             except ExportError as e:
                 self.error("Export failed", str(e))
                 return False
@@ -429,14 +429,14 @@ class FileController(QObject):
         p = Path(path)
         if square:
             try:
-                write_render(p, rgb_from_qimage(image))
+                write_image(p, rgb_from_qimage(image))
             except ExportError as e:
                 self.error("Export failed", str(e))
                 return False
             self._on_still_done(str(p), "")
             return True
         try:
-            check_render_path(p)
+            image_format(p)
         except ExportError as e:
             self.error("Export failed", str(e))
             return False

@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         )
 
         # --- services and controllers ---
-        self.render = RenderService(engine_factory, self)
+        self.render_service = RenderService(engine_factory, self)
         self.finder = PoseFinder(estimator_factory or self._estimator_factory(self.prefs), self)
         self.editor = EditController(
             self.doc,
@@ -124,11 +124,11 @@ class MainWindow(QMainWindow):
             self.render_view,
             self.photos_panel,
             self.appearance_panel,
-            self.render,
+            self.render_service,
             self,
         )
         self.files = FileController(
-            self.doc, self.editor, self.render_view, self.render, self.finder, self, self.prefs, self
+            self.doc, self.editor, self.render_view, self.render_service, self.finder, self, self.prefs, self
         )
         self.keyframes = KeyframeController(self.doc, self.keyframe_strip, self)
         self.people = PeopleController(self.doc, self.canvas, self.finder)  # several people per photo
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.scene_view = SceneView(self.doc, self.canvas, self.scenes, self)
         # The photo with its person re-posed in place (the square render stays in its dock).
         self.composite_view = CompositeView(
-            self.doc, self.canvas, self.scenes, self.render, self.editor.request_render, self
+            self.doc, self.canvas, self.scenes, self.render_service, self.editor.request_render, self
         )
         self.editor.composite_job = self.composite_view.job_for
         self.files.export_composite = self.composite_view.export_job
@@ -315,7 +315,7 @@ class MainWindow(QMainWindow):
         self.keyframe_strip.playRequested.connect(self.show_animation_dialog)
         self.files.recentChanged.connect(self._rebuild_recent)
         self.photos_panel.removeRequested.connect(self.files.close_photo)
-        self.render.renderFailed.connect(self._on_render_failed)
+        self.render_service.renderFailed.connect(self._on_render_failed)
         self.editor.frameShown.connect(self._on_frame_shown)
         self.canvas.zoomChanged.connect(self._on_zoom)
         self.doc.photosChanged.connect(self._on_photos_changed)
@@ -329,11 +329,11 @@ class MainWindow(QMainWindow):
         if app is not None:
             # Threads must stop before Qt tears down, also when the app quits without closing us.
             app.aboutToQuit.connect(self.shutdown)
-        self.render.engineProgress.connect(self._on_engine_progress)
-        self.render.engineReady.connect(self._on_engine_ready)
-        self.render.engineFailed.connect(self._on_engine_failed)
-        self.render.engineNotice.connect(self._on_engine_notice)
-        self.render.animationNotice.connect(self._on_animation_notice)
+        self.render_service.engineProgress.connect(self._on_engine_progress)
+        self.render_service.engineReady.connect(self._on_engine_ready)
+        self.render_service.engineFailed.connect(self._on_engine_failed)
+        self.render_service.engineNotice.connect(self._on_engine_notice)
+        self.render_service.animationNotice.connect(self._on_animation_notice)
 
     # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
     def show_message(self, text: str) -> None:
@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.render_view.set_message("Loading the model…")
-        self.render.load_engine(self.prefs.checkpoint, self.prefs.device)
+        self.render_service.load_engine(self.prefs.checkpoint, self.prefs.device)
 
     def _on_engine_progress(self, fraction: float, message: str) -> None:
         self.progress.setVisible(True)
@@ -429,7 +429,7 @@ class MainWindow(QMainWindow):
         dialog = AnimationDialog(
             keys,
             lambda: self.editor.appearance_job(self.doc.appearance, photo),
-            self.render,
+            self.render_service,
             AnimationOptions(
                 int(self.prefs.fps), self.prefs.frames_between, self._loop_animation, self._animation_suffix
             ),
@@ -557,7 +557,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self.files.autosaver.release()
-        self.render.shutdown()
+        self.render_service.shutdown()
         self.finder.shutdown()
         self.scenes.shutdown()
 

@@ -255,7 +255,7 @@ class RenderWorker(QObject):
 
     @Slot(object)
     def export_animation(self, job: AnimationJob) -> None:
-        from vunet_studio.gui.export import write_animation
+        from vunet_studio.exports import write_animation
 
         if self._engine is None:
             self.animationDone.emit(str(job.path), "The model is not loaded, so nothing can be rendered.")
@@ -281,14 +281,14 @@ class RenderWorker(QObject):
 
     @Slot(object)
     def export_still(self, job: StillJob) -> None:
-        from vunet_studio.gui.export import write_render
+        from vunet_studio.exports import write_image
 
         if self._engine is None:
             self.stillDone.emit(str(job.path), "The model is not loaded, so nothing can be rendered.")
             return
         try:
             image = self._frame(self._appearance(job.appearance), job.pose, job.composite)
-            write_render(job.path, image)
+            write_image(job.path, image)
         except Exception as e:  # noqa: BLE001 - an export error is shown, the app lives on
             log.exception("still export failed")
             self.stillDone.emit(str(job.path), str(e))

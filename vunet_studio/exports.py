@@ -1,7 +1,7 @@
-"""Writing what the user exports: renders, poses and animations. Every write is atomic and
-every failure raises `ExportError` with a message for the user (exports never fail silently).
-
-Qt-free on purpose so the same writers serve tests and the command line.
+"""Writing images, poses and animations: the app's exports, `vunet-studio render`'s outputs and
+the dataset tools' PNGs all go through here. Every write is atomic (`vunet_studio.fileio`)
+and every failure raises `ExportError` with a message for the user (exports never fail
+silently). The `*_FILTERS` are the app's save dialogs' file types, in Qt's filter syntax.
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ from vunet_studio.workspace import interpolate_poses
 
 log = logging.getLogger(__name__)
 
+#: What `write_image` writes, by suffix (PIL's format names).
+IMAGE_FORMATS: dict[str, str] = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+}  # fmt: skip
 RENDER_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg)"
 POSE_FILTERS = "OpenPose JSON (*.json);;COCO keypoints JSON (*.coco.json);;VUNet Studio pose (*.pose.json)"
 ANIMATION_FILTERS = "Animated GIF (*.gif);;MP4 video (*.mp4)"
 
 
 class ExportError(RuntimeError):
-    pass
+    """A file could not be written; the message names it and says why, for the user."""
 
 
 def _upscaled(rgb: np.ndarray, min_side: int) -> np.ndarray:
@@ -39,24 +43,37 @@ def _upscaled(rgb: np.ndarray, min_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
 
 
-def check_render_path(path: str | os.PathLike[str]) -> str:
-    """The image format for `path` ("PNG" or "JPEG"); ExportError for another suffix. Callers
-    check before a slow render, so a typo is said at once."""
+def image_format(path: str | os.PathLike[str]) -> str:
+    """The image format `write_image` writes for `path` (PIL's name, "PNG" or "JPEG" ...);
+    ExportError for another suffix. Callers check before a slow render, so a typo is said at once."""
     p = Path(path)
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(p.suffix.lower())
+    fmt = IMAGE_FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise ExportError(f"{p.name}: choose a .png or .jpg file name")
+        others = ", ".join(s for s in IMAGE_FORMATS if s not in (".png", ".jpg"))
+        raise ExportError(f"{p.name}: choose a .png or .jpg file name ({others} work too)")
     return fmt
 
 
-def write_render(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
+def write_image(
+    path: str | os.PathLike[str], pixels: np.ndarray, *, compress_level: int | None = None
+) -> None:
+    """Write RGB (H, W, 3) or grey (H, W) uint8 `pixels` in the format of `path`'s suffix
+    (JPEG at quality 95). `compress_level` (PNG's zlib level, 0-9; by default PIL's) trades
+    size for speed: low for datasets, 9 for the pictures in docs/."""
     p = Path(path)
-    fmt = check_render_path(p)
-    image = Image.fromarray(np.ascontiguousarray(rgb, np.uint8), "RGB")
+    fmt = image_format(p)
+    image = Image.fromarray(np.ascontiguousarray(pixels, np.uint8))
+    options: dict[str, int] = {"quality": 95} if fmt == "JPEG" else {}
+    if fmt == "PNG" and compress_level is not None:
+        options["compress_level"] = compress_level
     try:
-        atomic_write_with(p, lambda tmp: image.save(tmp, fmt, **({"quality": 95} if fmt == "JPEG" else {})))
+        atomic_write_with(p, lambda tmp: image.save(tmp, fmt, **options))
     except OSError as e:
-        raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
+        raise ExportError(_cannot_write(p, e)) from None
+
+
+def _cannot_write(p: Path, e: OSError) -> str:
+    return f"{p.name}: cannot write the file ({e.strerror or e})"
 
 
 def pose_format_for(path: Path, selected_filter: str = "") -> str:
@@ -121,7 +138,7 @@ def write_animation(
         try:
             atomic_write_with(p, gif)
         except OSError as e:
-            raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
+            raise ExportError(_cannot_write(p, e)) from None
         return ""
     if suffix == ".mp4":
         prepared = _even_sized(frames)
@@ -132,11 +149,11 @@ def write_animation(
             reason = str(e)
             log.warning("H.264 encoding failed (%s); writing mp4v", reason)
         except OSError as e:  # a full disk (fileio.DiskFullError) or an unwritable folder
-            raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
+            raise ExportError(_cannot_write(p, e)) from None
         try:
             atomic_write_with(p, lambda tmp: _write_mp4v(tmp, prepared, fps))
         except OSError as e:
-            raise ExportError(f"{p.name}: cannot write the file ({e.strerror or e})") from None
+            raise ExportError(_cannot_write(p, e)) from None
         return (
             f"{p.name} was written as MPEG-4 Part 2 (mp4v), which web browsers do not play: "
             f"the H.264 encoder is not available ({reason}). Export a GIF to share it on the web."
