@@ -1,4 +1,4 @@
-"""Tiny training configs shared by the training tests (a forward pass well under a second)."""
+"""Tiny model and training configs shared by the tests (a forward pass well under a second)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from typing import Any
 from training.config import TrainConfig
 from training.data import FixedSynthDataset
 from training.trainer import Trainer
-from vunet_studio.model import VUNet, load_checkpoint
+from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
 
+#: The widths of every model the tests build: the official depth at a fraction of the channels.
 TINY_MODEL = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
+#: The same widths as `vunet-train` flags.
+TINY_MODEL_FLAGS = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
+
+
+def tiny_model_config(size: int = 128, **overrides: Any) -> VUNetConfig:
+    """The tests' tiny VUNet at `size`, with `overrides` (e.g. alpha=True, max_channels=32) applied."""
+    return VUNetConfig.for_size(size, **{**TINY_MODEL, **overrides})
 
 
 def tiny_config(**train: Any) -> TrainConfig:

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
+from _training_helpers import tiny_config, tiny_model_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
 from training.trainer import Trainer
 from vunet_studio.engine import RenderEngine, Source
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     appearance_input_mixed,
@@ -28,7 +28,7 @@ from vunet_studio.model.convert import (
 from vunet_studio.parts import NUM_PARTS
 from vunet_studio.pose import Pose
 
-CFG = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True)
+CFG = tiny_model_config(scene_context=True)
 
 
 def _photo(colour: tuple[int, int, int], body: tuple[int, int, int] = (200, 40, 40)) -> tuple[np.ndarray, Pose]:
@@ -50,7 +50,7 @@ def test_scene_channels_are_the_downsampled_frame() -> None:
     corner = (frame[0, 0].astype(np.float32) / 127.5 - 1.0).tolist()
     assert x[24:, 0, 0].tolist() == pytest.approx(corner, abs=1e-5)  # the background, top left
     # The part channels are exactly the reference's 24: the scene only adds channels.
-    plain = appearance_input(img, pose, VUNetConfig.for_size(128, **TINY_MODEL))
+    plain = appearance_input(img, pose, tiny_model_config())
     assert torch.equal(x[:24], plain)
 
 
@@ -127,7 +127,7 @@ def test_pair_fraction_is_validated() -> None:
 
 
 # --- appearance modulation ---------------------------------------------------------------
-MOD = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True, modulation=True)
+MOD = tiny_model_config(scene_context=True, modulation=True)
 
 
 def _modulated_model(seed: int = 0) -> VUNet:

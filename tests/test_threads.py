@@ -101,15 +101,16 @@ def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
     import numpy as np
     import pytest
     import torch
+    from _training_helpers import tiny_model_config
 
     from vunet_studio import engine as engine_module
     from vunet_studio.fastpath import physical_cores
-    from vunet_studio.model import VUNet, VUNetConfig
+    from vunet_studio.model import VUNet
     from vunet_studio.pose import Pose
 
     if physical_cores() < 2:
         pytest.skip("one core: nothing to adapt")
-    cfg = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+    cfg = tiny_model_config()
     eng = engine_module.RenderEngine(model=VUNet(cfg), device="cpu", precision="fp32", warmup=False)
     assert eng.threads == physical_cores()
     pose = Pose.template(128, 128)
