@@ -11,7 +11,7 @@ from _training_helpers import tiny_model_config
 from safetensors.torch import save_file
 
 from vunet_studio.model import CheckpointError, VUNet, load_checkpoint, save_checkpoint
-from vunet_studio.model.checkpoint import FORMAT_MARKER, read_checkpoint_info
+from vunet_studio.model.checkpoint import read_checkpoint_info
 
 torch.set_num_threads(2)
 
@@ -148,8 +148,19 @@ def test_joint_order_mismatch(model: VUNet, tmp_path: Path) -> None:
     _expect_error(_rewrite(src, tmp_path / "jo.safetensors", meta={"joint_order": coco17}), "joint order")
 
 
-def test_format_marker_constant() -> None:
-    assert FORMAT_MARKER == "vunet-studio/vunet"
+def test_checkpoints_on_disk_keep_opening(model: VUNet, tmp_path: Path) -> None:
+    # Users' checkpoints and the bundled models say "vunet-studio/vunet" in their header: what
+    # is written and what is accepted must stay that string, and nothing else may pass for it.
+    from safetensors import safe_open
+
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "vunet-studio/vunet" and meta["format_version"] == "1"
+    older = _rewrite(path, tmp_path / "old.safetensors", meta={"format": "vunet-studio/vunet"})
+    assert load_checkpoint(older)[1].step == 0
+    _expect_error(_rewrite(path, tmp_path / "near.safetensors", meta={"format": "vunet-studio/vunet2"}), "vunet2")
+    _expect_error(_rewrite(path, tmp_path / "newer.safetensors", meta={"format_version": "99"}), "newer")
 
 
 def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:  # noqa: ANN001

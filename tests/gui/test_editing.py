@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from vunet_studio.skeleton import JOINT_INDEX
@@ -154,14 +156,25 @@ def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: AN
 
 def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN001
     window, ids = loaded
+    service, view = window.render, window.render_view
+    # A pose edit's render reaches the view...
+    with qtbot.waitSignal(service.imageReady, timeout=5000):
+        rid = window.editor.request_render()
+    assert rid is not None
+    qtbot.waitUntil(service.caught_up, timeout=5000)
+    newest, frames = view.image(), view.frames_shown
+    # ...and the render thread delivering an older request's result after it must not replace it.
     shown = []
-    window.render.imageReady.connect(lambda pid, img, ms, lat: shown.append(pid))
-    service = window.render
-    # Pretend a newer result was already shown: an older id must not replace it.
-    service._shown_id += 1000
-    window.editor.request_render()
-    qtbot.wait(200)
-    assert shown == []
+    service.imageReady.connect(lambda pid, img, ms, t0: shown.append(pid))
+    stale = QImage(newest.size(), newest.format())
+    stale.fill(Qt.GlobalColor.red)
+    service.worker.rendered.emit(rid - 1, ids[0], stale, None, 1.0, time.perf_counter())
+    qtbot.wait(50)
+    assert shown == [] and view.frames_shown == frames and view.image() == newest
+    # A newer request is still shown.
+    with qtbot.waitSignal(service.imageReady, timeout=5000):
+        window.editor.request_render()
+    assert shown == [ids[0]]
 
 
 def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001
