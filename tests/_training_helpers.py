@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from training.config import TrainConfig
 from training.data import FixedSynthDataset
 from training.trainer import Trainer
@@ -60,3 +63,15 @@ def warm_start_with(tmp_path: Path, **flags: bool) -> tuple[VUNet, Trainer, Fixe
     cfg = TrainConfig.from_dict(d)
     data = FixedSynthDataset(cfg.model.build(), 2, seed=3)
     return old, Trainer(cfg, tmp_path / "b", dataset=data, tensorboard=False), data, d
+
+
+def renders_before_and_after(old: VUNet, new: VUNet, item: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """`item` rendered by the old model (fed only the input channels it has) and by the model
+    warm-started from it: a warm start that adds inputs or outputs must not change the render."""
+    parts, stickman = item["parts"][None], item["stickman"][None]
+    with torch.no_grad():
+        before = old.eval().transfer(
+            parts[:, : old.config.appearance_channels], stickman[:, : old.config.shape_channels]
+        )
+        after = new.eval().transfer(parts, stickman)
+    return before, after

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import tiny_model_config, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_model_config, warm_start_with
 
 from training.config import LossSection
 from training.losses import ReconstructionLoss
@@ -95,10 +95,7 @@ def test_the_alpha_loss_falls_when_the_logit_matches_the_mask() -> None:
 @pytest.mark.slow
 def test_warm_start_grows_the_alpha_channel_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, alpha=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert after.shape[1] == 4
     assert torch.allclose(before, after[:, :3], atol=1e-5)
     a = tensor_to_alpha(after[0])

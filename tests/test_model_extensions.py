@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import tiny_config, tiny_model_config, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_config, tiny_model_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
@@ -91,10 +91,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_warm_start_adds_the_scene_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, d = warm_start_with(tmp_path, scene_context=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None, :24], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)
     # Any other architecture change is still refused.
     d["model"]["overrides"]["latent_channels"] = 16
@@ -175,8 +172,5 @@ def test_fast_path_matches_the_model_with_modulation(precision: str) -> None:
 @pytest.mark.slow
 def test_warm_start_adds_modulation_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, modulation=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)

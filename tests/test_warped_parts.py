@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import tiny_config, tiny_model_config, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_config, tiny_model_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
@@ -187,11 +187,8 @@ def test_eval_runs_a_warped_model(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, warped_parts=True)
-    item = data[0]
-    assert item["stickman"].shape[0] == 7
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None, :3])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    assert data[0]["stickman"].shape[0] == 7
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)
     t.run()  # and it trains
     assert load_checkpoint(tmp_path / "b" / "model.safetensors")[1].config.warped_parts
