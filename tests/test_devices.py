@@ -97,3 +97,20 @@ def test_training_autocast_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     assert autocast_dtype("none", CUDA) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert autocast_dtype("auto", CUDA) is torch.float16  # older GPUs
+
+
+@pytest.mark.usefixtures("no_cuda")
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"device": "cuda:0"}, r"train\.device: 'cuda:0' was requested but no CUDA GPU"),
+        ({"device": "cpu", "amp": "fp16"}, r"train\.amp: fp16 needs CUDA"),
+    ],
+)
+def test_training_says_which_setting_to_change(train: dict[str, str], message: str) -> None:
+    from _training_helpers import tiny_config
+
+    from training.trainer import Trainer, TrainingError
+
+    with pytest.raises(TrainingError, match=message):
+        Trainer(tiny_config(**train), "unused-run-dir", tensorboard=False)
