@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     try:
-        from vunet_studio.fastpath import cpu_has_native_bf16, physical_cores
+        from vunet_studio.devices import cpu_has_native_bf16
+        from vunet_studio.fastpath import physical_cores
     except ImportError:  # --peak-only in a bare environment (e.g. another torch build)
         physical_cores, cpu_has_native_bf16 = (lambda: torch.get_num_threads()), (lambda: None)
     threads = args.threads or physical_cores()

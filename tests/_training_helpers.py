@@ -1,16 +1,27 @@
-"""Tiny training configs shared by the training tests (a forward pass well under a second)."""
+"""Tiny model and training configs shared by the tests (a forward pass well under a second)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from training.config import TrainConfig
 from training.data import FixedSynthDataset
 from training.trainer import Trainer
-from vunet_studio.model import VUNet, load_checkpoint
+from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
 
+#: The widths of every model the tests build: the official depth at a fraction of the channels.
 TINY_MODEL = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
+#: The same widths as `vunet-train` flags.
+TINY_MODEL_FLAGS = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
+
+
+def tiny_model_config(size: int = 128, **overrides: Any) -> VUNetConfig:
+    """The tests' tiny VUNet at `size`, with `overrides` (e.g. alpha=True, max_channels=32) applied."""
+    return VUNetConfig.for_size(size, **{**TINY_MODEL, **overrides})
 
 
 def tiny_config(**train: Any) -> TrainConfig:
@@ -52,3 +63,15 @@ def warm_start_with(tmp_path: Path, **flags: bool) -> tuple[VUNet, Trainer, Fixe
     cfg = TrainConfig.from_dict(d)
     data = FixedSynthDataset(cfg.model.build(), 2, seed=3)
     return old, Trainer(cfg, tmp_path / "b", dataset=data, tensorboard=False), data, d
+
+
+def renders_before_and_after(old: VUNet, new: VUNet, item: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """`item` rendered by the old model (fed only the input channels it has) and by the model
+    warm-started from it: a warm start that adds inputs or outputs must not change the render."""
+    parts, stickman = item["parts"][None], item["stickman"][None]
+    with torch.no_grad():
+        before = old.eval().transfer(
+            parts[:, : old.config.appearance_channels], stickman[:, : old.config.shape_channels]
+        )
+        after = new.eval().transfer(parts, stickman)
+    return before, after

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_model_config, warm_start_with
 
 from training.config import LossSection
 from training.losses import ReconstructionLoss
@@ -22,7 +22,7 @@ from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
 from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_alpha, tensor_to_image
 from vunet_studio.pose import Pose
 
-ALPHA = VUNetConfig.for_size(128, **TINY_MODEL, alpha=True)
+ALPHA = tiny_model_config(alpha=True)
 
 
 def _inputs(cfg: VUNetConfig) -> tuple[torch.Tensor, torch.Tensor, Pose]:
@@ -52,7 +52,7 @@ def test_an_alpha_model_outputs_rgb_and_a_coverage_in_every_path() -> None:
 
 
 def test_a_model_without_alpha_has_none() -> None:
-    cfg = VUNetConfig.for_size(128, **TINY_MODEL)
+    cfg = tiny_model_config()
     model = VUNet(cfg).eval()
     parts, stick, _ = _inputs(cfg)
     assert model(parts, stick).alpha is None
@@ -95,10 +95,7 @@ def test_the_alpha_loss_falls_when_the_logit_matches_the_mask() -> None:
 @pytest.mark.slow
 def test_warm_start_grows_the_alpha_channel_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, alpha=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert after.shape[1] == 4
     assert torch.allclose(before, after[:, :3], atol=1e-5)
     a = tensor_to_alpha(after[0])

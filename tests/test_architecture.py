@@ -1,9 +1,14 @@
-"""The three rings: a Qt-free core, the GUI, and the training tooling (see CONTEXT.md)."""
+"""The three rings (a Qt-free core, the GUI, the training tooling) and the layers inside the
+core: a model that knows only tensors, torch-free poses, one engine interface (see CONTEXT.md)."""
 
 import ast
+import importlib
+import inspect
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +48,100 @@ def test_training_never_imports_the_gui() -> None:
 def test_pose_modules_need_no_torch(module: str) -> None:
     code = f"import sys, {module}; sys.exit(1 if 'torch' in sys.modules or 'PySide6' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_model_knows_nothing_of_poses_or_images() -> None:
+    # The network takes tensors; turning photos and poses into them is the core's job outside
+    # `model/`, so the model can be built, trained and exported without the pose stack.
+    banned = ("cv2", "vunet_studio.pose", "vunet_studio.parts", "vunet_studio.stickman")
+    offenders = {
+        path: {n for n in names if any(n == b or n.startswith(b + ".") for b in banned)}
+        for path, names in imported_modules("vunet_studio/model").items()
+    }
+    offenders = {path: bad for path, bad in offenders.items() if bad}
+    assert not offenders, f"vunet_studio/model/ imports {offenders}"
+
+
+def test_the_gui_names_the_model_only_in_its_default_factory() -> None:
+    # Everything else in the app holds a `renderer.Renderer`, so the stand-in engine can replace it.
+    for path in (ROOT / "vunet_studio/gui").rglob("*.py"):
+        rel = str(path.relative_to(ROOT))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        users = {
+            getattr(node, "name", "<module>")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            for sub in ast.walk(node)
+            if (isinstance(sub, ast.Name) and sub.id == "RenderEngine")
+            or (isinstance(sub, ast.alias) and sub.name == "RenderEngine")
+        }
+        if rel == "vunet_studio/gui/render_worker.py":
+            assert users <= {"<module>", "default_engine_factory"}, f"{rel}: RenderEngine in {users}"
+        else:
+            assert not users, f"{rel} names RenderEngine in {users}: use vunet_studio.renderer.Renderer"
+
+
+def _engines(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
+    from vunet_studio.engine import RenderEngine
+
+    # The stand-in is imported as tests/gui/conftest.py imports it.
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "gui"))
+    fake_engine = importlib.import_module("fake_engine")
+    return {"RenderEngine": RenderEngine, "FakeEngine": fake_engine.FakeEngine}
+
+
+def _hints(fn: Any) -> dict[str, Any]:
+    import vunet_studio.engine as engine_module
+
+    # renderer.py imports its annotation types only for type checkers: resolve them here.
+    return typing.get_type_hints(fn, localns=vars(engine_module))
+
+
+def _compatible(want: Any, have: Any, what: str, *, returns: bool = True) -> None:
+    """`have` can be called wherever `want` is: same parameters in the same order, with the
+    same kinds, types and optionality; anything extra is optional; the same return type."""
+    w, h = inspect.signature(want), inspect.signature(have)
+    wp = [p for p in w.parameters.values() if p.name != "self"]
+    hp = [p for p in h.parameters.values() if p.name != "self"]
+    assert len(hp) >= len(wp), f"{what}: {h} takes fewer parameters than {w}"
+    wh, hh = _hints(want), _hints(have)
+    for a, b in zip(wp, hp, strict=False):
+        if a.kind is not inspect.Parameter.POSITIONAL_ONLY:
+            assert (a.name, a.kind) == (b.name, b.kind), f"{what}: parameter {b} where {w} has {a}"
+        else:
+            assert b.kind is not inspect.Parameter.KEYWORD_ONLY, f"{what}: {b} must be positional"
+        if a.default is not inspect.Parameter.empty:
+            assert b.default == a.default, f"{what}: {b} should default to {a.default!r}"
+        if a.name in wh and a.kind is not inspect.Parameter.POSITIONAL_ONLY:
+            assert hh.get(b.name) == wh[a.name], f"{what}: {b.name} is {hh.get(b.name)}, not {wh[a.name]}"
+    for extra in hp[len(wp) :]:
+        assert extra.default is not inspect.Parameter.empty or extra.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ), f"{what}: extra parameter {extra} needs a default"
+    if returns:
+        assert hh["return"] == wh["return"], f"{what}: returns {hh['return']}, not {wh['return']}"
+
+
+@pytest.mark.parametrize("name", ["RenderEngine", "FakeEngine"])
+def test_both_engines_implement_the_renderer_interface(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vunet_studio.renderer import Renderer, RendererFactory
+
+    cls = _engines(monkeypatch)[name]
+    methods = [m for m, v in vars(Renderer).items() if inspect.isfunction(v) and not m.startswith("_")]
+    assert methods == ["encode", "sample_appearance", "render"]
+    for method in methods:
+        _compatible(getattr(Renderer, method), getattr(cls, method), f"{name}.{method}")
+    # The app builds either with a RendererFactory's (checkpoint, device, progress).
+    _compatible(RendererFactory.__call__, cls.__init__, f"{name}()", returns=False)
+    # Attributes are set per instance.
+    if name == "RenderEngine":
+        from _training_helpers import tiny_model_config
+
+        from vunet_studio.model import VUNet
+
+        engine = cls(model=VUNet(tiny_model_config()), device="cpu", precision="fp32", warmup=False)
+    else:
+        engine = cls(None, "cpu", None)
+    for attr, kind in typing.get_type_hints(Renderer).items():
+        assert isinstance(getattr(engine, attr, None), kind), f"{name}().{attr} is not a {kind.__name__}"

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 from safetensors.torch import save_file
 
-from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint, save_checkpoint
-from vunet_studio.model.checkpoint import FORMAT_MARKER, read_checkpoint_info
+from vunet_studio.model import CheckpointError, VUNet, load_checkpoint, save_checkpoint
+from vunet_studio.model.checkpoint import read_checkpoint_info
 
 torch.set_num_threads(2)
 
-TINY = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
-CFG = VUNetConfig.for_size(128, **TINY)
+CFG = tiny_model_config()
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def _rewrite(
 
 def test_config_and_tensor_mismatch(model: VUNet, tmp_path: Path) -> None:
     src = save_checkpoint(model, tmp_path / "ok.safetensors")
-    other = json.dumps(VUNetConfig.for_size(128, **{**TINY, "max_channels": 32}).to_dict())
+    other = json.dumps(tiny_model_config(max_channels=32).to_dict())
     _expect_error(_rewrite(src, tmp_path / "cfg.safetensors", meta={"config": other}), "do not match")
     _expect_error(_rewrite(src, tmp_path / "badcfg.safetensors", meta={"config": "{not json"}), "config")
     _expect_error(_rewrite(src, tmp_path / "miss.safetensors", drop="head.v"), "missing")
@@ -148,8 +148,19 @@ def test_joint_order_mismatch(model: VUNet, tmp_path: Path) -> None:
     _expect_error(_rewrite(src, tmp_path / "jo.safetensors", meta={"joint_order": coco17}), "joint order")
 
 
-def test_format_marker_constant() -> None:
-    assert FORMAT_MARKER == "vunet-studio/vunet"
+def test_checkpoints_on_disk_keep_opening(model: VUNet, tmp_path: Path) -> None:
+    # Users' checkpoints and the bundled models say "vunet-studio/vunet" in their header: what
+    # is written and what is accepted must stay that string, and nothing else may pass for it.
+    from safetensors import safe_open
+
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "vunet-studio/vunet" and meta["format_version"] == "1"
+    older = _rewrite(path, tmp_path / "old.safetensors", meta={"format": "vunet-studio/vunet"})
+    assert load_checkpoint(older)[1].step == 0
+    _expect_error(_rewrite(path, tmp_path / "near.safetensors", meta={"format": "vunet-studio/vunet2"}), "vunet2")
+    _expect_error(_rewrite(path, tmp_path / "newer.safetensors", meta={"format_version": "99"}), "newer")
 
 
 def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:  # noqa: ANN001
@@ -157,8 +168,7 @@ def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:  # noqa
     # user shares or ships must be readable by others, like any file they save.
     import os
 
-    cfg = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
-    path = save_checkpoint(VUNet(cfg), tmp_path / "m.safetensors")
+    path = save_checkpoint(VUNet(CFG), tmp_path / "m.safetensors")
     mask = os.umask(0o022)
     os.umask(mask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from _training_helpers import tiny_config
+from _training_helpers import TINY_MODEL_FLAGS, tiny_config
 
 from training import data as data_module
 from training.runlock import RunLock
@@ -30,10 +30,7 @@ from vunet_studio.skeleton import JOINT_NAMES
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "training/configs/synth128.yaml")
 TINY = [
-    "--model.base_channels=8",
-    "--model.max_channels=16",
-    "--model.latent_channels=8",
-    "--model.prior_channels=32",
+    *TINY_MODEL_FLAGS,
     "--batch_size=2",
     "--init_batches=1",
     "--threads=1",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _training_helpers import tiny_model_config
 
 from training.data import (
     DatasetError,
@@ -18,11 +19,10 @@ from training.data import (
     collate,
 )
 from training.index_file import UnsafePickleError, restricted_load, restricted_loads
-from vunet_studio.model import VUNetConfig
 from vunet_studio.pose_io import write_openpose
 from vunet_studio.skeleton import JOINT_NAMES
 
-CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+CFG = tiny_model_config()
 
 
 class _Evil:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 
 from vunet_studio.engine import (
     Appearance,
@@ -28,8 +29,7 @@ from vunet_studio.skeleton import JOINT_INDEX
 
 torch.set_num_threads(2)
 
-TINY = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
-CFG = VUNetConfig.for_size(128, **TINY)
+CFG = tiny_model_config()
 
 
 def _person(seed: int, size: int = 200) -> tuple[np.ndarray, Pose]:

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 
 from training.evaluate import main, prior_mean_latents
 from training.metrics import l1, psnr, ssim
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 
-CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+CFG = tiny_model_config()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_the_composite_puts_the_person_back_into_the_scene(tmp_path: Path) -> No
 
     write_pairs(tmp_path / "pairs", 2, size=128, seed=1)
     torch.manual_seed(0)
-    alpha_cfg = VUNetConfig.from_dict({**CFG.to_dict(), "alpha": True})
+    alpha_cfg = tiny_model_config(alpha=True)
     alpha = save_checkpoint(VUNet(alpha_cfg), tmp_path / "a.safetensors")
     report = evaluate(alpha, tmp_path / "pairs")
     comp, scene = report["methods"]["composite"], report["methods"]["empty_scene"]

@@ -7,17 +7,12 @@ import dataclasses
 
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 
 from vunet_studio.model import VUNet, VUNetConfig
 from vunet_studio.model.layers import WNConv2d, depth_to_space, space_to_depth
 
 torch.set_num_threads(2)
-
-TINY = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
-
-
-def tiny(size: int = 128) -> VUNetConfig:
-    return VUNetConfig.for_size(size, **TINY)
 
 
 def inputs(cfg: VUNetConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,7 +25,7 @@ def inputs(cfg: VUNetConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tenso
 @pytest.fixture(scope="module")
 def model128() -> VUNet:
     torch.manual_seed(0)
-    cfg = tiny(128)
+    cfg = tiny_model_config(128)
     m = VUNet(cfg)
     m.data_dependent_init([inputs(cfg, 2, seed=1)])
     return m.eval()
@@ -47,7 +42,7 @@ def test_official_configs() -> None:
 
 
 def test_config_roundtrip_and_frozen() -> None:
-    cfg = tiny(256)
+    cfg = tiny_model_config(256)
     assert VUNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.image_size = 64  # type: ignore[misc]
@@ -58,7 +53,7 @@ def test_config_roundtrip_and_frozen() -> None:
 @pytest.mark.parametrize("size", [128, 256])
 def test_shapes_and_finite_kl(size: int) -> None:
     torch.manual_seed(0)
-    cfg = tiny(size)
+    cfg = tiny_model_config(size)
     model = VUNet(cfg).train()
     parts, stickman = inputs(cfg)
     out = model(parts, stickman)
@@ -187,7 +182,7 @@ def test_channels_last(model128: VUNet) -> None:
 
 def test_data_dependent_init_unit_variance() -> None:
     torch.manual_seed(0)
-    cfg = tiny(128)
+    cfg = tiny_model_config(128)
     model = VUNet(cfg)
     batch = inputs(cfg, batch=4, seed=5)
     torch.manual_seed(123)

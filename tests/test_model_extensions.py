@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_config, tiny_model_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
 from training.trainer import Trainer
 from vunet_studio.engine import RenderEngine, Source
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     appearance_input_mixed,
@@ -28,7 +28,7 @@ from vunet_studio.model.convert import (
 from vunet_studio.parts import NUM_PARTS
 from vunet_studio.pose import Pose
 
-CFG = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True)
+CFG = tiny_model_config(scene_context=True)
 
 
 def _photo(colour: tuple[int, int, int], body: tuple[int, int, int] = (200, 40, 40)) -> tuple[np.ndarray, Pose]:
@@ -50,7 +50,7 @@ def test_scene_channels_are_the_downsampled_frame() -> None:
     corner = (frame[0, 0].astype(np.float32) / 127.5 - 1.0).tolist()
     assert x[24:, 0, 0].tolist() == pytest.approx(corner, abs=1e-5)  # the background, top left
     # The part channels are exactly the reference's 24: the scene only adds channels.
-    plain = appearance_input(img, pose, VUNetConfig.for_size(128, **TINY_MODEL))
+    plain = appearance_input(img, pose, tiny_model_config())
     assert torch.equal(x[:24], plain)
 
 
@@ -91,10 +91,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_warm_start_adds_the_scene_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, d = warm_start_with(tmp_path, scene_context=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None, :24], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)
     # Any other architecture change is still refused.
     d["model"]["overrides"]["latent_channels"] = 16
@@ -127,7 +124,7 @@ def test_pair_fraction_is_validated() -> None:
 
 
 # --- appearance modulation ---------------------------------------------------------------
-MOD = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True, modulation=True)
+MOD = tiny_model_config(scene_context=True, modulation=True)
 
 
 def _modulated_model(seed: int = 0) -> VUNet:
@@ -175,8 +172,5 @@ def test_fast_path_matches_the_model_with_modulation(precision: str) -> None:
 @pytest.mark.slow
 def test_warm_start_adds_modulation_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, modulation=True)
-    item = data[0]
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)

@@ -1,51 +1,25 @@
 """A user-picked path that is a FIFO, a folder or a device gets one clear error at once; it
-used to block the reader (and the GUI thread) for ever.
-
-Each FIFO test runs under `unblock`, which keeps opening the FIFO for writing after a grace
-period: a reader that regressed to blocking gets EOF and the test fails instead of hanging.
+used to block the reader (and the GUI thread) for ever. Each FIFO test runs under
+`_fifo_helpers.unblock`, so a reader that regressed to blocking fails instead of hanging.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _fifo_helpers import GRACE_S, unblock
 
 from vunet_studio.imageio import ImageLoadError, load_image
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.workspace import WorkspaceError, load_workspace
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
-
-GRACE_S = 3.0  # far longer than a refusal takes (microseconds); short enough to fail fast
-
-
-@contextlib.contextmanager
-def unblock(fifo: Path) -> Iterator[None]:
-    stop = threading.Event()
-
-    def writer() -> None:
-        if stop.wait(GRACE_S):
-            return
-        while not stop.is_set():
-            with contextlib.suppress(OSError):  # ENXIO: nobody is reading right now
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=writer, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join()
 
 
 def refused_at_once(fifo: Path, load: Callable[[], object], error: type[Exception]) -> str:
@@ -54,16 +28,6 @@ def refused_at_once(fifo: Path, load: Callable[[], object], error: type[Exceptio
         load()
     assert time.monotonic() - t0 < GRACE_S, "the reader blocked on the FIFO"
     return str(caught.value)
-
-
-@pytest.fixture
-def fifo(tmp_path: Path) -> Callable[[str], Path]:
-    def make(name: str) -> Path:
-        path = tmp_path / name
-        os.mkfifo(path)
-        return path
-
-    return make
 
 
 def test_photo_that_is_a_fifo_is_refused(fifo) -> None:  # noqa: ANN001

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 
-from vunet_studio.model import VUNetConfig
 from vunet_studio.model.convert import (
     appearance_input,
     appearance_input_mixed,
@@ -26,7 +26,7 @@ from vunet_studio.parts import (
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
 
-CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+CFG = tiny_model_config()
 
 
 def pose_with(**joints: tuple[float, float]) -> Pose:

@@ -10,15 +10,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 
 from tests._photo_helpers import PHOTOS, pose_of
 from training.evaluate import main
 from training.photo_eval import PARTS, bone_colours, colour_distance, pose_into_frame
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
 
-CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+CFG = tiny_model_config()
 
 
 @pytest.fixture(scope="module")

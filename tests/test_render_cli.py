@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 from PIL import Image
 
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import write_openpose
 from vunet_studio.render_cli import main
@@ -21,7 +22,7 @@ from vunet_studio.skeleton import JOINT_INDEX
 
 torch.set_num_threads(2)
 
-CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+CFG = tiny_model_config()
 W, H = 240, 180
 
 

@@ -14,6 +14,20 @@ class Clock:
         return self.t
 
 
+class Machine:
+    """Two cores on a simulated clock; `others` is the other processes' load (set it to change it)."""
+
+    def __init__(self, others: float = 0.0, max_threads: int = 2, start: int = 2) -> None:
+        self.clock = Clock()
+        self.others = others
+        self.tuner = ThreadTuner(
+            max_threads, start, clock=self.clock, other_load=lambda: self.others, cores=2
+        )
+
+    def render(self, busy: bool, quiet_efficiency: float = 0.95) -> int:
+        return render(self.tuner, self.clock, 40, busy, quiet_efficiency)
+
+
 def render(
     tuner: ThreadTuner, clock: Clock, quiet_ms: float, busy: bool, quiet_efficiency: float = 0.95
 ) -> int:
@@ -35,62 +49,54 @@ def render(
 
 
 def test_quiet_machine_keeps_all_threads() -> None:
-    clock = Clock()
-    tuner = ThreadTuner(2, 2, clock=clock, other_load=lambda: 0.0, cores=2)
-    used = [render(tuner, clock, 40, busy=False) for _ in range(300)]
-    assert set(used) == {2} and tuner.changes == 0
+    m = Machine()
+    used = [m.render(busy=False) for _ in range(300)]
+    assert set(used) == {2} and m.tuner.changes == 0
 
 
 def test_threads_that_never_look_efficient_but_are_fast_stay() -> None:
     # A passive OpenMP wait policy: idle threads sleep, so CPU time is low even when quiet.
-    clock = Clock()
-    tuner = ThreadTuner(2, 2, clock=clock, other_load=lambda: 0.0, cores=2)
-    used = [render(tuner, clock, 40, busy=False, quiet_efficiency=0.45) for _ in range(600)]
+    m = Machine()
+    used = [m.render(busy=False, quiet_efficiency=0.45) for _ in range(600)]
     assert used[-100:] == [2] * 100  # at most one early drop, then back for good
-    assert tuner.changes <= 2
+    assert m.tuner.changes <= 2
 
 
 def test_contention_drops_to_one_thread_within_two_renders_and_stays_while_busy() -> None:
-    clock = Clock()
-    load = {"others": 0.0}
-    tuner = ThreadTuner(2, 2, clock=clock, other_load=lambda: load["others"], cores=2)
+    m = Machine(others=0.0)
     for _ in range(5):
-        render(tuner, clock, 40, busy=False)
-    load["others"] = 1.0  # a build starts on the other core
-    used = [render(tuner, clock, 40, busy=True) for _ in range(600)]  # ~20 s of dragging
+        m.render(busy=False)
+    m.others = 1.0  # a build starts on the other core
+    used = [m.render(busy=True) for _ in range(600)]  # ~20 s of dragging
     assert used[:2] == [2, 2] and set(used[2:]) == {1}
-    assert tuner.threads == 1
+    assert m.tuner.threads == 1
 
 
 def test_back_to_all_threads_when_the_machine_is_quiet_again() -> None:
-    clock = Clock()
-    load = {"others": 1.0}
-    tuner = ThreadTuner(2, 2, clock=clock, other_load=lambda: load["others"], cores=2)
+    m = Machine(others=1.0)
     for _ in range(10):
-        render(tuner, clock, 40, busy=True)
-    assert tuner.threads == 1
-    load["others"] = 0.1  # the build finished
-    used = [render(tuner, clock, 40, busy=False) for _ in range(400)]
-    assert used[-1] == 2 and tuner.threads == 2
-    assert used.count(1) < 400 and clock.t < 30
+        m.render(busy=True)
+    assert m.tuner.threads == 1
+    m.others = 0.1  # the build finished
+    used = [m.render(busy=False) for _ in range(400)]
+    assert used[-1] == 2 and m.tuner.threads == 2
+    assert used.count(1) < 400 and m.clock.t < 30
 
 
 def test_a_failed_try_waits_longer_before_the_next() -> None:
-    clock = Clock()
     # /proc/stat says the others leave room (a niced hog that yields), but more threads are slower.
-    tuner = ThreadTuner(2, 1, clock=clock, other_load=lambda: 0.0, cores=2)
-    used = [render(tuner, clock, 40, busy=True) for _ in range(3000)]  # ~50 s
+    m = Machine(others=0.0, start=1)
+    used = [m.render(busy=True) for _ in range(3000)]  # ~50 s
     tries = [i for i, n in enumerate(used) if n == 2]
-    assert tuner.threads == 1
+    assert m.tuner.threads == 1
     assert 2 <= len(tries) <= 6  # backed off: 3, 6, 12, 24 s apart
     gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
     assert gaps == sorted(gaps)
 
 
 def test_one_core_machine_never_tries_more() -> None:
-    clock = Clock()
-    tuner = ThreadTuner(1, 1, clock=clock, other_load=lambda: 0.0, cores=2)
-    assert {render(tuner, clock, 40, busy=False) for _ in range(500)} == {1}
+    m = Machine(max_threads=1, start=1)
+    assert {m.render(busy=False) for _ in range(500)} == {1}
 
 
 def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
@@ -101,15 +107,16 @@ def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
     import numpy as np
     import pytest
     import torch
+    from _training_helpers import tiny_model_config
 
     from vunet_studio import engine as engine_module
     from vunet_studio.fastpath import physical_cores
-    from vunet_studio.model import VUNet, VUNetConfig
+    from vunet_studio.model import VUNet
     from vunet_studio.pose import Pose
 
     if physical_cores() < 2:
         pytest.skip("one core: nothing to adapt")
-    cfg = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+    cfg = tiny_model_config()
     eng = engine_module.RenderEngine(model=VUNet(cfg), device="cpu", precision="fp32", warmup=False)
     assert eng.threads == physical_cores()
     pose = Pose.template(128, 128)
@@ -124,19 +131,18 @@ def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
 
 
 def test_a_slow_render_with_all_threads_working_is_no_reason_to_drop() -> None:
-    clock = Clock()
-    tuner = ThreadTuner(2, 2, clock=clock, other_load=lambda: 0.0, cores=2)
+    m = Machine()
     for _ in range(5):
-        render(tuner, clock, 40, busy=False)
+        m.render(busy=False)
     for _ in range(3):  # a bigger job (a new appearance's first renders): slow, but all busy
-        tuner.record(2, 0.8, 0.95 * 2 * 0.8)
-    assert tuner.threads == 2
+        m.tuner.record(2, 0.8, 0.95 * 2 * 0.8)
+    assert m.tuner.threads == 2
 
 
 def test_a_try_is_judged_by_its_faster_render() -> None:
     """The first render after a thread-count change also starts the new OpenMP threads."""
-    clock = Clock()
-    tuner = ThreadTuner(2, 1, clock=clock, other_load=lambda: 0.0, cores=2)
+    m = Machine(start=1)
+    clock, tuner = m.clock, m.tuner
     for _ in range(5):
         assert tuner.next_threads() == 1
         tuner.record(1, 0.040, 0.040)

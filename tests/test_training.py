@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _training_helpers import tiny_config
+from _training_helpers import TINY_MODEL_FLAGS, tiny_config
 
 from training.checkpoints import latest_resume_file, load_resume, resume_files
 from training.config import ConfigError, LossSection, ScheduleSection, load_config
@@ -235,12 +235,8 @@ def test_warm_start_from_safetensors(tmp_path: Path, tiny_data: FixedSynthDatase
 def test_vunet_train_cli_fresh_refuse_resume(tmp_path: Path) -> None:
     from training.train import main
 
-    tiny = [
-        f"--model.{k}={v}" for k, v in (("base_channels", 8), ("max_channels", 16), ("latent_channels", 8))
-    ]
     common = [
-        *tiny,
-        "--model.prior_channels=32",
+        *TINY_MODEL_FLAGS,
         "--batch_size=2",
         "--init_batches=1",
         "--threads=1",
@@ -267,8 +263,7 @@ def test_sigterm_to_the_process_group_with_data_workers_saves_a_resume_file(tmp_
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "training.train", str(REPO / "training/configs/synth128.yaml"),
-        "--out", str(out), "--no-progress", "--model.base_channels=8", "--model.max_channels=16",
-        "--model.latent_channels=8", "--model.prior_channels=32", "--steps=100000", "--batch_size=2",
+        "--out", str(out), "--no-progress", *TINY_MODEL_FLAGS, "--steps=100000", "--batch_size=2",
         "--data.num_workers=1", "--train.checkpoint_every=0", "--loss.kind=pixel", "--amp=none",
         "--train.threads=1",
     ]  # fmt: skip

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
+from _training_helpers import renders_before_and_after, tiny_config, tiny_model_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
 from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
-from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint, save_checkpoint
+from vunet_studio.model import VUNet, load_checkpoint, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
     shape_input,
@@ -29,7 +29,7 @@ from vunet_studio.model.convert import (
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
 
-WARP = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True, modulation=True, warped_parts=True)
+WARP = tiny_model_config(scene_context=True, modulation=True, warped_parts=True)
 
 
 def _striped(shift: float = 0.0, period: int = 8) -> tuple[np.ndarray, Pose]:
@@ -92,7 +92,7 @@ def test_shape_input_is_the_stickman_then_the_warp() -> None:
     assert x.shape == (WARP.shape_channels, 128, 128) == (7, 128, 128)
     assert torch.equal(x[:3], stickman_tensor(pose, 128))
     assert torch.equal(x[3:], warp_parts(parts, pose, WARP))
-    plain = VUNetConfig.for_size(128, **TINY_MODEL)
+    plain = tiny_model_config()
     assert torch.equal(shape_input(pose, parts, plain), stickman_tensor(pose, 128))
 
 
@@ -187,11 +187,8 @@ def test_eval_runs_a_warped_model(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, warped_parts=True)
-    item = data[0]
-    assert item["stickman"].shape[0] == 7
-    with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None, :3])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+    assert data[0]["stickman"].shape[0] == 7
+    before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)
     t.run()  # and it trains
     assert load_checkpoint(tmp_path / "b" / "model.safetensors")[1].config.warped_parts

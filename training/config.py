@@ -211,7 +211,7 @@ class TrainConfig:
         if self.train.batch_size < 1 or self.train.steps < 1:
             raise ConfigError("train.batch_size and train.steps must be positive")
         t = self.train
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}")
         for key, value, low in (
             ("train.log_every", t.log_every, 1),

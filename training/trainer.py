@@ -43,6 +43,7 @@ from training.config import TrainConfig
 from training.data import DatasetError, UnreadableGuard, build_dataset, make_loader
 from training.losses import ReconstructionLoss
 from training.schedules import kl_weight, learning_rate
+from vunet_studio.devices import DeviceError, autocast_dtype, resolve_device
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.model import VUNet, load_checkpoint, save_checkpoint
 from vunet_studio.model.config import VUNetConfig
@@ -65,30 +66,6 @@ class TrainResult:
     stopped: str = "done"  # "done", "interrupted", "max_steps"
     skipped_images: int = 0
     resume_path: Path | None = None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise TrainingError(f"train.device={name} is not a device: use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"train.device={name} but CUDA is not available")
-    return dev
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "none" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16":
-        if device.type != "cuda":
-            raise TrainingError("train.amp=fp16 needs CUDA (use bf16 on CPU)")
-        return torch.float16
-    if amp == "auto" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 def _to(x: Tensor, device: torch.device, channels_last: bool) -> Tensor:
@@ -138,10 +115,16 @@ class Trainer:
         t = cfg.train
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
+        try:
+            self.device = resolve_device(t.device)
+        except DeviceError as exc:
+            raise TrainingError(f"train.device: {exc}") from None
         if self.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", torch.cuda.current_device())
-        self.amp = amp_dtype(t.amp, self.device)
+        try:
+            self.amp = autocast_dtype(t.amp, self.device)
+        except DeviceError as exc:
+            raise TrainingError(f"train.amp: {exc}") from None
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
         self.model_cfg: VUNetConfig = cfg.model.build()
         self._stop_reason: str | None = None

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vunet_studio.engine import Appearance, Render, RenderEngine, pose_in_box
+from vunet_studio.engine import Appearance, Render, pose_in_box
 from vunet_studio.pose import Pose
+from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import stickman_mask
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ class Reposed:
 
 
 def repose(
-    engine: RenderEngine,
+    engine: Renderer,
     appearance: Appearance,
     pose: Pose,
     scene: np.ndarray,

@@ -35,13 +35,8 @@ import cv2
 import numpy as np
 import torch
 
-from vunet_studio.fastpath import (
-    FastVUNet,
-    Prepared,
-    physical_cores,
-    resolve_device,
-    resolve_precision,
-)
+from vunet_studio.devices import DeviceError, resolve_device, resolve_precision
+from vunet_studio.fastpath import FastVUNet, Prepared, physical_cores
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
 from vunet_studio.model.convert import (
@@ -236,7 +231,7 @@ class RenderEngine:
         try:
             dev = resolve_device(device)
             self.precision = resolve_precision(precision, dev)
-        except ValueError as exc:
+        except DeviceError as exc:
             raise EngineError(f"{exc}.") from None
         self.device = str(dev)
         self._device_type = dev.type

@@ -14,7 +14,7 @@ less work and in a faster number format:
 * channels_last memory format and bf16 (CPUs with native bf16: AVX512-BF16 / AMX) or
   fp16/bf16 (CUDA) weights and activations; outputs are returned as float32.
 
-`precision_info()` says what this machine supports; `PRECISION_TOLERANCE` is the accuracy
+`vunet_studio.devices` picks the precision for a machine; `PRECISION_TOLERANCE` is the accuracy
 each precision promises against the fp32 reference (tests check it, the benchmark reports it).
 """
 
@@ -31,12 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vunet_studio.devices import torch_dtype
 from vunet_studio.model import VUNet
 from vunet_studio.model.vunet import film_params, modulate
 
 logger = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 #: Minimum PSNR (dB, images in [-1, 1] clipped, peak-to-peak 2) each precision promises
 #: against the fp32 reference forward. fp32 differs from the reference only by summation
@@ -45,33 +44,6 @@ PRECISION_TOLERANCE: dict[str, float] = {"fp32": 60.0, "bf16": 35.0, "fp16": 35.
 
 
 # --- machine capabilities ----------------------------------------------------------------
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 dot products in hardware (AVX512-BF16 or AMX-BF16).
-
-    Without them oneDNN emulates bf16 by converting to fp32, which is usually slower than fp32.
-    """
-    flags = _cpu_flags()
-    native = "avx512_bf16" in flags or "amx_bf16" in flags
-    mkldnn_ok = bool(torch.backends.mkldnn.is_available())
-    try:
-        mkldnn_ok = mkldnn_ok and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        pass
-    return native and mkldnn_ok
-
-
 @functools.cache
 def physical_cores() -> int:
     """Physical cores this process may run on (hyper-threads don't help convolutions)."""
@@ -91,42 +63,6 @@ def physical_cores() -> int:
             return max(1, len(allowed))
         cores.add((pkg, core))
     return max(1, len(cores))
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cpu'/'cuda'/'cuda:N' as given (checked)."""
-    d = device.strip().lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(d)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but no CUDA device is available: use 'cpu' or 'auto'")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> the fastest precision that keeps quality on `device` (see the module doc)."""
-    p = precision.strip().lower()
-    if p == "auto":
-        if device.type == "cuda":
-            # fp16 keeps 3 more mantissa bits than bf16; the model's activations stay far
-            # inside fp16's range (ELU nets, unit-variance init).
-            return "fp16"
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    if p not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: use fp32, bf16, fp16 or auto")
-    if p == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 is for CUDA; on a CPU use bf16 or fp32")
-    return p
-
-
-def torch_dtype(precision: str) -> torch.dtype:
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def psnr(a: Tensor, b: Tensor) -> float:

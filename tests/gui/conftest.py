@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from fake_engine import FakeEngine  # noqa: E402
-from gui_helpers import FakeEstimator, open_and_wait, person_photo  # noqa: E402
+from gui_helpers import FakeEstimator, crash, open_and_wait, person_photo  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
@@ -112,3 +112,14 @@ def loaded(qtbot, window, photos):  # noqa: ANN001, ANN201
         lambda: window.render_view.image() is not None and window.render_service.caught_up(), timeout=5000
     )
     return window, ids
+
+
+@pytest.fixture
+def crashed(loaded):  # noqa: ANN001, ANN201
+    """The loaded window after one edit, autosaved, and then its process died: the recovery
+    file (`crashed.files.autosaver.path`) is left for the next instance to offer."""
+    window, _ = loaded
+    window.editor.mirror()
+    assert window.files.autosaver.save_now()
+    crash(window)
+    return window

@@ -4,16 +4,14 @@ nothing hangs."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fifo_helpers import GRACE_S, unblock
 
 from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo, Workspace, save_workspace
@@ -82,38 +80,14 @@ def test_export_refuses_animation_settings_out_of_range_at_once(qtbot, loaded, m
     assert not (tmp_path / "a.gif").exists() and not (tmp_path / "b.gif").exists()
 
 
-@contextlib.contextmanager
-def unblock(fifo: Path, after_s: float) -> Iterator[None]:
-    """Keep opening `fifo` for writing after `after_s`, so a reader that blocks on it gets
-    EOF and the test fails instead of hanging (see tests/test_nonregular_files.py)."""
-    stop = threading.Event()
-
-    def writer() -> None:
-        if stop.wait(after_s):
-            return
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=writer, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join()
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
 def test_a_fifo_opened_as_a_photo_is_refused_without_freezing_the_window(
-    qtbot, window, photos, messages, tmp_path
+    qtbot, window, photos, messages, fifo
 ) -> None:  # noqa: ANN001
-    fifo = tmp_path / "camera.png"
-    os.mkfifo(fifo)
+    camera = fifo("camera.png")
     t0 = time.monotonic()
-    with unblock(fifo, after_s=3.0):
-        window.files.open_paths([fifo, photos[1]])
-    assert time.monotonic() - t0 < 3.0, "the GUI thread blocked on the FIFO"
+    with unblock(camera):
+        window.files.open_paths([camera, photos[1]])
+    assert time.monotonic() - t0 < GRACE_S, "the GUI thread blocked on the FIFO"
     assert "camera.png: is a pipe (FIFO), not a regular file" in messages.texts()
     qtbot.waitUntil(lambda: [p.name for p in window.doc.photos] == ["bob.jpg"], timeout=5000)

@@ -22,12 +22,20 @@ from vunet_studio.workspace import (
 
 def test_exif_orientation_is_honoured(tmp_path) -> None:  # noqa: ANN001
     img = np.zeros((20, 40, 3), np.uint8)  # landscape as stored
-    img[:, :10] = 255
+    img[:8, :16] = 255  # a white block in the stored top-left corner
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
-    Image.fromarray(img).save(tmp_path / "r.jpg", exif=exif)
+    Image.fromarray(img).save(tmp_path / "r.jpg", exif=exif, quality=95)
     out = load_image(tmp_path / "r.jpg")
     assert out.shape == (40, 20, 3)  # shown upright: portrait
+    # Clockwise takes the top-left corner to the top right; the other turn (bottom left) or a
+    # mirror (top left) would show the photo the wrong way round.
+    corners = {
+        "top left": out[:16, :8], "top right": out[:16, -8:],
+        "bottom left": out[-16:, :8], "bottom right": out[-16:, -8:],
+    }  # fmt: skip
+    assert {name for name, c in corners.items() if c.mean() > 200} == {"top right"}
+    assert all(c.mean() < 30 for name, c in corners.items() if name != "top right")
 
 
 def test_alpha_and_grey_images_become_rgb(tmp_path) -> None:  # noqa: ANN001

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from gui_helpers import click_joint, drag, view_pos
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from vunet_studio.skeleton import JOINT_INDEX
-
-LEFT = Qt.MouseButton.LeftButton
-
-
-def send_mouse(
-    view,
-    kind: QEvent.Type,
-    pos: QPoint,
-    buttons,
-    button=Qt.MouseButton.NoButton,
-    mods=Qt.KeyboardModifier.NoModifier,
-) -> None:  # noqa: ANN001
-    vp = view.viewport()
-    event = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
-    QApplication.sendEvent(vp, event)
-
-
-def drag(view, start: QPoint, end: QPoint, steps: int = 8, mods=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
-    send_mouse(view, QEvent.Type.MouseButtonPress, start, LEFT, LEFT, mods)
-    for k in range(1, steps + 1):
-        p = start + (end - start) * (k / steps)
-        send_mouse(view, QEvent.Type.MouseMove, p, LEFT, Qt.MouseButton.NoButton, mods)
-    send_mouse(view, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, LEFT, mods)
-
-
-def view_pos(canvas, j: int) -> QPoint:  # noqa: ANN001
-    return canvas.mapFromScene(canvas.joint_scene_pos(j))
 
 
 def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> None:  # noqa: ANN001
@@ -82,9 +58,7 @@ def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN0
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["lelbow"]
-    pos = view_pos(canvas, j)
-    send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
-    send_mouse(canvas, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, LEFT)
+    click_joint(canvas, j)
     assert canvas.selected_joint == j
     qtbot.keyClick(canvas, Qt.Key.Key_H)
     assert not doc.current.pose.visible[j]
@@ -121,9 +95,7 @@ def test_arrow_nudges_merge_into_one_step(qtbot, loaded) -> None:  # noqa: ANN00
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["cnose"]
-    pos = view_pos(canvas, j)
-    send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
-    send_mouse(canvas, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, LEFT)
+    click_joint(canvas, j)
     n = doc.undo.count()
     before = doc.current.pose.xy[j].copy()
     for _ in range(3):
@@ -154,14 +126,25 @@ def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: AN
 
 def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN001
     window, ids = loaded
+    service, view = window.render_service, window.render_view
+    # A pose edit's render reaches the view...
+    with qtbot.waitSignal(service.imageReady, timeout=5000):
+        rid = window.editor.request_render()
+    assert rid is not None
+    qtbot.waitUntil(service.caught_up, timeout=5000)
+    newest, frames = view.image(), view.frames_shown
+    # ...and the render thread delivering an older request's result after it must not replace it.
     shown = []
-    window.render_service.imageReady.connect(lambda pid, img, ms, lat: shown.append(pid))
-    service = window.render_service
-    # Pretend a newer result was already shown: an older id must not replace it.
-    service._shown_id += 1000
-    window.editor.request_render()
-    qtbot.wait(200)
-    assert shown == []
+    service.imageReady.connect(lambda pid, img, ms, t0: shown.append(pid))
+    stale = QImage(newest.size(), newest.format())
+    stale.fill(Qt.GlobalColor.red)
+    service.worker.rendered.emit(rid - 1, ids[0], stale, None, 1.0, time.perf_counter())
+    qtbot.wait(50)
+    assert shown == [] and view.frames_shown == frames and view.image() == newest
+    # A newer request is still shown.
+    with qtbot.waitSignal(service.imageReady, timeout=5000):
+        window.editor.request_render()
+    assert shown == [ids[0]]
 
 
 def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001

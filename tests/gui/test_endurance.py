@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 from gui_helpers import FakeEstimator, open_and_wait
 
-from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
+from vunet_studio.model import VUNet, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channels=8, prior_channels=32)
+TINY = tiny_model_config()
 MOVES = 5000
 RSS_GROWTH_MB = 150  # the undo stack and caches may grow a little; a leak per move would not fit
 

@@ -207,15 +207,10 @@ def test_window_layout_is_remembered(qtbot, make_window) -> None:  # noqa: ANN00
 
 
 def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
-    qtbot, loaded, make_window, messages
+    qtbot, crashed, make_window, messages
 ) -> None:  # noqa: ANN001
     from vunet_studio.gui.app import parse_args, startup
     from vunet_studio.gui.files import sample_photos
-
-    window, _ = loaded
-    window.editor.mirror()
-    window.files.autosaver.save_now()
-    window.files.autosaver.release()  # then the process "crashes": the file stays
 
     messages.answer = QMessageBox.StandardButton.Yes
     fresh = make_window(load=False)
@@ -228,4 +223,4 @@ def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
         third = make_window(load=False)
         startup(third, parse_args([]))  # started before: the empty state, no samples
         assert not third.doc.photos and third.stack.currentIndex() == 0
-        assert not window.files.autosaver.path.exists()
+        assert not crashed.files.autosaver.path.exists()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 
+from gui_helpers import drag, view_pos
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog
-from test_editing import drag, view_pos
 
 from vunet_studio.skeleton import JOINT_INDEX
 

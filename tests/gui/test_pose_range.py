@@ -7,8 +7,8 @@ Each case is driven with real key and mouse events, saved, and opened in a secon
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, Qt
-from test_editing import LEFT, drag, send_mouse, view_pos
+from gui_helpers import click_joint, drag, view_pos
+from PySide6.QtCore import QPoint, Qt
 
 from vunet_studio.gui.canvas import MIN_ZOOM, reach_rect
 from vunet_studio.skeleton import JOINT_INDEX
@@ -42,9 +42,7 @@ def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window,
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["rwrist"]
-    pos = view_pos(canvas, j)
-    send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
-    send_mouse(canvas, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, LEFT)
+    click_joint(canvas, j)
     assert canvas.selected_joint == j
     zoom_all_the_way_out(canvas)
     for _ in range(40):  # each press is 10 screen pixels: ~500 photo pixels at this zoom

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import open_and_wait
+from gui_helpers import crash, drag, open_and_wait, view_pos
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-from test_editing import drag, view_pos
 
 from vunet_studio.gui.app import parse_args, startup
 from vunet_studio.gui.recovery import DEBOUNCE_MS, orphans
@@ -28,12 +27,6 @@ YES, NO = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
 
 def questions(messages) -> list[str]:  # noqa: ANN001
     return [text for kind, _title, text in messages.calls if kind == "question"]
-
-
-def crash(window) -> None:  # noqa: ANN001
-    """What dying does to an instance: its files stay, its lock is gone, nothing else runs."""
-    window.files.autosaver.release()
-    window.files.autosaver.timer.stop()
 
 
 def test_a_second_instance_never_touches_a_running_instances_work(
@@ -114,13 +107,8 @@ def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> No
 
 
 def test_files_named_again_after_a_crash_are_not_added_twice(
-    qtbot, loaded, make_window, messages, photos
+    qtbot, crashed, make_window, messages, photos
 ) -> None:  # noqa: ANN001
-    a, _ = loaded
-    a.editor.mirror()
-    a.files.autosaver.save_now()
-    crash(a)
-
     messages.answer = YES
     b = make_window(load=False)
     startup(b, parse_args(["--no-samples", str(photos[0]), str(photos[1])]))
@@ -190,13 +178,9 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
 
 
 def test_closing_while_the_recovery_question_is_open_keeps_the_work(
-    qtbot, loaded, make_window, messages, monkeypatch
+    qtbot, crashed, make_window, messages, monkeypatch
 ) -> None:  # noqa: ANN001
-    a, _ = loaded
-    a.editor.mirror()
-    a.files.autosaver.save_now()
-    orphan = a.files.autosaver.path
-    crash(a)
+    orphan = crashed.files.autosaver.path
     b = make_window(load=False)
 
     def sigterm_while_asking(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -210,14 +194,10 @@ def test_closing_while_the_recovery_question_is_open_keeps_the_work(
 
 
 def test_work_another_starting_instance_is_offering_is_not_offered_twice(
-    qtbot, loaded, make_window, messages
+    qtbot, crashed, make_window, messages
 ) -> None:  # noqa: ANN001
-    a, _ = loaded
-    a.editor.mirror()
-    a.files.autosaver.save_now()
-    crash(a)
     b = make_window(load=False)
-    (rf,) = [f for f in orphans() if f.path == a.files.autosaver.path]
+    (rf,) = [f for f in orphans() if f.path == crashed.files.autosaver.path]
     claim = rf.claim()  # B is asking its user about it right now
     assert claim is not None
     messages.answer = YES

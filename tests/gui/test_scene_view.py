@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import FakeEstimator, open_and_wait
-from PySide6.QtWidgets import QApplication
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the real photos' helpers
-from _photo_helpers import PHOTOS, pose_of, torso_points  # noqa: E402
-
-from vunet_studio.gui.qimage import rgb_from_qimage  # noqa: E402
-from vunet_studio.pose import Pose  # noqa: E402
+from _photo_helpers import PHOTOS, pose_of, torso_points
+from gui_helpers import FakeEstimator, RealPose, canvas_pixel, grab_canvas, open_and_wait
 
 pytest.importorskip("mediapipe", reason="the bundled segmentation comes with mediapipe (make setup)")
-
-
-class RealPose:
-    """The estimator stand-in: the man holding the ball, where the bundled estimator finds him."""
-
-    def estimate(self, image: np.ndarray) -> list[Pose]:
-        return [pose_of("basketball1.png")]
-
-
-def grab(window) -> np.ndarray:  # noqa: ANN001
-    QApplication.processEvents()
-    return rgb_from_qimage(window.canvas.viewport().grab().toImage())
 
 
 def photo_only(window) -> None:  # noqa: ANN001
     """Show the photo itself, not the person re-posed in it: the re-posed view asks for the
     empty scene as soon as a render comes, and these tests watch the View toggles ask."""
     window.composite_view.act_show.setChecked(False)
-
-
-def at(window, x: float, y: float) -> np.ndarray:  # noqa: ANN001
-    """The canvas pixel showing photo pixel (x, y), as RGB ints."""
-    p = window.canvas.mapFromScene(x, y)
-    ratio = window.canvas.viewport().devicePixelRatioF()
-    return grab(window)[int(p.y() * ratio), int(p.x() * ratio)].astype(int)
 
 
 def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
@@ -57,27 +31,27 @@ def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_
     # Points on the man's shirt away from the skeleton drawn over it, and on the far wall.
     shirt = (torso[-1][0] + 4, torso[-1][1] + 10)
     wall = (300, 60)
-    before_shirt, before_wall = at(window, *shirt), at(window, *wall)
+    before_shirt, before_wall = canvas_pixel(window, *shirt), canvas_pixel(window, *wall)
     assert before_shirt.std() < 2  # a grey photo is shown grey
 
     with qtbot.waitSignal(window.scenes.ready, timeout=20000):
         window.scene_view.act_mask.setChecked(True)
     result = window.scenes.get(doc_photo)
     assert result is not None and result.method == "blazepose"
-    tinted = at(window, *shirt)
+    tinted = canvas_pixel(window, *shirt)
     assert tinted[0] - tinted[1] > 40, "the person is not tinted"  # pink: red over green
-    assert np.abs(at(window, *wall) - before_wall).max() <= 2, "the background was tinted"
+    assert np.abs(canvas_pixel(window, *wall) - before_wall).max() <= 2, "the background was tinted"
     assert "Person mask by BlazePose" in window.statusBar().currentMessage()
 
     window.scene_view.act_mask.setChecked(False)
     window.scene_view.act_scene.setChecked(True)  # cached: shown at once, no second computation
-    empty = at(window, *shirt)
+    empty = canvas_pixel(window, *shirt)
     assert np.abs(empty - before_shirt).max() > 30, "the man's dark shirt is still there"
     assert empty.std() < 2, "the empty scene of a grey photo has colour"
-    assert np.abs(at(window, *wall) - before_wall).max() <= 2
+    assert np.abs(canvas_pixel(window, *wall) - before_wall).max() <= 2
 
     window.scene_view.act_scene.setChecked(False)
-    assert np.abs(at(window, *shirt) - before_shirt).max() <= 2, "the photo did not come back"
+    assert np.abs(canvas_pixel(window, *shirt) - before_shirt).max() <= 2, "the photo did not come back"
 
     # Kept in memory per photo, for this very image: a photo loaded again is computed again.
     assert window.scenes.get(doc_photo) is result
@@ -97,12 +71,12 @@ def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_wind
     photo_only(window)
     (pid,) = open_and_wait(qtbot, window, [path])
     window.doc.set_current(pid)
-    before = grab(window)
+    before = grab_canvas(window)
     with qtbot.waitSignal(window.scenes.ready, timeout=20000):
         window.scene_view.act_scene.setChecked(True)
     window.scene_view.act_mask.setChecked(True)
     assert "No person found" in window.statusBar().currentMessage()
-    after = grab(window)
+    after = grab_canvas(window)
     assert np.abs(after.astype(int) - before.astype(int)).max() <= 2, "a photo without a person changed"
 
 

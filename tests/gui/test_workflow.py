@@ -11,11 +11,10 @@ from argparse import Namespace
 import numpy as np
 import pytest
 from fake_engine import FakeEngine
-from gui_helpers import FakeEstimator, open_and_wait
+from gui_helpers import FakeEstimator, drag, open_and_wait, view_pos
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QDialogButtonBox
-from test_editing import drag, view_pos
 
 from vunet_studio.engine import EngineError
 from vunet_studio.skeleton import JOINT_INDEX

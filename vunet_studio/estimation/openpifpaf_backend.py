@@ -76,23 +76,6 @@ def import_openpifpaf() -> Any:
     return openpifpaf
 
 
-def resolve_device(device: str) -> torch.device:
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise EstimatorUnavailable(f"'{device}' is not a device name; use 'auto', 'cpu' or 'cuda'.") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EstimatorUnavailable(
-            f"Pose detection was asked to run on '{device}', but no CUDA GPU is available. "
-            "Choose the device 'auto' or 'cpu'."
-        )
-    return dev
-
-
 # --- checkpoints ------------------------------------------------------------------
 def available_checkpoint_names() -> list[str]:
     """Checkpoint names openpifpaf can download for COCO people (needs openpifpaf)."""
@@ -369,7 +352,12 @@ class OpenPifPafEstimator:
                 f"(it detects {len(cif.keypoints) if cif else 'no'} keypoints). "
                 f"Choose a COCO person checkpoint such as '{DEFAULT_CHECKPOINT}'."
             )
-        self.device = resolve_device(device)
+        from vunet_studio.devices import DeviceError, resolve_device  # lazy: it imports torch
+
+        try:
+            self.device = resolve_device(device)
+        except DeviceError as e:
+            raise EstimatorUnavailable(f"Pose detection cannot run there: {e}.") from e
         self.net = net.eval().to(self.device)
         self.threshold = float(threshold)
         self.long_edge = long_edge

@@ -37,9 +37,10 @@ from vunet_studio.gui.pose_finder import EstimatorFactory, PoseFinder, default_e
 from vunet_studio.gui.preferences import PreferencesDialog
 from vunet_studio.gui.recovery import REASON_TERMINATED
 from vunet_studio.gui.render_view import RenderView
-from vunet_studio.gui.render_worker import EngineFactory, RenderService
+from vunet_studio.gui.render_worker import RenderService
 from vunet_studio.gui.scene_worker import SceneService, SceneView
 from vunet_studio.gui.sources_panel import AppearancePanel, PhotosPanel
+from vunet_studio.renderer import RendererFactory
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class EmptyState(QWidget):
 class MainWindow(QMainWindow):
     def __init__(
         self,
-        engine_factory: EngineFactory | None = None,
+        engine_factory: RendererFactory | None = None,
         estimator_factory: EstimatorFactory | None = None,
     ) -> None:
         super().__init__()

@@ -13,10 +13,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -24,13 +23,14 @@ from PySide6.QtGui import QImage
 
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.pose import Pose
+from vunet_studio.renderer import Renderer, RendererFactory
+
+if TYPE_CHECKING:
+    from vunet_studio.engine import Appearance, ProgressFn
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[..., Any]  # (checkpoint, device, progress) -> RenderEngine-like
-
-
-def default_engine_factory(checkpoint: str | Path | None, device: str, progress: Any) -> Any:
+def default_engine_factory(checkpoint: str | Path | None, device: str, progress: ProgressFn, /) -> Renderer:
     # Imported here, in the render thread: torch takes seconds to import and the window
     # must be on screen long before that.
     from vunet_studio.engine import RenderEngine
@@ -121,13 +121,13 @@ class RenderWorker(QObject):
     framesRendered = Signal(int, object)  # token, list[QImage]; for the animation preview
     _wake = Signal()
 
-    def __init__(self, factory: EngineFactory) -> None:
+    def __init__(self, factory: RendererFactory) -> None:
         super().__init__()
         self._factory = factory
-        self._engine: Any = None
+        self._engine: Renderer | None = None
         self._lock = threading.Lock()
         self._pending: RenderRequest | None = None
-        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache: OrderedDict[str, Appearance] = OrderedDict()
         self._wake.connect(self._drain)
 
     # GUI thread -------------------------------------------------------------------
@@ -178,7 +178,7 @@ class RenderWorker(QObject):
         self.engineNotice.emit(notice)  # first: the window shows it with the ready state
         self._ready(engine, checkpoint)
 
-    def _ready(self, engine: Any, checkpoint: str) -> None:
+    def _ready(self, engine: Renderer, checkpoint: str) -> None:
         self._engine = engine
         self.engineReady.emit(
             f"{Path(checkpoint).name if checkpoint else 'default model'} on {engine.device}"
@@ -188,7 +188,7 @@ class RenderWorker(QObject):
     def _progress(self, fraction: float, message: str) -> None:
         self.engineProgress.emit(float(fraction), message)
 
-    def _appearance(self, job: AppearanceJob) -> Any:
+    def _appearance(self, job: AppearanceJob) -> Appearance:
         if job.key in self._cache:
             self._cache.move_to_end(job.key)
             return self._cache[job.key]
@@ -272,7 +272,7 @@ class RenderWorker(QObject):
             self.animationNotice.emit(note)
         self.animationDone.emit(str(job.path), "")
 
-    def _frame(self, appearance: Any, pose: Pose, job: CompositeJob | None) -> np.ndarray:
+    def _frame(self, appearance: Appearance, pose: Pose, job: CompositeJob | None) -> np.ndarray:
         if job is None:
             return self._engine.render(appearance, pose).image
         from vunet_studio.composite import repose
@@ -328,7 +328,7 @@ class RenderService(QObject):
     _still = Signal(object)
     _frames = Signal(object)
 
-    def __init__(self, factory: EngineFactory | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, factory: RendererFactory | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread = QThread(self)
         self._thread.setObjectName("render")
