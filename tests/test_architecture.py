@@ -43,3 +43,23 @@ def test_training_never_imports_the_gui() -> None:
 def test_pose_modules_need_no_torch(module: str) -> None:
     code = f"import sys, {module}; sys.exit(1 if 'torch' in sys.modules or 'PySide6' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_model_is_the_network_only() -> None:
+    """`vunet_studio.model` is the network, its config and checkpoints (torch): the inputs it
+    takes from photos and poses are built in `vunet_studio.model_inputs`."""
+    outside = (
+        "cv2",
+        "vunet_studio.pose",
+        "vunet_studio.parts",
+        "vunet_studio.stickman",
+        "vunet_studio.model_inputs",
+    )
+    for path, names in imported_modules("vunet_studio/model").items():
+        bad = {n for n in names if any(n == o or n.startswith(o + ".") for o in outside)}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_framing_needs_no_torch() -> None:
+    code = "import sys, vunet_studio.framing; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

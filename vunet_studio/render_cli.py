@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vunet_studio.composite import Box, repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
+from vunet_studio.composite import repose
+from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.fileio import atomic_write_bytes
+from vunet_studio.framing import Box, FramingError, pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run(args)
-    except (CliError, EngineError) as exc:
+    except (CliError, EngineError, FramingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from test_editing import drag, view_pos
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the real photos' helpers
 from _photo_helpers import PHOTOS, pose_of  # noqa: E402
 
-from vunet_studio.engine import pose_box  # noqa: E402
+from vunet_studio.framing import pose_box  # noqa: E402
 from vunet_studio.gui.qimage import rgb_from_qimage  # noqa: E402
 from vunet_studio.pose import Pose  # noqa: E402
 from vunet_studio.skeleton import JOINT_INDEX  # noqa: E402
