@@ -127,3 +127,14 @@ def test_the_composite_puts_the_person_back_into_the_scene(tmp_path: Path) -> No
     for d in (tmp_path / "pairs").iterdir():
         (d / "scene.png").unlink()
     assert "composite" not in evaluate(alpha, tmp_path / "pairs")["methods"]
+
+
+def test_the_truth_is_cut_from_the_renders_box() -> None:
+    """The target and its mask are judged in the render's own square: on whole pixels that is
+    exactly the engine's crop (border repeated outside the photo)."""
+    from training.evaluate import in_box
+    from vunet_studio.framing import crop
+
+    img = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    box = (-6.0, 10.0, 64.0)
+    assert np.array_equal(in_box(img, box, 64), crop(img, box, 64)[0])

@@ -49,6 +49,7 @@ from training.metrics import all_metrics
 from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
 from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.fileio import atomic_write_text
+from vunet_studio.imageio import is_grey
 from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
@@ -170,9 +171,9 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
     if pair.scene is not None:
         # The app's alpha: the model's channel, or the target pose's silhouette without one.
         alpha = render_alpha(render)
-        result["composite"] = all_metrics(
-            composite(pair.scene, render.image, alpha.mask, box), pair.target, pair.mask
-        )
+        # A grey scene stays grey, as in the app (`composite_view`, `render --composite`).
+        shown = composite(pair.scene, render.image, alpha.mask, box, grey=is_grey(pair.scene))
+        result["composite"] = all_metrics(shown, pair.target, pair.mask)
         if alpha.source == ALPHA_MODEL:
             found = alpha.mask > 0.5
             union = int((found | mask).sum())
