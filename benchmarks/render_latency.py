@@ -137,7 +137,7 @@ def count_flops(cfg: Any) -> tuple[int, int]:
 
 def build_model(size: int, checkpoint: str | None) -> tuple[Any, str]:
     from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
-    from vunet_studio.model.convert import appearance_input, shape_input
+    from vunet_studio.model_inputs import appearance_input, shape_input
 
     if checkpoint:
         model, info = load_checkpoint(checkpoint)
@@ -166,9 +166,10 @@ def held_out_pairs(size: int, n: int) -> list[tuple[Any, Any]]:
 def bench_engine(
     model: Any, precision: str, device: str, pairs: list[tuple[Any, Any]], repeats: int, threads: int | None
 ) -> dict[str, Any]:
-    from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
+    from vunet_studio.engine import RenderEngine, Source
     from vunet_studio.fastpath import psnr
-    from vunet_studio.model.convert import shape_input
+    from vunet_studio.framing import pose_box, pose_in_box
+    from vunet_studio.model_inputs import shape_input
 
     t0 = time.perf_counter()
     eng = RenderEngine(model=model, device=device, precision=precision, threads=threads, warmup=True)

@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 
 from vunet_studio.composite import repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render, pose_box
+from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.estimation import create_chain, find_people
 from vunet_studio.exports import write_image
+from vunet_studio.framing import paste, pose_box
 from vunet_studio.imageio import is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         base = pose_box(pose)
         arm = raised_arm(pose)
         try:
-            before = paste_render(image, engine.render(own, arm))  # the old square, pasted
+            square = engine.render(own, arm)
+            before = paste(image, square.image, square.box)  # the old square, pasted
             cells = [
                 image,
                 before,

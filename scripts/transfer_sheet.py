@@ -18,7 +18,7 @@ import torch
 from training.pairs import find_pairs, load_pair
 from vunet_studio.exports import write_image
 from vunet_studio.model import load_checkpoint
-from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_image
+from vunet_studio.model_inputs import appearance_input, shape_input, tensor_to_image
 
 logger = logging.getLogger("transfer_sheet")
 

@@ -19,7 +19,7 @@ from training.losses import ReconstructionLoss
 from vunet_studio.engine import RenderEngine, Source
 from vunet_studio.fastpath import FastVUNet
 from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
-from vunet_studio.model.convert import appearance_input, shape_input, tensor_to_alpha, tensor_to_image
+from vunet_studio.model_inputs import appearance_input, shape_input, tensor_to_alpha, tensor_to_image
 from vunet_studio.pose import Pose
 
 ALPHA = tiny_model_config(alpha=True)

@@ -50,16 +50,24 @@ def test_pose_modules_need_no_torch(module: str) -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_the_model_knows_nothing_of_poses_or_images() -> None:
-    # The network takes tensors; turning photos and poses into them is the core's job outside
-    # `model/`, so the model can be built, trained and exported without the pose stack.
-    banned = ("cv2", "vunet_studio.pose", "vunet_studio.parts", "vunet_studio.stickman")
-    offenders = {
-        path: {n for n in names if any(n == b or n.startswith(b + ".") for b in banned)}
-        for path, names in imported_modules("vunet_studio/model").items()
-    }
-    offenders = {path: bad for path, bad in offenders.items() if bad}
-    assert not offenders, f"vunet_studio/model/ imports {offenders}"
+def test_the_model_is_the_network_only() -> None:
+    """`vunet_studio.model` is the network, its config and checkpoints (torch): the inputs it
+    takes from photos and poses are built in `vunet_studio.model_inputs`."""
+    outside = (
+        "cv2",
+        "vunet_studio.pose",
+        "vunet_studio.parts",
+        "vunet_studio.stickman",
+        "vunet_studio.model_inputs",
+    )
+    for path, names in imported_modules("vunet_studio/model").items():
+        bad = {n for n in names if any(n == o or n.startswith(o + ".") for o in outside)}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_framing_needs_no_torch() -> None:
+    code = "import sys, vunet_studio.framing; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_the_gui_names_the_model_only_in_its_default_factory() -> None:

@@ -12,7 +12,8 @@ from vunet_studio.composite import (
     render_alpha,
     stable_box,
 )
-from vunet_studio.engine import Render, pose_box
+from vunet_studio.engine import Render
+from vunet_studio.framing import pose_box, pose_in_box
 from vunet_studio.imageio import is_grey
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
@@ -105,9 +106,10 @@ def test_render_alpha_uses_the_models_channel_or_a_silhouette_of_the_pose() -> N
     box = pose_box(pose)
     img = np.zeros((128, 128, 3), np.uint8)
     own = np.full((128, 128), 0.25, np.float32)
-    a = render_alpha(Render(img, box, 1.0, own), pose)
+    local = pose_in_box(pose, box, 128)
+    a = render_alpha(Render(img, box, local, 1.0, own))
     assert a.source == ALPHA_MODEL and np.array_equal(a.mask, own)
-    b = render_alpha(Render(img, box, 1.0), pose)
+    b = render_alpha(Render(img, box, local, 1.0))
     assert b.source == ALPHA_STICKMAN and b.mask.shape == (128, 128)
     # The silhouette covers the torso and not the corners.
     assert b.mask[64, 64] > 0.5 and b.mask[2, 2] == 0.0

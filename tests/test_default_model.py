@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from training.synth import sample_pair
-from vunet_studio.engine import RenderEngine, Source, default_checkpoint, paste_render
+from vunet_studio.engine import RenderEngine, Source, default_checkpoint
+from vunet_studio.framing import paste
 from vunet_studio.imageio import load_image
 from vunet_studio.pose_io import read_poses
 
@@ -44,5 +45,5 @@ def test_render_follows_the_appearance_image(engine: RenderEngine) -> None:
         other = pairs[(i + 1) % len(pairs)][0]
         for src, out in ((a, own), (other, swapped)):
             render = engine.render(engine.encode(Source(src.image, src.pose)), b.pose)
-            out.append(mask_l1(paste_render(b.image, render), b.image, b.mask))
+            out.append(mask_l1(paste(b.image, render.image, render.box), b.image, b.mask))
     assert np.mean(own) < 0.8 * np.mean(swapped), (own, swapped)

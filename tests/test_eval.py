@@ -10,7 +10,7 @@ import pytest
 import torch
 from _training_helpers import tiny_model_config
 
-from training.evaluate import main, prior_mean_latents
+from training.evaluate import main
 from training.metrics import l1, psnr, ssim
 from vunet_studio.model import VUNet, save_checkpoint
 
@@ -65,12 +65,14 @@ def test_prior_mean_latents_are_the_autoregressive_means() -> None:
     torch.manual_seed(1)
     model = VUNet(CFG).eval()
     stick = torch.rand(2, 3, 128, 128) * 2 - 1
-    z = prior_mean_latents(model, stick)
+    with torch.no_grad():
+        z = model.prior_mean_latents(stick)
     assert [tuple(t.shape[1:]) for t in z] == list(CFG.latent_shapes)
     # A fixed point: teacher-forcing the prior on its own means gives the same means back.
-    _, means, _ = model.dec_down(
-        model.dec_up(stick, False), z, with_prior=True, dropout=False, stop_after_latents=True
-    )
+    with torch.no_grad():
+        _, means, _ = model.dec_down(
+            model.dec_up(stick, False), z, with_prior=True, dropout=False, stop_after_latents=True
+        )
     for a, b in zip(z, means, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
 
@@ -126,3 +128,14 @@ def test_the_composite_puts_the_person_back_into_the_scene(tmp_path: Path) -> No
     for d in (tmp_path / "pairs").iterdir():
         (d / "scene.png").unlink()
     assert "composite" not in evaluate(alpha, tmp_path / "pairs")["methods"]
+
+
+def test_the_truth_is_cut_from_the_renders_box() -> None:
+    """The target and its mask are judged in the render's own square: on whole pixels that is
+    exactly the engine's crop (border repeated outside the photo)."""
+    from training.evaluate import in_box
+    from vunet_studio.framing import crop
+
+    img = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    box = (-6.0, 10.0, 64.0)
+    assert np.array_equal(in_box(img, box, 64), crop(img, box, 64)[0])

@@ -18,7 +18,7 @@ from training.data import SynthDataset
 from training.trainer import Trainer
 from vunet_studio.engine import RenderEngine, Source
 from vunet_studio.model import VUNet, save_checkpoint
-from vunet_studio.model.convert import (
+from vunet_studio.model_inputs import (
     appearance_input,
     appearance_input_mixed,
     mix_appearance,
@@ -70,7 +70,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
     net = VUNet(CFG)
     a, pa = _photo((10, 200, 90))
     b, pb = _photo((250, 240, 230), body=(20, 20, 200))
-    net.data_dependent_init([(appearance_input(x, px, CFG)[None], stickman_tensor(px, 128)[None]) for x, px in ((a, pa), (b, pb))])
+    net.data_dependent_init([(appearance_input(x, px, CFG)[None], stickman_tensor(to_model_frame(x, px, 128)[1], 128)[None]) for x, px in ((a, pa), (b, pb))])
     engine = RenderEngine(save_checkpoint(net.eval(), tmp_path / "scene.safetensors"), device="cpu", warmup=False)
     b, pb = _photo((250, 250, 250), body=(20, 20, 200))
     sa, sb = Source(a, pa), Source(b, pb)
@@ -132,7 +132,7 @@ def _modulated_model(seed: int = 0) -> VUNet:
     net = VUNet(MOD)
     photos = [_photo((10, 200, 90)), _photo((250, 240, 230), body=(20, 20, 200))]
     # Two samples: the data-dependent init needs a variance even at the 1x1 prior groups.
-    net.data_dependent_init([(appearance_input(a, pa, MOD)[None], stickman_tensor(pa, 128)[None]) for a, pa in photos])
+    net.data_dependent_init([(appearance_input(a, pa, MOD)[None], stickman_tensor(to_model_frame(a, pa, 128)[1], 128)[None]) for a, pa in photos])
     with torch.no_grad():  # trained-like: modulation on (it starts at zero)
         for p in list(net.enc_down.summary.parameters()) + list(net.dec_down.films.parameters()):
             p.normal_(0, 0.05)
@@ -143,7 +143,7 @@ def test_modulation_carries_the_mean_colours_into_the_render() -> None:
     net = _modulated_model()
     a, pa = _photo((10, 200, 90))
     b, pb = _photo((10, 200, 90), body=(20, 20, 200))  # same scene and pose, other clothes
-    stick = stickman_tensor(pa, 128)[None]
+    stick = stickman_tensor(to_model_frame(a, pa, 128)[1], 128)[None]
     with torch.no_grad():
         ra = net.transfer(appearance_input(a, pa, MOD)[None], stick)
         rb = net.transfer(appearance_input(b, pb, MOD)[None], stick)
@@ -162,7 +162,7 @@ def test_fast_path_matches_the_model_with_modulation(precision: str) -> None:
     fast = FastVUNet(net, precision=precision)
     a, pa = _photo((10, 200, 90))
     parts = appearance_input(a, pa, MOD)[None]
-    stick = stickman_tensor(pa, 128)[None]
+    stick = stickman_tensor(to_model_frame(a, pa, 128)[1], 128)[None]
     with torch.no_grad():
         ref = net.transfer(parts, stick)
     out = fast.decode(stick, fast.prepare(fast.encode(parts)))

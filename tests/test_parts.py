@@ -7,11 +7,12 @@ import pytest
 import torch
 from _training_helpers import tiny_model_config
 
-from vunet_studio.model.convert import (
+from vunet_studio.model_inputs import (
     appearance_input,
     appearance_input_mixed,
     image_to_tensor,
     mix_appearance,
+    pose_in_frame,
     stickman_tensor,
     tensor_to_image,
 )
@@ -146,7 +147,9 @@ def test_image_tensor_roundtrip_and_stickman() -> None:
     assert np.array_equal(tensor_to_image(t), img)
     assert tensor_to_image(torch.full((2, 3, 4, 4), 5.0)).shape == (2, 4, 4, 3)
     assert (tensor_to_image(torch.full((3, 4, 4), 5.0)) == 255).all()  # clipped
-    s = stickman_tensor(Pose.template(256, 256), 128)  # rescaled from its 256 frame
+    with pytest.raises(ValueError, match="256x256 frame"):  # the caller moves it to the model's frame
+        stickman_tensor(Pose.template(256, 256), 128)
+    s = stickman_tensor(pose_in_frame(Pose.template(256, 256), 128, 128), 128)  # rescaled from 256
     s2 = stickman_tensor(Pose.template(128, 128), 128)
     assert s.shape == (3, 128, 128) and s.min() == -1 and s.max() == 1
     assert (s != s2).float().mean() < 0.02

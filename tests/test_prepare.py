@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from training import prepare as prep
+from vunet_studio.framing import BOX_SCALE
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import write_coco, write_openpose
 from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES
@@ -87,15 +88,15 @@ def test_prepare_from_pose_files(folder, tmp_path, capsys):
         assert img.shape == (128, 128, 3)
     assert index["imgs"][1:] == ["images/sub/b_png_0.png", "images/sub/b_png_1.png"]
 
-    # The crop is a square around the joints with a margin: the person is centred and
-    # fills 1 / (1 + 2 * margin) of the crop along the longer side.
+    # The crop is the app's box around the joints: the person is centred and fills
+    # 1 / BOX_SCALE of the crop along the longer side.
     first = joints[0]
     extent = first.max(axis=0) - first.min(axis=0)
-    assert extent.max() == pytest.approx(1 / 1.3, abs=0.01)
+    assert extent.max() == pytest.approx(1 / BOX_SCALE, abs=0.01)
     np.testing.assert_allclose((first.max(axis=0) + first.min(axis=0)) / 2, 0.5, atol=0.01)
     # Joint positions follow the pixels: crop_person agrees with the written sample.
     pose = _person(60, 10, 180, (240, 200))
-    expected = prep.crop_person(np.zeros((200, 240, 3), np.uint8), pose, 128, 0.15)[1]
+    expected = prep.crop_person(np.zeros((200, 240, 3), np.uint8), pose, 128)[1]
     np.testing.assert_allclose(first, expected, atol=1e-5)
 
 

@@ -112,7 +112,7 @@ def test_a_photo_with_a_long_legal_name_is_prepared(tmp_path: Path) -> None:
     assert _run(photos, out, poses) == 0 and _index(out)["imgs"] == imgs
 
 
-@pytest.mark.parametrize("option", [("--margin", "nan"), ("--margin", "inf"), ("--threshold", "nan")])
+@pytest.mark.parametrize("option", [("--box-scale", "nan"), ("--box-scale", "inf"), ("--threshold", "nan")])
 def test_nan_and_inf_options_get_one_clear_line(tmp_path: Path, capsys, option: tuple[str, str]) -> None:
     photos, poses = _folders(tmp_path, "a", ["p0"])
     out = tmp_path / "dataset"

@@ -12,6 +12,7 @@ from PIL import Image
 
 from training.synth import Articulation, SynthPerson, render, sample, sample_pair
 from training.synth.cli import main
+from vunet_studio.framing import BOX_SCALE
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import read_poses
 from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES
@@ -158,3 +159,14 @@ def test_cli_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["--out", str(tmp_path / "x"), "--count", "-1"]) != 0
     assert main(["--out", str(tmp_path / "x")]) != 0  # neither --count nor --pairs
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_people_are_framed_as_the_app_frames_them() -> None:
+    """The joints of the synthetic training people span about 1 / BOX_SCALE of the frame, so
+    the app's box around a photo's person (`framing.pose_box`) is the frame training showed."""
+    extents = []
+    for seed in range(60):
+        s = sample(seed, 128)
+        x0, y0, x1, y1 = s.pose.bbox()
+        extents.append(max(x1 - x0, y1 - y0) / 128)
+    assert np.median(extents) == pytest.approx(1 / BOX_SCALE, abs=0.05)

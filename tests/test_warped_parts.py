@@ -17,9 +17,10 @@ from _training_helpers import renders_before_and_after, tiny_config, tiny_model_
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
-from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
+from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.framing import pose_box, pose_in_box
 from vunet_studio.model import VUNet, load_checkpoint, save_checkpoint
-from vunet_studio.model.convert import (
+from vunet_studio.model_inputs import (
     appearance_input,
     shape_input,
     stickman_tensor,
@@ -195,10 +196,13 @@ def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> No
 
 
 def test_frames_agree_between_the_photo_and_the_model_frame() -> None:
-    # A pose given in a photo's pixels (here 256 px) is warped in the model's S x S frame.
+    # A pose given in a photo's pixels (here 256 px) is warped once moved into the model's
+    # S x S frame; the warp refuses it before, rather than convert it a second time.
     img, pose = _striped()
     big = np.repeat(np.repeat(img, 2, axis=0), 2, axis=1)
     big_pose = pose.scaled(2.0, 2.0)
     frame, p = to_model_frame(big, big_pose, 128)
     parts = appearance_input(big, big_pose, WARP)
-    assert torch.allclose(warp_parts(parts, big_pose, WARP), warp_parts(parts, p, WARP), atol=1e-5)
+    with pytest.raises(ValueError, match="256x256 frame"):
+        warp_parts(parts, big_pose, WARP)
+    assert torch.allclose(warp_parts(parts, pose, WARP), warp_parts(parts, p, WARP), atol=1e-5)

@@ -3,7 +3,7 @@
 An item is a self-reconstruction example, as in the paper: `parts` (the 8 part crops F_phi
 sees), `stickman` (E_theta's input: the stickman, plus the warped parts for models with
 `warped_parts`) and `image` all come from one image and its pose, built with the same
-`vunet_studio.model.convert` functions the app uses. Synthetic data can also give re-posing
+`vunet_studio.model_inputs` functions the app uses. Synthetic data can also give re-posing
 pairs (`data.pair_fraction`): `parts` from the person in one pose, the rest from another.
 No augmentation (the reference has none).
 
@@ -36,7 +36,7 @@ from training.config import DataSection
 from training.index_file import INDEX_NAME, IndexFileError, UnsafePickleError, read_index
 from vunet_studio.imageio import ImageLoadError, is_image_path, load_image
 from vunet_studio.model.config import VUNetConfig
-from vunet_studio.model.convert import appearance_input, image_to_tensor, shape_input, to_model_frame
+from vunet_studio.model_inputs import appearance_input, image_to_tensor, shape_input, to_model_frame
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 

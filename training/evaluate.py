@@ -4,17 +4,24 @@
     vunet-eval --photos DIR [--checkpoint F] [--json OUT]   (real photos: `training.photo_eval`)
 
 Each pair folder holds appearance.png + appearance_pose.json (the person) and target_pose.json
-+ target.png + mask.png (the same person in another pose). Methods compared on the target:
-  transfer         model.transfer: the appearance's posterior means under the target stickman,
++ target.png + mask.png (the same person in another pose). The transfer is made as the app
+makes it: through `RenderEngine` (the appearance encoded from the box around its person, the
+render in the box around the target pose, `vunet_studio.framing`), in the app's number format
+(`--precision auto`: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), so these
+figures are the app's. Methods compared on the target, in the render's square (the target,
+its mask and the baselines cut from the same box):
+  transfer         the engine's render: the appearance's posterior means under the target stickman,
   appearance_copy  baseline: the unchanged appearance image,
   prior_mean       baseline: the decoder with the prior's MEAN latents for the target stickman
-                   (no appearance information; autoregressive prior, means, no noise),
+                   (no appearance information; `VUNet.prior_mean_latents`, fp32),
   parts_warp       baseline without a model: the appearance's part crops warped onto the target
-                   pose (`convert.warp_parts`) and pasted over the appearance image.
-With a scene.png in the pairs (the scene without the person; `vunet-synth --pairs` writes it):
-  composite        the transfer composited onto that scene by its alpha (the model's alpha
-                   channel, or the target pose's silhouette for a model without one), as the
-                   app shows a re-posed person in their photo; its row adds alpha_iou,
+                   pose (`model_inputs.warp_parts`) and pasted over the appearance image.
+With a scene.png in the pairs (the scene without the person; `vunet-synth --pairs` writes it),
+on the whole target image:
+  composite        the render composited onto that scene by its alpha (the model's alpha
+                   channel, or the target pose's silhouette for a model without one) with
+                   `vunet_studio.composite`, as the app shows a re-posed person in their
+                   photo; its row adds alpha_iou (in the render's square),
   empty_scene      baseline: the scene alone (the person removed, none put back).
 Metrics: SSIM (Gaussian 11x11, sigma 1.5, 0-255, channel mean), PSNR, L1, over the whole
 image and inside the person mask; inside the mask also the detail (patterns) measures of
@@ -39,18 +46,13 @@ from torch import Tensor
 from training.metrics import all_metrics
 from training.pairs import Pair, PairsError, find_pairs, load_pair
 from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
-from vunet_studio.engine import Render
+from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint
-from vunet_studio.model.convert import (
-    appearance_input,
-    image_to_tensor,
-    shape_input,
-    tensor_to_alpha,
-    tensor_to_image,
-    to_model_frame,
-    warp_parts,
-)
+from vunet_studio.imageio import is_grey
+from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import PoseFileError, read_poses
 
 logger = logging.getLogger("vunet-eval")
 
@@ -62,72 +64,64 @@ class EvalError(Exception):
     """Inputs that cannot be evaluated; the message says why."""
 
 
-@torch.no_grad()
-def prior_mean_latents(model: VUNet, stickman: Tensor) -> list[Tensor]:
-    """The prior's mean latents for `stickman`: autoregressive, each group fed its mean, no noise.
-
-    Uses the model's own call when it has one. Otherwise a fixed-point iteration through the
-    public teacher-forced prior (`dec_down(..., with_prior=True)` returns the prior means given
-    latents): group k's mean depends only on groups before it, so feeding the means back in
-    fixes one more group per pass and the iteration is exact after (number of groups) passes.
-    """
-    own = getattr(model, "prior_mean_latents", None)
-    if callable(own):
-        return own(stickman)
-    cfg = model.config
-    b = stickman.shape[0]
-    latents = [stickman.new_zeros((b, *shape)) for shape in cfg.latent_shapes]  # per scale (B, L, h, w)
-    skips = model.dec_up(stickman, False)
-    passes = sum(4 if s > 1 else 1 for s in cfg.latent_sizes)
-    for _ in range(passes):
-        _, means, _ = model.dec_down(skips, latents, with_prior=True, dropout=False, stop_after_latents=True)
-        latents = [m.detach() for m in means]
-    return latents
+def in_box(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """The square `box` of `image` (H, W[, C]) at size x size, border repeated, sampled where
+    the render's pixels lie: the engine draws the target in the unrounded box, so the truth
+    is cut there too (`framing.crop` snaps to whole pixels, up to a pixel off)."""
+    x0, y0, side = (float(v) for v in box)
+    k = side / size  # photo pixels per render pixel
+    m = np.array([[k, 0.0, x0 + 0.5 * k - 0.5], [0.0, k, y0 + 0.5 * k - 0.5]], np.float64)
+    src = image if k <= 1.0 else cv2.GaussianBlur(image, (0, 0), 0.5 * k)  # no aliasing when shrinking
+    return cv2.warpAffine(
+        src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def parts_warp(pair: Pair, parts: Tensor, cfg: VUNetConfig) -> np.ndarray:
-    """The appearance's part crops warped onto the target pose, over the appearance image (S, S, 3)."""
-    base, _ = to_model_frame(pair.appearance, pair.appearance_pose, cfg.image_size)
-    w = warp_parts(parts, pair.target_pose, cfg)  # (4, S, S): premultiplied RGB, coverage
+def parts_warp(base: np.ndarray, parts: Tensor, target: Pose, engine: RenderEngine) -> np.ndarray:
+    """The appearance's part crops warped onto `target` (in the S x S frame), over `base` (S, S, 3)."""
+    w = warp_parts(parts, target, engine.config)  # (4, S, S): premultiplied RGB, coverage
     over = (image_to_tensor(base) * (1.0 - w[3:]) + w[:3]).clamp(-1.0, 1.0)  # "over" in [-1, 1]
     return tensor_to_image(over)
 
 
-def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    return img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 @torch.no_grad()
-def evaluate_pair(model: VUNet, pair: Pair, device: torch.device) -> dict[str, dict[str, float]]:
-    cfg = model.config
-    h, w = pair.target.shape[:2]
-    parts = appearance_input(pair.appearance, pair.appearance_pose, cfg)  # (C, P, P)
-    stick = shape_input(pair.target_pose, parts, cfg)[None].to(device)  # (1, 3 or 7, S, S)
-    # The prior baseline knows no appearance: no warped parts either.
-    bare = shape_input(pair.target_pose, None, cfg)[None].to(device)  # (1, 3 or 7, S, S)
-    out = model.transfer(parts[None].to(device), stick)  # (1, 3 or 4, S, S)
-    renders = {
-        "transfer": tensor_to_image(out)[0],  # (S, S, 3)
-        "appearance_copy": pair.appearance,
-        "prior_mean": tensor_to_image(model.decode(bare, prior_mean_latents(model, bare)))[0],
-        "parts_warp": parts_warp(pair, parts, cfg),
+def prior_mean(engine: RenderEngine, target: Pose) -> np.ndarray:
+    """The decoder under `target`'s stickman (S x S frame) with the prior's mean latents, fp32.
+
+    The prior knows no appearance: a model with warped parts sees none (zeros), as when sampling."""
+    model = engine.model  # the folded fp32 model: the engine's fast net does not hold the prior
+    bare = shape_input(target, None, engine.config)[None].to(engine.device)  # (1, 3 or 7, S, S)
+    return tensor_to_image(model.decode(bare, model.prior_mean_latents(bare)))[0]  # (S, S, 3)
+
+
+def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float]]:
+    """The metrics of every method on one pair (see the module docstring)."""
+    s = engine.image_size
+    source = Source(pair.appearance, pair.appearance_pose)
+    render = engine.render(engine.encode(source), pair.target_pose)
+    box = render.box
+    target = render.pose  # the target in the render's square, as the engine drew it
+    truth = in_box(pair.target, box, s)  # (S, S, 3)
+    mask = in_box(pair.mask.astype(np.float32), box, s) > 0.5  # (S, S)
+    base = in_box(pair.appearance, box, s)  # the appearance image, seen through the same box
+    squares = {
+        "transfer": render.image,  # (S, S, 3)
+        "appearance_copy": base,
+        "prior_mean": prior_mean(engine, target),
+        "parts_warp": parts_warp(base, engine.source_input(source), target, engine),
     }
-    extra: dict[str, float] = {}
-    if pair.scene is not None and w == h:  # the model frame is the whole (square) image
-        s = cfg.image_size
-        box = (0.0, 0.0, float(w))
+    result = {k: all_metrics(img, truth, mask) for k, img in squares.items()}
+    if pair.scene is not None:
         # The app's alpha: the model's channel, or the target pose's silhouette without one.
-        alpha = render_alpha(Render(renders["transfer"], box, 0.0, tensor_to_alpha(out[0])), pair.target_pose)
+        alpha = render_alpha(render)
+        # A grey scene stays grey, as in the app (`composite_view`, `render --composite`).
+        shown = composite(pair.scene, render.image, alpha.mask, box, grey=is_grey(pair.scene))
+        result["composite"] = all_metrics(shown, pair.target, pair.mask)
         if alpha.source == ALPHA_MODEL:
-            truth = cv2.resize(pair.mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
             found = alpha.mask > 0.5
-            union = int((found | truth).sum())
-            extra["alpha_iou"] = float((found & truth).sum() / union) if union else float("nan")
-        renders["composite"] = composite(pair.scene, renders["transfer"], alpha.mask, box)
-        renders["empty_scene"] = pair.scene
-    result = {k: all_metrics(_fit(img, w, h), pair.target, pair.mask) for k, img in renders.items()}
-    if "composite" in result:
-        result["composite"].update(extra)
+            union = int((found | mask).sum())
+            result["composite"]["alpha_iou"] = float((found & mask).sum() / union) if union else float("nan")
+        result["empty_scene"] = all_metrics(pair.scene, pair.target, pair.mask)
     return result
 
 
@@ -142,8 +136,13 @@ def evaluate(
     *,
     limit: int | None = None,
     device: str = "cpu",
+    precision: str = "auto",
     progress: bool = False,
 ) -> dict[str, Any]:
+    """Every method's metrics on the pairs under `pairs_dir`, per pair and averaged.
+
+    The render goes through the app's engine, on `device` in `precision` (default: the app's
+    choice, see the module docstring); the prior-mean baseline runs the fp32 model."""
     try:
         dirs = find_pairs(pairs_dir)
     except PairsError as exc:
@@ -151,10 +150,14 @@ def evaluate(
     if limit:
         dirs = dirs[:limit]
     try:
-        model, info = load_checkpoint(checkpoint, device=device)
-    except CheckpointError as exc:
+        # One thread count for the whole run: the engine's thread tuning is for the app's drags.
+        engine = RenderEngine(
+            checkpoint, device=device, precision=precision, threads=torch.get_num_threads(), warmup=False
+        )
+    except EngineError as exc:
         raise EvalError(f"cannot load checkpoint: {exc}") from exc
-    model.eval()
+    assert engine.info is not None  # read from a file
+    info = engine.info
     per_pair: list[dict[str, Any]] = []
     skipped = 0
     it: Any = dirs
@@ -167,7 +170,13 @@ def evaluate(
         if pair is None:
             skipped += 1
             continue
-        per_pair.append({"pair": pair.name, **evaluate_pair(model, pair, torch.device(device))})
+        try:
+            scores = evaluate_pair(engine, pair)
+        except EngineError as exc:  # e.g. a pose without a torso: the engine cannot render it
+            logger.warning("skipping pair %s: %s", pair.name, exc)
+            skipped += 1
+            continue
+        per_pair.append({"pair": pair.name, **scores})
     if not per_pair:
         raise EvalError(f"{pairs_dir}: none of {len(dirs)} pairs could be read")
     methods = METHODS + tuple(m for m in SCENE_METHODS if all(m in p for p in per_pair))
@@ -177,6 +186,7 @@ def evaluate(
     return {
         "checkpoint": str(checkpoint),
         "step": info.step,
+        "precision": engine.precision,
         "loss": info.extra.get("loss"),
         "pairs_dir": str(pairs_dir),
         "pairs": len(per_pair),
@@ -195,7 +205,10 @@ def format_table(report: dict[str, Any]) -> str:
     for m in report["methods"]:
         row = report["methods"][m]
         lines.append(f"{m:16s}" + "".join(f"{row.get(c, float('nan')):12.4f}" for c in cols))
-    lines.append(f"{report['pairs']} pairs ({report['skipped']} skipped), checkpoint step {report['step']}")
+    lines.append(
+        f"{report['pairs']} pairs ({report['skipped']} skipped), checkpoint step {report['step']}, "
+        f"rendered in {report.get('precision', 'fp32')}"
+    )
     return "\n".join(lines)
 
 
@@ -210,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the results here (atomically)")
     p.add_argument("--limit", type=int, help="evaluate the first N pairs (or photos) only")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="the render's number format (--pairs; default auto, the app's)",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -222,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--pairs needs --checkpoint")
     try:
         report = evaluate(
-            args.checkpoint, args.pairs, limit=args.limit, device=device, progress=not args.no_progress
+            args.checkpoint,
+            args.pairs,
+            limit=args.limit,
+            device=device,
+            precision=args.precision,
+            progress=not args.no_progress,
         )
     except EvalError as exc:
         logger.error("%s", exc)

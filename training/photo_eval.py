@@ -46,15 +46,9 @@ import numpy as np
 
 from training.metrics import ssim
 from vunet_studio.composite import Reposed, composite, repose
-from vunet_studio.engine import (
-    EngineError,
-    RenderEngine,
-    Source,
-    default_checkpoint,
-    pose_box,
-    pose_in_box,
-)
+from vunet_studio.engine import EngineError, RenderEngine, Source, default_checkpoint
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
+from vunet_studio.framing import pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
@@ -224,10 +218,9 @@ def pose_fidelity(judge: EstimatorChain, done: Reposed, target: Pose) -> dict[st
     """
     h, w = done.image.shape[:2]
     judged = judged_joints(target, (w, h))
-    s = done.render.image.shape[0]
     square, full = _people(judge, done.render.image), _people(judge, done.image)
     return {
-        "pck": pck(square, pose_in_box(target, done.render.box, s), judged),
+        "pck": pck(square, done.render.pose, judged),  # the target as the render's square holds it
         "pck_full": pck(full, target, judged),
         "joints": len(judged),
         "found": bool(square),

@@ -2,9 +2,10 @@
 
     vunet-prepare PHOTOS_DIR OUT_DIR [--size 128|256] [--poses-from DIR] [--checkpoint C]
 
-Each usable person (both shoulders and both hips found) becomes one sample: a square crop
-around the person's joints with a margin, padded by repeating the border where it leaves
-the photo, resized to --size, written to OUT_DIR/images/. OUT_DIR/index.p holds
+Each usable person (both shoulders and both hips found) becomes one sample: the square the
+app shows the model around a person (`vunet_studio.framing`: --box-scale x the joints'
+extent, default BOX_SCALE), padded by repeating the border where it leaves the photo,
+resized to --size, written to OUT_DIR/images/. OUT_DIR/index.p holds
 `joint_order`, `imgs` (relative to index.p), `train` (bools) and `joints` (N x 18 x 2,
 normalised to [0, 1], -1 = missing), as the official DeepFashion/Market files do.
 
@@ -25,7 +26,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 import sys
 import time
 from collections import Counter
@@ -44,6 +44,8 @@ from vunet_studio.estimation import DEFAULT_THRESHOLD, EstimatorUnavailable, Pos
 from vunet_studio.exports import ExportError, write_image
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
+from vunet_studio.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
+from vunet_studio.framing import BOX_SCALE, FramingError, crop, pose_box, pose_in_box, snap
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 
@@ -78,7 +80,10 @@ class Settings:
     """Everything that changes the samples; a resumed run must use the same."""
 
     size: int = 256
-    margin: float = 0.15  # of the person's larger side, added on each side of the crop
+    #: Crop side / the joints' larger extent: the app's framing, so a model trained on these
+    #: crops sees photos as the app shows them (joints stop at the eyes and ankles; the rest
+    #: of the box keeps the head and feet).
+    box_scale: float = BOX_SCALE
     min_box: int = 48  # crops smaller than this many photo pixels are too blurry to learn from
     val_fraction: float = 0.1
     threshold: float = DEFAULT_THRESHOLD
@@ -138,43 +143,18 @@ def is_validation(rel: Path, val_fraction: float) -> bool:
 
 
 # --- cropping ---------------------------------------------------------------------
-def crop_box(pose: Pose, margin: float) -> tuple[int, int, int]:
-    """(x0, y0, side): a square around the visible joints, `margin` of the larger extent on
-    each side (joints stop at the eyes and ankles; the margin keeps the head and feet)."""
-    box = pose.bbox()
-    assert box is not None
-    bx0, by0, bx1, by1 = box
-    extent = max(bx1 - bx0, by1 - by0)
-    side = max(8, math.ceil(extent * (1.0 + 2.0 * margin)))
-    x0 = round((bx0 + bx1) / 2.0 - side / 2.0)
-    y0 = round((by0 + by1) / 2.0 - side / 2.0)
-    return x0, y0, side
-
-
 def crop_person(
-    image: np.ndarray, pose: Pose, size: int, margin: float
+    image: np.ndarray, pose: Pose, size: int, box_scale: float = BOX_SCALE
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The person's square crop at `size` x `size` and its joints normalised to [0, 1]
-    (-1 = missing); None when the box lies entirely outside the photo."""
-    h, w = image.shape[:2]
-    x0, y0, side = crop_box(pose, margin)
-    inside = image[max(y0, 0) : min(y0 + side, h), max(x0, 0) : min(x0 + side, w)]
-    if inside.size == 0:
+    """The person's square (`framing.crop` of the box around their joints) at `size` x `size`
+    and its joints normalised to [0, 1] (-1 = missing); None when the box misses the photo."""
+    try:
+        square, cut = crop(image, pose_box(pose, box_scale), size)
+    except FramingError:
         return None
-    square = cv2.copyMakeBorder(
-        inside,
-        max(0, -y0),
-        max(0, y0 + side - h),
-        max(0, -x0),
-        max(0, x0 + side - w),
-        cv2.BORDER_REPLICATE,  # continues the background; black bars would be a fake edge to learn
-    )
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    crop = cv2.resize(square, (size, size), interpolation=interp)  # (size, size, 3)
-    joints = (pose.xy - np.array([x0, y0], np.float32)) / float(side)
-    joints = np.clip(joints, 0.0, 1.0)
+    joints = np.clip(pose_in_box(pose, cut, 1).xy, 0.0, 1.0)  # (18, 2) in the crop, 0..1
     joints[~pose.visible] = -1.0
-    return crop, joints.astype(np.float32)
+    return square, joints.astype(np.float32)
 
 
 def crop_stem(rel: Path) -> str:
@@ -224,10 +204,10 @@ def process_photo(
     for pose in poses:
         if not pose.has_torso():
             continue
-        if crop_box(pose, settings.margin)[2] < settings.min_box:
+        if snap(pose_box(pose, settings.box_scale)).side < settings.min_box:
             log.debug("%s: a person too small to use", rel)
             continue
-        result = crop_person(image, pose, settings.size, settings.margin)
+        result = crop_person(image, pose, settings.size, settings.box_scale)
         if result is None:
             continue
         crop, joints = result
@@ -464,7 +444,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_THRESHOLD,
         help=f"joint confidence above which a detected joint counts (default {DEFAULT_THRESHOLD})",
     )
-    ap.add_argument("--margin", type=float, default=Settings.margin, help="crop margin (default 0.15)")
+    ap.add_argument(
+        "--box-scale",
+        type=float,
+        default=Settings.box_scale,
+        help=f"crop side / the joints' larger extent (default {BOX_SCALE}, the app's framing)",
+    )
     ap.add_argument(
         "--min-box",
         type=int,
@@ -484,9 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("openpifpaf").setLevel(logging.WARNING)  # it logs every image at INFO
     # `not (a <= x)` also catches NaN, which every comparison lets through.
-    if not (0.0 <= args.val_fraction <= 1.0) or not (0.0 <= args.margin <= 10.0) or args.min_box < 0:
+    if not (0.0 <= args.val_fraction <= 1.0) or not (1.0 <= args.box_scale <= 20.0) or args.min_box < 0:
         print(
-            "vunet-prepare: --val-fraction must be in [0, 1], --margin a number in [0, 10], --min-box >= 0",
+            "vunet-prepare: --val-fraction must be in [0, 1], --box-scale a number in [1, 20], --min-box >= 0",
             file=sys.stderr,
         )
         return 2
@@ -495,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(
         size=args.size,
-        margin=args.margin,
+        box_scale=args.box_scale,
         min_box=args.min_box,
         val_fraction=args.val_fraction,
         threshold=args.threshold,

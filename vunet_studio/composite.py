@@ -10,7 +10,8 @@ module owns what happens after:
                  box at the frame's resolution, the alpha feathered; grey photos stay grey,
   repose         all three for one pose edit: what the app shows and `render --composite` writes.
 
-Frames: a box is (x0, y0, side) in the pixels of the pose's photo. `composite` takes the scene
+Frames: a box (`framing.Box`: x0, y0, side) is in the pixels of the pose's photo; where it
+lands in a scene is `framing.placement`. `composite` takes the scene
 at any scale of that photo (`scale`: scene pixels per photo pixel), so the app composites at
 screen resolution while dragging and at the photo's own on export.
 """
@@ -24,14 +25,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vunet_studio.engine import Appearance, Render, pose_in_box
+from vunet_studio.engine import Appearance, Render, RenderEngine
+from vunet_studio.framing import Box, placement
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import stickman_mask
 
 log = logging.getLogger(__name__)
 
-Box = tuple[float, float, float]  # (x0, y0, side) in the photo's pixels
 Region = tuple[np.ndarray, int, int]  # a blended tile of a scene and its top-left (x, y) there
 
 #: Where the alpha came from, as the status bar says it.
@@ -54,15 +55,15 @@ class Alpha:
     source: str
 
 
-def render_alpha(render: Render, pose: Pose) -> Alpha:
-    """Where the person is in `render` (made for `pose`, in the pose's photo pixels)."""
+def render_alpha(render: Render) -> Alpha:
+    """Where the person is in `render`: the model's alpha, else the silhouette of its pose."""
     if render.alpha is not None:
         return Alpha(np.asarray(render.alpha, np.float32), ALPHA_MODEL)
     s = render.image.shape[0]
-    return Alpha(stickman_mask(pose_in_box(pose, render.box, s), s, s), ALPHA_STICKMAN)
+    return Alpha(stickman_mask(render.pose, s, s), ALPHA_STICKMAN)
 
 
-def stable_box(base: Box, pose: Pose, margin: float = EDGE_MARGIN) -> Box:
+def stable_box(base: tuple[float, float, float], pose: Pose, margin: float = EDGE_MARGIN) -> Box:
     """`base` (the box of the person as found in the photo) when `pose`'s visible joints fit
     inside it with `margin` to spare; else the smallest square that holds both `base` and
     the joints with that margin. Continuous in the pose: a joint dragged past the edge grows
@@ -70,11 +71,11 @@ def stable_box(base: Box, pose: Pose, margin: float = EDGE_MARGIN) -> Box:
     x0, y0, side = base
     bbox = pose.bbox()
     if bbox is None:
-        return base
+        return Box(*base)
     pad = margin * side
     jx0, jy0, jx1, jy1 = bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad
     if jx0 >= x0 and jy0 >= y0 and jx1 <= x0 + side and jy1 <= y0 + side:
-        return base
+        return Box(*base)
     ux0, uy0 = min(x0, jx0), min(y0, jy0)
     ux1, uy1 = max(x0 + side, jx1), max(y0 + side, jy1)
     new_side = max(ux1 - ux0, uy1 - uy0)
@@ -85,14 +86,14 @@ def stable_box(base: Box, pose: Pose, margin: float = EDGE_MARGIN) -> Box:
         nx0 = x0 + side / 2.0 - new_side / 2.0
     if jy0 >= y0 and jy1 <= y0 + side:
         ny0 = y0 + side / 2.0 - new_side / 2.0
-    return (float(nx0), float(ny0), float(new_side))
+    return Box(float(nx0), float(ny0), float(new_side))
 
 
 def blend_region(
     scene: np.ndarray,
     render_image: np.ndarray,
     alpha: np.ndarray,
-    box: Box,
+    box: tuple[float, float, float],
     *,
     scale: float = 1.0,
     grey: bool = False,
@@ -109,13 +110,10 @@ def blend_region(
     tile changes from one pose to the next, so the app sends and repaints just that.
     """
     h, w = scene.shape[:2]
-    x0, y0, side = (float(v) * scale for v in box)
-    iside = max(1, round(side))
-    ix0, iy0 = math.floor(x0 + 0.5), math.floor(y0 + 0.5)
-    dx0, dy0 = max(ix0, 0), max(iy0, 0)
-    dx1, dy1 = min(ix0 + iside, w), min(iy0 + iside, h)
-    if dx1 <= dx0 or dy1 <= dy0:
+    at = placement(box, w, h, scale)
+    if at is None:
         return None
+    ix0, iy0, iside, dx0, dy0, dx1, dy1 = at
     s = render_image.shape[0]
     a = np.asarray(alpha, np.float32)
     if feather > 0:
@@ -166,7 +164,7 @@ def composite(
     scene: np.ndarray,
     render_image: np.ndarray,
     alpha: np.ndarray,
-    box: Box,
+    box: tuple[float, float, float],
     *,
     scale: float = 1.0,
     grey: bool = False,
@@ -206,7 +204,7 @@ def repose(
     appearance: Appearance,
     pose: Pose,
     scene: np.ndarray,
-    base_box: Box,
+    base_box: tuple[float, float, float],
     *,
     scale: float = 1.0,
     grey: bool = False,
@@ -217,6 +215,6 @@ def repose(
     frame=False skips the whole frame: the live view repaints only the tile."""
     box = stable_box(base_box, pose)
     render = engine.render(appearance, pose, box=box)
-    alpha = render_alpha(render, pose)
+    alpha = render_alpha(render)
     tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
     return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)

@@ -5,12 +5,12 @@ number format), encodes an appearance source once (F_phi, cached per source), an
 many poses fast (E_theta + D_theta only, see `vunet_studio.fastpath`).
 
 Frames: every pose is in the pixels of its own image (a `Source`'s photo, or whatever frame
-the caller edits in). The model sees S x S images (S = `image_size`), so the engine cuts a
-square box around the person (`pose_box`: the joints' bounding box grown by `BOX_SCALE`, as
-people are framed in the training data; outside the photo the border pixels are repeated),
-resizes it to S x S for F_phi's part crops, and for a render draws the stickman of the target
-pose in the box around *that* pose. `Render.box` says where in the pose's frame the render
-belongs (`paste_render` puts it there).
+the caller edits in). The model sees S x S images (S = `image_size`), so the engine frames
+the person as `vunet_studio.framing` does for every path (the box around the joints, as
+people are framed in the training data): it crops the appearance's box to S x S for F_phi's
+part crops, and for a render moves the target pose into the box around *that* pose (or the
+caller's box) once and draws its stickman there. `Render.box` says where in the pose's frame
+the render belongs (`vunet_studio.composite` blends it there, `framing.paste` pastes it).
 
 Thread safety: one lock serialises model calls and the cache, so a single worker thread (the
 GUI's) can call while another thread reads results; calls from several threads are safe but
@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -31,15 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from vunet_studio.devices import DeviceError, resolve_device, resolve_precision
 from vunet_studio.fastpath import FastVUNet, Prepared, physical_cores
+from vunet_studio.framing import Box, FramingError, crop, pose_box, pose_in_box
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
-from vunet_studio.model.convert import (
+from vunet_studio.model_inputs import (
     appearance_input,
     mix_appearance,
     shape_input,
@@ -52,11 +51,6 @@ from vunet_studio.threads import PROBE_GAIN, ThreadTuner
 
 logger = logging.getLogger(__name__)
 
-#: Box side / the larger side of the joints' bounding box. In the synthetic training data the
-#: joints span about 0.74 of the frame's height (0.6-0.9), as in Market/DeepFashion crops.
-BOX_SCALE = 1.35
-#: Smallest box side in pixels (a pose whose joints all coincide still gets a box).
-_MIN_SIDE = 8.0
 #: Encoded appearances kept (each is a few KB of latents).
 CACHE_SIZE = 64
 
@@ -84,7 +78,10 @@ class Appearance:
 @dataclass(frozen=True)
 class Render:
     image: np.ndarray  # (S, S, 3) uint8 RGB, S = engine.image_size
-    box: tuple[float, float, float]  # (x0, y0, side): the square of the pose's frame the render shows
+    box: Box  # the square of the pose's frame the render shows
+    #: The rendered pose in the render's S x S frame (moved into `box` once per render): what
+    #: its stickman was drawn from, and what a silhouette alpha is drawn from.
+    pose: Pose
     ms: float  # wall time of the render
     #: (S, S) float32 in [0, 1]: where the person is in `image`, from the model's alpha
     #: channel; None for a checkpoint without one (`vunet_studio.composite` then estimates it).
@@ -92,69 +89,6 @@ class Render:
 
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
-
-
-# --- geometry (pure functions, usable without a model) ---------------------------------------
-def pose_box(pose: Pose, scale: float = BOX_SCALE) -> tuple[float, float, float]:
-    """(x0, y0, side): the square around the pose's joints, `scale` x their larger extent."""
-    bbox = pose.bbox()
-    if bbox is None:
-        raise EngineError("The pose has no visible joints.")
-    x0, y0, x1, y1 = bbox
-    side = max(max(x1 - x0, y1 - y0) * scale, _MIN_SIDE)
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    return (cx - side / 2.0, cy - side / 2.0, side)
-
-
-def pose_in_box(pose: Pose, box: tuple[float, float, float], size: int) -> Pose:
-    """`pose` moved into the size x size frame of `box`."""
-    x0, y0, side = box
-    s = size / side
-    p = pose.copy()
-    p.xy = ((p.xy - np.array([x0, y0], np.float32)) * s).astype(np.float32)
-    p.image_size = (size, size)
-    return p
-
-
-def crop_box(
-    image: np.ndarray, box: tuple[float, float, float], size: int
-) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """The box of `image` resized to size x size (border pixels repeated outside the photo).
-
-    The box is snapped to whole pixels (returned) so the crop and the pose agree exactly.
-    """
-    h, w = image.shape[:2]
-    ix0, iy0 = math.floor(box[0]), math.floor(box[1])
-    iside = max(1, round(box[2]))
-    sx0, sy0 = max(ix0, 0), max(iy0, 0)
-    sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
-    if sx1 <= sx0 or sy1 <= sy0:
-        raise EngineError("The person's pose lies outside the photo.")
-    patch = image[sy0:sy1, sx0:sx1]
-    patch = cv2.copyMakeBorder(
-        patch, sy0 - iy0, iy0 + iside - sy1, sx0 - ix0, ix0 + iside - sx1, cv2.BORDER_REPLICATE
-    )  # (iside, iside, 3)
-    # INTER_AREA when shrinking: a big photo must not alias into the 64-pixel part crops.
-    interp = cv2.INTER_AREA if iside > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp), (ix0, iy0, iside)
-
-
-def paste_render(frame: np.ndarray, render: Render) -> np.ndarray:
-    """A copy of `frame` (H, W, 3) uint8 with the render resized into its box (clipped to the frame)."""
-    out = np.array(frame, dtype=np.uint8, copy=True)
-    h, w = out.shape[:2]
-    x0, y0, side = render.box
-    ix0, iy0, iside = round(x0), round(y0), max(1, round(side))
-    tile = cv2.resize(
-        render.image,
-        (iside, iside),
-        interpolation=cv2.INTER_LINEAR if iside >= render.image.shape[0] else cv2.INTER_AREA,
-    )
-    dx0, dy0 = max(ix0, 0), max(iy0, 0)
-    dx1, dy1 = min(ix0 + iside, w), min(iy0 + iside, h)
-    if dx1 > dx0 and dy1 > dy0:
-        out[dy0:dy1, dx0:dx1] = tile[dy0 - iy0 : dy1 - iy0, dx0 - ix0 : dx1 - ix0]
-    return out
 
 
 def _check_torso(pose: Pose, what: str) -> None:
@@ -224,8 +158,6 @@ class RenderEngine:
         self._progress = progress or (lambda fraction, message: None)
         self._lock = threading.RLock()
         self._cache: OrderedDict[str, Appearance] = OrderedDict()
-        #: How many times F_phi ran (cache misses); for tests and diagnostics.
-        self.encoder_runs = 0
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         self.checkpoint: Path | None = None if model is not None else path
         try:
@@ -284,8 +216,9 @@ class RenderEngine:
         if not path.exists():
             if is_default:
                 raise EngineError(
-                    f"The bundled model {path} is missing: reinstall VUNet Studio or choose a "
-                    "checkpoint (.safetensors) explicitly."
+                    f"The bundled model {path} is missing: it comes with a checkout of VUNet "
+                    "Studio (resources/models/), not with an installed package. Run from the "
+                    "checkout or choose a checkpoint (.safetensors) explicitly."
                 )
             raise EngineError(f"Model file {path} not found: check the path.")
         try:
@@ -368,8 +301,11 @@ class RenderEngine:
             pose = pose.scaled(w / pose.image_size[0], h / pose.image_size[1])
         _check_torso(pose, "appearance pose")
         s = self.image_size
-        crop, ibox = crop_box(img, pose_box(pose), s)
-        return appearance_input(crop, pose_in_box(pose, tuple(map(float, ibox)), s), self.config)
+        try:
+            square, cut = crop(img, pose_box(pose), s)
+        except FramingError as exc:
+            raise EngineError(str(exc)) from None
+        return appearance_input(square, pose_in_box(pose, cut, s), self.config)
 
     def encode(self, source: Source | Sequence[Source]) -> Appearance:
         """One source, or 8 (one per body part in `vunet_studio.parts.PART_NAMES` order) to mix parts."""
@@ -401,7 +337,6 @@ class RenderEngine:
                 order = list(built)
                 parts = mix_appearance(list(built.values()), [order.index(k) for k in keys])  # (C, P, P)
             means = self._net.encode(parts[None])  # per scale (1, L, h, w)
-            self.encoder_runs += 1
             app = self._make_appearance(key, means, parts)
             self._cache[key] = app
             while len(self._cache) > CACHE_SIZE:
@@ -453,17 +388,17 @@ class RenderEngine:
         """Re-render `appearance` in `pose` (pixels of the pose's own image).
 
         box: the square (x0, y0, side) of the pose's frame the model sees. Default: the box
-        around this pose (`pose_box`). An editor passes one fixed box for a whole drag so
+        around this pose (`framing.pose_box`). An editor passes one fixed box for a whole drag so
         the person is not rescaled or recropped as joints move (`composite.stable_box`)."""
         t0 = time.perf_counter()
         if not isinstance(appearance.latents, _Latents):
             raise EngineError("This appearance was not made by this engine.")
         _check_torso(pose, "pose")
         s = self.image_size
-        if box is None:
-            box = pose_box(pose)
+        frame = pose_box(pose) if box is None else Box(*box)
         parts = appearance.latents.parts
-        stick = shape_input(pose_in_box(pose, box, s), parts, self.config)[None]  # (1, 3 or 7, S, S)
+        local = pose_in_box(pose, frame, s)  # the pose's one frame conversion: photo -> box
+        stick = shape_input(local, parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
             threads = self._ensure_threads(render=True)
             w0, c0 = time.perf_counter(), time.process_time()
@@ -471,7 +406,7 @@ class RenderEngine:
             self._measured(threads, time.perf_counter() - w0, time.process_time() - c0)
         image = tensor_to_image(out[0])  # (S, S, 3) uint8
         alpha = tensor_to_alpha(out[0])  # (S, S) float32, or None without the alpha channel
-        return Render(image, box, (time.perf_counter() - t0) * 1e3, alpha)
+        return Render(image, frame, local, (time.perf_counter() - t0) * 1e3, alpha)
 
     def clear_cache(self) -> None:
         with self._lock:

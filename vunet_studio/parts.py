@@ -14,7 +14,7 @@ The reference's fallbacks are kept, because a model trained on its crops expects
   thigh without its knee: the segment from the hip straight down to the image's last row;
   head without the nose: a square above the shoulder line (side = shoulder distance).
 Any other part with a missing joint (or a degenerate, zero-area quad) is missing: its crop
-is all zeros and `present` is False. `convert.appearance_input` turns a missing part into
+is all zeros and `present` is False. `model_inputs.appearance_input` turns a missing part into
 0.0 in the model's [-1, 1] space, as the reference does.
 
 Mixing parts from different photos: every part is cropped independently, so

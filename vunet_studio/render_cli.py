@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vunet_studio.composite import Box, repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
+from vunet_studio.composite import repose
+from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.exports import ExportError, image_format, write_image
+from vunet_studio.fileio import atomic_write_bytes
+from vunet_studio.framing import Box, FramingError, pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImageLoadError as exc:
         print(f"{PROG}: error: cannot read image {exc.path}: {exc.problem}", file=sys.stderr)
         return 1
-    except (CliError, EngineError, ExportError) as exc:
+    except (CliError, EngineError, ExportError, FramingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """A stand-in render engine with the real one's interface, for tests, demos and benchmarks.
 
 It draws the target pose's stickman tinted with the source's mean colours, after a short
-sleep that imitates the model's cost. The shipped app never uses it: tests pass it as the
-engine factory, and `scripts/dev_studio.py --fake-engine` starts the app with it.
+sleep that imitates the model's cost, in the box the real engine would use
+(`vunet_studio.framing`). The shipped app never uses it: tests pass it as the engine factory,
+and `scripts/dev_studio.py --fake-engine` starts the app with it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vunet_studio.engine import Appearance, EngineError, Render, Source, pose_box
+from vunet_studio.engine import Appearance, EngineError, Render, Source
+from vunet_studio.framing import Box, FramingError, pose_box, pose_in_box
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
 
@@ -61,8 +63,11 @@ class FakeEngine:
         t0 = time.perf_counter()
         time.sleep(self.delay_s)
         s = self.image_size
-        x0, y0, side = box if box is not None else pose_box(pose)
-        local = pose.translated(-x0, -y0).scaled(s / side, s / side)
+        try:
+            frame = pose_box(pose) if box is None else Box(*box)
+        except FramingError as exc:
+            raise EngineError(str(exc)) from None
+        local = pose_in_box(pose, frame, s)
         stick = draw_stickman(local, s, s).astype(np.float32) / 255.0  # (S, S, 3)
         colours = np.asarray(appearance.latents, np.float32).reshape(-1, 3)
         c_right, c_left, c_torso = colours[0], colours[min(5, len(colours) - 1)], colours[-1]
@@ -72,6 +77,5 @@ class FakeEngine:
             image = image * (1 - m) + c * m
         alpha = stick.max(axis=2)  # (S, S): the person is where the stickman is drawn
         self.renders += 1
-        return Render(
-            image.clip(0, 255).astype(np.uint8), (x0, y0, side), (time.perf_counter() - t0) * 1e3, alpha
-        )
+        ms = (time.perf_counter() - t0) * 1e3
+        return Render(image.clip(0, 255).astype(np.uint8), frame, local, ms, alpha)

@@ -24,6 +24,12 @@ HEAD_YAW = (-0.9, 0.9)
 HEAD_PITCH = (-0.35, 0.45)
 HEAD_ROLL = (-0.25, 0.25)
 
+#: Standing height as a share of the frame (`Articulation.scale`). With it the joints (eyes to
+#: ankles) span about 1 / `vunet_studio.framing.BOX_SCALE` (~0.74) of the frame: the app's box
+#: around a photo's person shows it to the model as these people were framed in training
+#: (`tests/test_synth.py` checks the tie).
+STANDING_HEIGHT = (0.8, 0.97)
+
 MODES = ("stand", "walk", "gesture", "sit", "free")
 _MODE_P = (0.36, 0.26, 0.25, 0.04, 0.09)
 
@@ -125,7 +131,7 @@ def sample_articulation(rng: np.random.Generator) -> Articulation:
         l_arm=tuple(float(v) for v in _arm(rng, mode, -arm_swing)),  # type: ignore[arg-type]
         r_leg=tuple(float(v) for v in r_leg),  # type: ignore[arg-type]
         l_leg=tuple(float(v) for v in l_leg),  # type: ignore[arg-type]
-        scale=float(rng.uniform(0.8, 0.97)),
+        scale=float(rng.uniform(*STANDING_HEIGHT)),
         dx=float(rng.normal(0, 0.03)),
         dy=float(rng.normal(0, 0.025)),
         roll=float(rng.normal(0, 0.03)),

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
 
 from vunet_studio.composite import stable_box
-from vunet_studio.engine import EngineError, pose_box
+from vunet_studio.framing import FramingError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
 from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.qimage import qimage_from_rgb
@@ -96,7 +96,7 @@ class CompositeView(QObject):
             return None
         try:
             box = pose_box(photo.source_pose)
-        except EngineError:
+        except FramingError:
             return None
         for p in poses:
             box = stable_box(box, p)

@@ -1,7 +1,7 @@
-"""The Variational U-Net model: config, network, checkpoints (Qt-free core).
+"""The Variational U-Net model: config, network, checkpoints (Qt-free core, torch only).
 
-`vunet_studio.model.convert` (images and poses -> tensors) is imported from its own module,
-so importing the model needs neither cv2 nor the stickman code.
+The model's inputs from photos and poses are built outside it (`vunet_studio.model_inputs`),
+so the model needs neither cv2 nor the pose, part or stickman code.
 """
 
 from vunet_studio.model.checkpoint import (

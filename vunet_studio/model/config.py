@@ -46,7 +46,7 @@ class VUNetConfig:
     #: the part then takes far more training than the CPUs here give (docs/model_card.md).
     modulation: bool = False
     #: E_theta also sees the appearance's part crops warped onto the target pose (4 channels
-    #: after the stickman: RGB and coverage; see `convert.warp_parts`). Not in the paper: z is
+    #: after the stickman: RGB and coverage; see `model_inputs.warp_parts`). Not in the paper: z is
     #: 2x2 and 4x4 at 128 px, too coarse to carry a stripe or a check to where the target pose
     #: puts it, while the warp puts it there at full resolution and the U-Net skips keep it.
     warped_parts: bool = False

@@ -203,12 +203,23 @@ class LatentPrior(nn.Module):
         self.group_blocks = nn.ModuleList(ResidualBlock(width, lat, cfg.dropout) for _ in range(3))
 
     def forward(
-        self, h: Tensor, z: Tensor | None, *, dropout: bool, generator: torch.Generator | None = None
+        self,
+        h: Tensor,
+        z: Tensor | None,
+        *,
+        dropout: bool,
+        generator: torch.Generator | None = None,
+        noise: bool = True,
     ) -> tuple[Tensor, Tensor]:
-        """(prior mean, z): z is the given one (teacher forcing) or a fresh sample when None."""
+        """(prior mean, z): z is the given one (teacher forcing), else a fresh sample, or with
+        `noise` False the means themselves (each group fed its mean: the prior's mean latent)."""
+
+        def draw(mean: Tensor) -> Tensor:
+            return mean + _randn_like(mean, generator) if noise else mean
+
         if not self.autoregressive:
             mean = self.mean(h)  # (B, L, 1, 1)
-            return mean, (z if z is not None else mean + _randn_like(mean, generator))
+            return mean, (z if z is not None else draw(mean))
         f = space_to_depth(self.features(h, dropout=dropout), 2)  # (B, 4C, h/2, w/2)
         if self.proj is not None:
             f = self.proj(f)  # (B, P, h/2, w/2)
@@ -217,7 +228,7 @@ class LatentPrior(nn.Module):
         samples: list[Tensor] = []
         for i, head in enumerate(self.group_means):
             mean = head(f)  # (B, L, h/2, w/2)
-            zi = given[i] if given is not None else mean + _randn_like(mean, generator)
+            zi = given[i] if given is not None else draw(mean)
             means.append(mean)
             samples.append(zi)
             if i < len(self.group_blocks):
@@ -274,10 +285,11 @@ class DecDown(nn.Module):
         dropout: bool,
         generator: torch.Generator | None = None,
         stop_after_latents: bool = False,
+        noise: bool = True,
     ) -> tuple[Tensor | None, list[Tensor], list[Tensor]]:
         """(h at full resolution, prior means, z used) .
 
-        latents None: z is sampled from the prior. Given latents and `with_prior`: the prior is
+        latents None: z is sampled from the prior (with `noise` False: its means, group by group). Given latents and `with_prior`: the prior is
         teacher-forced on them (for the KL). Given latents without `with_prior`: the prior is
         skipped, which is all a re-pose needs (it holds most of the parameters).
         `stop_after_latents` returns h = None as soon as the last z is known.
@@ -295,7 +307,8 @@ class DecDown(nn.Module):
             if i < self.n_latent_scales:
                 z = latents[i] if latents is not None else None
                 if z is None or with_prior:
-                    mean, z = self.priors[i](h, z, dropout=dropout, generator=generator)  # 2 x (B, L, h, w)
+                    # mean and z: (B, L, h, w) each
+                    mean, z = self.priors[i](h, z, dropout=dropout, generator=generator, noise=noise)
                     prior_means.append(mean)
                 zs.append(z)
                 if i == 0:
@@ -322,9 +335,9 @@ class DecDown(nn.Module):
 class VUNet(nn.Module):
     """The whole model. Image tensors are float in [-1, 1], NCHW.
 
-    parts: (B, 8·3, P, P) stacked part crops (see `vunet_studio.model.convert.appearance_input`),
+    parts: (B, 8·3, P, P) stacked part crops (see `vunet_studio.model_inputs.appearance_input`),
     stickman: (B, 3, S, S), or with `warped_parts` (B, 7, S, S): E_theta's input, built by
-    `convert.shape_input` (the stickman, then the appearance's parts warped onto it). Inference methods never apply dropout (the official transfer and
+    `model_inputs.shape_input` (the stickman, then the appearance's parts warped onto it). Inference methods never apply dropout (the official transfer and
     test passes use dropout_p = 0), whatever `self.training` says; `forward` applies it in
     training mode.
     """
@@ -389,7 +402,7 @@ class VUNet(nn.Module):
         """E_theta + D_theta under `stickman` with the given latents: one pose edit.
 
         (B, 3, H, W), or (B, 4, H, W) with `config.alpha`: RGB, then the alpha logit
-        (`convert.tensor_to_image` takes the RGB, `convert.tensor_to_alpha` the coverage)."""
+        (`model_inputs.tensor_to_image` takes the RGB, `model_inputs.tensor_to_alpha` the coverage)."""
         self._check(None, stickman)
         if len(latents) != self.config.n_latent_scales:
             raise ValueError(f"expected {self.config.n_latent_scales} latents, got {len(latents)}")
@@ -416,6 +429,20 @@ class VUNet(nn.Module):
             dropout=False,
             generator=generator,
             stop_after_latents=True,
+        )
+        return zs
+
+    def prior_mean_latents(self, stickman: Tensor) -> list[Tensor]:
+        """The prior's mean appearance for this pose: autoregressive, each group fed its mean
+        instead of a sample (no noise); reusable with `decode`. `vunet-eval`'s prior baseline."""
+        self._check(None, stickman)
+        _, _, zs = self.dec_down(
+            self.dec_up(stickman, False),
+            None,
+            with_prior=True,
+            dropout=False,
+            stop_after_latents=True,
+            noise=False,
         )
         return zs
 

@@ -1,7 +1,8 @@
-"""Images and poses -> model tensors, shared by the training data pipeline and the app's engine.
+"""The model's inputs from photos and poses, shared by the training data pipeline and the app's engine.
 
 One place builds the model's inputs, so training and the app cannot drift apart:
   image_to_tensor / tensor_to_image   uint8 RGB HWC <-> float [-1, 1] CHW,
+  tensor_to_alpha                     the coverage channel of a model with `cfg.alpha`,
   stickman_tensor                     the stickman ŷ (vunet_studio.stickman) as a (3, S, S) tensor,
   appearance_input                    F_phi's input: the 8 part crops stacked on channels (24, P, P),
   appearance_input_mixed              the same with each part from its own (image, pose) source,
@@ -9,6 +10,8 @@ One place builds the model's inputs, so training and the app cannot drift apart:
                                       the appearance's part crops warped onto it (`warp_parts`).
 With `cfg.scene_context` F_phi's input also carries the whole frame, downsampled to P x P, on
 3 more channels (27, P, P); in a mix it comes from the torso's source.
+`vunet_studio.model` (the network, its config and checkpoints) takes these tensors and knows
+nothing of photos, poses or stickmen.
 
 F_phi takes the part crops only: the official code also warps the stickman into part crops
 but its final `enc_up` does not use them. A missing part is 0.0 in [-1, 1] (mid grey), as
@@ -18,6 +21,9 @@ Frames: the model works on S x S images (S = cfg.image_size). The appearance ima
 resized to S x S (as the official loader does, aspect not kept) and the pose scaled with it
 before cropping, so crops carry the same detail as in training. A pose's coordinates are
 in the pixel frame of the image they come with (or of `pose.image_size` when that is set).
+A render's pose must already be in the S x S frame (the engine moves it into its box once,
+`framing.pose_in_box`; the training data with `to_model_frame`): `shape_input` draws and
+warps it as it is, and refuses a pose whose `image_size` names another frame.
 """
 
 from __future__ import annotations
@@ -75,19 +81,24 @@ def pose_in_frame(pose: Pose, width: int, height: int, source_size: tuple[int, i
     """`pose` rescaled from `source_size` (default: `pose.image_size`) to a width x height frame."""
     src = source_size if source_size is not None else pose.image_size
     if src is None or tuple(src) == (width, height):
-        p = pose.copy()
-        p.image_size = (width, height)
-        return p
+        return Pose(pose.xy, pose.visible, (width, height))
     return pose.scaled(width / src[0], height / src[1])
 
 
-def stickman_tensor(pose: Pose, size: int) -> Tensor:
-    """The stickman ŷ of `pose` as float32 (3, size, size) in [-1, 1].
+def _check_model_frame(pose: Pose, size: int) -> None:
+    """A render's pose must be in the size x size frame already: converting here again would
+    be a second frame conversion per pose edit (and hide a caller's mistake)."""
+    if pose.image_size is not None and tuple(pose.image_size) != (size, size):
+        raise ValueError(
+            f"the pose is in a {pose.image_size[0]}x{pose.image_size[1]} frame, not the model's "
+            f"{size}x{size}: move it there first (framing.pose_in_box or to_model_frame)"
+        )
 
-    The pose is rescaled to size x size first when `pose.image_size` says it lives in another frame.
-    """
-    p = pose_in_frame(pose, size, size)
-    return image_to_tensor(draw_stickman(p, size, size))
+
+def stickman_tensor(pose: Pose, size: int) -> Tensor:
+    """The stickman ŷ of `pose` (in the size x size frame) as float32 (3, size, size) in [-1, 1]."""
+    _check_model_frame(pose, size)
+    return image_to_tensor(draw_stickman(pose, size, size))
 
 
 def to_model_frame(image: np.ndarray, pose: Pose, size: int) -> tuple[np.ndarray, Pose]:
@@ -183,7 +194,7 @@ _WARP_ORDER = tuple(
 
 
 def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
-    """The part crops of an appearance input warped onto `pose`: float32 (4, S, S).
+    """The part crops of an appearance input warped onto `pose` (in the S x S frame): float32 (4, S, S).
 
     Each crop goes back through its part's quad in `pose` (the inverse of the cropping), and
     the parts are painted in `_WARP_ORDER`. Channels 0-2: RGB in [-1, 1], 0.0 (mid grey) where
@@ -193,11 +204,12 @@ def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
     that now and then (`data.warp_dropout`).
     """
     s = cfg.image_size
+    _check_model_frame(pose, s)
     out = np.zeros((s, s, WARPED_CHANNELS), np.float32)  # premultiplied RGB + coverage
     if parts is not None:
         crops = parts[: 3 * NUM_PARTS].detach().float().cpu().numpy()  # (24, P, P)
         ones = np.ones((*crops.shape[1:], 1), np.float32)  # (P, P, 1): the coverage channel
-        quads = part_quads(pose_in_frame(pose, s, s), s)
+        quads = part_quads(pose, s)
         for k in _WARP_ORDER:
             crop = crops[3 * k : 3 * k + 3]
             if quads[k] is None or not crop.any():
@@ -209,7 +221,7 @@ def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
 
 
 def shape_input(pose: Pose, parts: Tensor | None, cfg: VUNetConfig) -> Tensor:
-    """E_theta's input for a render of `pose`: float32 (cfg.shape_channels, S, S).
+    """E_theta's input for a render of `pose` (in the S x S frame): float32 (cfg.shape_channels, S, S).
 
     The stickman; with `cfg.warped_parts` then `warp_parts(parts, pose)`, where `parts` is the
     appearance input (from `appearance_input`, possibly mixed) or None when there is none.
