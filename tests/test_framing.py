@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from vunet_studio.gui.fake_engine import FakeEngine
 
 from training.prepare import crop_person
 from vunet_studio import render_cli
@@ -22,7 +23,6 @@ from vunet_studio.framing import (
     pose_in_box,
     snap,
 )
-from vunet_studio.gui.fake_engine import FakeEngine
 from vunet_studio.model import VUNet, VUNetConfig
 from vunet_studio.pose import Pose
 

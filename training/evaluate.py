@@ -48,11 +48,9 @@ from training.pairs import Pair, PairsError, find_pairs, load_pair
 from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
 from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.fileio import atomic_write_text
-from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint
 from vunet_studio.imageio import is_grey
 from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
 from vunet_studio.pose import Pose
-from vunet_studio.pose_io import PoseFileError, read_poses
 
 logger = logging.getLogger("vunet-eval")
 

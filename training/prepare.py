@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -43,9 +42,8 @@ from training.index_file import IMAGES_DIR, INDEX_NAME, write_index
 from vunet_studio.estimation import DEFAULT_THRESHOLD, EstimatorUnavailable, PoseEstimator, largest_first
 from vunet_studio.exports import ExportError, write_image
 from vunet_studio.fileio import atomic_write_text
-from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
-from vunet_studio.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
 from vunet_studio.framing import BOX_SCALE, FramingError, crop, pose_box, pose_in_box, snap
+from vunet_studio.imageio import IMAGE_EXTENSIONS, ImageLoadError, is_image_path, load_image
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 

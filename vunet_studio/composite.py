@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vunet_studio.engine import Appearance, Render, RenderEngine
+from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer

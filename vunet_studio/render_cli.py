@@ -26,7 +26,6 @@ from PIL import Image
 from vunet_studio.composite import repose
 from vunet_studio.engine import EngineError, RenderEngine, Source
 from vunet_studio.exports import ExportError, image_format, write_image
-from vunet_studio.fileio import atomic_write_bytes
 from vunet_studio.framing import Box, FramingError, pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose

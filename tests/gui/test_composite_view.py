@@ -12,8 +12,6 @@ from gui_helpers import RealPose, canvas_pixel, drag, grab_canvas, open_and_wait
 from PySide6.QtCore import QPoint
 
 from vunet_studio.framing import pose_box
-from vunet_studio.gui.qimage import rgb_from_qimage
-from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
 
 pytest.importorskip("mediapipe", reason="the empty scene needs the bundled segmentation (make setup)")
