@@ -64,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     h = photo.size[1]
     # A wave: the right arm rises and falls, the left follows half a beat later.
     lifts = [(0.0, 0.0), (0.25, 0.05), (0.35, 0.25), (0.1, 0.35)]
-    base = photo.pose.copy()
+    base = photo.pose
     for right, left in lifts:
-        pose = base.copy()
+        xy = base.xy.copy()
         for joint, lift in (("rwrist", right), ("relbow", right / 2), ("lwrist", left), ("lelbow", left / 2)):
-            pose.xy[JOINT_INDEX[joint], 1] -= lift * h
+            xy[JOINT_INDEX[joint], 1] -= lift * h
+        pose = base.with_xy(xy)
         doc.undo.push(SetPoseCommand(doc, photo.id, photo.pose, pose, "pose"))
         window.keyframes.add()
     window.keyframe_strip.list.setCurrentRow(2)

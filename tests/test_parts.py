@@ -32,8 +32,7 @@ CFG = VUNetConfig.for_size(128, base_channels=8, max_channels=16, latent_channel
 def pose_with(**joints: tuple[float, float]) -> Pose:
     p = Pose.empty((128, 128))
     for name, xy in joints.items():
-        p.xy[JOINT_INDEX[name]] = xy
-        p.visible[JOINT_INDEX[name]] = True
+        p = p.with_joint(JOINT_INDEX[name], *xy).with_visible(JOINT_INDEX[name], True)
     return p
 
 
@@ -90,8 +89,7 @@ def test_limb_crop_runs_along_the_segment() -> None:
 
 def test_missing_joint_gives_zero_part() -> None:
     img = np.full((128, 128, 3), 200, np.uint8)
-    p = full_pose()
-    p.visible[JOINT_INDEX["lwrist"]] = False
+    p = full_pose().with_visible(JOINT_INDEX["lwrist"], False)
     crops, present = part_crops_with_mask(img, p, 64)
     k = PART_INDEX["lforearm"]
     assert not present[k] and (crops[k] == 0).all()
@@ -104,9 +102,7 @@ def test_missing_joint_gives_zero_part() -> None:
 
 
 def test_reference_fallbacks() -> None:
-    p = full_pose()
-    p.visible[JOINT_INDEX["lknee"]] = False
-    p.visible[JOINT_INDEX["cnose"]] = False
+    p = full_pose().with_visible([JOINT_INDEX["lknee"], JOINT_INDEX["cnose"]], False)
     quad = part_quad(p, "lthigh", 128)
     assert quad is not None  # hip straight down to the last row
     assert np.isclose(quad[2:, 1], 127).all()

@@ -74,10 +74,8 @@ def test_warp_leaves_out_missing_parts_and_no_appearance() -> None:
     assert float(warp_parts(None, pose, WARP).abs().max()) == 0.0
     # A part the target pose lacks (no right wrist) and a part missing from the photo (no left
     # elbow there) are not painted; the torso still is.
-    target = pose.copy()
-    target.visible[JOINT_INDEX["rwrist"]] = False
-    no_arm = pose.copy()
-    no_arm.visible[JOINT_INDEX["lelbow"]] = False
+    target = pose.with_visible(JOINT_INDEX["rwrist"], False)
+    no_arm = pose.with_visible(JOINT_INDEX["lelbow"], False)
     full = warp_parts(parts, pose, WARP)
     fewer = warp_parts(appearance_input(img, no_arm, WARP), target, WARP)
     assert float(fewer[3].sum()) < float(full[3].sum())

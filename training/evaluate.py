@@ -92,9 +92,7 @@ def _pose(path: Path, size: tuple[int, int]) -> Pose:
     if not poses:
         raise PoseFileError(f"{path}: no pose")
     p = poses[0]
-    if p.image_size is None:
-        p.image_size = size
-    return p
+    return p if p.image_size is not None else p.with_image_size(size)
 
 
 def load_pair(d: Path) -> Pair | None:

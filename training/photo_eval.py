@@ -118,10 +118,8 @@ def pose_into_frame(pose: Pose, frame: Pose) -> Pose:
         raise ValueError("both poses need a full torso (both shoulders and both hips)")
     (c_src, len_src), (c_dst, len_dst) = src, dst
     s = len_dst / max(len_src, 1e-6)
-    out = pose.copy()
-    out.xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
-    out.image_size = frame.image_size
-    return out
+    xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
+    return Pose(xy, pose.visible, frame.image_size)
 
 
 def _points(pose: Pose) -> dict[str, np.ndarray]:

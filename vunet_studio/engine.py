@@ -115,10 +115,8 @@ def pose_in_box(pose: Pose, box: tuple[float, float, float], size: int) -> Pose:
     """`pose` moved into the size x size frame of `box`."""
     x0, y0, side = box
     s = size / side
-    p = pose.copy()
-    p.xy = ((p.xy - np.array([x0, y0], np.float32)) * s).astype(np.float32)
-    p.image_size = (size, size)
-    return p
+    xy = ((pose.xy - np.array([x0, y0], np.float32)) * s).astype(np.float32)
+    return Pose(xy, pose.visible, (size, size))
 
 
 def crop_box(

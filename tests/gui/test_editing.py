@@ -41,7 +41,7 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
     window, ids = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["rwrist"]
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     start = view_pos(canvas, j)
     end = start + QPoint(-30, 25)
     count0 = doc.undo.count()
@@ -70,7 +70,7 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
 def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:  # noqa: ANN001
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     start = view_pos(canvas, JOINT_INDEX["lknee"])
     drag(canvas, start, start + QPoint(20, 0), mods=Qt.KeyboardModifier.ShiftModifier)
     delta = doc.current.pose.xy - before.xy
@@ -98,13 +98,13 @@ def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN0
 def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
     window, _ = loaded
     doc = window.doc
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     drag(
         window.canvas,
         view_pos(window.canvas, JOINT_INDEX["rwrist"]),
         view_pos(window.canvas, JOINT_INDEX["rwrist"]) + QPoint(-40, 0),
     )
-    edited = doc.current.pose.copy()
+    edited = doc.current.pose
     window.act_mirror.trigger()
     mirrored = doc.current.pose
     r, lw = JOINT_INDEX["rwrist"], JOINT_INDEX["lwrist"]

@@ -215,8 +215,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is None or photo.pose is None or not (0 <= j < len(JOINT_NAMES)):
             return
-        new = photo.pose.copy()
-        new.visible[j] = not new.visible[j]
+        new = photo.pose.with_visible(j, not photo.pose.visible[j])
         verb = "Show" if new.visible[j] else "Hide"
         self._push_pose(new, f"{verb} {JOINT_LABELS[JOINT_NAMES[j]]}")
 
@@ -235,7 +234,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is not None and photo.source_pose is not None and photo.pose is not None:
             if photo.pose != photo.source_pose:
-                self._push_pose(photo.source_pose.copy(), "Reset pose")
+                self._push_pose(photo.source_pose, "Reset pose")
 
     def set_as_source_pose(self) -> None:
         """The edited pose describes the photo itself (a corrected detection)."""
@@ -254,8 +253,7 @@ class EditController(QObject):
             return
         ref = photo.source_pose or photo.pose
         box = ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1]))
-        new = fit_pose_to_box(other.pose, box)
-        new.image_size = photo.size
+        new = fit_pose_to_box(other.pose, box).with_image_size(photo.size)
         self._push_pose(new, f"Copy pose of {other.name}")
 
     def use_appearance_of(self, pid: int) -> None:
@@ -279,7 +277,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is None or photo.pose is None:
             return
-        keys = [*self.doc.ws.keyframes, photo.pose.copy()]
+        keys = [*self.doc.ws.keyframes, photo.pose]
         self.doc.undo.push(SetKeyframesCommand(self.doc, keys, "Add keyframe"))
         self.message.emit(f"Keyframe {len(keys)} added (File ▸ Export animation plays them).")
 

@@ -382,7 +382,7 @@ class RenderService(QObject):
     ) -> int:
         rid = self._next_id
         self._next_id += 1
-        self.worker.submit(RenderRequest(rid, photo_id, pose.copy(), appearance, composite=composite))
+        self.worker.submit(RenderRequest(rid, photo_id, pose, appearance, composite=composite))
         return rid
 
     def export_animation(self, job: AnimationJob) -> None:
@@ -399,7 +399,7 @@ class RenderService(QObject):
         `framesReady` answers with the returned token."""
         token = self._next_token
         self._next_token += 1
-        self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance, composite))
+        self._frames.emit(FramesJob(token, tuple(frames), appearance, composite))
         return token
 
     def _on_composited(

@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     photo = doc.current
     assert photo is not None and photo.pose is not None
     # Re-pose: raise the right arm and step the left leg out, like a user would.
-    new = photo.pose.copy()
-    xy = new.xy
+    xy = photo.pose.xy.copy()
     sh, el, wr = (JOINT_INDEX[n] for n in ("rshoulder", "relbow", "rwrist"))
     upper = float(abs(xy[el, 1] - xy[sh, 1])) or 20.0
     xy[el] = xy[sh] + (-0.7 * upper, -0.6 * upper)
@@ -92,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     thigh = float(abs(xy[knee, 1] - xy[hip, 1])) or 30.0
     xy[knee] = xy[hip] + (0.35 * thigh, 0.95 * thigh)
     xy[ankle] = xy[knee] + (0.45 * thigh, 0.9 * thigh)
+    new = photo.pose.with_xy(xy)
     frames = window.render_view.frames_shown
     doc.undo.push(SetPoseCommand(doc, photo.id, photo.pose, new, "Re-pose"))
     window.canvas.selected_joint = wr

@@ -75,9 +75,7 @@ def pose_in_frame(pose: Pose, width: int, height: int, source_size: tuple[int, i
     """`pose` rescaled from `source_size` (default: `pose.image_size`) to a width x height frame."""
     src = source_size if source_size is not None else pose.image_size
     if src is None or tuple(src) == (width, height):
-        p = pose.copy()
-        p.image_size = (width, height)
-        return p
+        return pose.with_image_size((width, height))
     return pose.scaled(width / src[0], height / src[1])
 
 
