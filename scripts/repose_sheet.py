@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from vunet_studio.composite import repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, paste_render, pose_box
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, paste_render, pose_box
 from vunet_studio.estimation import create_chain, find_people
 from vunet_studio.imageio import is_grey, is_image_path, load_image
 from vunet_studio.pose import Pose
@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         seg = segment_person(image, pose)
         scene = empty_scene(image, seg.mask).image
         grey = is_grey(image)
-        own = engine.encode(Source(image, pose))
+        own = engine.encode(AppearanceImage(image, pose))
         other_path, other_img, other_pose = people[(i + 1) % len(people)]
-        other = engine.encode(Source(other_img, other_pose))
+        other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
         try:

@@ -16,7 +16,7 @@ from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
 from training.trainer import Trainer
-from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, RenderEngine
 from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
@@ -73,7 +73,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
     net.data_dependent_init([(appearance_input(x, px, CFG)[None], stickman_tensor(px, 128)[None]) for x, px in ((a, pa), (b, pb))])
     engine = RenderEngine(save_checkpoint(net.eval(), tmp_path / "scene.safetensors"), device="cpu", warmup=False)
     b, pb = _photo((250, 250, 250), body=(20, 20, 200))
-    sa, sb = Source(a, pa), Source(b, pb)
+    sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pb)
     img = engine.render(engine.encode(sa), pa).image
     assert img.shape[2] == 3 and img.dtype == np.uint8
     calls: list[torch.Tensor] = []
@@ -83,7 +83,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
         engine.encode([sb] + [sa] * 7)
     finally:
         del engine.net.encode
-    ia, ib = engine.source_input(sa), engine.source_input(sb)
+    ia, ib = engine.appearance_input(sa), engine.appearance_input(sb)
     assert calls[0].shape[1] == 27
     assert torch.equal(calls[0][0, 24:], ib[24:]) and torch.equal(calls[0][0, 3:24], ia[3:24])
 

@@ -17,7 +17,7 @@ from _training_helpers import TINY_MODEL, tiny_config, warm_start_with
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
-from vunet_studio.engine import RenderEngine, Source, pose_box, pose_in_box
+from vunet_studio.engine import AppearanceImage, RenderEngine, pose_box, pose_in_box
 from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint, save_checkpoint
 from vunet_studio.model.convert import (
     appearance_input,
@@ -138,11 +138,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> RenderEngine:
 
 def test_engine_renders_match_the_model_with_the_warp(engine: RenderEngine) -> None:
     img, pose = _striped()
-    src = Source(img, pose)
+    src = AppearanceImage(img, pose)
     app = engine.encode(src)
     target = pose.translated(12, 0)
     out = engine.render(app, target).image.astype(np.int16)
-    parts = engine.source_input(src)
+    parts = engine.appearance_input(src)
     stick = shape_input(pose_in_box(target, pose_box(target), 128), parts, engine.config)[None]
     with torch.no_grad():
         ref = engine.model.transfer(parts[None], stick)
@@ -158,12 +158,12 @@ def test_engine_renders_match_the_model_with_the_warp(engine: RenderEngine) -> N
 def test_engine_warps_mixed_parts_and_samples_without_a_warp(engine: RenderEngine) -> None:
     a, pa = _striped()
     b = np.full_like(a, 200)
-    sa, sb = Source(a, pa), Source(b, pa)
+    sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pa)
     mixed = engine.encode([sb] + [sa] * 7)  # torso from the flat grey photo
     kept = mixed.latents.parts
     assert kept is not None
-    assert torch.equal(kept[:3], engine.source_input(sb)[:3])
-    assert torch.equal(kept[3:24], engine.source_input(sa)[3:24])
+    assert torch.equal(kept[:3], engine.appearance_input(sb)[:3])
+    assert torch.equal(kept[3:24], engine.appearance_input(sa)[3:24])
     assert engine.render(mixed, pa).image.shape == (128, 128, 3)
     prior = engine.sample_appearance(pa, seed=3)
     assert prior.latents.parts is None

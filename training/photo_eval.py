@@ -47,9 +47,9 @@ import numpy as np
 from training.metrics import ssim
 from vunet_studio.composite import Reposed, composite, repose
 from vunet_studio.engine import (
+    AppearanceImage,
     EngineError,
     RenderEngine,
-    Source,
     default_checkpoint,
     pose_box,
     pose_in_box,
@@ -367,7 +367,7 @@ def evaluate_photos(
     recon: dict[str, dict[str, Any]] = {}
     for a, b in it:
         assert a.scene is not None
-        appearance = engine.encode(Source(a.image, a.pose))  # cached per photo
+        appearance = engine.encode(AppearanceImage(a.image, a.pose))  # cached per photo
         target = a.pose if a is b else pose_into_frame(b.pose, a.pose)
         done = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey)
         fidelity = pose_fidelity(judge, done, target)

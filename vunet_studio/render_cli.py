@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from vunet_studio.composite import Box, repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, pose_box
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, pose_box
 from vunet_studio.fileio import atomic_write_bytes
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.pose import Pose
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, device=args.device, precision=args.precision, warmup=len(poses) > 1
     )
     logger.info("model loaded in %.2f s (%s, %s)", time.perf_counter() - t0, engine.device, engine.precision)
-    appearance = engine.encode(Source(image, app_pose))
+    appearance = engine.encode(AppearanceImage(image, app_pose))
 
     from tqdm import tqdm
 

@@ -169,3 +169,36 @@ def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001
     assert not window.act_mirror.isEnabled() and not window.act_export_render.isEnabled()
     assert window.stack.currentIndex() == 0
     assert window.appearance_panel.source.count() == 1  # "This photo" even before any photo
+
+
+def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    canvas, doc = window.canvas, window.doc
+    photo = doc.current
+    # Let the photo's empty scene arrive first: it asks for a render of its own.
+    qtbot.waitUntil(lambda: window.composite_view.job_for(photo) is not None, timeout=20000)
+    qtbot.wait(100)
+    qtbot.waitUntil(window.render.caught_up, timeout=5000)
+    engine = window.render.worker._engine
+    rendered: list = []
+    real_render = engine.render
+
+    def counting_render(appearance, pose, box=None):  # noqa: ANN001, ANN202
+        rendered.append(pose)
+        return real_render(appearance, pose, box)
+
+    engine.render = counting_render
+    j = JOINT_INDEX["rwrist"]
+    start = view_pos(canvas, j)
+    end = start + QPoint(-30, 25)
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, start, LEFT, LEFT)
+    for k in range(1, 5):
+        send_mouse(canvas, QEvent.Type.MouseMove, start + (end - start) * (k / 4), LEFT)
+    # The user holds still before letting go: the last move's render arrives first.
+    qtbot.waitUntil(lambda: window.render.caught_up() and len(rendered) > 0, timeout=5000)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, LEFT)
+    qtbot.wait(200)
+    qtbot.waitUntil(window.render.caught_up, timeout=5000)
+    final = doc.current.pose
+    assert not np.array_equal(final.xy, photo.source_pose.xy)  # the drag was committed
+    assert sum(np.array_equal(p.xy, final.xy) for p in rendered) == 1
