@@ -25,8 +25,8 @@ from vunet_studio.model.convert import (
     stickman_tensor,
     to_model_frame,
 )
-from vunet_studio.parts import NUM_PARTS
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS
 
 CFG = VUNetConfig.for_size(128, **TINY_MODEL, scene_context=True)
 

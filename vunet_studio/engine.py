@@ -52,8 +52,8 @@ from vunet_studio.model.convert import (
     tensor_to_alpha,
     tensor_to_image,
 )
-from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
 from vunet_studio.threads import PROBE_GAIN, ThreadTuner
 
 logger = logging.getLogger(__name__)

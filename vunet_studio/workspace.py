@@ -27,7 +27,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.pose_io import FORMAT_NAME as POSE_FORMAT_NAME
 from vunet_studio.pose_io import FORMAT_VERSION as POSE_FORMAT_VERSION
 from vunet_studio.pose_io import PoseFileError, decode_json, parse_poses, pose_document
-from vunet_studio.skeleton import JOINT_NAMES, NUM_JOINTS
+from vunet_studio.skeleton import JOINT_NAMES, NUM_JOINTS, NUM_PARTS
 from vunet_studio.userfiles import UserFileError, read_user_file
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "vunet-studio-workspace"
 FORMAT_VERSION = 1
 WORKSPACE_SUFFIX = ".vunet"
-NUM_PARTS = 8  # vunet_studio.parts.NUM_PARTS; kept here so the document needs no cv2
 
 AppearanceMode = Literal["photo", "mix", "sample"]
 

@@ -32,8 +32,6 @@ from torch import Tensor
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model.config import WARPED_CHANNELS, VUNetConfig
 from vunet_studio.parts import (
-    NUM_PARTS,
-    PART_INDEX,
     PartSources,
     part_crops_with_mask,
     part_quads,
@@ -41,6 +39,7 @@ from vunet_studio.parts import (
     uncrop_quad,
 )
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS, PART_INDEX
 from vunet_studio.stickman import draw_stickman
 
 
