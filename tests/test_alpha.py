@@ -97,8 +97,8 @@ def test_warm_start_grows_the_alpha_channel_without_changing_renders(tmp_path: P
     old, t, data, _ = warm_start_with(tmp_path, alpha=True)
     item = data[0]
     with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+        before = old.eval().transfer(item["parts"][None], item["shape"][None])
+        after = t.model.eval().transfer(item["parts"][None], item["shape"][None])
     assert after.shape[1] == 4
     assert torch.allclose(before, after[:, :3], atol=1e-5)
     a = tensor_to_alpha(after[0])

@@ -93,8 +93,8 @@ def test_warm_start_adds_the_scene_without_changing_renders(tmp_path: Path) -> N
     old, t, data, d = warm_start_with(tmp_path, scene_context=True)
     item = data[0]
     with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None, :24], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+        before = old.eval().transfer(item["parts"][None, :24], item["shape"][None])
+        after = t.model.eval().transfer(item["parts"][None], item["shape"][None])
     assert torch.allclose(before, after, atol=1e-5)
     # Any other architecture change is still refused.
     d["model"]["overrides"]["latent_channels"] = 16
@@ -107,7 +107,7 @@ def test_pair_items_show_the_person_in_another_pose() -> None:
     pairs = SynthDataset(cfg, seed=11, pair_fraction=1.0)
     own = SynthDataset(cfg, seed=11)
     p, o = pairs[0], own[0]
-    assert not torch.equal(p["stickman"], o["stickman"]) or not torch.equal(p["image"], o["image"])
+    assert not torch.equal(p["shape"], o["shape"]) or not torch.equal(p["image"], o["image"])
     # F_phi sees the same person as the plain item (the pair's first pose is the sample's pose).
     assert torch.equal(p["parts"], o["parts"])
     assert torch.equal(pairs[0]["image"], p["image"])  # deterministic
@@ -177,6 +177,6 @@ def test_warm_start_adds_modulation_without_changing_renders(tmp_path: Path) -> 
     old, t, data, _ = warm_start_with(tmp_path, modulation=True)
     item = data[0]
     with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+        before = old.eval().transfer(item["parts"][None], item["shape"][None])
+        after = t.model.eval().transfer(item["parts"][None], item["shape"][None])
     assert torch.allclose(before, after, atol=1e-5)

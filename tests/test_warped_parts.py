@@ -97,11 +97,11 @@ def test_shape_input_is_the_stickman_then_the_warp() -> None:
 def test_data_items_carry_the_warp_and_drop_it_when_asked() -> None:
     data = SynthDataset(WARP, seed=5, pair_fraction=1.0)
     item = data[0]
-    assert item["stickman"].shape == (7, 128, 128)
-    assert float(item["stickman"][6].max()) == 1.0  # some part was painted
+    assert item["shape"].shape == (7, 128, 128)
+    assert float(item["shape"][6].max()) == 1.0  # some part was painted
     dropped = SynthDataset(WARP, seed=5, pair_fraction=1.0, warp_dropout=1.0)[0]
-    assert torch.equal(dropped["stickman"][:3], item["stickman"][:3])
-    assert float(dropped["stickman"][3:].abs().max()) == 0.0
+    assert torch.equal(dropped["shape"][:3], item["shape"][:3])
+    assert float(dropped["shape"][3:].abs().max()) == 0.0
     assert torch.equal(dropped["image"], item["image"]) and torch.equal(dropped["parts"], item["parts"])
     some = SynthDataset(WARP, seed=5, warp_dropout=0.25)
     share = np.mean([some.drops_warp(i) for i in range(400)])
@@ -186,10 +186,10 @@ def test_eval_runs_a_warped_model(tmp_path: Path) -> None:
 def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, warped_parts=True)
     item = data[0]
-    assert item["stickman"].shape[0] == 7
+    assert item["shape"].shape[0] == 7
     with torch.no_grad():
-        before = old.eval().transfer(item["parts"][None], item["stickman"][None, :3])
-        after = t.model.eval().transfer(item["parts"][None], item["stickman"][None])
+        before = old.eval().transfer(item["parts"][None], item["shape"][None, :3])
+        after = t.model.eval().transfer(item["parts"][None], item["shape"][None])
     assert torch.allclose(before, after, atol=1e-5)
     t.run()  # and it trains
     assert load_checkpoint(tmp_path / "b" / "model.safetensors")[1].config.warped_parts
