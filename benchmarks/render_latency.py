@@ -166,7 +166,7 @@ def held_out_pairs(size: int, n: int) -> list[tuple[Any, Any]]:
 def bench_engine(
     model: Any, precision: str, device: str, pairs: list[tuple[Any, Any]], repeats: int, threads: int | None
 ) -> dict[str, Any]:
-    from vunet_studio.engine import RenderEngine, Source
+    from vunet_studio.engine import AppearanceImage, RenderEngine
     from vunet_studio.fastpath import psnr
     from vunet_studio.framing import pose_box, pose_in_box
     from vunet_studio.model_inputs import shape_input
@@ -175,7 +175,7 @@ def bench_engine(
     eng = RenderEngine(model=model, device=device, precision=precision, threads=threads, warmup=True)
     load_s = time.perf_counter() - t0
     size = eng.image_size
-    sources = [Source(a.image, a.pose) for a, _ in pairs]
+    sources = [AppearanceImage(a.image, a.pose) for a, _ in pairs]
     targets = [b.pose for _, b in pairs]
     app = eng.encode(sources[0])
     k = iter(range(10**9))
@@ -203,7 +203,7 @@ def bench_engine(
     scores = []
     ref_model = eng.model  # folded fp32 on the engine's device
     for src, target in zip(sources, targets, strict=True):
-        parts = eng.source_input(src)[None]  # (1, C, P, P)
+        parts = eng.appearance_input(src)[None]  # (1, C, P, P)
         stick = shape_input(pose_in_box(target, pose_box(target), size), parts[0], eng.config)[None]
         with torch.inference_mode():
             ref = ref_model.transfer(parts.to(eng.device), stick.to(eng.device)).float().cpu()

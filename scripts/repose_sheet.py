@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vunet_studio.composite import repose
-from vunet_studio.engine import EngineError, RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import create_chain, find_people
 from vunet_studio.exports import write_image
 from vunet_studio.framing import paste, pose_box
@@ -38,24 +38,24 @@ COLUMNS = ("photo", "arm raised: before", "arm raised: after", "a step: after", 
 def raised_arm(pose: Pose) -> Pose:
     """The person's right arm swung up beside the head (elbow and wrist rotated about the
     shoulder by ~110 degrees): the edit users try first."""
-    p = pose.copy()
-    sh = p.xy[JOINT_INDEX["rshoulder"]].astype(np.float64)
-    a = np.deg2rad(110.0 if p.xy[JOINT_INDEX["rshoulder"], 0] < p.xy[JOINT_INDEX["lshoulder"], 0] else -110.0)
+    xy = pose.xy.copy()
+    sh = xy[JOINT_INDEX["rshoulder"]].astype(np.float64)
+    a = np.deg2rad(110.0 if xy[JOINT_INDEX["rshoulder"], 0] < xy[JOINT_INDEX["lshoulder"], 0] else -110.0)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     for name in ("relbow", "rwrist"):
         j = JOINT_INDEX[name]
-        p.xy[j] = (sh + rot @ (p.xy[j] - sh)).astype(np.float32)
-    return p
+        xy[j] = (sh + rot @ (xy[j] - sh)).astype(np.float32)
+    return pose.with_xy(xy)
 
 
 def step(pose: Pose) -> Pose:
     """The right leg stepped out sideways by a fifth of the person's height."""
-    p = pose.copy()
+    xy = pose.xy.copy()
     d = 0.2 * person_height(pose)
-    d = -d if p.xy[JOINT_INDEX["rhip"], 0] < p.xy[JOINT_INDEX["lhip"], 0] else d
-    p.xy[JOINT_INDEX["rknee"], 0] += 0.5 * d
-    p.xy[JOINT_INDEX["rankle"], 0] += d
-    return p
+    d = -d if xy[JOINT_INDEX["rhip"], 0] < xy[JOINT_INDEX["lhip"], 0] else d
+    xy[JOINT_INDEX["rknee"], 0] += 0.5 * d
+    xy[JOINT_INDEX["rankle"], 0] += d
+    return pose.with_xy(xy)
 
 
 def _fit(img: np.ndarray) -> np.ndarray:
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         seg = segment_person(image, pose)
         scene = empty_scene(image, seg.mask).image
         grey = is_grey(image)
-        own = engine.encode(Source(image, pose))
+        own = engine.encode(AppearanceImage(image, pose))
         other_path, other_img, other_pose = people[(i + 1) % len(people)]
-        other = engine.encode(Source(other_img, other_pose))
+        other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
         try:

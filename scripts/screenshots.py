@@ -58,8 +58,7 @@ def studio(args: argparse.Namespace) -> None:
     photo = doc.current
     assert photo is not None and photo.pose is not None
     # Raise the right arm and step the left leg out.
-    new = photo.pose.copy()
-    xy = new.xy
+    xy = photo.pose.xy.copy()
     sh, el, wr = (JOINT_INDEX[n] for n in ("rshoulder", "relbow", "rwrist"))
     upper = float(abs(xy[el, 1] - xy[sh, 1])) or 20.0
     xy[el] = xy[sh] + (-0.7 * upper, -0.6 * upper)
@@ -68,6 +67,7 @@ def studio(args: argparse.Namespace) -> None:
     thigh = float(abs(xy[knee, 1] - xy[hip, 1])) or 30.0
     xy[knee] = xy[hip] + (0.35 * thigh, 0.95 * thigh)
     xy[ankle] = xy[knee] + (0.45 * thigh, 0.9 * thigh)
+    new = photo.pose.with_xy(xy)
     frames = window.render_view.frames_shown
     doc.undo.push(SetPoseCommand(doc, photo.id, photo.pose, new, "Re-pose"))
     window.canvas.selected_joint = wr
@@ -105,11 +105,12 @@ def keyframes(args: argparse.Namespace) -> None:
     h = photo.size[1]
     # The right arm rises and falls, the left follows half a beat later.
     lifts = [(0.0, 0.0), (0.25, 0.05), (0.35, 0.25), (0.1, 0.35)]
-    base = photo.pose.copy()
+    base = photo.pose
     for right, left in lifts:
-        pose = base.copy()
+        xy = base.xy.copy()
         for joint, lift in (("rwrist", right), ("relbow", right / 2), ("lwrist", left), ("lelbow", left / 2)):
-            pose.xy[JOINT_INDEX[joint], 1] -= lift * h
+            xy[JOINT_INDEX[joint], 1] -= lift * h
+        pose = base.with_xy(xy)
         doc.undo.push(SetPoseCommand(doc, photo.id, photo.pose, pose, "pose"))
         window.keyframes.add()
     window.keyframe_strip.list.setCurrentRow(2)

@@ -68,10 +68,10 @@ def warm_start_with(tmp_path: Path, **flags: bool) -> tuple[VUNet, Trainer, Fixe
 def renders_before_and_after(old: VUNet, new: VUNet, item: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """`item` rendered by the old model (fed only the input channels it has) and by the model
     warm-started from it: a warm start that adds inputs or outputs must not change the render."""
-    parts, stickman = item["parts"][None], item["stickman"][None]
+    parts, shape = item["parts"][None], item["shape"][None]
     with torch.no_grad():
         before = old.eval().transfer(
-            parts[:, : old.config.appearance_channels], stickman[:, : old.config.shape_channels]
+            parts[:, : old.config.appearance_channels], shape[:, : old.config.shape_channels]
         )
-        after = new.eval().transfer(parts, stickman)
+        after = new.eval().transfer(parts, shape)
     return before, after

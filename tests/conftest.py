@@ -3,6 +3,7 @@ tests/ on sys.path, so tests in subfolders import the `_*_helpers` modules direc
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,3 +21,10 @@ def fifo(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def fake_engine_class(monkeypatch: pytest.MonkeyPatch) -> type:
+    """The GUI tests' stand-in engine (tests/gui/fake_engine.py), imported as tests/gui/conftest.py does."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "gui"))
+    return importlib.import_module("fake_engine").FakeEngine

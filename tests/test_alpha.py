@@ -16,7 +16,7 @@ from _training_helpers import renders_before_and_after, tiny_model_config, warm_
 
 from training.config import LossSection
 from training.losses import ReconstructionLoss
-from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, RenderEngine
 from vunet_studio.fastpath import FastVUNet
 from vunet_studio.model import VUNet, VUNetConfig, load_checkpoint
 from vunet_studio.model_inputs import appearance_input, shape_input, tensor_to_alpha, tensor_to_image
@@ -64,7 +64,7 @@ def test_the_engine_returns_the_renders_alpha() -> None:
     torch.manual_seed(0)
     engine = RenderEngine(model=VUNet(ALPHA), device="cpu", precision="fp32", warmup=False)
     _, _, pose = _inputs(ALPHA)
-    app = engine.encode(Source(np.full((128, 128, 3), 90, np.uint8), pose))
+    app = engine.encode(AppearanceImage(np.full((128, 128, 3), 90, np.uint8), pose))
     r = engine.render(app, pose)
     assert r.image.shape == (128, 128, 3)
     assert r.alpha is not None and r.alpha.shape == (128, 128) and r.alpha.dtype == np.float32
@@ -73,7 +73,7 @@ def test_the_engine_returns_the_renders_alpha() -> None:
 def test_the_engine_keeps_a_box_it_is_given() -> None:
     engine = RenderEngine(model=VUNet(ALPHA), device="cpu", precision="fp32", warmup=False)
     _, _, pose = _inputs(ALPHA)
-    app = engine.encode(Source(np.full((128, 128, 3), 90, np.uint8), pose))
+    app = engine.encode(AppearanceImage(np.full((128, 128, 3), 90, np.uint8), pose))
     box = (-10.0, -10.0, 150.0)
     raised = pose.translated(0, -20)  # another pose, same box: no reframing
     assert engine.render(app, raised, box=box).box == box

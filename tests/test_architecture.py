@@ -2,7 +2,6 @@
 core: a model that knows only tensors, torch-free poses, one engine interface (see CONTEXT.md)."""
 
 import ast
-import importlib
 import inspect
 import subprocess
 import sys
@@ -89,15 +88,6 @@ def test_the_gui_names_the_model_only_in_its_default_factory() -> None:
             assert not users, f"{rel} names RenderEngine in {users}: use vunet_studio.renderer.Renderer"
 
 
-def _engines(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
-    from vunet_studio.engine import RenderEngine
-
-    # The stand-in is imported as tests/gui/conftest.py imports it.
-    monkeypatch.syspath_prepend(str(ROOT / "tests" / "gui"))
-    fake_engine = importlib.import_module("fake_engine")
-    return {"RenderEngine": RenderEngine, "FakeEngine": fake_engine.FakeEngine}
-
-
 def _hints(fn: Any) -> dict[str, Any]:
     import vunet_studio.engine as engine_module
 
@@ -132,10 +122,11 @@ def _compatible(want: Any, have: Any, what: str, *, returns: bool = True) -> Non
 
 
 @pytest.mark.parametrize("name", ["RenderEngine", "FakeEngine"])
-def test_both_engines_implement_the_renderer_interface(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_engines_implement_the_renderer_interface(name: str, fake_engine_class: type) -> None:
+    from vunet_studio.engine import RenderEngine
     from vunet_studio.renderer import Renderer, RendererFactory
 
-    cls = _engines(monkeypatch)[name]
+    cls = RenderEngine if name == "RenderEngine" else fake_engine_class
     methods = [m for m, v in vars(Renderer).items() if inspect.isfunction(v) and not m.startswith("_")]
     assert methods == ["encode", "sample_appearance", "render"]
     for method in methods:

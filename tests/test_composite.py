@@ -85,16 +85,13 @@ def test_the_box_holds_still_while_a_joint_moves_inside_it_and_grows_smoothly_ou
     pose = Pose.template(640, 480, (250, 60, 140, 360))
     base = pose_box(pose)
     wrist = JOINT_INDEX["rwrist"]
-    raised = pose.copy()
-    raised.xy[wrist] += (0, -40)  # an arm raised a little: inside the box
+    raised = pose.with_joint(wrist, *(pose.xy[wrist] + (0, -40)))  # an arm raised a little: inside the box
     assert stable_box(base, raised) == base
-    hidden = pose.copy()
-    hidden.visible[JOINT_INDEX["rknee"]] = False  # hiding a knee: no recrop
+    hidden = pose.with_visible(JOINT_INDEX["rknee"], False)  # hiding a knee: no recrop
     assert stable_box(base, hidden) == base
     sides = []
     for dy in range(0, 200, 10):  # the wrist dragged up past the top edge
-        p = pose.copy()
-        p.xy[wrist] = (pose.xy[wrist][0], base[1] + 30 - dy)
+        p = pose.with_joint(wrist, pose.xy[wrist][0], base[1] + 30 - dy)
         sides.append(stable_box(base, p)[2])
     assert sides[0] == base[2]
     assert all(b >= a for a, b in zip(sides, sides[1:], strict=False))

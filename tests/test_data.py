@@ -72,7 +72,7 @@ def test_index_dataset_reads_a_real_index_and_drops_torsoless(tmp_path: Path) ->
     assert len(ds) == 3
     item = ds[0]
     assert item is not None and tuple(item["parts"].shape) == (24, 64, 64)
-    assert tuple(item["stickman"].shape) == (3, 128, 128) and float(item["image"].min()) >= -1.0
+    assert tuple(item["shape"].shape) == (3, 128, 128) and float(item["image"].min()) >= -1.0
     with pytest.raises(DatasetError):
         IndexDataset(tmp_path / "nowhere" / "index.p", CFG)
 

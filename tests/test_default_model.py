@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from training.synth import sample_pair
-from vunet_studio.engine import RenderEngine, Source, default_checkpoint
+from vunet_studio.engine import AppearanceImage, RenderEngine, default_checkpoint
 from vunet_studio.framing import paste
 from vunet_studio.imageio import load_image
 from vunet_studio.pose_io import read_poses
@@ -26,7 +26,7 @@ def test_reposes_a_bundled_sample(engine: RenderEngine) -> None:
     photo = load_image(SAMPLES / "synthetic_01.png")
     pose = read_poses(SAMPLES / "synthetic_01.json", (photo.shape[1], photo.shape[0]))[0]
     other = read_poses(SAMPLES / "synthetic_02.json", (photo.shape[1], photo.shape[0]))[0]
-    appearance = engine.encode(Source(photo, pose))
+    appearance = engine.encode(AppearanceImage(photo, pose))
     render = engine.render(appearance, other)
     assert render.image.shape == (engine.image_size, engine.image_size, 3)
     assert render.image.std() > 10  # a picture, not a flat field
@@ -44,6 +44,6 @@ def test_render_follows_the_appearance_image(engine: RenderEngine) -> None:
     for i, (a, b) in enumerate(pairs):
         other = pairs[(i + 1) % len(pairs)][0]
         for src, out in ((a, own), (other, swapped)):
-            render = engine.render(engine.encode(Source(src.image, src.pose)), b.pose)
+            render = engine.render(engine.encode(AppearanceImage(src.image, src.pose)), b.pose)
             out.append(mask_l1(paste(b.image, render.image, render.box), b.image, b.mask))
     assert np.mean(own) < 0.8 * np.mean(swapped), (own, swapped)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from _training_helpers import tiny_model_config
 
-from vunet_studio.engine import Appearance, EngineError, RenderEngine, Source, default_checkpoint
+from vunet_studio.engine import Appearance, AppearanceImage, EngineError, RenderEngine, default_checkpoint
 from vunet_studio.fastpath import PRECISION_TOLERANCE, FastVUNet, psnr
 from vunet_studio.framing import pose_box, pose_in_box
 from vunet_studio.model import VUNet, VUNetConfig, save_checkpoint
@@ -77,16 +77,27 @@ def test_encode_is_cached(engine: RenderEngine, monkeypatch: pytest.MonkeyPatch)
     real = engine.net.encode
     monkeypatch.setattr(engine.net, "encode", lambda parts: calls.append(1) or real(parts))
     img, pose = _person(1)
-    a = engine.encode(Source(img, pose))
-    b = engine.encode(Source(img.copy(), pose.copy()))  # equal content, other objects
+    a = engine.encode(AppearanceImage(img, pose))
+    b = engine.encode(AppearanceImage(img.copy(), Pose(pose.xy, pose.visible, pose.image_size)))  # equal, other objects
     assert a is b and len(calls) == 1
-    engine.encode(Source(img, pose.translated(3, 0)))
+    engine.encode(AppearanceImage(img, pose.translated(3, 0)))
     assert len(calls) == 2
+    # A caller that names its image (the app: photo id and pose) skips hashing the pixels;
+    # the name is the cache key, so the same name finds the same appearance.
+    named = engine.encode(AppearanceImage(img, pose, key="photo:1"))
+    assert engine.encode(AppearanceImage(img, pose, key="photo:1")) is named and len(calls) == 3
+    # Prior samples share the cache: one pose and seed draw once.
+    drawn = []
+    real_sample = engine.model.sample_latents
+    monkeypatch.setattr(engine.model, "sample_latents", lambda *a, **k: drawn.append(1) or real_sample(*a, **k))
+    assert engine.sample_appearance(pose, 5) is engine.sample_appearance(pose, 5) and len(drawn) == 1
+    engine.sample_appearance(pose.with_visible(JOINT_INDEX["lear"], False), 5)
+    assert len(drawn) == 2
 
 
 def test_render_shape_box_and_determinism(engine: RenderEngine) -> None:
     img, pose = _person(2)
-    app = engine.encode(Source(img, pose))
+    app = engine.encode(AppearanceImage(img, pose))
     target = pose.translated(-20, 5)
     r1 = engine.render(app, target)
     r2 = engine.render(app, target)
@@ -94,8 +105,8 @@ def test_render_shape_box_and_determinism(engine: RenderEngine) -> None:
     assert np.array_equal(r1.image, r2.image)
     assert r1.box == pytest.approx(pose_box(target)) and r1.ms > 0
     # A pose edit changes the render; the same pose moved in the frame moves the box with it.
-    bent = target.copy()
-    bent.xy[JOINT_INDEX["rwrist"]] += (30, -40)
+    rwrist = JOINT_INDEX["rwrist"]
+    bent = target.with_joint(rwrist, *(target.xy[rwrist] + (30, -40)))
     assert not np.array_equal(engine.render(app, bent).image, r1.image)
     moved = engine.render(app, target.translated(7, 9))
     assert moved.box[0] == pytest.approx(r1.box[0] + 7) and moved.box[1] == pytest.approx(r1.box[1] + 9)
@@ -103,8 +114,8 @@ def test_render_shape_box_and_determinism(engine: RenderEngine) -> None:
 
 def test_render_matches_reference_model(engine: RenderEngine) -> None:
     img, pose = _person(3)
-    app = engine.encode(Source(img, pose))
-    parts = engine.source_input(Source(img, pose))[None]
+    app = engine.encode(AppearanceImage(img, pose))
+    parts = engine.appearance_input(AppearanceImage(img, pose))[None]
     target = pose.translated(5, 0)
     stick = stickman_tensor(pose_in_box(target, pose_box(target), 128), 128)[None]
     with torch.no_grad():
@@ -119,13 +130,13 @@ def test_pose_image_size_is_respected(engine: RenderEngine) -> None:
     h, w = img.shape[:2]
     half = pose.scaled(0.5, 0.5)  # the same person, coordinates of a half-size frame
     assert half.image_size == (w // 2, h // 2)
-    assert torch.equal(engine.source_input(Source(img, pose)), engine.source_input(Source(img, half)))
+    assert torch.equal(engine.appearance_input(AppearanceImage(img, pose)), engine.appearance_input(AppearanceImage(img, half)))
 
 
-def test_part_mixing_with_8_sources(engine: RenderEngine) -> None:
+def test_part_mixing_with_8_appearance_images(engine: RenderEngine) -> None:
     a, pa = _person(5)
     b, pb = _person(6)
-    sa, sb = Source(a, pa), Source(b, pb)
+    sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pb)
     only_a = engine.encode([sa] * 8)
     assert only_a is engine.encode(sa)
     mixed = engine.encode([sa] * 6 + [sb] * 2)  # top from A, thighs from B
@@ -139,9 +150,9 @@ def test_part_mixing_with_8_sources(engine: RenderEngine) -> None:
         engine.encode([sb] * 6 + [sa] * 2)
     finally:
         del engine.net.encode
-    ia, ib = engine.source_input(sa), engine.source_input(sb)
+    ia, ib = engine.appearance_input(sa), engine.appearance_input(sb)
     assert torch.equal(calls[0][0, :18], ib[:18]) and torch.equal(calls[0][0, 18:], ia[18:])
-    with pytest.raises(EngineError, match="one source per body part"):
+    with pytest.raises(EngineError, match="one appearance image per body part"):
         engine.encode([sa] * 3)
 
 
@@ -155,7 +166,7 @@ def test_sample_appearance_deterministic_per_seed(engine: RenderEngine) -> None:
 
 def test_appearance_from_latents_roundtrip(engine: RenderEngine) -> None:
     img, pose = _person(8)
-    app = engine.encode(Source(img, pose))
+    app = engine.encode(AppearanceImage(img, pose))
     again = engine.appearance_from_latents(list(app.latents.means))
     assert isinstance(again, Appearance)
     assert np.array_equal(engine.render(again, pose).image, engine.render(app, pose).image)
@@ -165,18 +176,17 @@ def test_appearance_from_latents_roundtrip(engine: RenderEngine) -> None:
 
 def test_pose_without_torso_is_refused(engine: RenderEngine) -> None:
     img, pose = _person(9)
-    app = engine.encode(Source(img, pose))
-    bad = pose.copy()
-    bad.visible[JOINT_INDEX["lhip"]] = False
+    app = engine.encode(AppearanceImage(img, pose))
+    bad = pose.with_visible(JOINT_INDEX["lhip"], False)
     with pytest.raises(EngineError, match="torso"):
         engine.render(app, bad)
     with pytest.raises(EngineError, match="torso"):
-        engine.encode(Source(img, bad))
+        engine.encode(AppearanceImage(img, bad))
 
 
 def test_render_from_a_worker_thread(engine: RenderEngine) -> None:
     img, pose = _person(10)
-    app = engine.encode(Source(img, pose))
+    app = engine.encode(AppearanceImage(img, pose))
     main = engine.render(app, pose).image
     out: list[np.ndarray] = []
     t = threading.Thread(target=lambda: out.append(engine.render(app, pose).image))
@@ -188,7 +198,7 @@ def test_render_from_a_worker_thread(engine: RenderEngine) -> None:
 def test_thread_count_applies_on_the_calling_thread(ckpt: Path) -> None:
     eng = RenderEngine(ckpt, device="cpu", precision="fp32", threads=1, warmup=False)
     img, pose = _person(11)
-    app = eng.encode(Source(img, pose))
+    app = eng.encode(AppearanceImage(img, pose))
     seen: list[int] = []
 
     def worker() -> None:

@@ -7,11 +7,10 @@ import argparse
 import numpy as np
 import pytest
 import torch
-from vunet_studio.gui.fake_engine import FakeEngine
 
 from training.prepare import crop_person
 from vunet_studio import render_cli
-from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, RenderEngine
 from vunet_studio.framing import (
     BOX_SCALE,
     Box,
@@ -75,13 +74,13 @@ def test_crop_pads_outside_and_paste_roundtrip() -> None:
     assert placement((100.0, 100.0, 16.0), 60, 50) is None
 
 
-def test_app_render_prepare_and_fake_engine_frame_a_pose_with_the_same_box() -> None:
+def test_app_render_prepare_and_fake_engine_frame_a_pose_with_the_same_box(fake_engine_class: type) -> None:
     img, pose = _photo()
     box = pose_box(pose)
     # The app's engine (the default box of a render, and the appearance's crop).
     torch.manual_seed(0)
     engine = RenderEngine(model=VUNet(CFG), device="cpu", precision="fp32", threads=1, warmup=False)
-    app = engine.encode(Source(img, pose))
+    app = engine.encode(AppearanceImage(img, pose))
     assert engine.render(app, pose).box == box
     # `vunet-studio render --composite`: the stable box starts from the appearance person's.
     args = argparse.Namespace(appearance="photo.png")
@@ -94,5 +93,5 @@ def test_app_render_prepare_and_fake_engine_frame_a_pose_with_the_same_box() -> 
     inside = np.clip(pose_in_box(pose, cut, 128).xy / 128, 0, 1)
     assert np.allclose(joints[pose.visible], inside[pose.visible], atol=1e-5)
     # The fake engine the GUI tests and demos use.
-    fake = FakeEngine()
-    assert fake.render(fake.encode(Source(img, pose)), pose).box == box
+    fake = fake_engine_class()
+    assert fake.render(fake.encode(AppearanceImage(img, pose)), pose).box == box

@@ -18,8 +18,8 @@ torch.set_num_threads(2)
 def inputs(cfg: VUNetConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     parts = torch.rand(batch, cfg.appearance_channels, cfg.part_size, cfg.part_size, generator=g) * 2 - 1
-    stickman = torch.rand(batch, cfg.shape_channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
-    return parts, stickman
+    shape = torch.rand(batch, cfg.shape_channels, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+    return parts, shape
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def test_shapes_and_finite_kl(size: int) -> None:
     torch.manual_seed(0)
     cfg = tiny_model_config(size)
     model = VUNet(cfg).train()
-    parts, stickman = inputs(cfg)
-    out = model(parts, stickman)
+    parts, shape = inputs(cfg)
+    out = model(parts, shape)
     assert out.image.shape == (2, 3, size, size)
     assert out.kl.shape == (2,) and torch.isfinite(out.kl).all() and (out.kl >= 0).all()
     assert [tuple(m.shape[1:]) for m in out.posterior_means] == list(cfg.latent_shapes)
@@ -65,14 +65,14 @@ def test_shapes_and_finite_kl(size: int) -> None:
     assert all(p.grad is not None for p in model.parameters())
     model.eval()
     with torch.no_grad():
-        assert model.sample(stickman).shape == (2, 3, size, size)
-        assert [tuple(z.shape[1:]) for z in model.sample_latents(stickman)] == list(cfg.latent_shapes)
+        assert model.sample(shape).shape == (2, 3, size, size)
+        assert [tuple(z.shape[1:]) for z in model.sample_latents(shape)] == list(cfg.latent_shapes)
 
 
 def test_kl_is_half_squared_mean_difference(model128: VUNet) -> None:
-    parts, stickman = inputs(model128.config)
+    parts, shape = inputs(model128.config)
     with torch.no_grad():
-        out = model128(parts, stickman)
+        out = model128(parts, shape)
     want = sum(
         0.5 * (q - p).pow(2).sum(dim=(1, 2, 3))
         for q, p in zip(out.posterior_means, out.prior_means, strict=True)
@@ -81,13 +81,13 @@ def test_kl_is_half_squared_mean_difference(model128: VUNet) -> None:
 
 
 def test_transfer_deterministic_and_cached_decode(model128: VUNet) -> None:
-    parts, stickman = inputs(model128.config)
+    parts, shape = inputs(model128.config)
     model128.train()  # inference methods must ignore dropout even in training mode
     try:
         with torch.no_grad():
-            a = model128.transfer(parts, stickman)
-            b = model128.transfer(parts, stickman)
-            c = model128.decode(stickman, model128.encode_appearance(parts))
+            a = model128.transfer(parts, shape)
+            b = model128.transfer(parts, shape)
+            c = model128.decode(shape, model128.encode_appearance(parts))
     finally:
         model128.eval()
     assert torch.equal(a, b)
@@ -95,20 +95,20 @@ def test_transfer_deterministic_and_cached_decode(model128: VUNet) -> None:
 
 
 def test_sampling_uses_generator(model128: VUNet) -> None:
-    _, stickman = inputs(model128.config, batch=1)
+    _, shape = inputs(model128.config, batch=1)
     with torch.no_grad():
-        a = model128.sample(stickman, generator=torch.Generator().manual_seed(3))
-        b = model128.sample(stickman, generator=torch.Generator().manual_seed(3))
-        c = model128.sample(stickman, generator=torch.Generator().manual_seed(4))
-        zs = model128.sample_latents(stickman, generator=torch.Generator().manual_seed(3))
-        d = model128.decode(stickman, zs)
+        a = model128.sample(shape, generator=torch.Generator().manual_seed(3))
+        b = model128.sample(shape, generator=torch.Generator().manual_seed(3))
+        c = model128.sample(shape, generator=torch.Generator().manual_seed(4))
+        zs = model128.sample_latents(shape, generator=torch.Generator().manual_seed(3))
+        d = model128.decode(shape, zs)
     assert torch.equal(a, b) and not torch.equal(a, c)
     torch.testing.assert_close(a, d)
 
 
 def test_prior_is_autoregressive_and_teacher_forced(model128: VUNet) -> None:
     """Changing the posterior's last sub-pixel group must not change any prior group mean."""
-    parts, stickman = inputs(model128.config, batch=1)
+    parts, shape = inputs(model128.config, batch=1)
     prior = model128.dec_down.priors[1]
     h = torch.randn(1, model128.config.decoder_channels(5), 4, 4)
     z = torch.randn(1, model128.config.latent_channels, 4, 4)
@@ -149,32 +149,32 @@ def test_stride2_pads_bottom_right_like_tf() -> None:
 
 
 def test_fold_weight_norm_same_output(model128: VUNet) -> None:
-    parts, stickman = inputs(model128.config)
+    parts, shape = inputs(model128.config)
     folded = model128.folded_copy()
     assert folded.is_folded and not model128.is_folded
     assert not any(isinstance(m, WNConv2d) for m in folded.modules())
     with torch.no_grad():
         torch.testing.assert_close(
-            folded.transfer(parts, stickman), model128.transfer(parts, stickman), atol=1e-4, rtol=0
+            folded.transfer(parts, shape), model128.transfer(parts, shape), atol=1e-4, rtol=0
         )
         g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
         torch.testing.assert_close(
-            folded.sample(stickman, g1), model128.sample(stickman, g2), atol=1e-4, rtol=0
+            folded.sample(shape, g1), model128.sample(shape, g2), atol=1e-4, rtol=0
         )
     assert copy.deepcopy(model128).fold_weight_norm().is_folded  # in place, returns self
 
 
 def test_channels_last(model128: VUNet) -> None:
-    parts, stickman = inputs(model128.config)
+    parts, shape = inputs(model128.config)
     cl = copy.deepcopy(model128).to(memory_format=torch.channels_last)
     with torch.no_grad():
-        want = model128.transfer(parts, stickman)
+        want = model128.transfer(parts, shape)
         got = cl.transfer(
-            parts.to(memory_format=torch.channels_last), stickman.to(memory_format=torch.channels_last)
+            parts.to(memory_format=torch.channels_last), shape.to(memory_format=torch.channels_last)
         )
         folded = cl.folded_copy()
         got_f = folded.transfer(
-            parts.to(memory_format=torch.channels_last), stickman.to(memory_format=torch.channels_last)
+            parts.to(memory_format=torch.channels_last), shape.to(memory_format=torch.channels_last)
         )
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     torch.testing.assert_close(got_f, want, atol=1e-4, rtol=0)
@@ -216,11 +216,11 @@ def test_data_dependent_init_unit_variance() -> None:
 
 
 def test_inputs_are_checked(model128: VUNet) -> None:
-    parts, stickman = inputs(model128.config)
+    parts, shape = inputs(model128.config)
     with pytest.raises(ValueError, match="parts"):
         model128.encode_appearance(parts[:, :3])
-    with pytest.raises(ValueError, match="stickman"):
-        model128.decode(stickman[:, :, :64, :64], model128.encode_appearance(parts))
+    with pytest.raises(ValueError, match="shape input"):
+        model128.decode(shape[:, :, :64, :64], model128.encode_appearance(parts))
 
 
 def test_official_parameter_counts_match_reference() -> None:

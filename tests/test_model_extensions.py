@@ -16,7 +16,7 @@ from _training_helpers import renders_before_and_after, tiny_config, tiny_model_
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
 from training.trainer import Trainer
-from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, RenderEngine
 from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.model_inputs import (
     appearance_input,
@@ -25,8 +25,8 @@ from vunet_studio.model_inputs import (
     stickman_tensor,
     to_model_frame,
 )
-from vunet_studio.parts import NUM_PARTS
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS
 
 CFG = tiny_model_config(scene_context=True)
 
@@ -73,7 +73,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
     net.data_dependent_init([(appearance_input(x, px, CFG)[None], stickman_tensor(to_model_frame(x, px, 128)[1], 128)[None]) for x, px in ((a, pa), (b, pb))])
     engine = RenderEngine(save_checkpoint(net.eval(), tmp_path / "scene.safetensors"), device="cpu", warmup=False)
     b, pb = _photo((250, 250, 250), body=(20, 20, 200))
-    sa, sb = Source(a, pa), Source(b, pb)
+    sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pb)
     img = engine.render(engine.encode(sa), pa).image
     assert img.shape[2] == 3 and img.dtype == np.uint8
     calls: list[torch.Tensor] = []
@@ -83,7 +83,7 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
         engine.encode([sb] + [sa] * 7)
     finally:
         del engine.net.encode
-    ia, ib = engine.source_input(sa), engine.source_input(sb)
+    ia, ib = engine.appearance_input(sa), engine.appearance_input(sb)
     assert calls[0].shape[1] == 27
     assert torch.equal(calls[0][0, 24:], ib[24:]) and torch.equal(calls[0][0, 3:24], ia[3:24])
 
@@ -104,7 +104,7 @@ def test_pair_items_show_the_person_in_another_pose() -> None:
     pairs = SynthDataset(cfg, seed=11, pair_fraction=1.0)
     own = SynthDataset(cfg, seed=11)
     p, o = pairs[0], own[0]
-    assert not torch.equal(p["stickman"], o["stickman"]) or not torch.equal(p["image"], o["image"])
+    assert not torch.equal(p["shape"], o["shape"]) or not torch.equal(p["image"], o["image"])
     # F_phi sees the same person as the plain item (the pair's first pose is the sample's pose).
     assert torch.equal(p["parts"], o["parts"])
     assert torch.equal(pairs[0]["image"], p["image"])  # deterministic

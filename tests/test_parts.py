@@ -17,15 +17,13 @@ from vunet_studio.model_inputs import (
     tensor_to_image,
 )
 from vunet_studio.parts import (
-    PART_INDEX,
-    PART_NAMES,
     mixed_part_crops,
     part_crops,
     part_crops_with_mask,
     part_quad,
 )
 from vunet_studio.pose import Pose
-from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.skeleton import JOINT_INDEX, PART_INDEX, PART_NAMES
 
 CFG = tiny_model_config()
 
@@ -33,8 +31,7 @@ CFG = tiny_model_config()
 def pose_with(**joints: tuple[float, float]) -> Pose:
     p = Pose.empty((128, 128))
     for name, xy in joints.items():
-        p.xy[JOINT_INDEX[name]] = xy
-        p.visible[JOINT_INDEX[name]] = True
+        p = p.with_joint(JOINT_INDEX[name], *xy).with_visible(JOINT_INDEX[name], True)
     return p
 
 
@@ -43,16 +40,8 @@ def full_pose() -> Pose:
 
 
 def test_part_order_is_the_reference_order() -> None:
-    assert PART_NAMES == (
-        "torso",
-        "head",
-        "lupperarm",
-        "lforearm",
-        "rupperarm",
-        "rforearm",
-        "lthigh",
-        "rthigh",
-    )
+    # Checkpoints depend on it: the reference's `bparts`, the channel order F_phi was trained on.
+    assert " ".join(PART_NAMES) == "torso head lupperarm lforearm rupperarm rforearm lthigh rthigh"
 
 
 def test_torso_crop_lands_where_expected() -> None:
@@ -91,8 +80,7 @@ def test_limb_crop_runs_along_the_segment() -> None:
 
 def test_missing_joint_gives_zero_part() -> None:
     img = np.full((128, 128, 3), 200, np.uint8)
-    p = full_pose()
-    p.visible[JOINT_INDEX["lwrist"]] = False
+    p = full_pose().with_visible(JOINT_INDEX["lwrist"], False)
     crops, present = part_crops_with_mask(img, p, 64)
     k = PART_INDEX["lforearm"]
     assert not present[k] and (crops[k] == 0).all()
@@ -105,9 +93,7 @@ def test_missing_joint_gives_zero_part() -> None:
 
 
 def test_reference_fallbacks() -> None:
-    p = full_pose()
-    p.visible[JOINT_INDEX["lknee"]] = False
-    p.visible[JOINT_INDEX["cnose"]] = False
+    p = full_pose().with_visible([JOINT_INDEX["lknee"], JOINT_INDEX["cnose"]], False)
     quad = part_quad(p, "lthigh", 128)
     assert quad is not None  # hip straight down to the last row
     assert np.isclose(quad[2:, 1], 127).all()

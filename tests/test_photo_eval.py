@@ -156,6 +156,5 @@ def test_bone_colours_read_each_part_along_its_bones() -> None:
     assert colour_distance(got, other) > 20
     # Outside the person's mask nothing is sampled; a part without bones is absent.
     assert all(v is None for v in bone_colours(img, pose, np.zeros((300, 200), bool)).values())
-    legless = pose.copy()
-    legless.visible[[j["rknee"], j["lknee"]]] = False
+    legless = pose.with_visible([j["rknee"], j["lknee"]], False)
     assert bone_colours(img, legless)["thighs"] is None and bone_colours(img, legless)["shins"] is None

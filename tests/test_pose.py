@@ -1,4 +1,6 @@
-"""The pose type: COCO-17 -> 18 conversion, mirroring, normalised coordinates."""
+"""The pose type: COCO-17 -> 18 conversion, mirroring, normalised coordinates, immutability."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -43,8 +45,7 @@ def test_coco17_neck_missing_without_both_shoulders_and_threshold() -> None:
 
 
 def test_mirror_swaps_sides_and_is_an_involution() -> None:
-    t = Pose.template(100, 100)
-    t.xy[JOINT_INDEX["rwrist"]] = (10, 60)
+    t = Pose.template(100, 100).with_joint(JOINT_INDEX["rwrist"], 10, 60)
     m = t.mirrored(width=100)
     np.testing.assert_allclose(m.xy[JOINT_INDEX["lwrist"]], (90, 60))
     assert m.mirrored(width=100) == t
@@ -55,8 +56,7 @@ def test_mirror_swaps_sides_and_is_an_involution() -> None:
 
 
 def test_normalised_round_trip_marks_missing_negative() -> None:
-    t = Pose.template(64, 128)
-    t.visible[JOINT_INDEX["lear"]] = False
+    t = Pose.template(64, 128).with_visible(JOINT_INDEX["lear"], False)
     n = t.to_normalized(64, 128)
     assert n[JOINT_INDEX["lear"]].tolist() == [-1.0, -1.0]
     assert (n[t.visible] >= 0).all() and (n[t.visible] <= 1).all()
@@ -69,3 +69,26 @@ def test_pose_rejects_non_finite_visible_joint() -> None:
     with pytest.raises(ValueError):
         Pose(xy, np.ones(18, bool))
     Pose(xy, np.arange(18) != 3)  # hidden joints may hold anything
+
+
+def test_pose_is_immutable_and_edits_make_new_poses() -> None:
+    t = Pose.template(100, 200)
+    with pytest.raises(ValueError):
+        t.xy[0] = (1, 2)  # read-only arrays
+    with pytest.raises(ValueError):
+        t.visible[0] = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.image_size = (1, 1)  # type: ignore[misc]
+    before = t.xy.copy()
+    moved = t.with_joint(JOINT_INDEX["rwrist"], 5.0, 6.0)
+    hidden = t.with_visible(JOINT_INDEX["lear"], False)
+    resized = t.with_image_size((50, 100))
+    np.testing.assert_array_equal(t.xy, before)  # the original is untouched
+    assert t.visible.all() and t.image_size == (100, 200)
+    assert tuple(moved.xy[JOINT_INDEX["rwrist"]]) == (5.0, 6.0)
+    assert not hidden.visible[JOINT_INDEX["lear"]] and hidden.visible.sum() == 17
+    assert resized.image_size == (50, 100) and resized == t
+    xy = np.zeros((18, 2), np.float32)
+    p = Pose(xy, np.ones(18, bool))
+    xy[0] = 9.0  # the caller's array is copied, not shared
+    assert p.xy[0, 0] == 0.0

@@ -13,14 +13,13 @@ from vunet_studio.skeleton import COCO17_NAMES, JOINT_INDEX
 
 def person(width: int = 300, height: int = 400, shift: float = 0.0) -> Pose:
     p = Pose.template(width, height).translated(shift, 0)
-    p._derive_neck()  # COCO has no neck: make it the shoulder midpoint so files compare equal
-    return p
+    # COCO has no neck: make it the shoulder midpoint (as from_coco17 does) so files compare equal.
+    return Pose.from_coco17(p.to_coco17(), image_size=p.image_size)
 
 
 @pytest.mark.parametrize("writer", [write_openpose, write_coco, write_pose_file])
 def test_round_trip_several_people(tmp_path: Path, writer) -> None:
-    a, b = person(), person(shift=40.0)
-    b.visible[JOINT_INDEX["lear"]] = False
+    a, b = person(), person(shift=40.0).with_visible(JOINT_INDEX["lear"], False)
     path = tmp_path / "pose.json"
     writer(path, [a, b], (300, 400))
     got = read_poses(path)
@@ -29,8 +28,7 @@ def test_round_trip_several_people(tmp_path: Path, writer) -> None:
 
 
 def test_own_format_keeps_hidden_joint_position(tmp_path: Path) -> None:
-    p = person()
-    p.visible[JOINT_INDEX["relbow"]] = False
+    p = person().with_visible(JOINT_INDEX["relbow"], False)
     write_pose_file(tmp_path / "p.json", [p])
     got = read_poses(tmp_path / "p.json")[0]
     np.testing.assert_allclose(got.xy[JOINT_INDEX["relbow"]], p.xy[JOINT_INDEX["relbow"]], atol=1e-3)
@@ -123,9 +121,8 @@ def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "keep.json"
     write_openpose(path, [person()])
     before = path.read_text()
-    bad = person()
-    bad.xy[0] = np.nan
-    bad.visible[0] = False  # hidden NaN is allowed in memory but never written as NaN
+    # A hidden NaN is allowed in memory but never written as NaN.
+    bad = person().with_visible(0, False).with_joint(0, np.nan, np.nan)
     write_openpose(path, [bad])
     assert "NaN" not in path.read_text()
     assert before != ""

@@ -55,8 +55,7 @@ def folder(tmp_path: Path) -> tuple[Path, Path]:
     write_coco(poses / "sub" / "b.json", [_person(150, 100, 90, size), _person(10, 20, 170, size)], size)
     (photos / "c.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     write_openpose(poses / "c.json", [_person(60, 10, 180, size)], size)
-    no_hip = _person(60, 10, 180, size)
-    no_hip.visible[JOINT_INDEX["lhip"]] = False
+    no_hip = _person(60, 10, 180, size).with_visible(JOINT_INDEX["lhip"], False)
     _save(photos / "d.png", _photo(*size, 4))
     write_openpose(poses / "d.json", [no_hip], size)
     _save(photos / "e.png", _photo(*size, 5))

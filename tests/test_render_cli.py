@@ -40,7 +40,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     walk.mkdir()
     for i in range(3):
         p = pose.translated(5 * i, 0)
-        p.xy[JOINT_INDEX["rwrist"]] += (10 * i, -10 * i)
+        p = p.with_joint(JOINT_INDEX["rwrist"], *(p.xy[JOINT_INDEX["rwrist"]] + (10 * i, -10 * i)))
         write_openpose(walk / f"f{i}.json", [p], (W, H))
     return {"dir": d, "ckpt": ckpt, "photo": d / "person.png", "pose": d / "person.json", "walk": walk}
 
@@ -105,8 +105,7 @@ def test_composite_defaults_to_the_photos_own_empty_scene(
     Image.fromarray(np.stack([grey] * 3, -1)).save(photo)
     target = tmp_path / "raised.json"
     pose = Pose.template(W, H, (60, 20, 100, 150))
-    p = pose.copy()
-    p.xy[JOINT_INDEX["rwrist"]] += (0, -40)
+    p = pose.with_joint(JOINT_INDEX["rwrist"], *(pose.xy[JOINT_INDEX["rwrist"]] + (0, -40)))
     write_openpose(target, [p], (W, H))
     out = tmp_path / "comp.png"
     argv = ["--appearance", str(photo), "--appearance-pose", str(files["pose"]), "--checkpoint", str(files["ckpt"])]
@@ -146,8 +145,7 @@ def _bad_cases(f: dict[str, Path], d: Path) -> dict[str, tuple[list[str], str]]:
     not_json = d / "notjson.json"
     not_json.write_text("{oops")
     no_torso = d / "no_torso.json"
-    p = Pose.template(W, H)
-    p.visible[JOINT_INDEX["rhip"]] = False
+    p = Pose.template(W, H).with_visible(JOINT_INDEX["rhip"], False)
     write_openpose(no_torso, [p], (W, H))
     pose = str(f["pose"])
     out = str(d / "o.png")

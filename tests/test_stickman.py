@@ -14,9 +14,8 @@ GOLDEN = Path(__file__).parent / "data" / "stickman_golden_128.png"
 
 def golden_pose() -> Pose:
     p = Pose.template(128, 128)
-    p.xy[JOINT_INDEX["lwrist"]] = (110.7, 20.2)  # an arm raised, fractional coordinates truncate
-    p.visible[JOINT_INDEX["rankle"]] = False
-    return p
+    p = p.with_joint(JOINT_INDEX["lwrist"], 110.7, 20.2)  # an arm raised, fractional coordinates truncate
+    return p.with_visible(JOINT_INDEX["rankle"], False)
 
 
 def test_matches_golden_image() -> None:
@@ -43,7 +42,7 @@ def test_channels_and_values() -> None:
 def test_missing_joints_skip_segments_and_torso() -> None:
     p = golden_pose()
     full = draw_stickman(p, 128, 128)
-    p.visible[JOINT_INDEX["lhip"]] = False
+    p = p.with_visible(JOINT_INDEX["lhip"], False)
     img = draw_stickman(p, 128, 128)
     assert img[:, :, 2].max() == 0  # no torso without all four corners
     assert img[:, :, 1].sum() < full[:, :, 1].sum()  # lhip's limbs are gone

@@ -120,7 +120,7 @@ def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
     eng = engine_module.RenderEngine(model=VUNet(cfg), device="cpu", precision="fp32", warmup=False)
     assert eng.threads == physical_cores()
     pose = Pose.template(128, 128)
-    app = eng.encode(engine_module.Source(np.full((128, 128, 3), 127, np.uint8), pose))
+    app = eng.encode(engine_module.AppearanceImage(np.full((128, 128, 3), 127, np.uint8), pose))
     with pytest.MonkeyPatch.context() as mp:
         # As a contended machine looks to the engine: the process burns a fraction of
         # threads x wall time (threads wait at barriers for a descheduled peer).

@@ -17,7 +17,7 @@ from _training_helpers import renders_before_and_after, tiny_config, tiny_model_
 
 from training.config import ConfigError, TrainConfig
 from training.data import SynthDataset
-from vunet_studio.engine import RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, RenderEngine
 from vunet_studio.framing import pose_box, pose_in_box
 from vunet_studio.model import VUNet, load_checkpoint, save_checkpoint
 from vunet_studio.model_inputs import (
@@ -75,10 +75,8 @@ def test_warp_leaves_out_missing_parts_and_no_appearance() -> None:
     assert float(warp_parts(None, pose, WARP).abs().max()) == 0.0
     # A part the target pose lacks (no right wrist) and a part missing from the photo (no left
     # elbow there) are not painted; the torso still is.
-    target = pose.copy()
-    target.visible[JOINT_INDEX["rwrist"]] = False
-    no_arm = pose.copy()
-    no_arm.visible[JOINT_INDEX["lelbow"]] = False
+    target = pose.with_visible(JOINT_INDEX["rwrist"], False)
+    no_arm = pose.with_visible(JOINT_INDEX["lelbow"], False)
     full = warp_parts(parts, pose, WARP)
     fewer = warp_parts(appearance_input(img, no_arm, WARP), target, WARP)
     assert float(fewer[3].sum()) < float(full[3].sum())
@@ -100,11 +98,11 @@ def test_shape_input_is_the_stickman_then_the_warp() -> None:
 def test_data_items_carry_the_warp_and_drop_it_when_asked() -> None:
     data = SynthDataset(WARP, seed=5, pair_fraction=1.0)
     item = data[0]
-    assert item["stickman"].shape == (7, 128, 128)
-    assert float(item["stickman"][6].max()) == 1.0  # some part was painted
+    assert item["shape"].shape == (7, 128, 128)
+    assert float(item["shape"][6].max()) == 1.0  # some part was painted
     dropped = SynthDataset(WARP, seed=5, pair_fraction=1.0, warp_dropout=1.0)[0]
-    assert torch.equal(dropped["stickman"][:3], item["stickman"][:3])
-    assert float(dropped["stickman"][3:].abs().max()) == 0.0
+    assert torch.equal(dropped["shape"][:3], item["shape"][:3])
+    assert float(dropped["shape"][3:].abs().max()) == 0.0
     assert torch.equal(dropped["image"], item["image"]) and torch.equal(dropped["parts"], item["parts"])
     some = SynthDataset(WARP, seed=5, warp_dropout=0.25)
     share = np.mean([some.drops_warp(i) for i in range(400)])
@@ -141,11 +139,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> RenderEngine:
 
 def test_engine_renders_match_the_model_with_the_warp(engine: RenderEngine) -> None:
     img, pose = _striped()
-    src = Source(img, pose)
+    src = AppearanceImage(img, pose)
     app = engine.encode(src)
     target = pose.translated(12, 0)
     out = engine.render(app, target).image.astype(np.int16)
-    parts = engine.source_input(src)
+    parts = engine.appearance_input(src)
     stick = shape_input(pose_in_box(target, pose_box(target), 128), parts, engine.config)[None]
     with torch.no_grad():
         ref = engine.model.transfer(parts[None], stick)
@@ -161,12 +159,12 @@ def test_engine_renders_match_the_model_with_the_warp(engine: RenderEngine) -> N
 def test_engine_warps_mixed_parts_and_samples_without_a_warp(engine: RenderEngine) -> None:
     a, pa = _striped()
     b = np.full_like(a, 200)
-    sa, sb = Source(a, pa), Source(b, pa)
+    sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pa)
     mixed = engine.encode([sb] + [sa] * 7)  # torso from the flat grey photo
     kept = mixed.latents.parts
     assert kept is not None
-    assert torch.equal(kept[:3], engine.source_input(sb)[:3])
-    assert torch.equal(kept[3:24], engine.source_input(sa)[3:24])
+    assert torch.equal(kept[:3], engine.appearance_input(sb)[:3])
+    assert torch.equal(kept[3:24], engine.appearance_input(sa)[3:24])
     assert engine.render(mixed, pa).image.shape == (128, 128, 3)
     prior = engine.sample_appearance(pa, seed=3)
     assert prior.latents.parts is None
@@ -188,7 +186,7 @@ def test_eval_runs_a_warped_model(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_warm_start_adds_the_warp_without_changing_renders(tmp_path: Path) -> None:
     old, t, data, _ = warm_start_with(tmp_path, warped_parts=True)
-    assert data[0]["stickman"].shape[0] == 7
+    assert data[0]["shape"].shape[0] == 7
     before, after = renders_before_and_after(old, t.model, data[0])
     assert torch.allclose(before, after, atol=1e-5)
     t.run()  # and it trains

@@ -33,7 +33,7 @@ def saved_workspace(tmp_path: Path, pose: Pose | None = None) -> tuple[Path, Pos
     Image.new("RGB", SIZE).save(photo)
     pose = pose or Pose.template(*SIZE, (40, 30, 120, 240))
     ws = Workspace()
-    ws.photos.append(Photo(ws.new_id(), photo, pose=pose, source_pose=pose.copy(), origin="file"))
+    ws.photos.append(Photo(ws.new_id(), photo, pose=pose, source_pose=pose, origin="file"))
     ws.current = ws.photos[0].id
     ws.keyframes = [pose, pose.mirrored()]
     ws.settings = {"fps": 24.0, "frames_between": 3}
@@ -51,8 +51,7 @@ def edit(path: Path, change: Any) -> None:
 def test_joints_saved_far_outside_the_photo_reopen_at_its_edge(tmp_path: Path) -> None:
     # What Shift+arrow nudging while zoomed out saved: a joint 50 photo sizes away. The old
     # loader refused the whole workspace (and its recovery file) for ever.
-    pose = Pose.template(*SIZE, (40, 30, 120, 240))
-    pose.xy[4] = (15_000.0, -9_000.0)
+    pose = Pose.template(*SIZE, (40, 30, 120, 240)).with_joint(4, 15_000.0, -9_000.0)
     path, _ = saved_workspace(tmp_path, pose)
     ws = load_workspace(path)
     (photo,) = ws.photos

@@ -1,7 +1,7 @@
 """Training data: synthetic people, official `index.p` datasets and image folders with pose files.
 
 An item is a self-reconstruction example, as in the paper: `parts` (the 8 part crops F_phi
-sees), `stickman` (E_theta's input: the stickman, plus the warped parts for models with
+sees), `shape` (E_theta's shape input: the stickman, plus the warped parts for models with
 `warped_parts`) and `image` all come from one image and its pose, built with the same
 `vunet_studio.model_inputs` functions the app uses. Synthetic data can also give re-posing
 pairs (`data.pair_fraction`): `parts` from the person in one pose, the rest from another.
@@ -116,7 +116,7 @@ def make_item(
     parts = appearance_input(*(appearance or (img, p)), cfg)  # (C, P, P)
     return {
         "parts": parts,
-        "stickman": shape_input(p, parts if warp else None, cfg),  # (3 or 7, S, S)
+        "shape": shape_input(p, parts if warp else None, cfg),  # (3 or 7, S, S)
         "image": image_to_tensor(img),  # (3, S, S)
     }
 
@@ -136,7 +136,7 @@ class SynthDataset(Dataset):
     """Synthetic people rendered on the fly: item i is `training.synth.sample(seed + i)`.
 
     With `pair_fraction` > 0 that share of the items is a re-posing pair instead: the parts
-    come from `sample_pair(seed + i)`'s first pose, image, stickman and mask from its second.
+    come from `sample_pair(seed + i)`'s first pose, image, shape input and mask from its second.
     Which items are pairs depends only on (seed, i), so resumed runs see the same stream.
     Unbounded (`length` is None): the sampler hands out ever-growing indices.
     """
@@ -378,7 +378,7 @@ class StreamSampler(Sampler[int]):
 def collate(items: list[Item | None]) -> dict[str, Any]:
     good = [it for it in items if it is not None]
     batch: dict[str, Any] = {"skipped": len(items) - len(good)}
-    for key in ("parts", "stickman", "image"):
+    for key in ("parts", "shape", "image"):
         batch[key] = torch.stack([it[key] for it in good]) if good else None  # (B, ...)
     # Only synthetic data knows the person's silhouette.
     batch["mask"] = (

@@ -46,7 +46,7 @@ from torch import Tensor
 from training.metrics import all_metrics
 from training.pairs import Pair, PairsError, find_pairs, load_pair
 from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
-from vunet_studio.engine import EngineError, RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.imageio import is_grey
 from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
@@ -95,8 +95,8 @@ def prior_mean(engine: RenderEngine, target: Pose) -> np.ndarray:
 def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float]]:
     """The metrics of every method on one pair (see the module docstring)."""
     s = engine.image_size
-    source = Source(pair.appearance, pair.appearance_pose)
-    render = engine.render(engine.encode(source), pair.target_pose)
+    appearance = AppearanceImage(pair.appearance, pair.appearance_pose)
+    render = engine.render(engine.encode(appearance), pair.target_pose)
     box = render.box
     target = render.pose  # the target in the render's square, as the engine drew it
     truth = in_box(pair.target, box, s)  # (S, S, 3)
@@ -106,7 +106,7 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
         "transfer": render.image,  # (S, S, 3)
         "appearance_copy": base,
         "prior_mean": prior_mean(engine, target),
-        "parts_warp": parts_warp(base, engine.source_input(source), target, engine),
+        "parts_warp": parts_warp(base, engine.appearance_input(appearance), target, engine),
     }
     result = {k: all_metrics(img, truth, mask) for k, img in squares.items()}
     if pair.scene is not None:

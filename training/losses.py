@@ -165,8 +165,3 @@ class ReconstructionLoss(nn.Module):
             terms["alpha"] = F.binary_cross_entropy_with_logits(alpha.float(), mask.float())
             total = total + cfg.alpha_weight * terms["alpha"]
         return total, terms
-
-
-def kl_mean(kl: Tensor) -> Tensor:
-    """The batch mean of the per-sample KL (B,) -> scalar."""
-    return kl.float().mean()

@@ -46,7 +46,7 @@ import numpy as np
 
 from training.metrics import ssim
 from vunet_studio.composite import Reposed, composite, repose
-from vunet_studio.engine import EngineError, RenderEngine, Source, default_checkpoint
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, default_checkpoint
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
 from vunet_studio.framing import pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, is_image_path, load_image
@@ -112,10 +112,8 @@ def pose_into_frame(pose: Pose, frame: Pose) -> Pose:
         raise ValueError("both poses need a full torso (both shoulders and both hips)")
     (c_src, len_src), (c_dst, len_dst) = src, dst
     s = len_dst / max(len_src, 1e-6)
-    out = pose.copy()
-    out.xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
-    out.image_size = frame.image_size
-    return out
+    xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
+    return Pose(xy, pose.visible, frame.image_size)
 
 
 def _points(pose: Pose) -> dict[str, np.ndarray]:
@@ -362,7 +360,7 @@ def evaluate_photos(
     recon: dict[str, dict[str, Any]] = {}
     for a, b in it:
         assert a.scene is not None
-        appearance = engine.encode(Source(a.image, a.pose))  # cached per photo
+        appearance = engine.encode(AppearanceImage(a.image, a.pose))  # cached per photo
         target = a.pose if a is b else pose_into_frame(b.pose, a.pose)
         done = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey)
         fidelity = pose_fidelity(judge, done, target)

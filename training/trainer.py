@@ -277,7 +277,7 @@ class Trainer:
             b = next(it)
             self._check_unreadable(guard, b)
             if b["parts"] is not None:
-                batches.append((_to(b["parts"], self.device, False), _to(b["stickman"], self.device, False)))
+                batches.append((_to(b["parts"], self.device, False), _to(b["shape"], self.device, False)))
         del it
         self.model.data_dependent_init(batches)
 
@@ -448,8 +448,8 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> tuple[float, dict[str, float]]:
         cfg = self.cfg
-        parts = _to(batch["parts"], self.device, self.channels_last)  # (B, 24, P, P)
-        stickman = _to(batch["stickman"], self.device, self.channels_last)  # (B, 3, S, S)
+        parts = _to(batch["parts"], self.device, self.channels_last)  # (B, 24 or 27, P, P)
+        shape = _to(batch["shape"], self.device, self.channels_last)  # (B, 3 or 7, S, S)
         image = _to(batch["image"], self.device, self.channels_last)  # (B, 3, S, S)
         lr = learning_rate(self.step, cfg.schedule)
         klw = kl_weight(self.step, cfg.schedule)
@@ -461,7 +461,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with ctx:
-            out = self.net(parts, stickman)
+            out = self.net(parts, shape)
             mask = batch.get("mask")
             rec, terms = self.loss_fn(
                 out.image, image, None if mask is None else mask.to(self.device), alpha=out.alpha
@@ -513,7 +513,7 @@ class Trainer:
 
         n = min(8, batch["image"].shape[0])
         out = self._last_output[:n].float().cpu().clamp(-1, 1)  # (n, 3, S, S)
-        shape = batch["stickman"][:n]  # (n, 3 or 7, S, S)
+        shape = batch["shape"][:n]  # (n, 3 or 7, S, S)
         columns = [batch["image"][:n], shape[:, :3]] + ([shape[:, 3:6]] if shape.shape[1] > 3 else []) + [out]
         rows = torch.stack(columns, dim=1).flatten(0, 1)  # (n * columns, 3, S, S)
         grid = make_grid((rows + 1) / 2, nrow=len(columns))  # (3, H', W') in [0, 1]

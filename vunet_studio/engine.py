@@ -1,11 +1,12 @@
 """The render engine: the one object the app and the command line use to re-pose people.
 
 Qt-free. `RenderEngine` loads a checkpoint once (folding weight norm, picking the device and
-number format), encodes an appearance source once (F_phi, cached per source), and renders
-many poses fast (E_theta + D_theta only, see `vunet_studio.fastpath`).
+number format), encodes an appearance image once (F_phi; the app's one appearance cache,
+keyed by what was encoded), and renders many poses fast (E_theta + D_theta only, see
+`vunet_studio.fastpath`).
 
-Frames: every pose is in the pixels of its own image (a `Source`'s photo, or whatever frame
-the caller edits in). The model sees S x S images (S = `image_size`), so the engine frames
+Frames: every pose is in the pixels of its own image (an `AppearanceImage`'s photo, or whatever
+frame the caller edits in). The model sees S x S images (S = `image_size`), so the engine frames
 the person as `vunet_studio.framing` does for every path (the box around the joints, as
 people are framed in the training data): it crops the appearance's box to S x S for F_phi's
 part crops, and for a render moves the target pose into the box around *that* pose (or the
@@ -45,13 +46,13 @@ from vunet_studio.model_inputs import (
     tensor_to_alpha,
     tensor_to_image,
 )
-from vunet_studio.parts import NUM_PARTS, PART_NAMES
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
 from vunet_studio.threads import PROBE_GAIN, ThreadTuner
 
 logger = logging.getLogger(__name__)
 
-#: Encoded appearances kept (each is a few KB of latents).
+#: Encoded appearances kept (each is a few KB of latents), appearance images and prior samples alike.
 CACHE_SIZE = 64
 
 
@@ -60,11 +61,17 @@ class EngineError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Source:
-    """An appearance source: a photo (RGB uint8, H x W x 3) and the person's pose in its pixels."""
+class AppearanceImage:
+    """The photo whose looks a render takes (RGB uint8, H x W x 3) and the person's pose in its pixels.
+
+    key: names this image and pose in the engine's appearance cache. None (the default): a
+    hash of the pixels and the pose. The app names its photos instead (photo id and pose):
+    hashing a 24-megapixel photo takes about 0.1 s, and it asks on every mouse move.
+    """
 
     image: np.ndarray
     pose: Pose
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,9 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
         raise EngineError(f"Expected an 8-bit RGB photo: {e}.") from None
 
 
-def _source_key(src: Source) -> str:
+def _appearance_key(src: AppearanceImage) -> str:
+    if src.key is not None:
+        return src.key
     img = _as_rgb(src.image)
     h = hashlib.blake2b(digest_size=16)
     h.update(repr(img.shape).encode())
@@ -133,7 +142,7 @@ def default_checkpoint() -> Path:
 
 
 class RenderEngine:
-    """Loads a checkpoint once; `encode` a source once; `render` many poses fast.
+    """Loads a checkpoint once; `encode` an appearance image once; `render` many poses fast.
 
     checkpoint: a `.safetensors` file from `save_checkpoint` (default: the bundled model).
     device: 'auto' (CUDA when present, else CPU), 'cpu' or 'cuda'.
@@ -238,11 +247,11 @@ class RenderEngine:
         with self._lock:
             parts = appearance_input(img, pose, self.config)  # (C, P, P)
             prepared = self._net.prepare(self._net.encode(parts[None]))
-            stick = shape_input(pose, parts, self.config)[None]  # (1, 3 or 7, S, S)
+            shape = shape_input(pose, parts, self.config)[None]  # (1, 3 or 7, S, S)
             for _ in range(2):  # oneDNN builds its kernels on the first call(s)
-                self._net.decode(stick, prepared)
+                self._net.decode(shape, prepared)
             if self._auto_threads:
-                self._pick_threads(lambda: self._net.decode(stick, prepared))
+                self._pick_threads(lambda: self._net.decode(shape, prepared))
 
     def _pick_threads(self, edit: Callable[[], object], rounds: int = 3) -> None:
         """Keep all physical cores, or drop to 1 thread when that renders faster.
@@ -292,11 +301,12 @@ class RenderEngine:
             self.threads = self._tuner.threads
 
     # --- appearance --------------------------------------------------------------------------
-    def source_input(self, source: Source) -> torch.Tensor:
-        """F_phi's input (C, P, P) for one source: the box around the person, then the part crops."""
-        img = _as_rgb(source.image)
+    def appearance_input(self, appearance: AppearanceImage) -> torch.Tensor:
+        """F_phi's input (C, P, P) for one appearance image: the box around the person, then
+        the part crops (`convert.appearance_input`)."""
+        img = _as_rgb(appearance.image)
         h, w = img.shape[:2]
-        pose = source.pose
+        pose = appearance.pose
         if pose.image_size is not None and tuple(pose.image_size) != (w, h):
             pose = pose.scaled(w / pose.image_size[0], h / pose.image_size[1])
         _check_torso(pose, "appearance pose")
@@ -307,42 +317,50 @@ class RenderEngine:
             raise EngineError(str(exc)) from None
         return appearance_input(square, pose_in_box(pose, cut, s), self.config)
 
-    def encode(self, source: Source | Sequence[Source]) -> Appearance:
-        """One source, or 8 (one per body part in `vunet_studio.parts.PART_NAMES` order) to mix parts."""
-        if isinstance(source, Source):
-            sources: list[Source] = [source]
+    def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
+        """One appearance image, or 8 (one per body part in `skeleton.PART_NAMES` order) to mix parts."""
+        if isinstance(appearance, AppearanceImage):
+            images: list[AppearanceImage] = [appearance]
         else:
-            sources = list(source)
-            if len(sources) != NUM_PARTS or not all(isinstance(s, Source) for s in sources):
+            images = list(appearance)
+            if len(images) != NUM_PARTS or not all(isinstance(s, AppearanceImage) for s in images):
                 raise EngineError(
-                    f"Mixing needs one source per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
-                    f"got {len(sources)}."
+                    f"Mixing needs one appearance image per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
+                    f"got {len(images)}."
                 )
-        keys = [_source_key(s) for s in sources]
+        keys = [_appearance_key(s) for s in images]
         key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
         with self._lock:
-            hit = self._cache.get(key)
+            hit = self._cached(key)
             if hit is not None:
-                self._cache.move_to_end(key)
                 return hit
             t0 = time.perf_counter()
             self._ensure_threads()
             built: dict[str, torch.Tensor] = {}
-            for k, s in zip(keys, sources, strict=True):
+            for k, s in zip(keys, images, strict=True):
                 if k not in built:  # one cropping pass per distinct photo
-                    built[k] = self.source_input(s)
+                    built[k] = self.appearance_input(s)
             if len(built) == 1:
                 parts = next(iter(built.values()))  # (C, P, P)
             else:
                 order = list(built)
                 parts = mix_appearance(list(built.values()), [order.index(k) for k in keys])  # (C, P, P)
             means = self._net.encode(parts[None])  # per scale (1, L, h, w)
-            app = self._make_appearance(key, means, parts)
-            self._cache[key] = app
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            app = self._keep(self._make_appearance(key, means, parts))
             logger.debug("encoded appearance %s in %.1f ms", key[:12], (time.perf_counter() - t0) * 1e3)
             return app
+
+    def _cached(self, key: str) -> Appearance | None:
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+        return hit
+
+    def _keep(self, app: Appearance) -> Appearance:
+        self._cache[app.key] = app
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return app
 
     def _make_appearance(
         self, key: str, means: list[torch.Tensor], parts: torch.Tensor | None = None
@@ -369,17 +387,24 @@ class RenderEngine:
             return self._make_appearance(key, zs)
 
     def sample_appearance(self, pose: Pose, seed: int) -> Appearance:
-        """A random appearance from the prior p(z | stickman of `pose`)."""
+        """A random appearance from the prior p(z | stickman of `pose`); cached like `encode`
+        (the same pose and seed draw the same latents)."""
         _check_torso(pose, "pose")
+        h = hashlib.blake2b(np.ascontiguousarray(pose.xy).tobytes(), digest_size=8)
+        h.update(np.ascontiguousarray(pose.visible).tobytes())
+        key = f"prior:{int(seed)}:{h.hexdigest()}"
+        with self._lock:
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
         s = self.image_size
         # No appearance image: a model with warped parts sees none (zeros), as trained.
-        stick = shape_input(pose_in_box(pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
+        shape = shape_input(pose_in_box(pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         with self._lock, torch.inference_mode():
             self._ensure_threads()
-            zs = self._model.sample_latents(stick.to(self.device), generator=gen)
-            h = hashlib.blake2b(np.ascontiguousarray(pose.xy).tobytes(), digest_size=8).hexdigest()
-            return self._make_appearance(f"prior:{seed}:{h}", zs)
+            zs = self._model.sample_latents(shape.to(self.device), generator=gen)
+            return self._keep(self._make_appearance(key, zs))
 
     # --- rendering ---------------------------------------------------------------------------
     def render(
@@ -398,11 +423,11 @@ class RenderEngine:
         frame = pose_box(pose) if box is None else Box(*box)
         parts = appearance.latents.parts
         local = pose_in_box(pose, frame, s)  # the pose's one frame conversion: photo -> box
-        stick = shape_input(local, parts, self.config)[None]  # (1, 3 or 7, S, S)
+        shape = shape_input(local, parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
             threads = self._ensure_threads(render=True)
             w0, c0 = time.perf_counter(), time.process_time()
-            out = self._net.decode(stick, appearance.latents.prepared)  # (1, 3, S, S) float32
+            out = self._net.decode(shape, appearance.latents.prepared)  # (1, 3 or 4, S, S) float32
             self._measured(threads, time.perf_counter() - w0, time.process_time() - c0)
         image = tensor_to_image(out[0])  # (S, S, 3) uint8
         alpha = tensor_to_alpha(out[0])  # (S, S) float32, or None without the alpha channel

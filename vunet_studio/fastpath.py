@@ -188,7 +188,7 @@ class FastVUNet(nn.Module):
     """E_theta + D_theta (+ F_phi) of a VUNet, for inference only (see the module doc).
 
     encode(parts) -> latents; prepare(latents) -> Prepared (once per appearance);
-    decode(stickman, prepared) -> image (B, 3, S, S) float32 in [-1, 1] (unclipped).
+    decode(shape, prepared) -> image (B, 3 or 4, S, S) float32 in [-1, 1] (unclipped).
     packed: prepacked oneDNN weights + fused residual adds (default: on CPUs with oneDNN).
     """
 
@@ -294,13 +294,13 @@ class FastVUNet(nn.Module):
         r = torch.cat([self._elu(x), self._elu(skip(a_elu))], dim=1)  # (B, 2C, H, W)
         return conv(r, residual=x)  # (B, C, H, W)
 
-    def decode_tensors(self, stickman: Tensor, z_terms: list[Tensor], films: Sequence[Tensor] = ()) -> Tensor:
-        """The pose-edit graph: stickman float32, z terms in the net's dtype, both in its memory format;
+    def decode_tensors(self, shape: Tensor, z_terms: list[Tensor], films: Sequence[Tensor] = ()) -> Tensor:
+        """The pose-edit graph: the shape input float32, z terms in the net's dtype, both in its memory format;
         `films` the modulation of the blocks after z_0 (empty without modulation)."""
         film = list(films)
         # E_theta: keep ELU(skip), which both its next block and D_theta's skip input need.
         skips: list[Tensor] = []
-        h = self.up_inp(stickman).to(self.dtype)  # (B, 32, S, S), from the fp32 input conv
+        h = self.up_inp(shape).to(self.dtype)  # (B, C0, S, S), from the fp32 input conv
         for s, blocks in enumerate(self.up_blocks):
             e = self._elu(h)
             for conv in blocks:
@@ -308,7 +308,7 @@ class FastVUNet(nn.Module):
                 e = self._elu(h)
                 skips.append(e)
             if s < len(self.up_downs):
-                h = self.up_downs[s](h)  # (B, C_s+1, S/2^(s+1), S/2^(s+1))
+                h = self.up_downs[s](h)  # (B, C_{s+1}, S/2^(s+1), S/2^(s+1))
         # D_theta, lowest scale first; the prior is not needed for a re-pose.
         h = self.dd_inp(h)  # (B, C, h, w): D_theta starts from E_theta's last (raw) output
         for i in range(len(self.dd_pre)):
@@ -329,8 +329,8 @@ class FastVUNet(nn.Module):
         return torch.cat([self.head(h), self.alpha_head(h)], dim=1)  # (B, 4, S, S): RGB, alpha logit
 
     @torch.inference_mode()
-    def decode(self, stickman: Tensor, prepared: Prepared) -> Tensor:
+    def decode(self, shape: Tensor, prepared: Prepared) -> Tensor:
         """One pose edit: (B, C, S, S) shape input -> (B, 3, S, S) float32 image, or (B, 4, S, S)
         with the alpha logit last when the model has `alpha`."""
-        out = self.decode_tensors(self._in(stickman, torch.float32), prepared.z_terms, prepared.films)
+        out = self.decode_tensors(self._in(shape, torch.float32), prepared.z_terms, prepared.films)
         return out.float().contiguous()

@@ -38,8 +38,6 @@ from torch import Tensor
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model.config import WARPED_CHANNELS, VUNetConfig
 from vunet_studio.parts import (
-    NUM_PARTS,
-    PART_INDEX,
     PartSources,
     part_crops_with_mask,
     part_quads,
@@ -47,6 +45,7 @@ from vunet_studio.parts import (
     uncrop_quad,
 )
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS, PART_INDEX
 from vunet_studio.stickman import draw_stickman
 
 
@@ -81,7 +80,7 @@ def pose_in_frame(pose: Pose, width: int, height: int, source_size: tuple[int, i
     """`pose` rescaled from `source_size` (default: `pose.image_size`) to a width x height frame."""
     src = source_size if source_size is not None else pose.image_size
     if src is None or tuple(src) == (width, height):
-        return Pose(pose.xy, pose.visible, (width, height))
+        return pose.with_image_size((width, height))
     return pose.scaled(width / src[0], height / src[1])
 
 

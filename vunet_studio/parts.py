@@ -1,5 +1,8 @@
 """In-plane normalisation: the 8 body-part crops F_phi sees instead of the whole image.
 
+The parts themselves (names, order, joints) are the skeleton's (`skeleton.PART_NAMES`,
+`skeleton.PART_JOINTS`); this module crops them.
+
 numpy + cv2 only (no torch). Mirrors the official `batches.py` (`get_crop`, `normalize`):
 each part is a quadrilateral in the image, perspective-warped onto a size x size square
 (bilinear, replicated border). Corner order: the quad's 4 points go to the crop corners
@@ -30,33 +33,7 @@ import cv2
 import numpy as np
 
 from vunet_studio.pose import Pose
-from vunet_studio.skeleton import JOINT_INDEX
-
-#: Part order on the channel axis (the reference's `bparts` order).
-PART_NAMES: tuple[str, ...] = (
-    "torso",
-    "head",
-    "lupperarm",
-    "lforearm",
-    "rupperarm",
-    "rforearm",
-    "lthigh",
-    "rthigh",
-)
-NUM_PARTS = len(PART_NAMES)
-PART_INDEX: dict[str, int] = {n: i for i, n in enumerate(PART_NAMES)}
-
-#: Joints each part is built from (the reference's `bparts`).
-PART_JOINTS: dict[str, tuple[str, ...]] = {
-    "torso": ("lshoulder", "lhip", "rhip", "rshoulder"),
-    "head": ("lshoulder", "rshoulder", "cnose"),
-    "lupperarm": ("lshoulder", "lelbow"),
-    "lforearm": ("lelbow", "lwrist"),
-    "rupperarm": ("rshoulder", "relbow"),
-    "rforearm": ("relbow", "rwrist"),
-    "lthigh": ("lhip", "lknee"),
-    "rthigh": ("rhip", "rknee"),
-}
+from vunet_studio.skeleton import JOINT_INDEX, NUM_PARTS, PART_JOINTS, PART_NAMES
 
 #: Limb rectangle width as a fraction of its length (the reference's `ar`).
 LIMB_WIDTH = 0.5
@@ -164,11 +141,6 @@ def part_crops_with_mask(
 def part_crops(image: np.ndarray, pose: Pose, size: int, *, fallbacks: bool = True) -> np.ndarray:
     """uint8 (8, size, size, C) part crops of `image` (HWC uint8); a missing part is zeros."""
     return part_crops_with_mask(image, pose, size, fallbacks=fallbacks)[0]
-
-
-def part_present(pose: Pose, image_height: int, *, fallbacks: bool = True) -> np.ndarray:
-    """(8,) bool: which parts `pose` yields (without cropping anything)."""
-    return np.array([q is not None for q in part_quads(pose, image_height, fallbacks=fallbacks)])
 
 
 def source_list(sources: PartSources) -> list[tuple[np.ndarray, Pose] | None]:

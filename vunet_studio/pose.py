@@ -2,11 +2,15 @@
 
 No Qt, no torch. A hidden joint keeps its last coordinates (so showing it again puts it
 back where it was) but counts as missing everywhere else: stickman, part crops, exports.
+
+A `Pose` is immutable (its arrays are read-only): an edit makes a new pose (`with_joint`,
+`with_visible`, `with_xy`, `with_image_size`, `translated`, ...), so one pose can be shared
+by the canvas, the undo stack, the document and the render thread without copies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,12 +25,19 @@ from vunet_studio.skeleton import (
 )
 
 
-@dataclass
-class Pose:
-    """One person's 18 joints (`JOINT_NAMES` order).
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
-    xy: (18, 2) float32 pixel coordinates, x right, y down.
-    visible: (18,) bool; False means the joint is missing/hidden.
+
+# eq=False: `__eq__` below compares within a tolerance, and a pose holds arrays, so it is
+# not hashable.
+@dataclass(frozen=True, eq=False)
+class Pose:
+    """One person's 18 joints (`JOINT_NAMES` order); immutable.
+
+    xy: (18, 2) float32 pixel coordinates, x right, y down (read-only).
+    visible: (18,) bool; False means the joint is missing/hidden (read-only).
     """
 
     xy: np.ndarray
@@ -34,10 +45,13 @@ class Pose:
     image_size: tuple[int, int] | None = field(default=None)  # (width, height) the pixels refer to
 
     def __post_init__(self) -> None:
-        self.xy = np.asarray(self.xy, dtype=np.float32).reshape(NUM_JOINTS, 2).copy()
-        self.visible = np.asarray(self.visible, dtype=bool).reshape(NUM_JOINTS).copy()
-        if not np.all(np.isfinite(self.xy[self.visible])):
+        # Copied once here, so the caller's arrays can change without changing the pose.
+        xy = _frozen(np.array(self.xy, dtype=np.float32).reshape(NUM_JOINTS, 2))
+        visible = _frozen(np.array(self.visible, dtype=bool).reshape(NUM_JOINTS))
+        if not np.all(np.isfinite(xy[visible])):
             raise ValueError("visible joints must have finite coordinates")
+        object.__setattr__(self, "xy", xy)
+        object.__setattr__(self, "visible", visible)
 
     # --- construction -------------------------------------------------------------
     @classmethod
@@ -74,22 +88,18 @@ class Pose:
         The neck is the shoulder midpoint and exists only when both shoulders do.
         """
         kp = np.asarray(keypoints, np.float64).reshape(len(COCO17_NAMES), 3)
-        pose = cls.empty(image_size)
+        xy = np.zeros((NUM_JOINTS, 2), np.float32)
+        visible = np.zeros(NUM_JOINTS, bool)
         for k, name in enumerate(COCO17_NAMES):
             j = JOINT_INDEX[COCO17_TO_JOINT[name]]
             if kp[k, 2] > threshold and np.all(np.isfinite(kp[k, :2])):
-                pose.xy[j] = kp[k, :2]
-                pose.visible[j] = True
-        pose._derive_neck()
-        return pose
-
-    def _derive_neck(self) -> None:
+                xy[j] = kp[k, :2]
+                visible[j] = True
         rs, ls, n = JOINT_INDEX["rshoulder"], JOINT_INDEX["lshoulder"], JOINT_INDEX["cneck"]
-        if self.visible[rs] and self.visible[ls]:
-            self.xy[n] = (self.xy[rs] + self.xy[ls]) / 2.0
-            self.visible[n] = True
-        else:
-            self.visible[n] = False
+        visible[n] = visible[rs] and visible[ls]
+        if visible[n]:
+            xy[n] = (xy[rs] + xy[ls]) / 2.0
+        return cls(xy, visible, image_size)
 
     # --- conversion ---------------------------------------------------------------
     def to_coco17(self) -> np.ndarray:
@@ -107,10 +117,27 @@ class Pose:
         out[~self.visible] = -1.0
         return out.astype(np.float32)
 
-    def copy(self) -> Pose:
-        return Pose(self.xy.copy(), self.visible.copy(), self.image_size)
+    # --- edits: each returns a new pose -----------------------------------------------
+    def with_xy(self, xy: np.ndarray) -> Pose:
+        """This pose with all 18 joints at `xy` (18, 2), visibility kept."""
+        return Pose(xy, self.visible, self.image_size)
 
-    # --- edits --------------------------------------------------------------------
+    def with_joint(self, j: int, x: float, y: float) -> Pose:
+        """This pose with joint `j` at (x, y)."""
+        xy = self.xy.copy()
+        xy[j] = (x, y)
+        return Pose(xy, self.visible, self.image_size)
+
+    def with_visible(self, joints: int | np.ndarray | list[int], visible: bool) -> Pose:
+        """This pose with the joint(s) `joints` (index, indices or an (18,) mask) shown or hidden."""
+        vis = self.visible.copy()
+        vis[joints] = visible
+        return Pose(self.xy, vis, self.image_size)
+
+    def with_image_size(self, image_size: tuple[int, int] | None) -> Pose:
+        """The same joints, said to be in the pixels of an image of `image_size` (width, height)."""
+        return replace(self, image_size=image_size)
+
     def mirrored(self, width: float | None = None) -> Pose:
         """Swap left and right joints.
 
@@ -119,8 +146,8 @@ class Pose:
         stays in place and only its sidedness changes (the editor's "mirror").
         """
         idx = list(FLIP_INDEX)
-        xy = self.xy[idx].copy()
-        vis = self.visible[idx].copy()
+        xy = self.xy[idx]  # fancy indexing: a writable copy
+        vis = self.visible[idx]
         if width is not None:
             axis2 = float(width)
         else:
@@ -129,16 +156,13 @@ class Pose:
         return Pose(xy, vis, self.image_size)
 
     def translated(self, dx: float, dy: float) -> Pose:
-        p = self.copy()
-        p.xy += (dx, dy)
-        return p
+        return self.with_xy(self.xy + (dx, dy))  # float64 sum, stored as float32
 
     def scaled(self, sx: float, sy: float) -> Pose:
-        p = self.copy()
-        p.xy *= (sx, sy)
-        if p.image_size is not None:
-            p.image_size = (round(p.image_size[0] * sx), round(p.image_size[1] * sy))
-        return p
+        size = self.image_size
+        if size is not None:
+            size = (round(size[0] * sx), round(size[1] * sy))
+        return Pose(self.xy * (sx, sy), self.visible, size)
 
     def center(self) -> np.ndarray:
         pts = self.xy[self.visible]

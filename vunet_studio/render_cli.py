@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from vunet_studio.composite import repose
-from vunet_studio.engine import EngineError, RenderEngine, Source
+from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
 from vunet_studio.framing import Box, FramingError, pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, device=args.device, precision=args.precision, warmup=len(poses) > 1
     )
     logger.info("model loaded in %.2f s (%s, %s)", time.perf_counter() - t0, engine.device, engine.precision)
-    appearance = engine.encode(Source(image, app_pose))
+    appearance = engine.encode(AppearanceImage(image, app_pose))
 
     from tqdm import tqdm
 

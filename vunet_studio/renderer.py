@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from vunet_studio.engine import Appearance, ProgressFn, Render, Source
+    from vunet_studio.engine import Appearance, AppearanceImage, ProgressFn, Render
     from vunet_studio.pose import Pose
 
 
@@ -23,7 +23,7 @@ class Renderer(Protocol):
     #: Where it runs ('cpu', 'cuda:0'); the status bar shows it.
     device: str
 
-    def encode(self, source: Source | Sequence[Source]) -> Appearance:
+    def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
         """The appearance of one source, or of 8 mixed (one per body part, `parts.PART_NAMES`)."""
         ...
 

@@ -229,8 +229,7 @@ def stickman_mask(pose: Pose, width: int, height: int) -> np.ndarray:
     on the long side and upsampled: a blur at 12 megapixels would take seconds."""
     scale = min(1.0, WORK_SIDE / max(width, height, 1))
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
-    small_pose = pose.copy()
-    small_pose.xy *= (sw / width, sh / height)
+    small_pose = pose.with_xy(pose.xy * (sw / width, sh / height))
     size = person_height(small_pose)
     hard = skeleton_mask(small_pose, sw, sh, thickness=0.11 * size).astype(np.float32)
     soft = np.clip(cv2.GaussianBlur(hard, (0, 0), max(1.0, 0.02 * size)) * 1.5, 0.0, 1.0)
@@ -364,10 +363,8 @@ class _View:
 
     def pose_in(self, pose: Pose) -> Pose:
         """`pose` (photo pixels) in this view's pixels."""
-        local = pose.copy()
-        local.xy = ((pose.xy - self.box[:2]) * (self.sx, self.sy)).astype(np.float32)
-        local.image_size = (self.small.shape[1], self.small.shape[0])
-        return local
+        xy = ((pose.xy - self.box[:2]) * (self.sx, self.sy)).astype(np.float32)
+        return Pose(xy, pose.visible, (self.small.shape[1], self.small.shape[0]))
 
     def paste(self, small_mask: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self.box

@@ -1,4 +1,5 @@
-"""The 18-joint skeleton of the VUNet data (OpenPose COCO-18): names, order, limbs, flip map, template.
+"""The 18-joint skeleton of the VUNet data (OpenPose COCO-18): names, order, limbs, flip map,
+template, and the body parts built from the joints.
 
 Plain constants, no numpy or torch, so every ring of the project can import them.
 """
@@ -71,6 +72,24 @@ LIMBS: tuple[tuple[str, str], ...] = (
     ("cnose", "leye"),
     ("leye", "lear"),
 )
+
+#: The body parts F_phi sees, in their order on the model's channel axis (the reference's
+#: `bparts` order; `vunet_studio.parts` crops them).
+PART_NAMES: tuple[str, ...] = tuple("torso head lupperarm lforearm rupperarm rforearm lthigh rthigh".split())
+NUM_PARTS = len(PART_NAMES)
+PART_INDEX: dict[str, int] = {n: i for i, n in enumerate(PART_NAMES)}
+
+#: Joints each part is built from (the reference's `bparts`).
+PART_JOINTS: dict[str, tuple[str, ...]] = {
+    "torso": ("lshoulder", "lhip", "rhip", "rshoulder"),
+    "head": ("lshoulder", "rshoulder", "cnose"),
+    "lupperarm": ("lshoulder", "lelbow"),
+    "lforearm": ("lelbow", "lwrist"),
+    "rupperarm": ("rshoulder", "relbow"),
+    "rforearm": ("relbow", "rwrist"),
+    "lthigh": ("lhip", "lknee"),
+    "rthigh": ("rhip", "rknee"),
+}
 
 #: Left/right swap used by mirroring and flip augmentation.
 FLIP_MAP: dict[str, str] = {

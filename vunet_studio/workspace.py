@@ -27,7 +27,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.pose_io import FORMAT_NAME as POSE_FORMAT_NAME
 from vunet_studio.pose_io import FORMAT_VERSION as POSE_FORMAT_VERSION
 from vunet_studio.pose_io import PoseFileError, decode_json, parse_poses, pose_document
-from vunet_studio.skeleton import JOINT_NAMES, NUM_JOINTS
+from vunet_studio.skeleton import JOINT_NAMES, NUM_JOINTS, NUM_PARTS
 from vunet_studio.userfiles import UserFileError, read_user_file
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "vunet-studio-workspace"
 FORMAT_VERSION = 1
 WORKSPACE_SUFFIX = ".vunet"
-NUM_PARTS = 8  # vunet_studio.parts.NUM_PARTS; kept here so the document needs no cv2
 
 AppearanceMode = Literal["photo", "mix", "sample"]
 
@@ -138,24 +137,21 @@ def fit_pose_to_box(pose: Pose, box: tuple[float, float, float, float]) -> Pose:
     """
     src = pose.bbox()
     if src is None:
-        return pose.copy()
+        return pose
     sx0, sy0, sx1, sy1 = src
     x0, y0, x1, y1 = box
     src_h, dst_h = max(sy1 - sy0, 1e-3), max(y1 - y0, 1e-3)
     s = dst_h / src_h
-    out = pose.copy()
-    out.xy = ((pose.xy - ((sx0 + sx1) / 2.0, sy0)) * s + ((x0 + x1) / 2.0, y0)).astype(np.float32)
-    return out
+    return pose.with_xy(((pose.xy - ((sx0 + sx1) / 2.0, sy0)) * s + ((x0 + x1) / 2.0, y0)).astype(np.float32))
 
 
 def place_hidden_joints(pose: Pose) -> Pose:
-    """A copy whose hidden joints sit where the template puts them relative to the visible
+    """`pose` with its hidden joints where the template puts them relative to the visible
     ones, so "show joint" brings a joint back at a sensible place (files store missing joints
     at 0, 0). Visibility is unchanged."""
-    out = pose.copy()
     box = pose.bbox()
-    if box is None or out.visible.all():
-        return out
+    if box is None or pose.visible.all():
+        return pose
     x0, y0, x1, y1 = box
     # Fit the template to the visible joints' box (at least a plausible person size).
     side_h = max(y1 - y0, 1.0)
@@ -165,8 +161,9 @@ def place_hidden_joints(pose: Pose) -> Pose:
     tx1, ty1 = tmpl_vis.max(axis=0)
     scale = side_h / max(ty1 - ty0, 1e-3) if ty1 - ty0 > 0.2 else max(x1 - x0, y1 - y0, 1.0) / 0.5
     offset = np.array([(x0 + x1) / 2 - scale * (tx0 + tx1) / 2, y0 - scale * ty0], np.float32)
-    out.xy[~pose.visible] = template.xy[~pose.visible] * scale + offset
-    return out
+    xy = pose.xy.copy()
+    xy[~pose.visible] = template.xy[~pose.visible] * scale + offset
+    return pose.with_xy(xy)
 
 
 def interpolate_poses(keys: list[Pose], frames_between: int) -> list[Pose]:
@@ -185,12 +182,12 @@ def interpolate_poses(keys: list[Pose], frames_between: int) -> list[Pose]:
         )
     frames: list[Pose] = []
     for a, b in zip(keys[:-1], keys[1:], strict=True):
-        frames.append(a.copy())  # keys keep their own visibility
+        frames.append(a)  # keys keep their own visibility
         for k in range(1, frames_between + 1):
             t = k / (frames_between + 1)
             xy = (1.0 - t) * a.xy + t * b.xy
             frames.append(Pose(xy, a.visible & b.visible, a.image_size))
-    frames.append(keys[-1].copy())
+    frames.append(keys[-1])
     return frames
 
 
@@ -289,7 +286,9 @@ def _own_pose(doc: dict[str, Any], where: str, warnings: list[str]) -> Pose | No
     if unreadable.any():
         # Hidden where the template puts them, so showing one again brings it back in place
         # rather than at the photo's corner; other hidden joints keep their saved place.
-        pose.xy[unreadable] = place_hidden_joints(pose).xy[unreadable]
+        xy = pose.xy.copy()
+        xy[unreadable] = place_hidden_joints(pose).xy[unreadable]
+        pose = pose.with_xy(xy)
         warnings.append(
             f"{where}: {int(unreadable.sum())} joint(s) had unreadable coordinates and were hidden"
         )
@@ -432,9 +431,9 @@ def workspace_from_document(doc: Any, base_dir: Path | None = None, where: str =
         # One pose standing in for the other keeps the user's work: with either missing the
         # app would estimate both afresh and drop the edit.
         if pose is None and source is not None:
-            pose = source.copy()
+            pose = source
         elif source is None and pose is not None:
-            source = pose.copy()
+            source = pose
         origin = e.get("origin")
         photo = Photo(
             id=ws.new_id(),

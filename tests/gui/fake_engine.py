@@ -1,6 +1,6 @@
 """A stand-in render engine with the real one's interface, for tests, demos and benchmarks.
 
-It draws the target pose's stickman tinted with the source's mean colours, after a short
+It draws the target pose's stickman tinted with the appearance image's mean colours, after a short
 sleep that imitates the model's cost, in the box the real engine would use
 (`vunet_studio.framing`). The shipped app never uses it: tests pass it as the engine factory,
 and `scripts/dev_studio.py --fake-engine` starts the app with it.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vunet_studio.engine import Appearance, EngineError, Render, Source
+from vunet_studio.engine import Appearance, AppearanceImage, EngineError, Render
 from vunet_studio.framing import Box, FramingError, pose_box, pose_in_box
 from vunet_studio.pose import Pose
 from vunet_studio.stickman import draw_stickman
@@ -40,8 +40,8 @@ class FakeEngine:
         self.delay_s = delay_s
         self.renders = 0
 
-    def encode(self, source: Source | Sequence[Source]) -> Appearance:
-        sources = [source] if isinstance(source, Source) else list(source)
+    def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
+        sources = [appearance] if isinstance(appearance, AppearanceImage) else list(appearance)
         colours = []
         for s in sources:
             box = s.pose.bbox()

@@ -51,7 +51,7 @@ def test_copy_pose_of_another_photo(qtbot, loaded) -> None:  # noqa: ANN001
     window, ids = loaded
     doc = window.doc
     alice, bob = doc.photo(ids[0]), doc.photo(ids[1])
-    bob.pose.xy[4] += (-30, -60)  # give bob a raised right wrist to copy
+    bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))  # give bob a raised right wrist to copy
     box = alice.source_pose.bbox()
     window.editor.copy_pose_from(ids[1])
     new = alice.pose
@@ -127,7 +127,8 @@ def test_export_pose_formats_read_back(qtbot, loaded, tmp_path) -> None:  # noqa
 def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
     window, ids = loaded
     window.prefs.frames_between = 2
-    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)  # distinct poses: GIF merges equal frames
+    bob = window.doc.photo(ids[1])
+    bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))  # distinct poses: GIF merges equal frames
     for name in ("anim.gif", "anim.mp4"):
         with qtbot.waitSignal(window.files.exported, timeout=10000) as sig:
             assert window.files.export_animation(tmp_path / name)
@@ -142,7 +143,8 @@ def test_animation_frames_are_the_photo_capped_by_the_size_setting(qtbot, loaded
     photo = window.doc.current  # 200 x 300
     qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
     window.prefs.frames_between = 1
-    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)
+    bob = window.doc.photo(ids[1])
+    bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))
     for side, size in ((1280, (200, 300)), (150, (100, 150))):
         window.prefs.export_max_side = side
         with qtbot.waitSignal(window.files.exported, timeout=10000):
@@ -157,7 +159,8 @@ def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:  # noqa: ANN
     window, ids = loaded
     window.prefs.frames_between = 1
     window.editor.add_keyframe()
-    window.doc.photo(ids[1]).pose.xy[4] += (-30, -60)
+    bob = window.doc.photo(ids[1])
+    bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))
     window.editor.copy_pose_from(ids[1])
     window.editor.add_keyframe()
     window.editor.reset_pose()

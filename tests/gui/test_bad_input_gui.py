@@ -21,7 +21,7 @@ POSE = Pose.template(200, 300, (40, 30, 120, 240))
 
 def spoiled_workspace(tmp_path: Path, photo: Path, spoil: Any) -> Path:
     ws = Workspace()
-    ws.photos.append(Photo(ws.new_id(), photo, pose=POSE.copy(), source_pose=POSE.copy(), origin="file"))
+    ws.photos.append(Photo(ws.new_id(), photo, pose=POSE, source_pose=POSE, origin="file"))
     ws.current = ws.photos[0].id
     path = tmp_path / "spoiled.vunet"
     save_workspace(path, ws)

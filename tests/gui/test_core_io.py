@@ -69,8 +69,7 @@ def test_workspace_roundtrip_relative_paths(tmp_path) -> None:  # noqa: ANN001
     photo_path = tmp_path / "a" / "p.png"
     Image.new("RGB", (10, 10)).save(photo_path)
     ws = Workspace()
-    pose = Pose.template(100, 200)
-    pose.visible[3] = False
+    pose = Pose.template(100, 200).with_visible(3, False)
     ws.photos.append(
         Photo(ws.new_id(), photo_path, pose=pose, source_pose=Pose.template(100, 200), origin="file")
     )
@@ -106,8 +105,7 @@ def test_fit_pose_to_box_and_interpolate() -> None:
     x0, y0, x1, y1 = fitted.bbox()
     assert np.isclose(y0, 300) and np.isclose(y1, 500)
     assert np.isclose((x0 + x1) / 2, 230)
-    b = a.translated(10, 0)
-    b.visible[5] = False
+    b = a.translated(10, 0).with_visible(5, False)
     frames = interpolate_poses([a, b], 3)
     assert len(frames) == 5
     assert np.isclose(frames[2].xy[0, 0], a.xy[0, 0] + 5)
@@ -117,9 +115,10 @@ def test_fit_pose_to_box_and_interpolate() -> None:
 def test_hidden_joints_are_placed_near_the_person() -> None:
     from vunet_studio.workspace import place_hidden_joints
 
-    pose = Pose.template(200, 400, (50, 100, 100, 200))
-    pose.visible[[14, 15, 16, 17]] = False
-    pose.xy[[14, 15, 16, 17]] = 0.0  # as pose files store missing joints
+    pose = Pose.template(200, 400, (50, 100, 100, 200)).with_visible([14, 15, 16, 17], False)
+    xy = pose.xy.copy()
+    xy[[14, 15, 16, 17]] = 0.0  # as pose files store missing joints
+    pose = pose.with_xy(xy)
     placed = place_hidden_joints(pose)
     assert np.array_equal(placed.visible, pose.visible)
     x0, y0, x1, y1 = pose.bbox()

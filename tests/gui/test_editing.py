@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from gui_helpers import click_joint, drag, view_pos
-from PySide6.QtCore import QPoint, QPointF, Qt
+from gui_helpers import LEFT, click_joint, drag, send_mouse, view_pos
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -17,7 +17,7 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
     window, ids = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["rwrist"]
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     start = view_pos(canvas, j)
     end = start + QPoint(-30, 25)
     count0 = doc.undo.count()
@@ -46,7 +46,7 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
 def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:  # noqa: ANN001
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     start = view_pos(canvas, JOINT_INDEX["lknee"])
     drag(canvas, start, start + QPoint(20, 0), mods=Qt.KeyboardModifier.ShiftModifier)
     delta = doc.current.pose.xy - before.xy
@@ -72,13 +72,13 @@ def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN0
 def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
     window, _ = loaded
     doc = window.doc
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     drag(
         window.canvas,
         view_pos(window.canvas, JOINT_INDEX["rwrist"]),
         view_pos(window.canvas, JOINT_INDEX["rwrist"]) + QPoint(-40, 0),
     )
-    edited = doc.current.pose.copy()
+    edited = doc.current.pose
     window.act_mirror.trigger()
     mirrored = doc.current.pose
     r, lw = JOINT_INDEX["rwrist"], JOINT_INDEX["lwrist"]
@@ -152,3 +152,36 @@ def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001
     assert not window.act_mirror.isEnabled() and not window.act_export_render.isEnabled()
     assert window.stack.currentIndex() == 0
     assert window.appearance_panel.source.count() == 1  # "This photo" even before any photo
+
+
+def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:  # noqa: ANN001
+    window, ids = loaded
+    canvas, doc = window.canvas, window.doc
+    photo = doc.current
+    # Let the photo's empty scene arrive first: it asks for a render of its own.
+    qtbot.waitUntil(lambda: window.composite_view.job_for(photo) is not None, timeout=20000)
+    qtbot.wait(100)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    engine = window.render_service.worker._engine
+    rendered: list = []
+    real_render = engine.render
+
+    def counting_render(appearance, pose, box=None):  # noqa: ANN001, ANN202
+        rendered.append(pose)
+        return real_render(appearance, pose, box)
+
+    engine.render = counting_render
+    j = JOINT_INDEX["rwrist"]
+    start = view_pos(canvas, j)
+    end = start + QPoint(-30, 25)
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, start, LEFT, LEFT)
+    for k in range(1, 5):
+        send_mouse(canvas, QEvent.Type.MouseMove, start + (end - start) * (k / 4), LEFT)
+    # The user holds still before letting go: the last move's render arrives first.
+    qtbot.waitUntil(lambda: window.render_service.caught_up() and len(rendered) > 0, timeout=5000)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, LEFT)
+    qtbot.wait(200)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    final = doc.current.pose
+    assert not np.array_equal(final.xy, photo.source_pose.xy)  # the drag was committed
+    assert sum(np.array_equal(p.xy, final.xy) for p in rendered) == 1

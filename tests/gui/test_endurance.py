@@ -58,7 +58,7 @@ def test_long_session_survives_with_bounded_memory(
     ids = open_and_wait(qtbot, window, photos)
     window.doc.set_current(ids[0])
     qtbot.waitUntil(lambda: window.render_view.image() is not None, timeout=30000)
-    before = {p.id: p.pose.copy() for p in window.doc.photos}
+    before = {p.id: p.pose for p in window.doc.photos}
 
     result = bench.run_session(window, moves=MOVES, hz=2000, gesture=250, export_every=8, export_dir=tmp_path)
 

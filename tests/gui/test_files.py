@@ -71,7 +71,7 @@ def test_drop_files_on_window_opens_them(qtbot, window, photos) -> None:  # noqa
 def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
     window, ids = loaded
     before = [p.id for p in window.doc.photos]
-    pose = window.doc.current.pose.copy()
+    pose = window.doc.current.pose
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     window.files.open_paths([bad])
@@ -83,7 +83,7 @@ def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, mes
 
 def test_malformed_pose_file_gives_message_and_keeps_pose(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
     window, _ = loaded
-    pose = window.doc.current.pose.copy()
+    pose = window.doc.current.pose
     bad = tmp_path / "bad_pose.json"
     bad.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}')
     assert not window.files.import_pose(bad)
@@ -99,7 +99,7 @@ def test_import_pose_file_replaces_pose_undoably(qtbot, loaded, tmp_path) -> Non
     w, h = window.doc.current.size
     other = Pose.template(w, h, (10, 10, 60, 120))
     write_coco(tmp_path / "p.json", [other], (w, h))
-    old = window.doc.current.pose.copy()
+    old = window.doc.current.pose
     assert window.files.import_pose(tmp_path / "p.json")
     assert window.doc.current.pose != old
     window.doc.undo.undo()

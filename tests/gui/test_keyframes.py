@@ -33,7 +33,7 @@ def three_keyframes(window) -> list:  # noqa: ANN001
             start = view_pos(canvas, WRIST)
             drag(canvas, start, start + QPoint(0, -25))
         QTest.keyClick(canvas, Qt.Key.Key_K)
-        poses.append(window.doc.current.pose.copy())
+        poses.append(window.doc.current.pose)
     return poses
 
 

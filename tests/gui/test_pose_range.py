@@ -63,7 +63,7 @@ def test_dragging_the_skeleton_far_away_stops_at_the_border(
 ) -> None:  # noqa: ANN001
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
-    before = doc.current.pose.copy()
+    before = doc.current.pose
     zoom_all_the_way_out(canvas)
     start = view_pos(canvas, JOINT_INDEX["cneck"])
     for _ in range(3):  # three drags to the far right, each thousands of photo pixels

@@ -60,7 +60,7 @@ def test_recovery_names_the_workspace_and_time_and_saves_back_to_it(
     work = tmp_path / "holiday.vunet"
     assert a.files.save_as(work)
     a.editor.mirror()
-    edited = a.doc.current.pose.copy()
+    edited = a.doc.current.pose
     assert a.files.autosaver.save_now()
     orphan = a.files.autosaver.path
     crash(a)

@@ -306,11 +306,7 @@ class BlazePoseEstimator:
                     x0, y0, x1, y1 = box
                     # Mid grey, not black: a black hole with sharp edges draws the detector.
                     work[y0:y1, x0:x1] = 127
-        out = []
-        for pose in poses:
-            pose.xy /= scale
-            pose.image_size = (w, h)
-            out.append(pose)
+        out = [Pose(pose.xy / scale, pose.visible, (w, h)) for pose in poses]
         LOG.debug("BlazePose found %d people in a %d x %d photo", len(out), w, h)
         return sorted(out, key=prominence, reverse=True)
 

@@ -276,8 +276,7 @@ class EstimatorChain:
             return Estimation(
                 [template_pose(w, h)], "template", self.name, ms, list(self.skipped), single, why + "."
             )
-        for p in poses:
-            p.image_size = (w, h)
+        poses = [p.with_image_size((w, h)) for p in poses]
         return Estimation(poses, "estimated", self.name, ms, list(self.skipped), single)
 
 
@@ -296,9 +295,7 @@ def find_people(image: np.ndarray, photo: Path | None, chain: EstimatorChain | N
             if poses:
                 from vunet_studio.estimation.base import largest_first  # noqa: PLC0415
 
-                poses = largest_first(poses)
-                for p in poses:
-                    p.image_size = (w, h)
+                poses = [p.with_image_size((w, h)) for p in largest_first(poses)]
                 ms = (time.perf_counter() - t0) * 1000.0
                 return Estimation(poses, "file", f"pose file {sidecar.name}", ms)
             notes.append(f"{sidecar.name} has no person.")

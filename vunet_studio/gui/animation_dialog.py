@@ -57,7 +57,7 @@ class AnimationDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export animation")
-        self._keys = [k.copy() for k in keys]
+        self._keys = list(keys)
         self._appearance = appearance
         self._render = render
         #: The preview shows what the export writes: the frames composited into the photo

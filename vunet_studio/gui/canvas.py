@@ -1,8 +1,8 @@
 """The pose canvas: the photo with its editable stick figure on a zoomable, pannable view.
 
 Scene coordinates are the photo's original pixels, whatever size the photo is shown at.
-The canvas edits a private copy of the pose while the mouse is down (emitting it live for
-rendering) and reports one finished edit on release; the controller turns that into one
+The canvas shows a pose and, while the mouse is down, a new one per move (emitted live for
+rendering; poses are immutable, so nothing is copied); it reports one finished edit on release; the controller turns that into one
 undo step. It never touches the document itself.
 """
 
@@ -75,9 +75,7 @@ def keep_in_reach(pose: Pose, size: tuple[int, int]) -> Pose:
     xy = np.clip(pose.xy, (x0, y0), (x1, y1)).astype(np.float32)
     if np.array_equal(xy, pose.xy):
         return pose
-    out = pose.copy()
-    out.xy = xy
-    return out
+    return pose.with_xy(xy)
 
 
 def side_colour(name: str) -> QColor:
@@ -194,10 +192,10 @@ class PoseCanvas(QGraphicsView):
         self.fit()
 
     def set_pose(self, pose: Pose | None) -> None:
-        """Show `pose` (a copy is kept); ignored while the user is dragging."""
+        """Show `pose`; ignored while the user is dragging."""
         if self._drag in ("joint", "all"):
             return
-        self._pose = pose.copy() if pose is not None else None
+        self._pose = pose
         self._sync_items()
 
     def set_status_text(self, text: str) -> None:
@@ -249,7 +247,7 @@ class PoseCanvas(QGraphicsView):
         return self._composite_item is not None and self._composite_item.isVisible()
 
     def pose(self) -> Pose | None:
-        return self._pose.copy() if self._pose is not None else None
+        return self._pose
 
     def joint_scene_pos(self, j: int) -> QPointF:
         return self._joints[j].pos()
@@ -322,7 +320,8 @@ class PoseCanvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            # AnchorUnderMouse keeps the scene point under the cursor fixed while zooming.
+            # zoom_by keeps the scene point under the cursor fixed (the view's own anchor is
+            # NoAnchor: AnchorUnderMouse follows the last mouse move, not the wheel).
             self.zoom_by(1.15**steps, event.position().toPoint())
         event.accept()
 
@@ -352,7 +351,7 @@ class PoseCanvas(QGraphicsView):
             self._drag_joint = index if kind == "joint" else -1
             if kind == "joint":
                 self.selected_joint = index
-            self._drag_start_pose = self._pose.copy()
+            self._drag_start_pose = self._pose
             self._drag_start_scene = self.mapToScene(pos)
             self._sync_items()
             event.accept()
@@ -372,18 +371,17 @@ class PoseCanvas(QGraphicsView):
             scene = self.mapToScene(pos)
             dx = scene.x() - self._drag_start_scene.x()
             dy = scene.y() - self._drag_start_scene.y()
-            pose = self._drag_start_pose.copy()
+            start = self._drag_start_pose
             if self._drag == "joint":
                 w, h = self._image_size
-                x = min(max(float(pose.xy[self._drag_joint, 0] + dx), 0.0), float(w))
-                y = min(max(float(pose.xy[self._drag_joint, 1] + dy), 0.0), float(h))
-                pose.xy[self._drag_joint] = (x, y)
+                x = min(max(float(start.xy[self._drag_joint, 0] + dx), 0.0), float(w))
+                y = min(max(float(start.xy[self._drag_joint, 1] + dy), 0.0), float(h))
+                pose = start.with_joint(self._drag_joint, x, y)
             else:
-                dx, dy = self._skeleton_shift(pose, dx, dy)
-                pose.xy += (dx, dy)
+                pose = start.translated(*self._skeleton_shift(start, dx, dy))
             self._pose = pose
             self._sync_items()
-            self.poseDragged.emit(pose.copy())
+            self.poseDragged.emit(pose)
             event.accept()
             return
         hit = self._hit(pos)
@@ -412,7 +410,7 @@ class PoseCanvas(QGraphicsView):
             self._drag, self._drag_start_pose = None, None
             if start is not None and self._pose is not None and not np.allclose(start.xy, self._pose.xy):
                 text = f"Move {JOINT_LABELS[JOINT_NAMES[joint]]}" if kind == "joint" else "Move skeleton"
-                self.poseEdited.emit(start, self._pose.copy(), text, False)
+                self.poseEdited.emit(start, self._pose, text, False)
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -435,14 +433,14 @@ class PoseCanvas(QGraphicsView):
             # One screen pixel per press, whatever the zoom.
             step /= max(self.zoom(), 1e-6)
             dx, dy = arrows[key]
-            old = self._pose.copy()
-            new = old.copy()
-            new.xy[self.selected_joint] += (dx * step, dy * step)
+            old = self._pose
+            x, y = old.xy[self.selected_joint] + (dx * step, dy * step)
+            new = old.with_joint(self.selected_joint, x, y)
             # Zoomed far out one press is hundreds of pixels: stop at the border instead.
             new = keep_in_reach(new, self._image_size)
             self._pose = new
             self._sync_items()
-            self.poseEdited.emit(old, new.copy(), "Nudge joint", True)
+            self.poseEdited.emit(old, new, "Nudge joint", True)
             return
         super().keyPressEvent(event)
 

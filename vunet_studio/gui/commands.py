@@ -19,7 +19,7 @@ class SetPoseCommand(QUndoCommand):
     ) -> None:
         super().__init__(text)
         self.doc, self.photo_id = doc, photo_id
-        self.old, self.new = old.copy(), new.copy()
+        self.old, self.new = old, new
         self.nudge = nudge
 
     def redo(self) -> None:
@@ -35,7 +35,7 @@ class SetPoseCommand(QUndoCommand):
         # Consecutive arrow-key nudges of one photo are one step, as in drawing tools.
         if not isinstance(other, SetPoseCommand) or not other.nudge or other.photo_id != self.photo_id:
             return False
-        self.new = other.new.copy()
+        self.new = other.new
         return True
 
 
@@ -45,7 +45,7 @@ class SetSourcePoseCommand(QUndoCommand):
     def __init__(self, doc: StudioDocument, photo_id: int, old: Pose | None, new: Pose) -> None:
         super().__init__("Use as the photo's own pose")
         self.doc, self.photo_id = doc, photo_id
-        self.old, self.new = (old.copy() if old else None), new.copy()
+        self.old, self.new = old, new
 
     def redo(self) -> None:
         self.doc._set_source_pose(self.photo_id, self.new)
@@ -106,8 +106,8 @@ class SetKeyframesCommand(QUndoCommand):
     def __init__(self, doc: StudioDocument, new: list[Pose], text: str) -> None:
         super().__init__(text)
         self.doc = doc
-        self.old = [k.copy() for k in doc.ws.keyframes]
-        self.new = [k.copy() for k in new]
+        self.old = list(doc.ws.keyframes)
+        self.new = list(new)
 
     def redo(self) -> None:
         self.doc._set_keyframes(self.new)

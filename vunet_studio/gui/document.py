@@ -84,8 +84,7 @@ class StudioDocument(QObject):
         if photo is None:
             return
         pose = place_hidden_joints(pose)
-        photo.source_pose = pose.copy()
-        photo.pose = pose.copy()
+        photo.source_pose = photo.pose = pose
         photo.origin, photo.note = origin, note
         self.poseChanged.emit(photo_id)
         self.photosChanged.emit()
@@ -95,14 +94,14 @@ class StudioDocument(QObject):
         photo = self.photo(photo_id)
         if photo is None:
             return
-        photo.pose = pose.copy()
+        photo.pose = pose
         self.poseChanged.emit(photo_id)
 
     def _set_source_pose(self, photo_id: int, pose: Pose | None) -> None:
         photo = self.photo(photo_id)
         if photo is None:
             return
-        photo.source_pose = None if pose is None else pose.copy()
+        photo.source_pose = pose
         self.poseChanged.emit(photo_id)
         self.appearanceChanged.emit()  # the photo's appearance crops moved
 
@@ -126,5 +125,5 @@ class StudioDocument(QObject):
         self.appearanceChanged.emit()
 
     def _set_keyframes(self, keys: list[Pose]) -> None:
-        self.ws.keyframes = [k.copy() for k in keys]
+        self.ws.keyframes = list(keys)
         self.keyframesChanged.emit()

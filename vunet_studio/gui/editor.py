@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
@@ -41,6 +42,14 @@ def pose_key(pose: Pose) -> str:
     return hashlib.blake2b(pose.xy.tobytes() + pose.visible.tobytes(), digest_size=8).hexdigest()
 
 
+def appearance_image(photo: Photo) -> tuple[str, np.ndarray, Pose]:
+    """(key, image, pose) of a photo as an appearance image. The key names the photo's pixels
+    (its id and image object) and its pose for the engine's cache: hashing the pixels on every
+    request would cost more than the render."""
+    assert photo.image is not None and photo.source_pose is not None
+    return f"photo:{photo.id}:{id(photo.image)}:{pose_key(photo.source_pose)}", photo.image, photo.source_pose
+
+
 class EditController(QObject):
     message = Signal(str)
     frameShown = Signal(float, float)  # render ms, request-to-screen latency ms
@@ -62,13 +71,16 @@ class EditController(QObject):
         #: Where a render of a photo goes back into it (set by the window: `CompositeView.job_for`).
         self.composite_job: Callable[[Photo], CompositeJob | None] = lambda _photo: None
         self._shown_photo: int | None = None
+        #: The pose of the drag's last mouse move, once its render was asked for: the release
+        #: commits that very pose, which then needs no second render.
+        self._dragged: Pose | None = None
 
         doc.currentChanged.connect(self._on_current_changed)
         doc.poseChanged.connect(self._on_pose_changed)
         doc.photosChanged.connect(self._on_photos_changed)
         doc.appearanceChanged.connect(self._on_appearance_changed)
 
-        canvas.poseDragged.connect(self.request_render)
+        canvas.poseDragged.connect(self._on_pose_dragged)
         canvas.poseEdited.connect(self._on_pose_edited)
         canvas.toggleJointRequested.connect(self.toggle_joint)
         canvas.mirrorRequested.connect(self.mirror)
@@ -101,12 +113,15 @@ class EditController(QObject):
 
     def _on_pose_changed(self, pid: int) -> None:
         photo = self.doc.current
+        dragged, self._dragged = self._dragged, None
         if photo is not None and photo.id == pid:
             if self._shown_photo != pid:
                 self._on_current_changed(pid)
                 return
             self.canvas.set_pose(photo.pose)
             self.canvas.set_status_text("" if photo.pose is not None else "Finding the person…")
+            if dragged is not None and photo.pose is dragged:
+                return  # a drag's release: its last move asked for this render already
         self.request_render()  # the pose may also be an appearance source of the current render
 
     def _on_photos_changed(self) -> None:
@@ -150,22 +165,19 @@ class EditController(QObject):
         if spec.mode == "sample":
             if current.source_pose is None:
                 return None
-            return AppearanceJob(
-                f"sample:{spec.seed}:{pose_key(current.source_pose)}",
-                sample_pose=current.source_pose,
-                seed=spec.seed,
-            )
+            return AppearanceJob(sample_pose=current.source_pose, seed=spec.seed)
         if spec.mode == "mix":
             photos = [source_of(pid) for pid in spec.parts]
             if any(p is None for p in photos):
                 return None
-            key = "mix:" + ",".join(f"{p.id}/{pose_key(p.source_pose)}" for p in photos)  # type: ignore[union-attr,arg-type]
-            return AppearanceJob(key, tuple((p.image, p.source_pose) for p in photos))  # type: ignore[union-attr,arg-type]
+            return AppearanceJob(tuple(appearance_image(p) for p in photos))  # type: ignore[arg-type]
         src = source_of(spec.source)
         if src is None:
             return None
-        assert src.image is not None and src.source_pose is not None
-        return AppearanceJob(f"photo:{src.id}:{pose_key(src.source_pose)}", ((src.image, src.source_pose),))
+        return AppearanceJob((appearance_image(src),))
+
+    def _on_pose_dragged(self, pose: Pose) -> None:
+        self._dragged = pose if self.request_render(pose) is not None else None
 
     def request_render(self, pose: Pose | None = None) -> int | None:
         """Ask for a render of `pose` (default: the current photo's pose); never waits."""
@@ -215,8 +227,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is None or photo.pose is None or not (0 <= j < len(JOINT_NAMES)):
             return
-        new = photo.pose.copy()
-        new.visible[j] = not new.visible[j]
+        new = photo.pose.with_visible(j, not photo.pose.visible[j])
         verb = "Show" if new.visible[j] else "Hide"
         self._push_pose(new, f"{verb} {JOINT_LABELS[JOINT_NAMES[j]]}")
 
@@ -235,7 +246,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is not None and photo.source_pose is not None and photo.pose is not None:
             if photo.pose != photo.source_pose:
-                self._push_pose(photo.source_pose.copy(), "Reset pose")
+                self._push_pose(photo.source_pose, "Reset pose")
 
     def set_as_source_pose(self) -> None:
         """The edited pose describes the photo itself (a corrected detection)."""
@@ -254,8 +265,7 @@ class EditController(QObject):
             return
         ref = photo.source_pose or photo.pose
         box = ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1]))
-        new = fit_pose_to_box(other.pose, box)
-        new.image_size = photo.size
+        new = fit_pose_to_box(other.pose, box).with_image_size(photo.size)
         self._push_pose(new, f"Copy pose of {other.name}")
 
     def use_appearance_of(self, pid: int) -> None:
@@ -279,7 +289,7 @@ class EditController(QObject):
         photo = self.doc.current
         if photo is None or photo.pose is None:
             return
-        keys = [*self.doc.ws.keyframes, photo.pose.copy()]
+        keys = [*self.doc.ws.keyframes, photo.pose]
         self.doc.undo.push(SetKeyframesCommand(self.doc, keys, "Add keyframe"))
         self.message.emit(f"Keyframe {len(keys)} added (File ▸ Export animation plays them).")
 

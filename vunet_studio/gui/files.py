@@ -188,8 +188,7 @@ class FileController(QObject):
         if not poses:
             self.error("Cannot import the pose", f"{p.name} has no person in it.")
             return False
-        pose = place_hidden_joints(poses[0])
-        pose.image_size = photo.size
+        pose = place_hidden_joints(poses[0]).with_image_size(photo.size)
         self.doc.undo.push(SetPoseCommand(self.doc, photo.id, photo.pose, pose, f"Import pose from {p.name}"))
         self.info(f"Pose imported from {p.name}")
         return True
@@ -441,7 +440,7 @@ class FileController(QObject):
             self.error("Export failed", str(e))
             return False
         assert photo.pose is not None and job is not None
-        self.render.export_still(StillJob(p, photo.pose.copy(), job, composite))
+        self.render.export_still(StillJob(p, photo.pose, job, composite))
         self.info(f"Rendering {p.name} at {photo.size[0]}x{photo.size[1]}…")
         return True
 
@@ -484,10 +483,10 @@ class FileController(QObject):
         if photo is None or photo.pose is None:
             return []
         if len(self.doc.ws.keyframes) >= 2:
-            return [k.copy() for k in self.doc.ws.keyframes]
+            return list(self.doc.ws.keyframes)
         ref = photo.source_pose or photo.pose
         box = ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1]))
-        poses = [photo.pose.copy()]
+        poses = [photo.pose]
         for other in self.doc.photos:
             if other.id != photo.id and other.pose is not None:
                 poses.append(fit_pose_to_box(other.pose, box))

@@ -187,7 +187,7 @@ class KeyframeController(QObject):
         if photo is None or photo.pose is None:
             self.message.emit("Open a photo first: its edited pose becomes the keyframe.")
             return
-        keys = [*self.doc.ws.keyframes, photo.pose.copy()]
+        keys = [*self.doc.ws.keyframes, photo.pose]
         self._push(keys, "Add keyframe", len(keys) - 1)
         self.message.emit(f"Keyframe {len(keys)} added.")
 
@@ -208,12 +208,12 @@ class KeyframeController(QObject):
         keys = self.doc.ws.keyframes
         if photo is None or photo.pose is None or not 0 <= index < len(keys):
             return
-        pose = keys[index].copy()
+        pose = keys[index]
         if pose.image_size is not None and tuple(pose.image_size) != tuple(photo.size):
             # A keyframe made on another photo: fit it onto this person, as "Copy its pose" does.
             ref = photo.source_pose or photo.pose
             pose = fit_pose_to_box(pose, ref.bbox() or (0.0, 0.0, *map(float, photo.size)))
-            pose.image_size = photo.size
+            pose = pose.with_image_size(photo.size)
         if pose != photo.pose:
             self.doc.undo.push(
                 SetPoseCommand(self.doc, photo.id, photo.pose, pose, f"Go to keyframe {index + 1}")

@@ -72,7 +72,7 @@ class PeopleLayer(QObject):
             if item.scene() is scene:
                 scene.removeItem(item)
         self._items = []
-        self._people = [p.copy() for p in people]
+        self._people = list(people)
         self._edited = edited
         for k, pose in enumerate(self._people):
             if k != edited:
@@ -202,7 +202,7 @@ class PeopleController(QObject):
         if photo is None:
             return
         self.results[pid] = result
-        photo.people = [p.copy() for p in result.poses] if result.origin != "template" else []
+        photo.people = list(result.poses) if result.origin != "template" else []
         if photo.origin == "pending":
             photo.person = 0  # a new photo starts with the most prominent person
         if photo.person >= len(photo.people):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,11 +39,11 @@ def default_engine_factory(checkpoint: str | Path | None, device: str, progress:
 
 @dataclass(frozen=True)
 class AppearanceJob:
-    """What to encode: 1 or 8 (image, pose) sources, or a prior sample. `key` identifies it
-    for caching. Plain tuples, so the GUI thread never imports the engine (and torch)."""
+    """What to encode: 1 or 8 appearance images as (key, image, pose), or a prior sample.
+    Each key names its image and pose in the engine's appearance cache (the only one; see
+    `engine.AppearanceImage`). Plain tuples, so the GUI thread never imports the engine (and torch)."""
 
-    key: str
-    sources: tuple[tuple[np.ndarray, Pose], ...] = ()
+    images: tuple[tuple[str, np.ndarray, Pose], ...] = ()
     sample_pose: Pose | None = None
     seed: int = 0
 
@@ -127,7 +126,6 @@ class RenderWorker(QObject):
         self._engine: Renderer | None = None
         self._lock = threading.Lock()
         self._pending: RenderRequest | None = None
-        self._cache: OrderedDict[str, Appearance] = OrderedDict()
         self._wake.connect(self._drain)
 
     # GUI thread -------------------------------------------------------------------
@@ -142,7 +140,6 @@ class RenderWorker(QObject):
         from vunet_studio.engine import EngineError
 
         self._engine = None
-        self._cache.clear()
         try:
             engine = self._factory(checkpoint or None, device, self._progress)
         except EngineError as e:
@@ -189,20 +186,13 @@ class RenderWorker(QObject):
         self.engineProgress.emit(float(fraction), message)
 
     def _appearance(self, job: AppearanceJob) -> Appearance:
-        if job.key in self._cache:
-            self._cache.move_to_end(job.key)
-            return self._cache[job.key]
+        """The job's appearance; the engine caches it, so a drag encodes once."""
         if job.sample_pose is not None:
-            app = self._engine.sample_appearance(job.sample_pose, job.seed)
-        else:
-            from vunet_studio.engine import Source
+            return self._engine.sample_appearance(job.sample_pose, job.seed)
+        from vunet_studio.engine import AppearanceImage
 
-            sources = [Source(image, pose) for image, pose in job.sources]
-            app = self._engine.encode(sources[0] if len(sources) == 1 else sources)
-        self._cache[job.key] = app
-        while len(self._cache) > 16:
-            self._cache.popitem(last=False)
-        return app
+        images = [AppearanceImage(image, pose, key) for key, image, pose in job.images]
+        return self._engine.encode(images[0] if len(images) == 1 else images)
 
     @Slot()
     def _drain(self) -> None:
@@ -354,15 +344,14 @@ class RenderService(QObject):
         self._next_id = 1
         self._shown_id = 0
         self.ready = False
-        self.loading = False
         self.last_error = ""
 
     def load_engine(self, checkpoint: str, device: str) -> None:
-        self.ready, self.loading = False, True
+        self.ready = False
         self._load.emit(checkpoint, device)
 
     def _on_ready(self, info: str) -> None:
-        self.ready, self.loading, self.last_error = True, False, ""
+        self.ready, self.last_error = True, ""
         self.engineReady.emit(info)
 
     def _on_render_failed(self, rid: int, message: str) -> None:
@@ -374,7 +363,7 @@ class RenderService(QObject):
         return self._shown_id >= self._next_id - 1
 
     def _on_failed(self, message: str) -> None:
-        self.ready, self.loading, self.last_error = False, False, message
+        self.ready, self.last_error = False, message
         self.engineFailed.emit(message)
 
     def request(
@@ -382,7 +371,7 @@ class RenderService(QObject):
     ) -> int:
         rid = self._next_id
         self._next_id += 1
-        self.worker.submit(RenderRequest(rid, photo_id, pose.copy(), appearance, composite=composite))
+        self.worker.submit(RenderRequest(rid, photo_id, pose, appearance, composite=composite))
         return rid
 
     def export_animation(self, job: AnimationJob) -> None:
@@ -399,7 +388,7 @@ class RenderService(QObject):
         `framesReady` answers with the returned token."""
         token = self._next_token
         self._next_token += 1
-        self._frames.emit(FramesJob(token, tuple(p.copy() for p in frames), appearance, composite))
+        self._frames.emit(FramesJob(token, tuple(frames), appearance, composite))
         return token
 
     def _on_composited(

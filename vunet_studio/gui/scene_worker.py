@@ -132,7 +132,7 @@ class SceneService(QObject):
         assert photo.image is not None
         self._pending.add((key, id(photo.image)))
         pose = None if key[2] == "" else photo.source_pose
-        self._compute.emit(key, photo.image, pose.copy() if pose is not None else None)
+        self._compute.emit(key, photo.image, pose)
         return None
 
     @Slot(object, object, object)

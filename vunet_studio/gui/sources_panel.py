@@ -29,12 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vunet_studio.workspace import NUM_PARTS, AppearanceSpec
-
-try:  # the part names belong to the model side; fall back to the reference's order
-    from vunet_studio.parts import PART_NAMES
-except ImportError:  # pragma: no cover
-    PART_NAMES = ("torso", "head", "lupperarm", "lforearm", "rupperarm", "rforearm", "lthigh", "rthigh")
+from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
+from vunet_studio.workspace import AppearanceSpec
 
 PART_LABELS = {
     "torso": "Torso",

@@ -94,7 +94,7 @@ class _UpPath(nn.Module):
                 h = block(h, dropout=dropout)  # (B, C_s, H/2^s, W/2^s)
                 skips.append(h)
             if s < len(self.downs):
-                h = self.downs[s](h)  # (B, C_s+1, H/2^(s+1), W/2^(s+1))
+                h = self.downs[s](h)  # (B, C_{s+1}, H/2^(s+1), W/2^(s+1))
         return skips
 
 
@@ -222,7 +222,7 @@ class LatentPrior(nn.Module):
             return mean, (z if z is not None else draw(mean))
         f = space_to_depth(self.features(h, dropout=dropout), 2)  # (B, 4C, h/2, w/2)
         if self.proj is not None:
-            f = self.proj(f)  # (B, P, h/2, w/2)
+            f = self.proj(f)  # (B, prior_channels, h/2, w/2)
         given = space_to_depth(z, 2).chunk(4, dim=1) if z is not None else None  # 4 x (B, L, h/2, w/2)
         means: list[Tensor] = []
         samples: list[Tensor] = []
@@ -232,7 +232,7 @@ class LatentPrior(nn.Module):
             means.append(mean)
             samples.append(zi)
             if i < len(self.group_blocks):
-                f = self.group_blocks[i](f, zi, dropout=dropout)  # (B, P, h/2, w/2)
+                f = self.group_blocks[i](f, zi, dropout=dropout)  # (B, prior_channels, h/2, w/2)
         mean = depth_to_space(torch.cat(means, dim=1), 2)  # (B, L, h, w)
         return mean, (z if z is not None else depth_to_space(torch.cat(samples, dim=1), 2))
 
@@ -287,7 +287,7 @@ class DecDown(nn.Module):
         stop_after_latents: bool = False,
         noise: bool = True,
     ) -> tuple[Tensor | None, list[Tensor], list[Tensor]]:
-        """(h at full resolution, prior means, z used) .
+        """(h at full resolution, prior means, z used).
 
         latents None: z is sampled from the prior (with `noise` False: its means, group by group). Given latents and `with_prior`: the prior is
         teacher-forced on them (for the KL). Given latents without `with_prior`: the prior is
@@ -335,11 +335,12 @@ class DecDown(nn.Module):
 class VUNet(nn.Module):
     """The whole model. Image tensors are float in [-1, 1], NCHW.
 
-    parts: (B, 8·3, P, P) stacked part crops (see `vunet_studio.model_inputs.appearance_input`),
-    stickman: (B, 3, S, S), or with `warped_parts` (B, 7, S, S): E_theta's input, built by
-    `model_inputs.shape_input` (the stickman, then the appearance's parts warped onto it). Inference methods never apply dropout (the official transfer and
-    test passes use dropout_p = 0), whatever `self.training` says; `forward` applies it in
-    training mode.
+    parts: (B, 24, P, P) stacked part crops, or (B, 27, P, P) with `scene_context` (then the
+    scene input): F_phi's input (see `vunet_studio.model_inputs.appearance_input`).
+    shape: (B, 3, S, S) the stickman, or (B, 7, S, S) with `warped_parts` (then the
+    appearance's parts warped onto it): E_theta's input, built by `model_inputs.shape_input`.
+    Inference methods never apply dropout (the official transfer and test passes use
+    dropout_p = 0), whatever `self.training` says; `forward` applies it in training mode.
     """
 
     def __init__(self, config: VUNetConfig) -> None:
@@ -356,7 +357,7 @@ class VUNet(nn.Module):
         self.is_folded = False
 
     # --- input checks ---------------------------------------------------------------
-    def _check(self, parts: Tensor | None, stickman: Tensor | None) -> None:
+    def _check(self, parts: Tensor | None, shape: Tensor | None) -> None:
         cfg = self.config
         if parts is not None and tuple(parts.shape[1:]) != (
             cfg.appearance_channels,
@@ -366,23 +367,23 @@ class VUNet(nn.Module):
             raise ValueError(
                 f"parts must be (B, {cfg.appearance_channels}, {cfg.part_size}, {cfg.part_size}), got {tuple(parts.shape)}"
             )
-        if stickman is not None and tuple(stickman.shape[1:]) != (
+        if shape is not None and tuple(shape.shape[1:]) != (
             cfg.shape_channels,
             cfg.image_size,
             cfg.image_size,
         ):
             raise ValueError(
-                f"stickman must be (B, {cfg.shape_channels}, {cfg.image_size}, {cfg.image_size}), got {tuple(stickman.shape)}"
+                f"the shape input must be (B, {cfg.shape_channels}, {cfg.image_size}, {cfg.image_size}), got {tuple(shape.shape)}"
             )
 
     # --- training -------------------------------------------------------------------
-    def forward(self, parts: Tensor, stickman: Tensor) -> VUNetOutput:
-        """Training pass: posterior samples z = mean + eps decoded under the stickman, with the KL."""
-        self._check(parts, stickman)
+    def forward(self, parts: Tensor, shape: Tensor) -> VUNetOutput:
+        """Training pass: posterior samples z = mean + eps decoded under the shape input, with the KL."""
+        self._check(parts, shape)
         dropout = self.training
         post_means, zs = self.enc_down(self.enc_up(parts, dropout), sample=True, dropout=dropout, parts=parts)
         h, prior_means, _ = self.dec_down(
-            self.dec_up(stickman, dropout), zs, with_prior=True, dropout=dropout
+            self.dec_up(shape, dropout), zs, with_prior=True, dropout=dropout
         )
         image = self.head(h)  # (B, 3, H, W)
         alpha = self.alpha_head(h) if self.alpha_head is not None else None  # (B, 1, H, W) logit
@@ -398,15 +399,15 @@ class VUNet(nn.Module):
         means, _ = self.enc_down(self.enc_up(parts, False), sample=False, dropout=False, parts=parts)
         return means
 
-    def decode(self, stickman: Tensor, latents: list[Tensor]) -> Tensor:
-        """E_theta + D_theta under `stickman` with the given latents: one pose edit.
+    def decode(self, shape: Tensor, latents: list[Tensor]) -> Tensor:
+        """E_theta + D_theta under the shape input `shape` with the given latents: one pose edit.
 
         (B, 3, H, W), or (B, 4, H, W) with `config.alpha`: RGB, then the alpha logit
         (`model_inputs.tensor_to_image` takes the RGB, `model_inputs.tensor_to_alpha` the coverage)."""
-        self._check(None, stickman)
+        self._check(None, shape)
         if len(latents) != self.config.n_latent_scales:
             raise ValueError(f"expected {self.config.n_latent_scales} latents, got {len(latents)}")
-        h, _, _ = self.dec_down(self.dec_up(stickman, False), list(latents), with_prior=False, dropout=False)
+        h, _, _ = self.dec_down(self.dec_up(shape, False), list(latents), with_prior=False, dropout=False)
         return self._out(h)
 
     def _out(self, h: Tensor) -> Tensor:
@@ -415,15 +416,15 @@ class VUNet(nn.Module):
             return self.head(h)
         return torch.cat([self.head(h), self.alpha_head(h)], dim=1)
 
-    def transfer(self, parts: Tensor, stickman: Tensor) -> Tensor:
-        """Deterministic re-pose: the appearance's posterior means decoded under `stickman`."""
-        return self.decode(stickman, self.encode_appearance(parts))
+    def transfer(self, parts: Tensor, shape: Tensor) -> Tensor:
+        """Deterministic re-pose: the appearance's posterior means decoded under `shape`."""
+        return self.decode(shape, self.encode_appearance(parts))
 
-    def sample_latents(self, stickman: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+    def sample_latents(self, shape: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """A random appearance for this pose from the prior p(z | ŷ); reusable with `decode`."""
-        self._check(None, stickman)
+        self._check(None, shape)
         _, _, zs = self.dec_down(
-            self.dec_up(stickman, False),
+            self.dec_up(shape, False),
             None,
             with_prior=True,
             dropout=False,
@@ -432,12 +433,12 @@ class VUNet(nn.Module):
         )
         return zs
 
-    def prior_mean_latents(self, stickman: Tensor) -> list[Tensor]:
+    def prior_mean_latents(self, shape: Tensor) -> list[Tensor]:
         """The prior's mean appearance for this pose: autoregressive, each group fed its mean
         instead of a sample (no noise); reusable with `decode`. `vunet-eval`'s prior baseline."""
-        self._check(None, stickman)
+        self._check(None, shape)
         _, _, zs = self.dec_down(
-            self.dec_up(stickman, False),
+            self.dec_up(shape, False),
             None,
             with_prior=True,
             dropout=False,
@@ -446,11 +447,11 @@ class VUNet(nn.Module):
         )
         return zs
 
-    def sample(self, stickman: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Decode `stickman` with an appearance sampled from the prior. (B, 3 or 4, H, W) as `decode`."""
-        self._check(None, stickman)
+    def sample(self, shape: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Decode `shape` with an appearance sampled from the prior. (B, 3 or 4, H, W) as `decode`."""
+        self._check(None, shape)
         h, _, _ = self.dec_down(
-            self.dec_up(stickman, False), None, with_prior=True, dropout=False, generator=generator
+            self.dec_up(shape, False), None, with_prior=True, dropout=False, generator=generator
         )
         return self._out(h)
 
@@ -462,7 +463,7 @@ class VUNet(nn.Module):
     def data_dependent_init(self, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
         """Weight-norm data-dependent init (g = 1/std, b = -mean·g per conv), official style.
 
-        `batches` yields (parts, stickman) pairs (the official code uses 4 training batches);
+        `batches` yields (parts, shape) pairs (the official code uses 4 training batches);
         they are concatenated and run through one training forward in which every conv, in
         order, normalises its own output.
         """
@@ -471,15 +472,15 @@ class VUNet(nn.Module):
         pairs = list(batches)
         if not pairs:
             raise ValueError("data_dependent_init needs at least one batch")
-        parts = torch.cat([p for p, _ in pairs])  # (N, 24, P, P)
-        stickman = torch.cat([s for _, s in pairs])  # (N, 3, S, S)
+        parts = torch.cat([p for p, _ in pairs])  # (N, 24 or 27, P, P)
+        shape = torch.cat([s for _, s in pairs])  # (N, 3 or 7, S, S)
         convs = self.weight_norm_convs()
         for conv in convs:
             conv.arm_data_dependent_init()
         was_training = self.training
         self.train()
         try:
-            self.forward(parts, stickman)
+            self.forward(parts, shape)
         finally:
             self.train(was_training)
             missed = [c for c in convs if c._ddi_pending]
