@@ -143,21 +143,28 @@ _HEADER_BYTES_PER_TENSOR = 256
 
 
 def _pack(tensors: dict[str, torch.Tensor], metadata: dict[str, str], max_file_bytes: int) -> list[list[str]]:
-    """Tensor names per shard, in state-dict order, each shard's file within `max_file_bytes`."""
+    """Tensor names per shard, each shard's file within `max_file_bytes`: first fit, largest
+    tensors first (a few big convolutions would otherwise leave every shard part empty)."""
     # The shard entry (file names, token) is not known yet: allow for a long one.
     fixed = _HEADER_BYTES + len(json.dumps(metadata)) + 1024
-    shards: list[list[str]] = [[]]
-    used = fixed
-    for name, t in tensors.items():
-        need = t.numel() * t.element_size() + _HEADER_BYTES_PER_TENSOR + len(name)
-        if fixed + need > max_file_bytes:
-            raise ValueError(f"tensor {name} ({need} bytes) does not fit in a file of {max_file_bytes} bytes")
-        if used + need > max_file_bytes and shards[-1]:
+    need = {
+        name: t.numel() * t.element_size() + _HEADER_BYTES_PER_TENSOR + len(name)
+        for name, t in tensors.items()
+    }
+    shards: list[list[str]] = []
+    used: list[int] = []
+    for name in sorted(need, key=lambda k: (-need[k], k)):
+        if fixed + need[name] > max_file_bytes:
+            raise ValueError(
+                f"tensor {name} ({need[name]} bytes) does not fit in a file of {max_file_bytes} bytes"
+            )
+        k = next((i for i, u in enumerate(used) if u + need[name] <= max_file_bytes), len(shards))
+        if k == len(shards):
             shards.append([])
-            used = fixed
-        shards[-1].append(name)
-        used += need
-    return shards
+            used.append(fixed)
+        shards[k].append(name)
+        used[k] += need[name]
+    return shards or [[]]
 
 
 def shard_count(
