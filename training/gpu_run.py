@@ -144,7 +144,7 @@ class OutputFolder:
         return n
 
     def save(self, trainer: Trainer, extra: dict[str, Any]) -> list[Path]:
-        """Write the weights as a new set, then drop the older sets (and leftovers of a cut write)."""
+        """Write the weights as a new set (`prune` then drops the older ones)."""
         if trainer.step == self.step:
             return self.written  # the same weights: keep the set already there
         files = save_checkpoint_shards(
@@ -160,6 +160,7 @@ class OutputFolder:
         return files
 
     def prune(self) -> None:
+        """Remove every checkpoint file but the last set: older sets, and pieces of a cut write."""
         keep = {p.name for p in self.written}
         for p in self.path.iterdir():
             if _CHECKPOINT.match(p.name) and p.name not in keep:
@@ -236,7 +237,8 @@ class GpuRun:
         self.info: dict[str, Any] = {}
 
     # the trainer calls these two
-    def on_step(self, trainer: GpuTrainer, step: int, loss: float) -> None:  # type: ignore[override]
+    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+        assert isinstance(trainer, GpuTrainer)
         now = time.monotonic()
         self.clock.stepped(now)
         self.steps += 1
@@ -253,6 +255,8 @@ class GpuRun:
             trainer.request_stop("time")
 
     def save(self, trainer: GpuTrainer) -> Path | None:
+        if self.out.written and self.out.step == trainer.step:
+            return self.out.written[0]  # written at this step already (a checkpoint, then the stop)
         t = time.monotonic()
         files = self.out.save(trainer, {**trainer.metadata(), **self.summary(trainer, t), "run_dir": None})
         self.clock.save_seconds = max(time.monotonic() - t, 0.05)

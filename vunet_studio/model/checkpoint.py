@@ -12,6 +12,7 @@ so loading any one of them loads the model.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -207,7 +208,7 @@ def save_checkpoint_shards(
         meta = {**metadata, "shard": json.dumps({"index": i + 1, "files": names, "set": token})}
         part = {k: tensors[k] for k in group}
         path = folder / name
-        atomic_write_with(path, lambda tmp, part=part, meta=meta: save_file(part, tmp, metadata=meta))
+        atomic_write_with(path, functools.partial(save_file, part, metadata=meta))
         if path.stat().st_size > max_file_bytes:  # the header allowance above was too small
             raise ValueError(f"{path} has {path.stat().st_size} bytes, over the cap of {max_file_bytes}")
         paths.append(path)
