@@ -11,11 +11,11 @@
 #
 # The device tool's run call (from the repository root; data/textures is carried when present):
 #   command: bash scripts/gpu_session.sh    carry: ["data/textures"]    timeout_s: 600
-# SESSION_SECONDS (default 540) is the whole script's budget, inside the call's 600 s.
+# SESSION_SECONDS (default 570) is the whole script's budget, inside the call's 600 s.
 set -u -o pipefail
 
 OUT=${OUT:?"set OUT to the output folder (the device tool sets it)"}
-BUDGET=${SESSION_SECONDS:-540}
+BUDGET=${SESSION_SECONDS:-570}
 PY=${PYTHON:-python3}
 T0=$(date +%s)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -64,11 +64,12 @@ stage 120 "$PY" -m training.gpu_run training/configs/gpu256.yaml --out "$W256" -
     --minutes "${GPU256_MINUTES:-1}"
 cp "$W256/progress.json" "$OUT/gpu256.json" 2>/dev/null || say "gpu256 left no progress.json"
 
-# 3. The 128-px model for what is left (30 s kept for the copy back).
-SECONDS128=$(($(left) - 30))
+# 3. The 128-px model for what is left: it stops itself inside its --minutes, start-up included;
+# its stage limit (20 s more, then SIGTERM, then SIGKILL 15 s later) still ends before 600 s.
+SECONDS128=$(($(left) - 20))
 if [ "$SECONDS128" -gt 60 ]; then
     MIN128=$(awk "BEGIN { printf \"%.2f\", $SECONDS128 / 60 }")
-    stage $((SECONDS128 + 20)) "$PY" -m training.gpu_run training/configs/gpu128.yaml \
+    stage $((SECONDS128 + 10)) "$PY" -m training.gpu_run training/configs/gpu128.yaml \
         --out "$OUT/train128" --minutes "$MIN128"
 else
     say "only ${SECONDS128}s left: no 128 run"
