@@ -25,9 +25,9 @@ def no_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No texture folder anywhere: not in the config, the environment or ./data/textures."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(textures.ENV_VAR, raising=False)
-    textures._listing.cache_clear()
+    textures.photos.cache_clear()
     yield
-    textures._listing.cache_clear()
+    textures.photos.cache_clear()
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def photo_dir(tmp_path: Path) -> str:
     for name, c1, c2 in (("a.png", (255, 0, 0), (0, 0, 255)), ("b.png", (0, 255, 0), (255, 255, 0))):
         img = np.where(board, np.array(c1, np.uint8), np.array(c2, np.uint8))
         cv2.imwrite(str(d / name), img[..., ::-1])
-    textures._listing.cache_clear()
+    textures.photos.cache_clear()
     return str(d)
 
 

@@ -45,7 +45,8 @@ def resolve_dir(texture_dir: str | None) -> Path | None:
 
 
 @lru_cache(maxsize=16)
-def _listing(folder: str | None) -> tuple[str, ...]:
+def photos(folder: str | None) -> tuple[str, ...]:
+    """The photo files of the texture folder (`resolve_dir`), sorted; logged once per folder."""
     root = resolve_dir(folder)
     files: tuple[str, ...] = ()
     if root is not None:
@@ -64,7 +65,7 @@ def _listing(folder: str | None) -> tuple[str, ...]:
 
 def pick(rng: np.random.Generator, texture_dir: str | None) -> str:
     """A texture name drawn with `rng` (always exactly one draw, photos or not)."""
-    files = _listing(texture_dir)
+    files = photos(texture_dir)
     u = rng.random()
     if files:
         return files[int(u * len(files)) % len(files)]

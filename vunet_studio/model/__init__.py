@@ -10,6 +10,8 @@ from vunet_studio.model.checkpoint import (
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
+    save_checkpoint_shards,
+    shard_count,
 )
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.model.vunet import VUNet, VUNetOutput
@@ -23,4 +25,6 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_info",
     "save_checkpoint",
+    "save_checkpoint_shards",
+    "shard_count",
 ]

@@ -4,13 +4,19 @@ Weights are data, not code: nothing here unpickles. The metadata holds the forma
 format version, config JSON, joint order JSON, image size, training step and free-form
 extra metadata (JSON), so `load_checkpoint` can rebuild `VUNet(config)` and load strictly.
 Every way a file can be wrong raises `CheckpointError` naming the file and the problem.
+
+A checkpoint may also be split into shards (`save_checkpoint_shards`), for places that cap
+the size of a file: each shard carries the whole metadata plus which files make up the set,
+so loading any one of them loads the model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,22 +82,13 @@ def _strip_prefixes(key: str) -> str:
     return key
 
 
-def save_checkpoint(
+def _tensors_and_metadata(
     model: nn.Module,
-    path: str | os.PathLike[str],
-    *,
-    step: int = 0,
-    extra: dict[str, Any] | None = None,
-    dtype: torch.dtype | None = None,
-    joint_order: tuple[str, ...] = JOINT_NAMES,
-) -> Path:
-    """Write `model` (a VUNet, possibly DDP/compile-wrapped) atomically to `path`.
-
-    `extra`: JSON-able free-form metadata (e.g. the loss used, the dataset). `dtype=torch.float16`
-    halves the file; weights load back as float32. A folded model cannot be saved (its
-    parameters are not the trainable ones).
-    """
-    path = Path(path)
+    step: int,
+    extra: dict[str, Any] | None,
+    dtype: torch.dtype | None,
+    joint_order: tuple[str, ...],
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     net = unwrap_model(model)
     if not isinstance(net, VUNet):
         raise TypeError(f"save_checkpoint needs a VUNet, got {type(net).__name__}")
@@ -114,10 +111,109 @@ def save_checkpoint(
         "dtype": "float16" if out_dtype == torch.float16 else "float32",
         "extra": json.dumps(extra or {}, sort_keys=True),
     }
+    return tensors, metadata
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    step: int = 0,
+    extra: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+    joint_order: tuple[str, ...] = JOINT_NAMES,
+) -> Path:
+    """Write `model` (a VUNet, possibly DDP/compile-wrapped) atomically to `path`.
+
+    `extra`: JSON-able free-form metadata (e.g. the loss used, the dataset). `dtype=torch.float16`
+    halves the file; weights load back as float32. A folded model cannot be saved (its
+    parameters are not the trainable ones).
+    """
+    path = Path(path)
+    tensors, metadata = _tensors_and_metadata(model, step, extra, dtype, joint_order)
     # A crash mid-write never leaves a half-written checkpoint under the real name.
     atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     logger.info("saved checkpoint %s (step %d, %s)", path, step, metadata["dtype"])
     return path
+
+
+#: Bytes a shard may spend beside its tensors' data: the fixed part of the safetensors header,
+#: plus `_HEADER_BYTES_PER_TENSOR` per tensor (name, dtype, shape, offsets) and the metadata.
+_HEADER_BYTES = 4096
+_HEADER_BYTES_PER_TENSOR = 256
+
+
+def _pack(tensors: dict[str, torch.Tensor], metadata: dict[str, str], max_file_bytes: int) -> list[list[str]]:
+    """Tensor names per shard, each shard's file within `max_file_bytes`: first fit, largest
+    tensors first (a few big convolutions would otherwise leave every shard part empty)."""
+    # The shard entry (file names, token) is not known yet: allow for a long one.
+    fixed = _HEADER_BYTES + len(json.dumps(metadata)) + 1024
+    need = {
+        name: t.numel() * t.element_size() + _HEADER_BYTES_PER_TENSOR + len(name)
+        for name, t in tensors.items()
+    }
+    shards: list[list[str]] = []
+    used: list[int] = []
+    for name in sorted(need, key=lambda k: (-need[k], k)):
+        if fixed + need[name] > max_file_bytes:
+            raise ValueError(
+                f"tensor {name} ({need[name]} bytes) does not fit in a file of {max_file_bytes} bytes"
+            )
+        k = next((i for i, u in enumerate(used) if u + need[name] <= max_file_bytes), len(shards))
+        if k == len(shards):
+            shards.append([])
+            used.append(fixed)
+        shards[k].append(name)
+        used[k] += need[name]
+    return shards or [[]]
+
+
+def shard_count(
+    model: nn.Module, *, max_file_bytes: int, dtype: torch.dtype | None = None, step: int = 0
+) -> int:
+    """How many files `save_checkpoint_shards` writes for `model` at this size cap."""
+    tensors, metadata = _tensors_and_metadata(model, step, None, dtype, JOINT_NAMES)
+    return len(_pack(tensors, metadata, max_file_bytes))
+
+
+def save_checkpoint_shards(
+    model: nn.Module,
+    folder: str | os.PathLike[str],
+    stem: str,
+    *,
+    max_file_bytes: int,
+    step: int = 0,
+    extra: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+    joint_order: tuple[str, ...] = JOINT_NAMES,
+) -> list[Path]:
+    """Write `model` as files of at most `max_file_bytes` each into `folder`: `<stem>.safetensors`
+    (an ordinary checkpoint) when one is enough, else `<stem>-1of3.safetensors`, ... .
+
+    Each shard holds the whole metadata plus a `shard` entry (the set's file names and a token
+    the set shares), so `load_checkpoint` of any one of them loads all, and refuses a set that
+    mixes files of two writes. Files are written atomically one after another: the set is
+    complete once the last is.
+    """
+    folder = Path(folder)
+    tensors, metadata = _tensors_and_metadata(model, step, extra, dtype, joint_order)
+    groups = _pack(tensors, metadata, max_file_bytes)
+    if len(groups) == 1:
+        return [save_checkpoint(model, folder / f"{stem}.safetensors", step=step, extra=extra, dtype=dtype)]
+    n = len(groups)
+    names = [f"{stem}-{i + 1}of{n}.safetensors" for i in range(n)]
+    token = uuid.uuid4().hex
+    paths = []
+    for i, (name, group) in enumerate(zip(names, groups, strict=True)):
+        meta = {**metadata, "shard": json.dumps({"index": i + 1, "files": names, "set": token})}
+        part = {k: tensors[k] for k in group}
+        path = folder / name
+        atomic_write_with(path, functools.partial(save_file, part, metadata=meta))
+        if path.stat().st_size > max_file_bytes:  # the header allowance above was too small
+            raise ValueError(f"{path} has {path.stat().st_size} bytes, over the cap of {max_file_bytes}")
+        paths.append(path)
+    logger.info("saved checkpoint %s in %d shards (step %d, %s)", folder / stem, n, step, metadata["dtype"])
+    return paths
 
 
 def _read_metadata(path: Path) -> dict[str, str]:
@@ -180,6 +276,35 @@ def _parse_info(path: Path, meta: dict[str, str]) -> CheckpointInfo:
     )
 
 
+def _checkpoint_files(path: Path, meta: dict[str, str]) -> list[Path]:
+    """The files holding this checkpoint's tensors: `path` alone, or its whole shard set."""
+    if "shard" not in meta:
+        return [path]
+    try:
+        shard = json.loads(meta["shard"])
+        names = [str(n) for n in shard["files"]]
+        token = str(shard["set"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(path, f"invalid shard metadata ({exc})") from exc
+    if not names or any(Path(n).name != n for n in names):
+        raise CheckpointError(path, "invalid shard metadata (file names)")
+    files = [path.parent / n for n in names]
+    for other in files:
+        if other.name == path.name:
+            continue
+        if not other.is_file():
+            raise CheckpointError(path, f"shard {other.name} of this checkpoint is missing")
+        try:
+            their = json.loads(_read_metadata(other).get("shard", "{}")).get("set")
+        except (TypeError, ValueError, AttributeError):
+            their = None
+        if their != token:
+            raise CheckpointError(
+                path, f"{other.name} is from another save of this checkpoint (a write was cut off)"
+            )
+    return files
+
+
 def read_checkpoint_info(path: str | os.PathLike[str]) -> CheckpointInfo:
     """The metadata only (cheap: reads the header), validated like `load_checkpoint` does."""
     path = Path(path)
@@ -191,37 +316,42 @@ def load_checkpoint(
 ) -> tuple[VUNet, CheckpointInfo]:
     """Rebuild the VUNet from the file's config and load its weights strictly (as float32).
 
-    The returned model is in eval mode and still weight-normalised (call `fold_weight_norm()`
+    `path` is a checkpoint file or any shard of one (`save_checkpoint_shards`). The returned model is in eval mode and still weight-normalised (call `fold_weight_norm()`
     for inference speed).
     """
     path = Path(path)
-    info = _parse_info(path, _read_metadata(path))
+    meta = _read_metadata(path)
+    info = _parse_info(path, meta)
     model = VUNet(info.config)
     expected = model.state_dict()
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            keys = set(f.keys())
-            missing = sorted(set(expected) - keys)
-            unexpected = sorted(keys - set(expected))
-            if missing or unexpected:
-                parts = []
-                if missing:
-                    parts.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
-                if unexpected:
-                    parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
-                raise CheckpointError(path, "weights do not match the config: " + "; ".join(parts))
-            state = {}
-            for k in sorted(keys):
-                t = f.get_tensor(k)
-                if t.shape != expected[k].shape:
-                    raise CheckpointError(
-                        path,
-                        "weights do not match the config: "
-                        f"tensor {k} has shape {tuple(t.shape)}, the config needs {tuple(expected[k].shape)}",
-                    )
-                if not t.is_floating_point():
-                    raise CheckpointError(path, f"tensor {k} is {t.dtype}, expected floating point")
-                state[k] = t.to(torch.float32)
+        state: dict[str, torch.Tensor] = {}
+        for part in _checkpoint_files(path, meta):
+            with safe_open(str(part), framework="pt", device="cpu") as f:
+                for k in f.keys():
+                    if k in state:
+                        raise CheckpointError(path, f"tensor {k} is in more than one shard")
+                    state[k] = f.get_tensor(k)
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+            raise CheckpointError(path, "weights do not match the config: " + "; ".join(parts))
+        for k in sorted(state):
+            t = state[k]
+            if t.shape != expected[k].shape:
+                raise CheckpointError(
+                    path,
+                    "weights do not match the config: "
+                    f"tensor {k} has shape {tuple(t.shape)}, the config needs {tuple(expected[k].shape)}",
+                )
+            if not t.is_floating_point():
+                raise CheckpointError(path, f"tensor {k} is {t.dtype}, expected floating point")
+            state[k] = t.to(torch.float32)
     except CheckpointError:
         raise
     except Exception as exc:
