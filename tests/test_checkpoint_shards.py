@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _training_helpers import tiny_model_config
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vunet_studio.model import (
     CheckpointError,
     VUNet,
-    VUNetConfig,
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
@@ -21,8 +21,7 @@ from vunet_studio.model import (
     shard_count,
 )
 
-TINY = {"base_channels": 8, "max_channels": 16, "latent_channels": 8, "prior_channels": 32}
-CFG = VUNetConfig.for_size(128, alpha=True, **TINY)
+CFG = tiny_model_config(alpha=True)
 CAP = 300_000  # bytes: the tiny model's 0.73 MB of fp16 weights take 3 files
 
 

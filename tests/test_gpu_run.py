@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from _training_helpers import TINY_MODEL
+from _training_helpers import TINY_MODEL, tiny_model_config
 
 import training.gpu_run as gpu_run
 from training.config import load_config
 from training.synth import sample
-from vunet_studio.engine import RenderEngine, Source
-from vunet_studio.model import CheckpointError, VUNet, VUNetConfig, load_checkpoint, shard_count
+from vunet_studio.engine import AppearanceImage, RenderEngine
+from vunet_studio.model import CheckpointError, VUNet, load_checkpoint, shard_count
 
 REPO = Path(__file__).resolve().parents[1]
 GPU128 = REPO / "training" / "configs" / "gpu128.yaml"
@@ -91,7 +91,7 @@ def test_timed_run_leaves_sharded_checkpoints_that_render(
     assert ckpt.step == info["step"] and ckpt.stored_dtype == "float16" and model.config.alpha
     engine = RenderEngine(shards[0], device="cpu", precision="fp32", threads=1, warmup=False)
     person = sample(5, 128)
-    render = engine.render(engine.encode(Source(person.image, person.pose)), person.pose)
+    render = engine.render(engine.encode(AppearanceImage(person.image, person.pose)), person.pose)
     assert render.image.shape == (128, 128, 3) and render.image.std() > 0
     assert render.alpha is not None and np.isfinite(render.alpha).all()
 
@@ -132,7 +132,7 @@ class _Stepper:
 
 
 def test_cut_off_write_keeps_the_previous_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = VUNet(VUNetConfig.for_size(128, **TINY_MODEL))  # 2 shards at this cap
+    model = VUNet(tiny_model_config())  # 2 shards at this cap
     out = gpu_run.OutputFolder(tmp_path, int(CAP_MIB * 2**20), 8)
     first = out.save(_Stepper(model, 10), {})  # type: ignore[arg-type]
     out.prune()
@@ -156,7 +156,7 @@ def test_cut_off_write_keeps_the_previous_set(tmp_path: Path, monkeypatch: pytes
 
 
 def test_refuses_a_model_whose_sets_would_pass_the_file_limit(tmp_path: Path) -> None:
-    model = VUNet(VUNetConfig.for_size(128, **TINY_MODEL))
+    model = VUNet(tiny_model_config())
     cap = int(CAP_MIB * 2**20)
     n = shard_count(model, max_file_bytes=cap, dtype=torch.float16)
     assert n >= 2
