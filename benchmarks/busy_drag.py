@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     joint = JOINT_INDEX["rwrist"]
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
 
-    def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
+    def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:
         send_mouse(vp, kind, pos, buttons, button)
 
     def drag(sign: int) -> dict:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'':24s}" + "".join(f"{k:>22s}" for k in keys))
     for phase, r in results.items():
-        print(f"{phase:24s}" + "".join(f"{str(r[k]):>22s}" for k in keys))
+        print(f"{phase:24s}" + "".join(f"{r[k]!s:>22s}" for k in keys))
     if args.json:
         from vunet_studio.fileio import atomic_write_text
 

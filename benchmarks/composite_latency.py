@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         window.composite_view.frameShown.connect(latencies.append)
         start = canvas.mapFromScene(canvas.joint_scene_pos(JOINT_INDEX["rwrist"]))
 
-        def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
+        def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:
             send_mouse(vp, kind, pos, buttons, button)
 
         left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton

@@ -139,9 +139,12 @@ def run_session(
         send(QEvent.Type.MouseButtonRelease, pos, none, left, mods)
         gestures += 1
         between_gestures(gestures)
-        if gestures % export_every == 0 and render_shown():
-            if window.files.export_render(export_dir / f"render_{gestures % 2}.png"):
-                asked += 1
+        if (
+            gestures % export_every == 0
+            and render_shown()
+            and window.files.export_render(export_dir / f"render_{gestures % 2}.png")
+        ):
+            asked += 1
         rss, _ = rss_mb()
         if gestures == 1:
             rss_start = rss

@@ -137,7 +137,7 @@ def drag_benchmark(args: argparse.Namespace) -> dict:
     joint = JOINT_INDEX["rwrist"]
     start = canvas.mapFromScene(canvas.joint_scene_pos(joint))
 
-    def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:  # noqa: ANN001
+    def send(kind: QEvent.Type, pos: QPoint, buttons, button) -> None:
         send_mouse(vp, kind, pos, buttons, button)
 
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton

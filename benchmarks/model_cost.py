@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vunet_studio.model import VUNet, VUNetConfig  # noqa: E402
+from vunet_studio.model import VUNet, VUNetConfig
 
 # Reference values from vunet.md: (F_phi GFLOP, E+D GFLOP) per size; parameters in millions.
 REFERENCE_GFLOP = {128: (1.7, 8.3), 256: (3.8, 33.0)}

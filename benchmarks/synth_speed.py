@@ -20,9 +20,9 @@ from dataclasses import replace
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
+import cv2
 
-from training.synth import REALISTIC, Realism, sample, sample_pair  # noqa: E402
+from training.synth import REALISTIC, Realism, sample, sample_pair
 
 log = logging.getLogger("synth_speed")
 

@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.config import TrainConfig  # noqa: E402
-from training.data import FixedSynthDataset, collate  # noqa: E402
-from training.trainer import Trainer  # noqa: E402
-from vunet_studio.fileio import atomic_write_text  # noqa: E402
+from training.config import TrainConfig
+from training.data import FixedSynthDataset, collate
+from training.trainer import Trainer
+from vunet_studio.fileio import atomic_write_text
 
 VARIANTS = [("fp32", "none", False), ("fp32", "none", True), ("bf16", "bf16", False), ("bf16", "bf16", True)]
 

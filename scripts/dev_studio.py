@@ -27,7 +27,7 @@ def engine_factory(fake: bool) -> Callable[..., Any] | None:
     if not fake:
         return None
     sys.path.insert(0, str(REPO / "tests" / "gui"))
-    from fake_engine import FakeEngine  # noqa: PLC0415 - a test double, found on the path above
+    from fake_engine import FakeEngine
 
     return FakeEngine
 

@@ -56,7 +56,8 @@ def studio(args: argparse.Namespace) -> None:
     doc = window.doc
     doc.set_current(doc.photos[0].id)
     photo = doc.current
-    assert photo is not None and photo.pose is not None
+    assert photo is not None
+    assert photo.pose is not None
     # Raise the right arm and step the left leg out.
     xy = photo.pose.xy.copy()
     sh, el, wr = (JOINT_INDEX[n] for n in ("rshoulder", "relbow", "rwrist"))
@@ -101,7 +102,8 @@ def keyframes(args: argparse.Namespace) -> None:
     app, window = _open(args, sample_photos()[:1])
     doc = window.doc
     photo = doc.current
-    assert photo is not None and photo.pose is not None
+    assert photo is not None
+    assert photo.pose is not None
     h = photo.size[1]
     # The right arm rises and falls, the left follows half a beat later.
     lifts = [(0.0, 0.0), (0.25, 0.05), (0.35, 0.25), (0.1, 0.35)]

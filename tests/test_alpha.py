@@ -38,13 +38,16 @@ def test_an_alpha_model_outputs_rgb_and_a_coverage_in_every_path() -> None:
     parts, stick, _ = _inputs(ALPHA)
     out = model(parts, stick)
     assert out.image.shape == (1, 3, 128, 128)
-    assert out.alpha is not None and out.alpha.shape == (1, 1, 128, 128)
+    assert out.alpha is not None
+    assert out.alpha.shape == (1, 1, 128, 128)
     with torch.no_grad():
         ref = model.transfer(parts, stick)  # (1, 4, S, S)
     assert ref.shape == (1, 4, 128, 128)
     assert tensor_to_image(ref).shape == (1, 128, 128, 3)
     a = tensor_to_alpha(ref[0])
-    assert a is not None and a.shape == (128, 128) and 0.0 <= a.min() <= a.max() <= 1.0
+    assert a is not None
+    assert a.shape == (128, 128)
+    assert 0.0 <= a.min() <= a.max() <= 1.0
     fast = FastVUNet(model.folded_copy(), precision="fp32")
     got = fast.decode(stick, fast.prepare(fast.encode(parts)))
     assert got.shape == (1, 4, 128, 128)
@@ -67,7 +70,9 @@ def test_the_engine_returns_the_renders_alpha() -> None:
     app = engine.encode(AppearanceImage(np.full((128, 128, 3), 90, np.uint8), pose))
     r = engine.render(app, pose)
     assert r.image.shape == (128, 128, 3)
-    assert r.alpha is not None and r.alpha.shape == (128, 128) and r.alpha.dtype == np.float32
+    assert r.alpha is not None
+    assert r.alpha.shape == (128, 128)
+    assert r.alpha.dtype == np.float32
 
 
 def test_the_engine_keeps_a_box_it_is_given() -> None:

@@ -73,7 +73,8 @@ def test_skeleton_lands_on_the_person_with_left_and_right_right(blazepose, name:
     assert pose.visible.sum() >= 8, f"only {pose.visible.sum()} joints in {name}"
     assert not _inside(pose, truth["body"]), f"joints off the person in {name}"
     assert not _inside(pose, truth["head"], HEAD), f"head joints off the head in {name}"
-    assert pose.visible[JOINT_INDEX["cneck"]] and pose.visible[JOINT_INDEX["cnose"]]
+    assert pose.visible[JOINT_INDEX["cneck"]]
+    assert pose.visible[JOINT_INDEX["cnose"]]
     if truth["frontal"]:  # facing the camera: the person's left is on the image's right
         assert _x(pose, "lshoulder") > _x(pose, "rshoulder"), f"left/right swapped in {name}"
         assert _x(pose, "leye") > _x(pose, "reye"), f"left/right eyes swapped in {name}"
@@ -121,8 +122,11 @@ def test_landmark_mapping_sides_visibility_and_neck() -> None:
     lm[27] = (0.5, 1.2, 0.99)  # LEFT_ANKLE below the photo
     pose = bp.landmarks_to_pose(lm, (200, 100))
     ls, rs, neck = (pose.xy[JOINT_INDEX[n]] for n in ("lshoulder", "rshoulder", "cneck"))
-    assert tuple(ls) == (140, 30) and tuple(rs) == (60, 30) and tuple(neck) == (100, 30)
-    assert not pose.visible[JOINT_INDEX["lwrist"]] and not pose.visible[JOINT_INDEX["lankle"]]
+    assert tuple(ls) == (140, 30)
+    assert tuple(rs) == (60, 30)
+    assert tuple(neck) == (100, 30)
+    assert not pose.visible[JOINT_INDEX["lwrist"]]
+    assert not pose.visible[JOINT_INDEX["lankle"]]
     assert pose.visible.sum() == 16
 
 
@@ -163,7 +167,8 @@ def test_huge_photo_is_searched_scaled_down_and_joints_come_back_in_its_pixels(b
     ref = blazepose.estimate(rgb)[0]
     huge = cv2.resize(rgb, (6000, 4000), interpolation=cv2.INTER_LINEAR)  # 24 megapixels, 3:2
     poses = blazepose.estimate(huge)
-    assert poses and poses[0].image_size == (6000, 4000)
+    assert poses
+    assert poses[0].image_size == (6000, 4000)
     sx, sy = 6000 / 640, 4000 / 480
     box = tuple(int(v * s) for v, s in zip(PEOPLE["basketball1.png"]["body"], (sx, sy, sx, sy), strict=True))
     assert not _inside(poses[0], box)
@@ -182,9 +187,11 @@ def test_huge_photo_is_searched_scaled_down_and_joints_come_back_in_its_pixels(b
 def test_no_person_gives_the_template_and_the_reason(what: str, image: np.ndarray, says: str) -> None:
     result = find_people(image, None, EstimatorChain(estimation.BUNDLED))
     assert result.origin == "template", what
-    assert len(result.poses) == 1 and result.poses[0].visible.all()
+    assert len(result.poses) == 1
+    assert result.poses[0].visible.all()
     assert result.poses[0].image_size == (image.shape[1], image.shape[0])
-    assert says in result.message and "BlazePose" in result.message
+    assert says in result.message
+    assert "BlazePose" in result.message
 
 
 def test_a_photo_the_backend_chokes_on_gets_the_template() -> None:
@@ -194,7 +201,8 @@ def test_a_photo_the_backend_chokes_on_gets_the_template() -> None:
 
     chain = EstimatorChain(estimation.BUNDLED, bundled_factory=Broken, fallback=False)
     result = chain.run(np.zeros((50, 40, 3), np.uint8))
-    assert result.origin == "template" and "failed on this photo" in result.message
+    assert result.origin == "template"
+    assert "failed on this photo" in result.message
 
 
 # --- the chain's order and fallbacks ----------------------------------------------------------
@@ -207,7 +215,7 @@ class Fake:
         return [Pose.template(w, h, (10 * k, 0, w / 2, h)) for k in range(self.people)]
 
 
-def _unavailable(message: str):  # noqa: ANN202
+def _unavailable(message: str):
     def make() -> object:
         raise EstimatorUnavailable(message)
 
@@ -225,13 +233,17 @@ def test_a_pose_file_beside_the_photo_comes_first(tmp_path: Path) -> None:
         openpifpaf_factory=lambda: called.append(1), bundled_factory=lambda: called.append(2)
     )
     result = find_people(IMAGE, photo, chain)
-    assert result.origin == "file" and result.message == "Pose read from me.json" and not called
+    assert result.origin == "file"
+    assert result.message == "Pose read from me.json"
+    assert not called
 
 
 def test_openpifpaf_first_when_available_else_bundled_with_the_reason(tmp_path: Path) -> None:
     chain = EstimatorChain(openpifpaf_factory=lambda: Fake("pp", 2), bundled_factory=lambda: Fake("bp"))
     result = find_people(IMAGE, tmp_path / "none.jpg", chain)
-    assert result.origin == "estimated" and result.source.startswith("openpifpaf") and len(result.poses) == 2
+    assert result.origin == "estimated"
+    assert result.source.startswith("openpifpaf")
+    assert len(result.poses) == 2
     assert "2 people found" in result.message
 
     chain = EstimatorChain(
@@ -239,8 +251,10 @@ def test_openpifpaf_first_when_available_else_bundled_with_the_reason(tmp_path: 
         bundled_factory=lambda: Fake("bp"),
     )
     result = find_people(IMAGE, tmp_path / "none.jpg", chain)
-    assert result.origin == "estimated" and result.source == "BlazePose (bundled)"
-    assert result.message.startswith("Pose found by BlazePose (bundled) in ") and result.message.endswith(
+    assert result.origin == "estimated"
+    assert result.source == "BlazePose (bundled)"
+    assert result.message.startswith("Pose found by BlazePose (bundled) in ")
+    assert result.message.endswith(
         " ms"
     )
     assert result.skipped == ["openpifpaf skipped: its checkpoint is not downloaded."]
@@ -259,9 +273,11 @@ def test_nothing_available_gives_the_template_and_every_reason() -> None:
     )
     for _ in range(2):
         result = find_people(IMAGE, None, chain)
-        assert result.origin == "template" and result.poses[0].visible.all()
+        assert result.origin == "template"
+        assert result.poses[0].visible.all()
         assert result.message == "Template pose used: no pose estimator could start."
-        assert any("mediapipe" in s for s in result.skipped) and any(
+        assert any("mediapipe" in s for s in result.skipped)
+        assert any(
             "openpifpaf" in s for s in result.skipped
         )
     assert made == [1], "a missing estimator is not looked for again on every photo"
@@ -289,7 +305,7 @@ def test_choice_and_strict_mode() -> None:
         bundled_factory=lambda: Fake("bp"),
         fallback=False,
     )
-    with pytest.raises(EstimatorUnavailable, match="model.pkl"):
+    with pytest.raises(EstimatorUnavailable, match=r"model.pkl"):
         strict.build()
     with pytest.raises(EstimatorUnavailable, match="not a pose estimator"):
         EstimatorChain("magic")
@@ -303,14 +319,15 @@ def test_auto_never_downloads_and_skips_what_is_not_here(
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     calls: list[bool] = []
 
-    def create_estimator(checkpoint, device, *, threshold, allow_download):  # noqa: ANN001, ANN202
+    def create_estimator(checkpoint, device, *, threshold, allow_download):
         calls.append(allow_download)
         return Fake("pp")
 
     monkeypatch.setattr(estimation, "create_estimator", create_estimator)
     chain = EstimatorChain(bundled_factory=lambda: Fake("bp"))
     result = chain.run(IMAGE)
-    assert result.source == "BlazePose (bundled)" and calls == []
+    assert result.source == "BlazePose (bundled)"
+    assert calls == []
     assert "not downloaded" in result.skipped[0]
 
     cached = tmp_path / "hub" / "checkpoints" / "shufflenetv2k16-210820-232500-cocokp-o10s-7189450a.pkl"
@@ -322,7 +339,8 @@ def test_auto_never_downloads_and_skips_what_is_not_here(
     missing = EstimatorChain(checkpoint=str(tmp_path / "mine.pkl"), bundled_factory=lambda: Fake("bp")).run(
         IMAGE
     )
-    assert missing.source == "BlazePose (bundled)" and "mine.pkl does not exist" in missing.skipped[0]
+    assert missing.source == "BlazePose (bundled)"
+    assert "mine.pkl does not exist" in missing.skipped[0]
     assert EstimatorChain(estimation.OPENPIFPAF, bundled_factory=lambda: Fake("bp")).run(IMAGE)
     assert calls[-1] is True, "choosing openpifpaf allows its one download"
 
@@ -363,8 +381,10 @@ def test_prepare_builds_an_index_from_real_photos_with_the_bundled_estimator(
     assert prepare.main([str(photos), str(out), "--size", "128", "--quiet"]) == 0, capsys.readouterr().err
     index = pickle.loads((out / "index.p").read_bytes())
     joints = index["joints"]
-    assert joints.shape[1:] == (18, 2) and len(index["imgs"]) == joints.shape[0] >= 2
-    assert any("basketball1" in p for p in index["imgs"]) and any("cameraman" in p for p in index["imgs"])
+    assert joints.shape[1:] == (18, 2)
+    assert len(index["imgs"]) == joints.shape[0] >= 2
+    assert any("basketball1" in p for p in index["imgs"])
+    assert any("cameraman" in p for p in index["imgs"])
     visible = joints[joints[..., 0] >= 0]
     assert ((visible >= 0) & (visible <= 1)).all()
     assert "1 with no usable person" in capsys.readouterr().out  # the portrait shows no hips

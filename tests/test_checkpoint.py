@@ -37,8 +37,11 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 def test_roundtrip_identical_output(model: VUNet, tmp_path: Path) -> None:
     path = save_checkpoint(model, tmp_path / "m.safetensors", step=1234, extra={"loss": "vgg19-l1"})
     loaded, info = load_checkpoint(path)
-    assert info.step == 1234 and info.image_size == 128 and info.config == CFG
-    assert info.extra == {"loss": "vgg19-l1"} and info.stored_dtype == "float32"
+    assert info.step == 1234
+    assert info.image_size == 128
+    assert info.config == CFG
+    assert info.extra == {"loss": "vgg19-l1"}
+    assert info.stored_dtype == "float32"
     assert not loaded.training
     parts, stick = batch()
     with torch.no_grad():
@@ -72,7 +75,7 @@ def test_wrapped_model_saves_unwrapped_keys(model: VUNet, tmp_path: Path) -> Non
 
 
 def test_folded_model_refuses_to_save(model: VUNet, tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="weight-norm-folded"):
         save_checkpoint(model.folded_copy(), tmp_path / "x.safetensors")
 
 
@@ -123,7 +126,7 @@ def _rewrite(
 
     with safe_open(str(src), framework="pt") as f:
         metadata = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
     metadata.update(meta or {})
     if drop:
         del tensors[drop]
@@ -156,14 +159,15 @@ def test_checkpoints_on_disk_keep_opening(model: VUNet, tmp_path: Path) -> None:
     path = save_checkpoint(model, tmp_path / "m.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
-    assert meta["format"] == "vunet-studio/vunet" and meta["format_version"] == "1"
+    assert meta["format"] == "vunet-studio/vunet"
+    assert meta["format_version"] == "1"
     older = _rewrite(path, tmp_path / "old.safetensors", meta={"format": "vunet-studio/vunet"})
     assert load_checkpoint(older)[1].step == 0
     _expect_error(_rewrite(path, tmp_path / "near.safetensors", meta={"format": "vunet-studio/vunet2"}), "vunet2")
     _expect_error(_rewrite(path, tmp_path / "newer.safetensors", meta={"format_version": "99"}), "newer")
 
 
-def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:  # noqa: ANN001
+def test_a_saved_checkpoint_has_the_usual_permissions(tmp_path) -> None:
     # safetensors writes its own file in place of the temporary one (mode 0600): a checkpoint a
     # user shares or ships must be readable by others, like any file they save.
     import os

@@ -45,7 +45,8 @@ def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The run's error lines; each must be one line without a traceback."""
     records = [r for r in caplog.records if r.levelno >= logging.ERROR]
     for r in records:
-        assert r.exc_info is None and "\n" not in r.getMessage(), r.getMessage()
+        assert r.exc_info is None, r.getMessage()
+        assert "\n" not in r.getMessage(), r.getMessage()
     return [r.getMessage() for r in records]
 
 
@@ -88,7 +89,8 @@ def test_synth_refuses_to_replace_a_dataset_unless_asked(tmp_path: Path, caplog)
     caplog.clear()
     assert synth_main(["--out", str(out), "--count", "2", "--size", "64", "--seed", "5"]) == 2
     (line,) = _errors(caplog)
-    assert "--overwrite" in line and str(out) in line
+    assert "--overwrite" in line
+    assert str(out) in line
     assert (out / "index.p").read_bytes() == before
     assert synth_main(["--out", str(out), "--count", "2", "--size", "64", "--overwrite"]) == 0
     with open(out / "index.p", "rb") as f:
@@ -102,7 +104,8 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path: Path, caplog) -> N
         caplog.clear()
         assert train_main([CONFIG, "--out", str(run), "--steps=1", *TINY]) == 2
     (line,) = _errors(caplog)
-    assert "in use" in line and f"pid {os.getpid()}" in line
+    assert "in use" in line
+    assert f"pid {os.getpid()}" in line
     assert not (run / "config.yaml").exists()  # nothing of the first run's was touched
 
 
@@ -170,7 +173,8 @@ def test_a_dataset_of_unreadable_images_stops_with_an_error(
     argv = [CONFIG, "--data.kind=index", f"--data.path={tmp_path / 'ds'}", "--out", str(tmp_path / "run")]
     assert train_main([*argv, "--steps=5", *TINY]) == 2
     (line,) = _errors(caplog)
-    assert "could not be read" in line and str(tmp_path / "ds") in line
+    assert "could not be read" in line
+    assert str(tmp_path / "ds") in line
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "unreadable" in r.getMessage()]
     assert 0 < len(warnings) <= data_module.WARN_FIRST + 2  # ~1000 unreadable reads, a dozen lines
 
@@ -223,7 +227,8 @@ def test_a_full_disk_while_training_says_so_and_keeps_the_earlier_files(
             caplog.clear()
             assert train_main(resume) == 1, name
         (line,) = _errors(caplog)
-        assert "disk is full" in line and name in line, line
+        assert "disk is full" in line, line
+        assert name in line, line
         # The file being written and the run's earlier weights and resume file are as they were.
         for p, content in before.items():
             if p.name in (name, "model.safetensors") or p.parent.name == "resume":
@@ -239,7 +244,8 @@ def test_a_full_disk_while_training_says_so_and_keeps_the_earlier_files(
         caplog.clear()
         assert export_main([str(run), "-o", str(target)]) == 1
     (line,) = _errors(caplog)
-    assert "disk is full" in line and str(target) in line
+    assert "disk is full" in line
+    assert str(target) in line
     assert target.read_bytes() == b"earlier export"
     del torch
 

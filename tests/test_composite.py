@@ -3,6 +3,8 @@ is their photo with the person in the new pose, not a square with an invented ba
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from vunet_studio.composite import (
@@ -36,7 +38,8 @@ def test_the_person_lands_in_their_box_and_the_rest_is_the_photo() -> None:
     img, alpha = _render()
     box = (200.0, 100.0, 256.0)  # 2x the render
     out = composite(scene, img, alpha, box)
-    assert out.shape == scene.shape and out.dtype == np.uint8
+    assert out.shape == scene.shape
+    assert out.dtype == np.uint8
     # The middle of the person (render px 64, 64 -> photo 200 + 128, 100 + 128) is the render's.
     assert np.abs(out[228, 328].astype(int) - (250, 10, 10)).max() <= 3
     # Inside the box but off the person: the scene, not the render's background.
@@ -63,7 +66,8 @@ def test_a_box_cut_by_the_frame_edge_and_a_small_display() -> None:
 
 def test_a_grey_photo_composites_grey() -> None:
     grey = np.repeat(_scene()[..., :1], 3, axis=2)
-    assert is_grey(grey) and not is_grey(_scene())
+    assert is_grey(grey)
+    assert not is_grey(_scene())
     img, alpha = _render()
     out = composite(grey, img, alpha, (200.0, 100.0, 256.0), grey=True)
     assert is_grey(out)
@@ -94,7 +98,7 @@ def test_the_box_holds_still_while_a_joint_moves_inside_it_and_grows_smoothly_ou
         p = pose.with_joint(wrist, pose.xy[wrist][0], base[1] + 30 - dy)
         sides.append(stable_box(base, p)[2])
     assert sides[0] == base[2]
-    assert all(b >= a for a, b in zip(sides, sides[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(sides))
     assert max(np.diff(sides)) <= 10 * 1.2  # grows by about as much as the joint moved
 
 
@@ -105,8 +109,11 @@ def test_render_alpha_uses_the_models_channel_or_a_silhouette_of_the_pose() -> N
     own = np.full((128, 128), 0.25, np.float32)
     local = pose_in_box(pose, box, 128)
     a = render_alpha(Render(img, box, local, 1.0, own))
-    assert a.source == ALPHA_MODEL and np.array_equal(a.mask, own)
+    assert a.source == ALPHA_MODEL
+    assert np.array_equal(a.mask, own)
     b = render_alpha(Render(img, box, local, 1.0))
-    assert b.source == ALPHA_STICKMAN and b.mask.shape == (128, 128)
+    assert b.source == ALPHA_STICKMAN
+    assert b.mask.shape == (128, 128)
     # The silhouette covers the torso and not the corners.
-    assert b.mask[64, 64] > 0.5 and b.mask[2, 2] == 0.0
+    assert b.mask[64, 64] > 0.5
+    assert b.mask[2, 2] == 0.0

@@ -53,9 +53,13 @@ def test_restricted_unpickler_loads_plain_data_and_arrays(protocol: int) -> None
         "ints": np.arange(4, dtype=np.int64),
     }
     back = restricted_loads(pickle.dumps(obj, protocol=protocol))
-    assert np.array_equal(back["joints"], obj["joints"]) and back["joints"].dtype == np.float32
-    assert back["train"] == obj["train"] and back["imgs"] == obj["imgs"] and back["none"] is None
-    assert back["scalar"] == 2.0 and np.array_equal(back["ints"], obj["ints"])
+    assert np.array_equal(back["joints"], obj["joints"])
+    assert back["joints"].dtype == np.float32
+    assert back["train"] == obj["train"]
+    assert back["imgs"] == obj["imgs"]
+    assert back["none"] is None
+    assert back["scalar"] == 2.0
+    assert np.array_equal(back["ints"], obj["ints"])
 
 
 def test_index_dataset_reads_a_real_index_and_drops_torsoless(tmp_path: Path) -> None:
@@ -71,8 +75,10 @@ def test_index_dataset_reads_a_real_index_and_drops_torsoless(tmp_path: Path) ->
     ds = IndexDataset(index_path, CFG, split="train")
     assert len(ds) == 3
     item = ds[0]
-    assert item is not None and tuple(item["parts"].shape) == (24, 64, 64)
-    assert tuple(item["shape"].shape) == (3, 128, 128) and float(item["image"].min()) >= -1.0
+    assert item is not None
+    assert tuple(item["parts"].shape) == (24, 64, 64)
+    assert tuple(item["shape"].shape) == (3, 128, 128)
+    assert float(item["image"].min()) >= -1.0
     with pytest.raises(DatasetError):
         IndexDataset(tmp_path / "nowhere" / "index.p", CFG)
 
@@ -99,7 +105,8 @@ def test_folder_dataset_skips_a_corrupt_image_and_counts_it(
     ds = FolderDataset(tmp_path, CFG)
     assert len(ds) == 3
     batch = collate([ds[i] for i in range(3)])
-    assert batch["skipped"] == 1 and batch["image"].shape[0] == 2
+    assert batch["skipped"] == 1
+    assert batch["image"].shape[0] == 2
     assert "unreadable image" in caplog.text
 
 
@@ -118,7 +125,8 @@ def test_folder_dataset_training_counts_skipped(tmp_path: Path) -> None:
     cfg = tiny_config(steps=2, batch_size=3)
     cfg.data.kind, cfg.data.path = "folder", str(tmp_path)
     result = Trainer(cfg, tmp_path / "run", tensorboard=False).run()
-    assert result.step == 2 and result.skipped_images >= 2  # init batch aside, once per epoch
+    assert result.step == 2
+    assert result.skipped_images >= 2
 
 
 def test_stream_sampler_is_resumable_and_sharded() -> None:
@@ -127,11 +135,13 @@ def test_stream_sampler_is_resumable_and_sharded() -> None:
         return [next(it) for _ in range(n)]
 
     whole = take(StreamSampler(5, 2, seed=1), 12)
-    assert sorted(whole[:5]) == list(range(5)) and sorted(whole[5:10]) == list(range(5))
+    assert sorted(whole[:5]) == list(range(5))
+    assert sorted(whole[5:10]) == list(range(5))
     assert take(StreamSampler(5, 2, seed=1, start=6), 6) == whole[6:]
     r0 = take(StreamSampler(None, 2, rank=0, world=2), 4)
     r1 = take(StreamSampler(None, 2, rank=1, world=2), 4)
-    assert r0 == [0, 1, 4, 5] and r1 == [2, 3, 6, 7]
+    assert r0 == [0, 1, 4, 5]
+    assert r1 == [2, 3, 6, 7]
 
 
 def test_synth_dataset_items_are_deterministic() -> None:

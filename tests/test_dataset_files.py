@@ -33,7 +33,8 @@ def test_an_index_reads_back_as_written_and_in_our_joint_order(tmp_path: Path) -
     )
     index = read_index(path)
     assert index.imgs == ["images/a.png", "images/b.png", "images/c.png"]
-    assert index.train.tolist() == [True, False, True] and np.array_equal(index.joints, joints)
+    assert index.train.tolist() == [True, False, True]
+    assert np.array_equal(index.joints, joints)
     # A file in another joint order (as the official ones may be) is reordered to ours.
     order = list(reversed(JOINT_NAMES))
     raw = {"joint_order": order, "imgs": ["x.png"], "joints": joints[:1, ::-1]}
@@ -61,10 +62,12 @@ def test_a_pair_reads_back_as_written(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "000000").iterdir()) == sorted([*PAIR_FILES, SCENE_FILE])
     (d,) = find_pairs(tmp_path)
     pair = load_pair(d)
-    assert pair is not None and pair.name == "000000"
+    assert pair is not None
+    assert pair.name == "000000"
     for a, b in ((pair.appearance, written.appearance), (pair.target, written.target), (pair.mask, mask)):
         assert np.array_equal(a, b)
-    assert pair.scene is not None and np.array_equal(pair.scene, written.scene)
+    assert pair.scene is not None
+    assert np.array_equal(pair.scene, written.scene)
     assert np.allclose(pair.target_pose.xy, written.target_pose.xy, atol=1e-3)
     assert pair.target_pose.image_size == (64, 64)
     with pytest.raises(PairsError, match="no pair folders"):

@@ -65,8 +65,11 @@ def engine(ckpt: Path) -> RenderEngine:
 def test_load_reports_progress(ckpt: Path) -> None:
     steps: list[tuple[float, str]] = []
     eng = RenderEngine(ckpt, device="cpu", progress=lambda f, m: steps.append((f, m)))
-    assert eng.image_size == 128 and eng.device == "cpu" and eng.precision in ("fp32", "bf16")
-    assert steps[0][0] == 0.0 and steps[-1] == (1.0, "Ready")
+    assert eng.image_size == 128
+    assert eng.device == "cpu"
+    assert eng.precision in ("fp32", "bf16")
+    assert steps[0][0] == 0.0
+    assert steps[-1] == (1.0, "Ready")
     assert [f for f, _ in steps] == sorted(f for f, _ in steps)
     assert eng.model.is_folded
 
@@ -79,18 +82,21 @@ def test_encode_is_cached(engine: RenderEngine, monkeypatch: pytest.MonkeyPatch)
     img, pose = _person(1)
     a = engine.encode(AppearanceImage(img, pose))
     b = engine.encode(AppearanceImage(img.copy(), Pose(pose.xy, pose.visible, pose.image_size)))  # equal, other objects
-    assert a is b and len(calls) == 1
+    assert a is b
+    assert len(calls) == 1
     engine.encode(AppearanceImage(img, pose.translated(3, 0)))
     assert len(calls) == 2
     # A caller that names its image (the app: photo id and pose) skips hashing the pixels;
     # the name is the cache key, so the same name finds the same appearance.
     named = engine.encode(AppearanceImage(img, pose, key="photo:1"))
-    assert engine.encode(AppearanceImage(img, pose, key="photo:1")) is named and len(calls) == 3
+    assert engine.encode(AppearanceImage(img, pose, key="photo:1")) is named
+    assert len(calls) == 3
     # Prior samples share the cache: one pose and seed draw once.
     drawn = []
     real_sample = engine.model.sample_latents
     monkeypatch.setattr(engine.model, "sample_latents", lambda *a, **k: drawn.append(1) or real_sample(*a, **k))
-    assert engine.sample_appearance(pose, 5) is engine.sample_appearance(pose, 5) and len(drawn) == 1
+    assert engine.sample_appearance(pose, 5) is engine.sample_appearance(pose, 5)
+    assert len(drawn) == 1
     engine.sample_appearance(pose.with_visible(JOINT_INDEX["lear"], False), 5)
     assert len(drawn) == 2
 
@@ -101,15 +107,18 @@ def test_render_shape_box_and_determinism(engine: RenderEngine) -> None:
     target = pose.translated(-20, 5)
     r1 = engine.render(app, target)
     r2 = engine.render(app, target)
-    assert r1.image.shape == (128, 128, 3) and r1.image.dtype == np.uint8
+    assert r1.image.shape == (128, 128, 3)
+    assert r1.image.dtype == np.uint8
     assert np.array_equal(r1.image, r2.image)
-    assert r1.box == pytest.approx(pose_box(target)) and r1.ms > 0
+    assert r1.box == pytest.approx(pose_box(target))
+    assert r1.ms > 0
     # A pose edit changes the render; the same pose moved in the frame moves the box with it.
     rwrist = JOINT_INDEX["rwrist"]
     bent = target.with_joint(rwrist, *(target.xy[rwrist] + (30, -40)))
     assert not np.array_equal(engine.render(app, bent).image, r1.image)
     moved = engine.render(app, target.translated(7, 9))
-    assert moved.box[0] == pytest.approx(r1.box[0] + 7) and moved.box[1] == pytest.approx(r1.box[1] + 9)
+    assert moved.box[0] == pytest.approx(r1.box[0] + 7)
+    assert moved.box[1] == pytest.approx(r1.box[1] + 9)
 
 
 def test_render_matches_reference_model(engine: RenderEngine) -> None:
@@ -151,7 +160,8 @@ def test_part_mixing_with_8_appearance_images(engine: RenderEngine) -> None:
     finally:
         del engine.net.encode
     ia, ib = engine.appearance_input(sa), engine.appearance_input(sb)
-    assert torch.equal(calls[0][0, :18], ib[:18]) and torch.equal(calls[0][0, 18:], ia[18:])
+    assert torch.equal(calls[0][0, :18], ib[:18])
+    assert torch.equal(calls[0][0, 18:], ia[18:])
     with pytest.raises(EngineError, match="one appearance image per body part"):
         engine.encode([sa] * 3)
 
@@ -161,7 +171,8 @@ def test_sample_appearance_deterministic_per_seed(engine: RenderEngine) -> None:
     a1 = engine.render(engine.sample_appearance(pose, 11), pose).image
     a2 = engine.render(engine.sample_appearance(pose, 11), pose).image
     b = engine.render(engine.sample_appearance(pose, 12), pose).image
-    assert np.array_equal(a1, a2) and not np.array_equal(a1, b)
+    assert np.array_equal(a1, a2)
+    assert not np.array_equal(a1, b)
 
 
 def test_appearance_from_latents_roundtrip(engine: RenderEngine) -> None:
@@ -209,19 +220,20 @@ def test_thread_count_applies_on_the_calling_thread(ckpt: Path) -> None:
     t = threading.Thread(target=worker)
     t.start()
     t.join()
-    assert eng.threads == 1 and seen == [1]
+    assert eng.threads == 1
+    assert seen == [1]
     torch.set_num_threads(2)
 
 
 # --- errors ---------------------------------------------------------------------------------------
 def test_missing_checkpoint(tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match="nope.safetensors.*not found"):
+    with pytest.raises(EngineError, match=r"nope.safetensors.*not found"):
         RenderEngine(tmp_path / "nope.safetensors")
 
 
 def test_missing_default_checkpoint_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("vunet_studio.engine.default_checkpoint", lambda: tmp_path / "bundled.safetensors")
-    with pytest.raises(EngineError, match="bundled model.*missing.*checkout"):
+    with pytest.raises(EngineError, match=r"bundled model.*missing.*checkout"):
         RenderEngine()
     assert default_checkpoint().name == "vunet_synth128.safetensors"
 
@@ -232,7 +244,7 @@ def test_missing_default_checkpoint_says_what_to_do(monkeypatch: pytest.MonkeyPa
 def test_corrupt_checkpoint(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(content)
-    with pytest.raises(EngineError, match="bad.safetensors") as info:
+    with pytest.raises(EngineError, match=r"bad.safetensors") as info:
         RenderEngine(bad)
     assert "checkpoint" in str(info.value)
 
@@ -240,7 +252,7 @@ def test_corrupt_checkpoint(tmp_path: Path, content: bytes) -> None:
 def test_truncated_checkpoint(ckpt: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
-    with pytest.raises(EngineError, match="cut.safetensors"):
+    with pytest.raises(EngineError, match=r"cut.safetensors"):
         RenderEngine(cut)
 
 
@@ -276,7 +288,8 @@ def test_fast_path_matches_reference(precision: str, options: dict[str, bool]) -
         with torch.no_grad():
             ref = model.transfer(parts, stick)
         out = fast.decode(stick, fast.prepare(fast.encode(parts)))
-        assert out.dtype == torch.float32 and out.shape == ref.shape
+        assert out.dtype == torch.float32
+        assert out.shape == ref.shape
         assert psnr(out, ref) >= PRECISION_TOLERANCE[precision]
 
 

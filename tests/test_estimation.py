@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.error
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -101,8 +102,9 @@ def test_large_photo_is_scaled_down_and_poses_come_back_in_its_pixels(untrained_
     monkeypatch.setattr(est._decoder, "batch", fake_batch)
     poses = est.estimate(np.zeros((400, 800, 3), np.uint8))
     assert max(seen["shape"][2:]) <= 321  # the network saw the photo at long edge 320 (+ pad)
-    assert len(poses) == 1 and poses[0].image_size == (800, 400)
-    x0, y0, x1, y1 = poses[0].bbox()
+    assert len(poses) == 1
+    assert poses[0].image_size == (800, 400)
+    _x0, y0, _x1, y1 = poses[0].bbox()
     assert (y1 - y0) == pytest.approx(0.82 * 100 * 800 / 320, rel=0.02)  # scaled back up 2.5x
 
 
@@ -133,8 +135,10 @@ def test_annotations_map_to_18_joints_with_neck_threshold_and_largest_first():
         first.xy[JOINT_INDEX["lshoulder"]], big[COCO17_NAMES.index("left_shoulder"), :2]
     )
     lone = next(p for p in poses if p.bbox()[0] >= 300)
-    assert not lone.visible[JOINT_INDEX["rshoulder"]] and not lone.visible[JOINT_INDEX["cneck"]]
-    assert not lone.has_torso() and first.has_torso()
+    assert not lone.visible[JOINT_INDEX["rshoulder"]]
+    assert not lone.visible[JOINT_INDEX["cneck"]]
+    assert not lone.has_torso()
+    assert first.has_torso()
 
 
 def test_threshold_is_exclusive_and_plain_arrays_work():
@@ -148,7 +152,7 @@ def test_threshold_is_exclusive_and_plain_arrays_work():
 def test_as_rgb_uint8():
     assert as_rgb_uint8(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
     assert as_rgb_uint8(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="8-bit image"):
         as_rgb_uint8(np.zeros((4, 5, 3), np.float32))
 
 
@@ -158,7 +162,9 @@ def test_openpifpaf_not_installed(monkeypatch):
     with pytest.raises(EstimatorUnavailable) as e:
         create_estimator()
     msg = str(e.value)
-    assert "openpifpaf" in msg and "not installed" in msg and "pip install" in msg
+    assert "openpifpaf" in msg
+    assert "not installed" in msg
+    assert "pip install" in msg
     assert "template pose" in msg
 
 
@@ -173,14 +179,15 @@ def test_named_checkpoint_not_cached_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(EstimatorUnavailable) as e:
         create_estimator("shufflenetv2k16", allow_download=False)
-    assert "not been downloaded" in str(e.value) and str(tmp_path) in str(e.value)
+    assert "not been downloaded" in str(e.value)
+    assert str(tmp_path) in str(e.value)
 
     def offline(*args, **kwargs):
         assert kwargs.get("timeout"), "a download must never wait forever"
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(openpifpaf_backend.urllib.request, "urlopen", offline)
-    with pytest.raises(EstimatorUnavailable, match="could not be downloaded.*Connect to the internet"):
+    with pytest.raises(EstimatorUnavailable, match=r"could not be downloaded.*Connect to the internet"):
         create_estimator("shufflenetv2k16")
     assert not any(Path(tmp_path).rglob("*.pkl*")), "no partial download left behind"
 
@@ -190,7 +197,7 @@ def test_corrupt_download_is_rejected_and_not_cached(tmp_path, monkeypatch):
     import io
 
     class Response(io.BytesIO):
-        headers = {"Content-Length": "4"}
+        headers: ClassVar[dict[str, str]] = {"Content-Length": "4"}
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(openpifpaf_backend.urllib.request, "urlopen", lambda *a, **k: Response(b"junk"))
@@ -221,7 +228,7 @@ def test_local_pickled_checkpoint_loads_without_a_global_switch(tmp_path, untrai
     assert est.estimate(np.zeros((33, 33, 3), np.uint8)) == []
     # The exception was for that file only: torch.load elsewhere still refuses pickled modules.
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
-    with pytest.raises(Exception, match="(?i)weights_only"):
+    with pytest.raises(Exception, match=r"(?i)weights_only"):
         torch.load(path)
 
 
@@ -241,5 +248,5 @@ def test_unforeseen_errors_become_unavailable(tmp_path, untrained_net, monkeypat
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(openpifpaf_backend.OpenPifPafEstimator, "__init__", broken)
-    with pytest.raises(EstimatorUnavailable, match="could not start.*out of memory"):
+    with pytest.raises(EstimatorUnavailable, match=r"could not start.*out of memory"):
         create_estimator(str(path))

@@ -41,7 +41,8 @@ def test_eval_writes_json_with_both_baselines(checkpoint: Path, pairs: Path, tmp
         == 0
     )
     report = json.loads(out.read_text())
-    assert report["pairs"] == 3 and report["step"] == 7
+    assert report["pairs"] == 3
+    assert report["step"] == 7
     assert set(report["methods"]) == {
         "transfer", "appearance_copy", "prior_mean", "parts_warp", "composite", "empty_scene"
     }  # fmt: skip
@@ -81,11 +82,13 @@ def test_metrics_identity_and_known_values() -> None:
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     assert ssim(a, a) == pytest.approx(1.0)
-    assert psnr(a, a) == float("inf") and l1(a, a) == 0.0
+    assert psnr(a, a) == float("inf")
+    assert l1(a, a) == 0.0
     b = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
-    assert l1(a, b, mask) <= 10.0 and ssim(a, b, mask) < 1.0
+    assert l1(a, b, mask) <= 10.0
+    assert ssim(a, b, mask) < 1.0
 
 
 def test_detail_measures_tell_stripes_from_their_mean_colour() -> None:
@@ -97,13 +100,16 @@ def test_detail_measures_tell_stripes_from_their_mean_colour() -> None:
     mask = np.zeros((64, 64), bool)
     mask[10:54, 10:54] = True
     corr, ratio = detail(target, target, mask)
-    assert corr == pytest.approx(1.0) and ratio == pytest.approx(1.0)
+    assert corr == pytest.approx(1.0)
+    assert ratio == pytest.approx(1.0)
     flat = np.full_like(target, 130)
     corr, ratio = detail(flat, target, mask)
-    assert ratio == pytest.approx(0.0, abs=1e-6) and corr == 0.0  # the mean colour: no detail
+    assert ratio == pytest.approx(0.0, abs=1e-6)
+    assert corr == 0.0
     shifted = np.roll(target, 4, axis=0)  # stripes out of phase: detail, in the wrong places
     corr, ratio = detail(shifted, target, mask)
-    assert corr < -0.9 and ratio == pytest.approx(1.0, abs=0.05)
+    assert corr < -0.9
+    assert ratio == pytest.approx(1.0, abs=0.05)
     assert np.isnan(detail(target, target, np.zeros((64, 64), bool))[0])
 
 

@@ -40,8 +40,11 @@ def test_a_full_disk_keeps_the_earlier_file_and_says_so(tmp_path: Path, monkeypa
     with pytest.raises(DiskFullError) as info:
         atomic_write_text(target, "new")
     message = str(info.value)
-    assert "disk is full" in message and str(tmp_path) in message and "\n" not in message
-    assert isinstance(info.value, OSError) and "full" in (info.value.strerror or "")
+    assert "disk is full" in message
+    assert str(tmp_path) in message
+    assert "\n" not in message
+    assert isinstance(info.value, OSError)
+    assert "full" in (info.value.strerror or "")
     assert target.read_text() == "the user's work"
     assert _only(tmp_path) == ["workspace.vunet"]  # no temporary file left behind
 
@@ -86,7 +89,9 @@ def test_gui_export_of_a_render_on_a_full_disk_gives_one_clear_line(tmp_path: Pa
     monkeypatch.setattr(Image.Image, "save", _no_space)
     with pytest.raises(ExportError) as info:
         write_image(target, np.zeros((8, 8, 3), np.uint8))
-    assert "full" in str(info.value) and str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+    assert "full" in str(info.value)
+    assert str(tmp_path) in str(info.value)
+    assert "\n" not in str(info.value)
     with pytest.raises(ExportError, match="full"):
         write_animation(tmp_path / "a.gif", [np.zeros((8, 8, 3), np.uint8)] * 2, 10.0)
     assert target.read_bytes() == b"earlier export"
@@ -109,7 +114,8 @@ def test_leftover_temporary_files_of_the_target_are_removed_on_the_next_write(tm
     in_progress.write_text("x")
     atomic_write_text(target, "{}")
     assert not leftover.exists()
-    assert all(p.exists() for p in others) and in_progress.exists()
+    assert all(p.exists() for p in others)
+    assert in_progress.exists()
     assert target.read_text() == "{}"
 
 

@@ -54,14 +54,16 @@ def test_pose_in_box_maps_the_box_onto_the_square() -> None:
     local = pose_in_box(pose, box, 128)
     assert local.image_size == (128, 128)
     assert np.allclose(local.xy, (pose.xy - [box.x0, box.y0]) * 128 / box.side, atol=1e-4)
-    assert np.array_equal(local.visible, pose.visible) and local.xy is not pose.xy
+    assert np.array_equal(local.visible, pose.visible)
+    assert local.xy is not pose.xy
 
 
 def test_crop_pads_outside_and_paste_roundtrip() -> None:
     img = np.zeros((50, 60, 3), np.uint8)
     img[:, :, 0] = np.arange(60, dtype=np.uint8)[None]
     square, cut = crop(img, (-10.0, -10.0, 40.0), 40)
-    assert cut == (-10, -10, 40) and square.shape == (40, 40, 3)
+    assert cut == (-10, -10, 40)
+    assert square.shape == (40, 40, 3)
     assert (square[:, :10, 0] == 0).all()  # left of the photo: its first column repeated
     assert np.array_equal(square[10:, 10:, 0], img[:30, :30, 0])
     assert snap((2.7, -3.2, 10.4)) == (2.0, -4.0, 10.0)
@@ -69,7 +71,9 @@ def test_crop_pads_outside_and_paste_roundtrip() -> None:
         crop(img, (100.0, 100.0, 10.0), 16)
     frame = np.zeros((50, 60, 3), np.uint8)
     out = paste(frame, np.full((16, 16, 3), 200, np.uint8), (50.0, 40.0, 16.0))
-    assert out.shape == frame.shape and (out[40:, 50:] == 200).all() and (out[:40] == 0).all()
+    assert out.shape == frame.shape
+    assert (out[40:, 50:] == 200).all()
+    assert (out[:40] == 0).all()
     assert placement((50.0, 40.0, 16.0), 60, 50) == (50, 40, 16, 50, 40, 60, 50)
     assert placement((100.0, 100.0, 16.0), 60, 50) is None
 

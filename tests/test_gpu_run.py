@@ -79,21 +79,31 @@ def test_timed_run_leaves_sharded_checkpoints_that_render(
     files = sorted(out.iterdir())
     shards = [p for p in files if p.suffix == ".safetensors"]
     info = progress(out)
-    assert len(shards) == info["shards"] >= 2 and len(files) == len(shards) + 1  # one set + progress.json
+    assert len(shards) == info["shards"] >= 2
+    assert len(files) == len(shards) + 1
     assert all(p.stat().st_size <= CAP_MIB * 2**20 for p in files)
     assert max(counts) <= 8 - 1  # with the temporary file of the write in progress: <= 8
     assert len(counts) > 6  # several checkpoints were written and replaced
-    assert info["status"] == "time" and info["step"] > 0 and info["checkpoint"] == [p.name for p in shards]
-    assert info["images_seen"] == 2 * info["step"] and info["images_per_s"] > 0
-    assert info["data_images_per_s"] > 0 and info["init_from"] is None  # tiny: no warm start
-    assert len(info["history"]) >= 2 and info["config"]["model"]["overrides"]["alpha"] is True
+    assert info["status"] == "time"
+    assert info["step"] > 0
+    assert info["checkpoint"] == [p.name for p in shards]
+    assert info["images_seen"] == 2 * info["step"]
+    assert info["images_per_s"] > 0
+    assert info["data_images_per_s"] > 0
+    assert info["init_from"] is None
+    assert len(info["history"]) >= 2
+    assert info["config"]["model"]["overrides"]["alpha"] is True
     model, ckpt = load_checkpoint(shards[-1])
-    assert ckpt.step == info["step"] and ckpt.stored_dtype == "float16" and model.config.alpha
+    assert ckpt.step == info["step"]
+    assert ckpt.stored_dtype == "float16"
+    assert model.config.alpha
     engine = RenderEngine(shards[0], device="cpu", precision="fp32", threads=1, warmup=False)
     person = sample(5, 128)
     render = engine.render(engine.encode(AppearanceImage(person.image, person.pose)), person.pose)
-    assert render.image.shape == (128, 128, 3) and render.image.std() > 0
-    assert render.alpha is not None and np.isfinite(render.alpha).all()
+    assert render.image.shape == (128, 128, 3)
+    assert render.image.std() > 0
+    assert render.alpha is not None
+    assert np.isfinite(render.alpha).all()
 
 
 @pytest.mark.slow
@@ -119,8 +129,9 @@ def test_sigterm_leaves_loadable_weights(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 130, log
     info = progress(out)
-    assert info["status"] == "interrupted" and info["data_images_per_s"] > 0, log
-    model, ckpt = load_checkpoint(out / info["checkpoint"][0])
+    assert info["status"] == "interrupted", log
+    assert info["data_images_per_s"] > 0, log
+    _model, ckpt = load_checkpoint(out / info["checkpoint"][0])
     assert ckpt.step == info["step"] >= 3
 
 
@@ -175,7 +186,9 @@ def test_warm_start_only_from_a_matching_checkpoint() -> None:
     gpu_run.choose_init(cfg, "none")
     assert cfg.train.init_from is None
     big = load_config(REPO / "training" / "configs" / "gpu256.yaml")
-    assert big.model.build().image_size == 256 and big.model.build().alpha and big.train.init_from is None
+    assert big.model.build().image_size == 256
+    assert big.model.build().alpha
+    assert big.train.init_from is None
 
 
 def test_clock_decays_lr_to_zero_at_the_stop() -> None:
@@ -183,7 +196,9 @@ def test_clock_decays_lr_to_zero_at_the_stop() -> None:
     clock.stepped(10.0)
     clock.stepped(10.5)
     stop = clock.stop_at()
-    assert 50 < stop < 60 and not clock.should_stop(stop - 0.1) and clock.should_stop(stop)
+    assert 50 < stop < 60
+    assert not clock.should_stop(stop - 0.1)
+    assert clock.should_stop(stop)
     middle = 10.0 + 0.5 * (stop - 10.0)
     assert clock.lr_factor(middle - 1) == 1.0
     assert clock.lr_factor((middle + stop) / 2) == pytest.approx(0.5)
@@ -195,5 +210,8 @@ def test_clock_decays_lr_to_zero_at_the_stop() -> None:
 def test_on_cuda_with_bf16(tmp_path: Path) -> None:
     rc = gpu_run.run([str(GPU128), "--out", str(tmp_path), "--minutes=0.3", "--checkpoint-every=5", *TINY_ON])
     info = progress(tmp_path)
-    assert rc == 0 and info["device"].startswith("cuda") and info["amp"] == "bfloat16" and info["step"] > 0
+    assert rc == 0
+    assert info["device"].startswith("cuda")
+    assert info["amp"] == "bfloat16"
+    assert info["step"] > 0
     load_checkpoint(tmp_path / info["checkpoint"][0])

@@ -46,7 +46,7 @@ def test_config_roundtrip_and_frozen() -> None:
     assert VUNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.image_size = 64  # type: ignore[misc]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown VUNetConfig fields"):
         VUNetConfig.from_dict({**cfg.to_dict(), "bogus": 1})
 
 
@@ -58,7 +58,9 @@ def test_shapes_and_finite_kl(size: int) -> None:
     parts, shape = inputs(cfg)
     out = model(parts, shape)
     assert out.image.shape == (2, 3, size, size)
-    assert out.kl.shape == (2,) and torch.isfinite(out.kl).all() and (out.kl >= 0).all()
+    assert out.kl.shape == (2,)
+    assert torch.isfinite(out.kl).all()
+    assert (out.kl >= 0).all()
     assert [tuple(m.shape[1:]) for m in out.posterior_means] == list(cfg.latent_shapes)
     assert [tuple(m.shape[1:]) for m in out.prior_means] == list(cfg.latent_shapes)
     out.image.mean().add(out.kl.mean()).backward()  # gradients reach every parameter
@@ -102,13 +104,14 @@ def test_sampling_uses_generator(model128: VUNet) -> None:
         c = model128.sample(shape, generator=torch.Generator().manual_seed(4))
         zs = model128.sample_latents(shape, generator=torch.Generator().manual_seed(3))
         d = model128.decode(shape, zs)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
     torch.testing.assert_close(a, d)
 
 
 def test_prior_is_autoregressive_and_teacher_forced(model128: VUNet) -> None:
     """Changing the posterior's last sub-pixel group must not change any prior group mean."""
-    parts, shape = inputs(model128.config, batch=1)
+    _parts, _shape = inputs(model128.config, batch=1)
     prior = model128.dec_down.priors[1]
     h = torch.randn(1, model128.config.decoder_channels(5), 4, 4)
     z = torch.randn(1, model128.config.latent_channels, 4, 4)
@@ -151,7 +154,8 @@ def test_stride2_pads_bottom_right_like_tf() -> None:
 def test_fold_weight_norm_same_output(model128: VUNet) -> None:
     parts, shape = inputs(model128.config)
     folded = model128.folded_copy()
-    assert folded.is_folded and not model128.is_folded
+    assert folded.is_folded
+    assert not model128.is_folded
     assert not any(isinstance(m, WNConv2d) for m in folded.modules())
     with torch.no_grad():
         torch.testing.assert_close(

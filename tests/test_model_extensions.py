@@ -59,7 +59,8 @@ def test_mixed_appearance_takes_the_scene_from_the_torso_source() -> None:
     b, pb = _photo((250, 250, 250), body=(20, 20, 200))
     ia, ib = appearance_input(a, pa, CFG), appearance_input(b, pb, CFG)
     mixed = appearance_input_mixed([(b, pb)] + [(a, pa)] * 7, CFG)
-    assert torch.equal(mixed[24:], ib[24:]) and torch.equal(mixed[3:24], ia[3:24])
+    assert torch.equal(mixed[24:], ib[24:])
+    assert torch.equal(mixed[3:24], ia[3:24])
     pre = mix_appearance([ia, ib], [1, 0, 0, 0, 0, 0, 0, 0])
     assert torch.equal(pre, mixed)
     assert torch.equal(mix_appearance([ia, ib], [None, 1, 1, 1, 1, 1, 1, 1])[24:], ib[24:])
@@ -75,7 +76,8 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
     b, pb = _photo((250, 250, 250), body=(20, 20, 200))
     sa, sb = AppearanceImage(a, pa), AppearanceImage(b, pb)
     img = engine.render(engine.encode(sa), pa).image
-    assert img.shape[2] == 3 and img.dtype == np.uint8
+    assert img.shape[2] == 3
+    assert img.dtype == np.uint8
     calls: list[torch.Tensor] = []
     real = engine.net.encode
     engine.net.encode = lambda parts: calls.append(parts) or real(parts)  # type: ignore[method-assign]
@@ -85,7 +87,8 @@ def test_engine_renders_a_scene_model_and_mixes_its_scene(tmp_path: Path) -> Non
         del engine.net.encode
     ia, ib = engine.appearance_input(sa), engine.appearance_input(sb)
     assert calls[0].shape[1] == 27
-    assert torch.equal(calls[0][0, 24:], ib[24:]) and torch.equal(calls[0][0, 3:24], ia[3:24])
+    assert torch.equal(calls[0][0, 24:], ib[24:])
+    assert torch.equal(calls[0][0, 3:24], ia[3:24])
 
 
 @pytest.mark.slow

@@ -30,25 +30,25 @@ def refused_at_once(fifo: Path, load: Callable[[], object], error: type[Exceptio
     return str(caught.value)
 
 
-def test_photo_that_is_a_fifo_is_refused(fifo) -> None:  # noqa: ANN001
+def test_photo_that_is_a_fifo_is_refused(fifo) -> None:
     p = fifo("photo.png")
     message = refused_at_once(p, lambda: load_image(p), ImageLoadError)
     assert message == "photo.png: is a pipe (FIFO), not a regular file"
 
 
-def test_pose_file_that_is_a_fifo_is_refused(fifo) -> None:  # noqa: ANN001
+def test_pose_file_that_is_a_fifo_is_refused(fifo) -> None:
     p = fifo("pose.json")
     message = refused_at_once(p, lambda: read_poses(p), PoseFileError)
     assert message.endswith("pose.json: is a pipe (FIFO), not a regular file")
 
 
-def test_workspace_that_is_a_fifo_is_refused(fifo) -> None:  # noqa: ANN001
+def test_workspace_that_is_a_fifo_is_refused(fifo) -> None:
     p = fifo("w.vunet")
     message = refused_at_once(p, lambda: load_workspace(p), WorkspaceError)
     assert message == "w.vunet: is a pipe (FIFO), not a regular file"
 
 
-def test_a_link_to_a_fifo_is_refused_too(fifo, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_link_to_a_fifo_is_refused_too(fifo, tmp_path: Path) -> None:
     target = fifo("real")
     link = tmp_path / "photo.jpg"
     link.symlink_to(target)

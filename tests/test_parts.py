@@ -70,9 +70,11 @@ def test_limb_crop_runs_along_the_segment() -> None:
     p = pose_with(lshoulder=(20, 20), lelbow=(20, 84))
     crop = part_crops(img, p, 64)[PART_INDEX["lupperarm"]].astype(int)
     # Along the crop's x: image y goes 20 -> 84 (1 px per crop px).
-    assert abs(crop[32, 0, 0] - 20) <= 1 and abs(crop[32, 63, 0] - 83) <= 1
+    assert abs(crop[32, 0, 0] - 20) <= 1
+    assert abs(crop[32, 63, 0] - 83) <= 1
     # Across the crop's y: image x spans 20 ± 16 (p0 + normal, normal = (-dy, dx) / 4, at the top).
-    assert abs(crop[0, 32, 1] - 4) <= 1 and abs(crop[63, 32, 1] - 36) <= 1
+    assert abs(crop[0, 32, 1] - 4) <= 1
+    assert abs(crop[63, 32, 1] - 36) <= 1
     quad = part_quad(p, "lupperarm", 128)
     assert quad is not None
     np.testing.assert_allclose(np.linalg.norm(quad[0] - quad[1]), 0.5 * 64, rtol=1e-5)
@@ -83,7 +85,8 @@ def test_missing_joint_gives_zero_part() -> None:
     p = full_pose().with_visible(JOINT_INDEX["lwrist"], False)
     crops, present = part_crops_with_mask(img, p, 64)
     k = PART_INDEX["lforearm"]
-    assert not present[k] and (crops[k] == 0).all()
+    assert not present[k]
+    assert (crops[k] == 0).all()
     assert present[[i for i in range(8) if i != k]].all()
     # In the model's input a missing part is 0.0 in [-1, 1] (mid grey), as in the reference.
     t = appearance_input(img, p, CFG)
@@ -111,7 +114,8 @@ def test_mixing_parts_from_two_sources() -> None:
     sources = {**{n: (a, pa) for n in top}, "lthigh": (b, pb), "rthigh": (b, pb)}
     crops, present = mixed_part_crops(sources, 64)
     assert present.all()
-    assert (crops[:6] == 50).all() and (crops[6:] == 220).all()
+    assert (crops[:6] == 50).all()
+    assert (crops[6:] == 220).all()
     t = appearance_input_mixed(sources, CFG)
     ta, tb = appearance_input(a, pa, CFG), appearance_input(b, pb, CFG)
     torch.testing.assert_close(t[:18], ta[:18])
@@ -122,14 +126,16 @@ def test_mixing_parts_from_two_sources() -> None:
     t2 = appearance_input_mixed(seq, CFG)
     torch.testing.assert_close(t2[:21], t[:21])
     assert (t2[21:] == 0).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown part names"):
         appearance_input_mixed({"shin": (a, pa)}, CFG)
 
 
 def test_image_tensor_roundtrip_and_stickman() -> None:
     img = (np.arange(128 * 128 * 3) % 256).astype(np.uint8).reshape(128, 128, 3)
     t = image_to_tensor(img)
-    assert t.shape == (3, 128, 128) and t.min() >= -1 and t.max() <= 1
+    assert t.shape == (3, 128, 128)
+    assert t.min() >= -1
+    assert t.max() <= 1
     assert np.array_equal(tensor_to_image(t), img)
     assert tensor_to_image(torch.full((2, 3, 4, 4), 5.0)).shape == (2, 4, 4, 3)
     assert (tensor_to_image(torch.full((3, 4, 4), 5.0)) == 255).all()  # clipped
@@ -137,5 +143,7 @@ def test_image_tensor_roundtrip_and_stickman() -> None:
         stickman_tensor(Pose.template(256, 256), 128)
     s = stickman_tensor(pose_in_frame(Pose.template(256, 256), 128, 128), 128)  # rescaled from 256
     s2 = stickman_tensor(Pose.template(128, 128), 128)
-    assert s.shape == (3, 128, 128) and s.min() == -1 and s.max() == 1
+    assert s.shape == (3, 128, 128)
+    assert s.min() == -1
+    assert s.max() == 1
     assert (s != s2).float().mean() < 0.02

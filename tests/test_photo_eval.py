@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -57,17 +58,26 @@ def test_report_has_the_measures_per_photo_and_pair(report) -> None:  # type: ig
         assert set(q["d_each"]) == {"basketball1.png", "cameraman.png", "astronaut.jpg"}
         assert q["d_each"][q["appearance"]] == q["d_own"]
         assert (
-            q["d_own"] >= 0 and q["d_others"] >= 0 and q["ratio"] == pytest.approx(q["d_own"] / q["d_others"])
+            q["d_own"] >= 0
+        )
+        assert (
+            q["d_others"] >= 0
+        )
+        assert (
+            q["ratio"] == pytest.approx(q["d_own"] / q["d_others"])
         )
     for p in r["per_photo"]:
-        assert -1.0 <= p["recon_ssim_mask"] <= 1.0 and 0.0 <= p["recon_pck"] <= 1.0
+        assert -1.0 <= p["recon_ssim_mask"] <= 1.0
+        assert 0.0 <= p["recon_pck"] <= 1.0
         assert p["grey"] is True  # both test photos are grey
         assert p["grey_kept"] is True  # the app composites a grey photo in grey
         assert p["model_grey"] in (True, False)
     s = r["summary"]
-    assert s["pairs"] == 2 and s["grey_photos"] == 2
+    assert s["pairs"] == 2
+    assert s["grey_photos"] == 2
     assert {"pck", "pck_full", "d_own", "d_others", "ratio", "recon_ssim_mask", "recon_ssim"} <= set(s)
-    assert r["step"] == 3 and r["judge"]
+    assert r["step"] == 3
+    assert r["judge"]
 
 
 def test_unusable_photos_are_listed_with_why(report) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +109,9 @@ def test_table_printed_and_bad_folder_fails_cleanly(tmp_path: Path, capsys) -> N
         "checkpoint": "m.safetensors", "step": 1, "alpha": "x", "pose_estimator": "e", "judge": "j",
     }  # fmt: skip
     table = format_photo_table(fake)
-    assert "a.png" in table and "mean" in table and "skipped b.png: unreadable: corrupt" in table
+    assert "a.png" in table
+    assert "mean" in table
+    assert "skipped b.png: unreadable: corrupt" in table
     assert "kept yes, model NO" in table
     assert main(["--photos", str(tmp_path / "missing"), "--no-progress"]) == 2
     (tmp_path / "empty").mkdir()
@@ -117,7 +129,8 @@ def test_pose_into_frame_puts_torso_on_torso() -> None:
         return hip, float(np.linalg.norm(neck - hip))
 
     (hip_a, len_a), (hip_m, len_m), (_, len_b) = torso(a), torso(moved), torso(b)
-    assert np.allclose(hip_m, hip_a, atol=1e-3) and len_m == pytest.approx(len_a, rel=1e-4)
+    assert np.allclose(hip_m, hip_a, atol=1e-3)
+    assert len_m == pytest.approx(len_a, rel=1e-4)
     assert moved.image_size == a.image_size
     assert np.array_equal(moved.visible, b.visible)
     # Only scaled and moved: B's shape (its limbs' proportions) is kept.
@@ -143,7 +156,7 @@ def test_bone_colours_read_each_part_along_its_bones() -> None:
     cv2.fillPoly(img, [quad], (120, 120, 40))
     for part, chain in bones.items():
         for side in "rl":
-            for a, b in zip(chain, chain[1:], strict=False):
+            for a, b in itertools.pairwise(chain):
                 p, q = (tuple(int(v) for v in pose.xy[j[side + n]]) for n in (a, b))
                 cv2.line(img, p, q, paint[part], 9)
     got = bone_colours(img, pose)
@@ -157,4 +170,5 @@ def test_bone_colours_read_each_part_along_its_bones() -> None:
     # Outside the person's mask nothing is sampled; a part without bones is absent.
     assert all(v is None for v in bone_colours(img, pose, np.zeros((300, 200), bool)).values())
     legless = pose.with_visible([j["rknee"], j["lknee"]], False)
-    assert bone_colours(img, legless)["thighs"] is None and bone_colours(img, legless)["shins"] is None
+    assert bone_colours(img, legless)["thighs"] is None
+    assert bone_colours(img, legless)["shins"] is None

@@ -17,7 +17,8 @@ def coco_keypoints(pose: Pose, drop: tuple[str, ...] = ()) -> np.ndarray:
 
 
 def test_skeleton_constants_consistent() -> None:
-    assert NUM_JOINTS == 18 and JOINT_NAMES[1] == "cneck"
+    assert NUM_JOINTS == 18
+    assert JOINT_NAMES[1] == "cneck"
     # Flipping twice is the identity; the centre joints map to themselves.
     assert all(FLIP_INDEX[FLIP_INDEX[i]] == i for i in range(NUM_JOINTS))
     assert FLIP_INDEX[JOINT_INDEX["cnose"]] == JOINT_INDEX["cnose"]
@@ -59,23 +60,24 @@ def test_normalised_round_trip_marks_missing_negative() -> None:
     t = Pose.template(64, 128).with_visible(JOINT_INDEX["lear"], False)
     n = t.to_normalized(64, 128)
     assert n[JOINT_INDEX["lear"]].tolist() == [-1.0, -1.0]
-    assert (n[t.visible] >= 0).all() and (n[t.visible] <= 1).all()
+    assert (n[t.visible] >= 0).all()
+    assert (n[t.visible] <= 1).all()
     assert Pose.from_normalized(n, 64, 128) == t
 
 
 def test_pose_rejects_non_finite_visible_joint() -> None:
     xy = np.zeros((18, 2))
     xy[3] = np.nan
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finite coordinates"):
         Pose(xy, np.ones(18, bool))
     Pose(xy, np.arange(18) != 3)  # hidden joints may hold anything
 
 
 def test_pose_is_immutable_and_edits_make_new_poses() -> None:
     t = Pose.template(100, 200)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         t.xy[0] = (1, 2)  # read-only arrays
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         t.visible[0] = False
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.image_size = (1, 1)  # type: ignore[misc]
@@ -84,10 +86,13 @@ def test_pose_is_immutable_and_edits_make_new_poses() -> None:
     hidden = t.with_visible(JOINT_INDEX["lear"], False)
     resized = t.with_image_size((50, 100))
     np.testing.assert_array_equal(t.xy, before)  # the original is untouched
-    assert t.visible.all() and t.image_size == (100, 200)
+    assert t.visible.all()
+    assert t.image_size == (100, 200)
     assert tuple(moved.xy[JOINT_INDEX["rwrist"]]) == (5.0, 6.0)
-    assert not hidden.visible[JOINT_INDEX["lear"]] and hidden.visible.sum() == 17
-    assert resized.image_size == (50, 100) and resized == t
+    assert not hidden.visible[JOINT_INDEX["lear"]]
+    assert hidden.visible.sum() == 17
+    assert resized.image_size == (50, 100)
+    assert resized == t
     xy = np.zeros((18, 2), np.float32)
     p = Pose(xy, np.ones(18, bool))
     xy[0] = 9.0  # the caller's array is copied, not shared

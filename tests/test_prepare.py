@@ -73,14 +73,18 @@ def test_prepare_from_pose_files(folder, tmp_path, capsys):
     rc = prep.main([str(photos), str(out), "--poses-from", str(poses), "--size", "128", "--quiet"])
     assert rc == 0
     report = capsys.readouterr().out
-    assert "2 used" in report and "1 with no usable person" in report and "1 unreadable" in report
-    assert "1 without a pose file" in report and "3 people" in report
+    assert "2 used" in report
+    assert "1 with no usable person" in report
+    assert "1 unreadable" in report
+    assert "1 without a pose file" in report
+    assert "3 people" in report
 
     index = _index(out)
     assert index["joint_order"] == list(JOINT_NAMES)
     assert len(index["imgs"]) == len(index["train"]) == 3
     joints = index["joints"]
-    assert joints.shape == (3, 18, 2) and joints.dtype == np.float32
+    assert joints.shape == (3, 18, 2)
+    assert joints.dtype == np.float32
     assert np.all((joints == -1) | ((joints >= 0) & (joints <= 1)))
     for rel in index["imgs"]:
         img = cv2.imread(str(out / rel))
@@ -125,7 +129,8 @@ def test_people_at_the_border_are_padded(tmp_path):
     pose = _person(-20, 30, 120, (100, 100))  # runs off the left and bottom edges
     crop, joints = prep.crop_person(img, pose, 128, 0.15)
     assert crop.shape == (128, 128, 3)
-    assert np.all(joints[pose.visible] >= 0) and np.all(joints[pose.visible] <= 1)
+    assert np.all(joints[pose.visible] >= 0)
+    assert np.all(joints[pose.visible] <= 1)
     far_away = _person(1000, 1000, 50, (100, 100))
     assert prep.crop_person(img, far_away, 128, 0.15) is None
 
@@ -170,13 +175,15 @@ def test_resume_after_interrupt_skips_done_photos(tmp_path, monkeypatch):
     fresh = tmp_path / "fresh"
     assert prep.main([str(photos), str(fresh), *args]) == 0
     a, b = _index(out), _index(fresh)
-    assert a["imgs"] == b["imgs"] and a["train"] == b["train"]
+    assert a["imgs"] == b["imgs"]
+    assert a["train"] == b["train"]
     np.testing.assert_array_equal(a["joints"], b["joints"])
     assert 0 < sum(a["train"]) < 6
 
     # A rerun with nothing new does nothing; with other settings it is refused.
     calls.clear()
-    assert prep.main([str(photos), str(out), *args]) == 0 and calls == []
+    assert prep.main([str(photos), str(out), *args]) == 0
+    assert calls == []
     assert prep.main([str(photos), str(out), *args[:-2], "--val-fraction", "0.2"]) == 2
 
 
@@ -214,8 +221,10 @@ def test_estimator_is_used_and_created_only_when_needed(folder, tmp_path):
         return est
 
     report = prep.prepare(photos, out, prep.Settings(size=128), make_estimator=make, show_progress=False)
-    assert made == [1] and est.calls == 4  # every readable photo
-    assert report.counts[prep.USED] == 4 and report.counts[prep.UNREADABLE] == 1
+    assert made == [1]
+    assert est.calls == 4
+    assert report.counts[prep.USED] == 4
+    assert report.counts[prep.UNREADABLE] == 1
     assert report.samples == 4
     prep.prepare(photos, out, prep.Settings(size=128), make_estimator=make, show_progress=False)
     assert made == [1], "nothing left to do: the estimator is not loaded again"
@@ -237,7 +246,9 @@ def test_bad_arguments_give_a_message_not_a_traceback(folder, tmp_path, capsys, 
         [str(photos), str(tmp_path / "o4"), "--checkpoint", str(tmp_path / "missing.pkl"), "--quiet"]
     )
     err = capsys.readouterr().err
-    assert rc == 2 and "--poses-from" in err and "Traceback" not in err
+    assert rc == 2
+    assert "--poses-from" in err
+    assert "Traceback" not in err
     assert "missing.pkl" in err or "not installed" in err  # the latter where openpifpaf is absent
     assert not (tmp_path / "o4" / "index.p").exists()
 

@@ -45,7 +45,8 @@ def _index(out: Path) -> dict:
 
 def _one_line_error(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
     return lines[0]
 
 
@@ -61,7 +62,8 @@ def test_another_photo_folder_on_a_finished_dataset_is_refused(tmp_path: Path, c
 
     assert _run(photos_b, out, poses_b) == 2
     line = _one_line_error(capsys.readouterr().err)
-    assert str(photos_a.resolve()) in line and str(photos_b.resolve()) in line
+    assert str(photos_a.resolve()) in line
+    assert str(photos_b.resolve()) in line
     assert sorted((out / "images").rglob("*.png")) == crops  # not one crop deleted
     assert (out / "index.p").read_bytes() == index_before
 
@@ -106,10 +108,12 @@ def test_a_photo_with_a_long_legal_name_is_prepared(tmp_path: Path) -> None:
     out = tmp_path / "dataset"
     assert _run(photos, out, poses) == 0
     imgs = _index(out)["imgs"]
-    assert len(imgs) == 2 and all((out / name).is_file() for name in imgs)
+    assert len(imgs) == 2
+    assert all((out / name).is_file() for name in imgs)
     assert all(len(Path(name).name.encode()) <= 255 for name in imgs)
     # A rerun finds the long photo done (same name) instead of failing at it again.
-    assert _run(photos, out, poses) == 0 and _index(out)["imgs"] == imgs
+    assert _run(photos, out, poses) == 0
+    assert _index(out)["imgs"] == imgs
 
 
 @pytest.mark.parametrize("option", [("--box-scale", "nan"), ("--box-scale", "inf"), ("--threshold", "nan")])
@@ -137,7 +141,9 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
     Image.new("RGB", SIZE).save(photos / "p.png")
     rc = prep.main([str(photos), str(tmp_path / "out"), "--checkpoint", str(evil), "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 2 and "Traceback" not in err
+    assert rc == 2
+    assert "Traceback" not in err
     assert not marker.exists()  # the pickle's code never ran
-    assert "EVIL.pkl was not loaded" in err and "system" in err
+    assert "EVIL.pkl was not loaded" in err
+    assert "system" in err
     assert not (tmp_path / "out" / "index.p").exists()

@@ -113,7 +113,8 @@ def test_composite_defaults_to_the_photos_own_empty_scene(
     assert code == 0, err
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape == (H, W, 3)
-    assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])
+    assert np.array_equal(img[..., 0], img[..., 1])
+    assert np.array_equal(img[..., 0], img[..., 2])
     assert np.array_equal(img[:, :12, 0], grey[:, :12])  # far from the person: the photo's own
     assert not np.array_equal(img[..., 0], grey)  # and the person was re-rendered
 
@@ -190,7 +191,8 @@ def test_bad_input_one_clear_line(
     assert code == 1
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("vunet-studio render: error:") and needle in lines[0]
+    assert lines[0].startswith("vunet-studio render: error:")
+    assert needle in lines[0]
     assert "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
 
@@ -221,8 +223,10 @@ def test_without_appearance_pose_says_how(
         str(files["dir"] / "x.png"),
     ]
     code, err = _run([*argv, "--checkpoint", str(files["ckpt"])], capsys)
-    assert code == 1 and "Traceback" not in err
-    assert "openpifpaf is not installed" in err and "--appearance-pose" in err
+    assert code == 1
+    assert "Traceback" not in err
+    assert "openpifpaf is not installed" in err
+    assert "--appearance-pose" in err
 
 
 def test_estimated_appearance_pose_is_used(
@@ -260,4 +264,5 @@ def test_subprocess_bad_checkpoint(files: dict[str, Path], tmp_path: Path) -> No
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0 and "broken.safetensors" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "broken.safetensors" in proc.stderr

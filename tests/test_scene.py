@@ -24,12 +24,14 @@ def test_person_is_removed_and_far_pixels_are_the_photos_own(name: str) -> None:
     img = photo(name)
     mask = person_mask(img, pose_of(name))
     scene = empty_scene(img, mask)
-    assert scene.image.shape == img.shape and scene.image.dtype == np.uint8
+    assert scene.image.shape == img.shape
+    assert scene.image.dtype == np.uint8
     inside = mask > 0.9
     diff = np.abs(scene.image.astype(int) - img.astype(int)).sum(axis=2)
     assert float((diff[inside] > 30).mean()) > 0.5, "the inside of the mask hardly changed"
     far = far_from(mask, int(0.1 * max(img.shape[:2])))
-    assert far.any() and np.array_equal(scene.image[far], img[far])
+    assert far.any()
+    assert np.array_equal(scene.image[far], img[far])
     assert not diff[scene.hole == 0].any()  # what is not filled in is the photo, bit for bit
 
 
@@ -48,17 +50,20 @@ def test_no_person_leaves_the_photo_as_it_is() -> None:
     wall = np.ascontiguousarray(photo("basketball1.png")[:, 200:360])
     mask = person_mask(wall, None)
     scene = empty_scene(wall, mask)
-    assert np.array_equal(scene.image, wall) and not scene.hole.any()
+    assert np.array_equal(scene.image, wall)
+    assert not scene.hole.any()
 
 
 def test_grey_photo_gives_a_grey_scene() -> None:
     img = photo("cameraman.png")  # grey, stored as RGB
     mask = person_mask(img, pose_of("cameraman.png"))
     rgb = empty_scene(img, mask).image
-    assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
+    assert np.array_equal(rgb[..., 0], rgb[..., 1])
+    assert np.array_equal(rgb[..., 0], rgb[..., 2])
     assert not np.array_equal(rgb, img)
     grey = empty_scene(img[:, :, 0], mask).image
-    assert grey.ndim == 2 and np.array_equal(grey, rgb[..., 0])
+    assert grey.ndim == 2
+    assert np.array_equal(grey, rgb[..., 0])
 
 
 def test_rgba_and_16_bit_keep_their_format() -> None:
@@ -66,7 +71,8 @@ def test_rgba_and_16_bit_keep_their_format() -> None:
     mask = stickman_mask(pose, img.shape[1], img.shape[0])
     alpha = np.linspace(0, 255, img.shape[1], dtype=np.uint8)[None, :].repeat(img.shape[0], 0)
     rgba = empty_scene(np.dstack([img, alpha]), mask).image
-    assert rgba.shape == (*img.shape[:2], 4) and np.array_equal(rgba[..., 3], alpha)
+    assert rgba.shape == (*img.shape[:2], 4)
+    assert np.array_equal(rgba[..., 3], alpha)
     deep = empty_scene(img.astype(np.uint16) * 257, mask).image
     assert deep.dtype == np.uint16
     eight = empty_scene(img, mask).image

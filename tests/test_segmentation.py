@@ -24,8 +24,10 @@ def test_mask_covers_the_torso_and_not_the_top_corners(name: str) -> None:
     img, pose = photo(name), pose_of(name)
     result = segment_person(img, pose)
     assert result.method == "blazepose", result.note
-    assert result.mask.shape == img.shape[:2] and result.mask.dtype == np.float32
-    assert 0.0 <= result.mask.min() and result.mask.max() <= 1.0
+    assert result.mask.shape == img.shape[:2]
+    assert result.mask.dtype == np.float32
+    assert result.mask.min() >= 0.0
+    assert result.mask.max() <= 1.0
     for x, y in torso_points(pose):
         assert result.mask[y, x] > 0.5, f"{name}: torso point {(x, y)} outside the mask"
     assert max(corners(result.mask)[:2]) < 0.5  # the top corners are background in every photo
@@ -54,7 +56,8 @@ def test_the_man_at_the_edge_gets_his_own_mask() -> None:
 def test_photo_without_a_person_gets_an_empty_mask() -> None:
     wall = np.ascontiguousarray(photo("basketball1.png")[:, 200:360])  # wall and door between the two men
     result = segment_person(wall, None)
-    assert result.method == "none" and not result.mask.any()
+    assert result.method == "none"
+    assert not result.mask.any()
     assert result.note
 
 
@@ -98,7 +101,8 @@ def test_without_mediapipe_the_mask_is_drawn_from_the_skeleton() -> None:
     img, pose = photo("basketball2.png"), pose_of("basketball2.png")
     result = segment_person(img, pose, segmenter=_NoMediapipe())
     assert result.method == "stickman"
-    assert "mediapipe" in result.note and "skeleton" in result.note
+    assert "mediapipe" in result.note
+    assert "skeleton" in result.note
     for x, y in torso_points(pose):
         assert result.mask[y, x] > 0.5
     assert max(corners(result.mask)) < 0.05

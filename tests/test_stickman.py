@@ -27,16 +27,19 @@ def test_matches_golden_image() -> None:
 def test_channels_and_values() -> None:
     p = golden_pose()
     img = draw_stickman(p, 128, 128)
-    assert img.shape == (128, 128, 3) and img.dtype == np.uint8
+    assert img.shape == (128, 128, 3)
+    assert img.dtype == np.uint8
     assert set(np.unique(img)) <= {0, 127, 255}
     # The torso fills channel 2 at its centre; the left forearm is in channel 1 only.
     cx, cy = ((p.xy[JOINT_INDEX["lhip"]] + p.xy[JOINT_INDEX["rshoulder"]]) / 2).astype(int)
     assert img[cy, cx, 2] == 255
     ex, ey = ((p.xy[JOINT_INDEX["lelbow"]] + p.xy[JOINT_INDEX["lwrist"]]) / 2).astype(int)
-    assert img[ey, ex, 1] == 255 and img[ey, ex, 0] == 0
+    assert img[ey, ex, 1] == 255
+    assert img[ey, ex, 0] == 0
     # Neck to nose at 127 in channels 0 and 1.
     nx, ny = ((p.xy[JOINT_INDEX["cnose"]] + p.xy[JOINT_INDEX["cneck"]] + (0, 2)) / 2).astype(int)
-    assert img[ny, nx, 0] == 127 and img[ny, nx, 1] == 127
+    assert img[ny, nx, 0] == 127
+    assert img[ny, nx, 1] == 127
 
 
 def test_missing_joints_skip_segments_and_torso() -> None:
@@ -49,7 +52,9 @@ def test_missing_joints_skip_segments_and_torso() -> None:
 
 
 def test_thickness_scales_with_width() -> None:
-    assert thickness_for(128) == 3 and thickness_for(256) == 6 and thickness_for(64) == 1
+    assert thickness_for(128) == 3
+    assert thickness_for(256) == 6
+    assert thickness_for(64) == 1
 
     def shin_width(size: int) -> int:
         p = Pose.template(size, size)

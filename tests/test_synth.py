@@ -25,8 +25,10 @@ def test_same_seed_same_sample_and_independent_of_call_order() -> None:
     sample(3)  # another draw in between must not change seed 7
     b = sample(7)
     assert np.array_equal(a.image, b.image)
-    assert a.pose == b.pose and np.array_equal(a.mask, b.mask)
-    assert a.person == b.person and a.articulation == b.articulation
+    assert a.pose == b.pose
+    assert np.array_equal(a.mask, b.mask)
+    assert a.person == b.person
+    assert a.articulation == b.articulation
 
 
 def test_different_seeds_differ() -> None:
@@ -38,10 +40,14 @@ def test_different_seeds_differ() -> None:
 @pytest.mark.parametrize("size", [128, 256])
 def test_sizes_and_types(size: int) -> None:
     s = sample(11, size)
-    assert s.image.shape == (size, size, 3) and s.image.dtype == np.uint8
-    assert s.mask.shape == (size, size) and s.mask.dtype == bool
-    assert isinstance(s.pose, Pose) and s.pose.image_size == (size, size)
-    assert isinstance(s.person, SynthPerson) and isinstance(s.articulation, Articulation)
+    assert s.image.shape == (size, size, 3)
+    assert s.image.dtype == np.uint8
+    assert s.mask.shape == (size, size)
+    assert s.mask.dtype == bool
+    assert isinstance(s.pose, Pose)
+    assert s.pose.image_size == (size, size)
+    assert isinstance(s.person, SynthPerson)
+    assert isinstance(s.articulation, Articulation)
     # A fashion-style crop: the person spans most of the frame height.
     rows = np.flatnonzero(s.mask.any(axis=1))
     assert rows[-1] - rows[0] > 0.5 * size
@@ -70,7 +76,9 @@ def test_pair_same_person_different_pose() -> None:
 def test_render_is_the_low_level_call() -> None:
     s = sample(9)
     img, pose, mask = render(s.person, s.articulation, 128)
-    assert np.array_equal(img, s.image) and pose == s.pose and np.array_equal(mask, s.mask)
+    assert np.array_equal(img, s.image)
+    assert pose == s.pose
+    assert np.array_equal(mask, s.mask)
     # Another pose of the same person only changes the pose.
     img2, pose2, _ = render(s.person, replace(s.articulation, r_arm=(2.5, 0.0, 0.2, 0.0)), 128)
     assert not np.array_equal(img2, img)
@@ -112,7 +120,8 @@ def test_sides_follow_the_skeleton() -> None:
     # From behind, the sides swap in the image and the face is hidden.
     _, back, _ = render(s.person, replace(front, yaw=np.pi, head_yaw=0.0), 128)
     assert back.xy[JOINT_INDEX["rshoulder"], 0] > back.xy[JOINT_INDEX["lshoulder"], 0]
-    assert not back.visible[JOINT_INDEX["cnose"]] and not back.visible[JOINT_INDEX["reye"]]
+    assert not back.visible[JOINT_INDEX["cnose"]]
+    assert not back.visible[JOINT_INDEX["reye"]]
     # In profile, the far shoulder is hidden behind the torso and the far ear behind the head.
     _, prof, _ = render(s.person, replace(front, yaw=np.pi / 2, head_yaw=0.0, head_roll=0.0), 128)
     assert prof.visible[JOINT_INDEX["lshoulder"]] != prof.visible[JOINT_INDEX["rshoulder"]]
@@ -128,13 +137,15 @@ def test_cli_dataset(tmp_path: Path) -> None:
     assert list(index["joint_order"]) == list(JOINT_NAMES)
     assert len(index["imgs"]) == len(index["train"]) == 12
     joints = np.asarray(index["joints"])
-    assert joints.shape == (12, 18, 2) and joints.dtype == np.float32
+    assert joints.shape == (12, 18, 2)
+    assert joints.dtype == np.float32
     present = joints >= 0
     assert np.all(joints[present] <= 1.0)
     assert np.all(present.all(axis=2) == present.any(axis=2))  # a missing joint is missing in x and y
     assert 0 < sum(index["train"]) < 12
     img = Image.open(out / index["imgs"][0])
-    assert img.size == (64, 64) and img.mode == "RGB"
+    assert img.size == (64, 64)
+    assert img.mode == "RGB"
     assert not list(out.glob(".*tmp*"))  # the atomic write left no temporary behind
 
 
@@ -149,7 +160,8 @@ def test_cli_pairs(tmp_path: Path) -> None:
         (pose,) = read_poses(d / "target_pose.json")
         assert pose.has_torso()
         mask = np.asarray(Image.open(d / "mask.png"))
-        assert set(np.unique(mask)) <= {0, 255} and mask.shape == (64, 64)
+        assert set(np.unique(mask)) <= {0, 255}
+        assert mask.shape == (64, 64)
 
 
 def test_cli_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

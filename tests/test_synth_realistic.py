@@ -46,35 +46,45 @@ def photo_dir(tmp_path: Path) -> str:
 
 def test_all_options_off_is_the_plain_sample() -> None:
     plain, off = sample(21), sample(21, realism=Realism())
-    assert np.array_equal(plain.image, off.image) and np.array_equal(plain.mask, off.mask)
-    assert plain.pose == off.pose and off.look is None
+    assert np.array_equal(plain.image, off.image)
+    assert np.array_equal(plain.mask, off.mask)
+    assert plain.pose == off.pose
+    assert off.look is None
 
 
 def test_deterministic_and_pairs_share_scene_camera_and_textures(no_photos: None) -> None:
     a1, b1 = sample_pair(8, realism=REALISTIC)
     a2, b2 = sample_pair(8, realism=REALISTIC)
-    assert np.array_equal(a1.image, a2.image) and np.array_equal(b1.image, b2.image)
-    assert a1.person == b1.person and a1.look == b1.look  # scene, textures, camera, distractor
+    assert np.array_equal(a1.image, a2.image)
+    assert np.array_equal(b1.image, b2.image)
+    assert a1.person == b1.person
+    assert a1.look == b1.look
     assert a1.articulation != b1.articulation
     assert np.array_equal(sample(8, realism=REALISTIC).image, a1.image)
     # Framing is the sample's, not the pose's: both poses share scale and position.
     a, b = sample_pair(8, realism=Realism(small=1))
-    assert a.look is not None and a.look.framing is not None
+    assert a.look is not None
+    assert a.look.framing is not None
     assert (a.articulation.scale, a.articulation.dx) == (b.articulation.scale, b.articulation.dx)
 
 
 def test_camera_effects_change_pixels_not_the_mask() -> None:
     for seed in (3, 4):
         plain, cam = sample(seed), sample(seed, realism=CAMERA)
-        assert cam.look is not None and not cam.look.camera.is_identity
-        assert np.array_equal(plain.mask, cam.mask) and plain.pose == cam.pose
+        assert cam.look is not None
+        assert not cam.look.camera.is_identity
+        assert np.array_equal(plain.mask, cam.mask)
+        assert plain.pose == cam.pose
         assert np.abs(plain.image.astype(int) - cam.image).mean() > 1.0
 
 
 def test_grayscale_stays_grayscale_after_jpeg() -> None:
     s = sample(5, realism=Realism(grayscale=1, jpeg=1, white_balance=1))
-    assert s.look is not None and s.look.camera.grayscale and s.look.camera.jpeg
-    assert np.array_equal(s.image[..., 0], s.image[..., 1]) and np.array_equal(
+    assert s.look is not None
+    assert s.look.camera.grayscale
+    assert s.look.camera.jpeg
+    assert np.array_equal(s.image[..., 0], s.image[..., 1])
+    assert np.array_equal(
         s.image[..., 1], s.image[..., 2]
     )
 
@@ -82,8 +92,10 @@ def test_grayscale_stays_grayscale_after_jpeg() -> None:
 def test_distractor_is_in_the_image_but_never_in_the_mask() -> None:
     for seed in (10, 11):
         plain, d = sample(seed), sample(seed, realism=Realism(distractor=1))
-        assert d.look is not None and d.look.distractor is not None
-        assert np.array_equal(plain.mask, d.mask) and plain.pose == d.pose
+        assert d.look is not None
+        assert d.look.distractor is not None
+        assert np.array_equal(plain.mask, d.mask)
+        assert plain.pose == d.pose
         diff = np.abs(plain.image.astype(int) - d.image).max(axis=2)
         assert (diff[~plain.mask] > 0).sum() > 50  # the second person is drawn outside the mask
         # ... and always behind the first: inside the mask only its anti-aliased rim blends
@@ -95,8 +107,10 @@ def test_distractor_is_in_the_image_but_never_in_the_mask() -> None:
 def test_photo_backgrounds_and_fabrics_come_from_the_folder(photo_dir: str) -> None:
     r = Realism(photo_background=1, photo_texture=1, texture_dir=photo_dir)
     s = sample(2, realism=r)
-    assert s.person.scene.kind == "photo" and s.person.scene.texture.startswith(photo_dir)
-    assert s.person.top.pattern.kind == "photo" and s.person.top.pattern.texture.startswith(photo_dir)
+    assert s.person.scene.kind == "photo"
+    assert s.person.scene.texture.startswith(photo_dir)
+    assert s.person.top.pattern.kind == "photo"
+    assert s.person.top.pattern.texture.startswith(photo_dir)
     bg = s.image[~s.mask].astype(int)
     # Background pixels are the checkerboards' saturated colours: no grey wall or floor.
     assert (bg.max(axis=1) - bg.min(axis=1)).mean() > 120
@@ -108,7 +122,8 @@ def test_without_photos_procedural_textures_stand_in_logged_once(
     r = Realism(photo_background=1, photo_texture=1)
     with caplog.at_level(logging.INFO, logger="training.synth.textures"):
         a, b = sample(1, realism=r), sample(2, realism=r)
-    assert a.person.scene.texture.startswith("proc:") and b.person.top.pattern.texture.startswith("proc:")
+    assert a.person.scene.texture.startswith("proc:")
+    assert b.person.top.pattern.texture.startswith("proc:")
     assert sum("procedural" in m for m in caplog.messages) == 1
     assert a.image.std() > 10
 
@@ -123,7 +138,8 @@ def test_framing_small_cut_and_upper_body() -> None:
     assert not upper.pose.visible[[JOINT_INDEX["rankle"], JOINT_INDEX["lankle"]]].any()
     cut = [sample(s, realism=Realism(cut=1)) for s in (6, 7, 8)]
     edges = [m.mask[:, [0, -1]].any() or m.mask[[0, -1]].any() for m in cut]
-    assert all(c.pose.has_torso() for c in cut) and any(edges)
+    assert all(c.pose.has_torso() for c in cut)
+    assert any(edges)
 
 
 def test_face_and_footwear_options_draw_differently() -> None:
@@ -142,7 +158,8 @@ def test_config_knobs_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="probability"):
         load_config(None, ["--data.realism.noise=2"])
     real = load_config("training/configs/realistic128.yaml")
-    assert real.model.build().alpha and Realism.from_mapping(real.data.realism) == replace(REALISTIC)
+    assert real.model.build().alpha
+    assert Realism.from_mapping(real.data.realism) == replace(REALISTIC)
     for ref in ("synth128", "market128", "deepfashion256"):
         assert load_config(f"training/configs/{ref}.yaml").data.realism == {}
 

@@ -3,6 +3,8 @@ threads wait for each other, try all again only when the other cores are idle.""
 
 from __future__ import annotations
 
+import itertools
+
 from vunet_studio.threads import ThreadTuner
 
 
@@ -51,7 +53,8 @@ def render(
 def test_quiet_machine_keeps_all_threads() -> None:
     m = Machine()
     used = [m.render(busy=False) for _ in range(300)]
-    assert set(used) == {2} and m.tuner.changes == 0
+    assert set(used) == {2}
+    assert m.tuner.changes == 0
 
 
 def test_threads_that_never_look_efficient_but_are_fast_stay() -> None:
@@ -68,7 +71,8 @@ def test_contention_drops_to_one_thread_within_two_renders_and_stays_while_busy(
         m.render(busy=False)
     m.others = 1.0  # a build starts on the other core
     used = [m.render(busy=True) for _ in range(600)]  # ~20 s of dragging
-    assert used[:2] == [2, 2] and set(used[2:]) == {1}
+    assert used[:2] == [2, 2]
+    assert set(used[2:]) == {1}
     assert m.tuner.threads == 1
 
 
@@ -79,8 +83,10 @@ def test_back_to_all_threads_when_the_machine_is_quiet_again() -> None:
     assert m.tuner.threads == 1
     m.others = 0.1  # the build finished
     used = [m.render(busy=False) for _ in range(400)]
-    assert used[-1] == 2 and m.tuner.threads == 2
-    assert used.count(1) < 400 and m.clock.t < 30
+    assert used[-1] == 2
+    assert m.tuner.threads == 2
+    assert used.count(1) < 400
+    assert m.clock.t < 30
 
 
 def test_a_failed_try_waits_longer_before_the_next() -> None:
@@ -90,7 +96,7 @@ def test_a_failed_try_waits_longer_before_the_next() -> None:
     tries = [i for i, n in enumerate(used) if n == 2]
     assert m.tuner.threads == 1
     assert 2 <= len(tries) <= 6  # backed off: 3, 6, 12, 24 s apart
-    gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert gaps == sorted(gaps)
 
 
@@ -127,7 +133,8 @@ def test_engine_drops_to_one_thread_when_its_renders_wait() -> None:
         mp.setattr(engine_module.time, "process_time", lambda: 0.3 * time.perf_counter())
         for _ in range(3):
             eng.render(app, pose)
-    assert eng.threads == 1 and torch.get_num_threads() == 1
+    assert eng.threads == 1
+    assert torch.get_num_threads() == 1
 
 
 def test_a_slow_render_with_all_threads_working_is_no_reason_to_drop() -> None:

@@ -62,7 +62,9 @@ def test_shipped_configs_load_and_overrides_apply() -> None:
         ],
     )
     assert cfg.model.build().base_channels == 16
-    assert cfg.train.batch_size == 4 and cfg.schedule.lr == 5e-4 and cfg.loss.gram_weights[0] == 0.1
+    assert cfg.train.batch_size == 4
+    assert cfg.schedule.lr == 5e-4
+    assert cfg.loss.gram_weights[0] == 0.1
     with pytest.raises(ConfigError, match="unknown"):
         load_config(None, ["--train.bogus=1"])
     with pytest.raises(ConfigError, match="integer"):
@@ -103,7 +105,8 @@ def test_vgg_loss_with_random_weights_flows_gradients(tmp_path: Path) -> None:
     assert math.isfinite(total.item())
     # The feature term alone must reach x_hat (a public port detached it).
     terms["relu3_2"].backward()
-    assert x_hat.grad is not None and x_hat.grad.abs().sum() > 0
+    assert x_hat.grad is not None
+    assert x_hat.grad.abs().sum() > 0
     assert not any(p.requires_grad for p in loss.vgg.parameters())
 
 
@@ -141,13 +144,15 @@ def test_gram_matrix_definition() -> None:
 def test_short_training_reduces_loss(tmp_path: Path, tiny_data: FixedSynthDataset) -> None:
     cfg = tiny_config(steps=40, batch_size=4)
     result = Trainer(cfg, tmp_path / "run", dataset=tiny_data, tensorboard=False).run()
-    assert result.step == 40 and result.stopped == "done"
+    assert result.step == 40
+    assert result.stopped == "done"
     first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
     assert last < 0.8 * first, (first, last)
     assert (tmp_path / "run" / "config.yaml").is_file()
     assert "used: pixel+gradient" in (tmp_path / "run" / "config.yaml").read_text()
     info = read_checkpoint_info(tmp_path / "run" / "model.safetensors")
-    assert info.step == 40 and info.extra["loss"] == "pixel+gradient"
+    assert info.step == 40
+    assert info.extra["loss"] == "pixel+gradient"
 
 
 @pytest.mark.slow
@@ -160,12 +165,14 @@ def test_resume_after_sigterm_matches_uninterrupted_run(tmp_path: Path, tiny_dat
             os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or a cluster scheduler would
 
     first = Trainer(cfg, tmp_path / "b", dataset=tiny_data, tensorboard=False, on_step=interrupt).run()
-    assert first.stopped == "interrupted" and first.step == 8
+    assert first.stopped == "interrupted"
+    assert first.step == 8
     assert latest_resume_file(tmp_path / "b").name == "resume-00000008.pt"
     state = torch.load(latest_resume_file(tmp_path / "b"), weights_only=True)
     assert state["step"] == 8
     second = Trainer(cfg, tmp_path / "b", resume=True, dataset=tiny_data, tensorboard=False).run()
-    assert second.step == 16 and second.stopped == "done"
+    assert second.step == 16
+    assert second.stopped == "done"
     resumed = first.losses + second.losses
     assert len(resumed) == len(full.losses)
     for a, b in zip(full.losses, resumed, strict=True):
@@ -185,12 +192,12 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path: Path, tiny_data: Fix
     trainer = Trainer(cfg, tmp_path, dataset=tiny_data, tensorboard=False)
     real = trainer.loss_fn.forward
 
-    def poisoned(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None, alpha=None):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    def poisoned(x_hat: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None, alpha=None):  # type: ignore[no-untyped-def]
         total, terms = real(x_hat, x, mask, alpha)
         return (total * float("nan"), terms) if trainer.step >= 5 else (total, terms)
 
     trainer.loss_fn.forward = poisoned  # type: ignore[method-assign]
-    with pytest.raises(TrainingDiverged, match="step 5.*resume-00000003.pt"):
+    with pytest.raises(TrainingDiverged, match=r"step 5.*resume-00000003.pt"):
         trainer.run()
     assert [p.name for p in resume_files(tmp_path)] == ["resume-00000003.pt"]
     model, info = load_checkpoint(tmp_path / "model.safetensors")
@@ -206,7 +213,8 @@ def test_export_resume_to_safetensors(tmp_path: Path, tiny_data: FixedSynthDatas
     resume = latest_resume_file(tmp_path / "run")
     assert export_main([str(resume), "-o", str(tmp_path / "out.safetensors")]) == 0
     model, info = load_checkpoint(tmp_path / "out.safetensors")
-    assert info.step == 2 and info.extra["loss"] == "pixel+gradient"
+    assert info.step == 2
+    assert info.extra["loss"] == "pixel+gradient"
     saved = load_resume(resume)["model"]
     for k, v in model.state_dict().items():
         assert torch.equal(v, saved[k]), k

@@ -56,4 +56,5 @@ def test_two_process_gloo_ddp(tmp_path: Path) -> None:
     from vunet_studio.model import read_checkpoint_info
 
     info = read_checkpoint_info(tmp_path / "run" / "model.safetensors")
-    assert info.step == 2 and info.extra["batch_size"] == 2
+    assert info.step == 2
+    assert info.extra["batch_size"] == 2

@@ -58,10 +58,12 @@ def test_warp_carries_a_pattern_to_where_the_target_pose_puts_the_part() -> None
     parts = appearance_input(img, pose, WARP)
     target = pose.translated(25, 6)  # the person moved right and down
     w = warp_parts(parts, target, WARP)
-    assert w.shape == (4, 128, 128) and w.dtype == torch.float32
+    assert w.shape == (4, 128, 128)
+    assert w.dtype == torch.float32
     x0, y0, x1, y1 = _torso_box(target)
     assert float(w[3, y0:y1, x0:x1].min()) > 0.99  # the torso is covered
-    assert float(w[3, :, :5].max()) == 0.0 and float(w[:3, :, :5].abs().max()) == 0.0  # far away: nothing
+    assert float(w[3, :, :5].max()) == 0.0
+    assert float(w[:3, :, :5].abs().max()) == 0.0
     # The stripes sit where the moved torso is, 6 px lower than in the photo.
     profile = w[0, y0:y1, x0:x1].mean(dim=1).numpy()
     photo = img[y0 - 6 : y1 - 6, x0 - 25 : x1 - 25, 0].mean(axis=1) / 127.5 - 1.0
@@ -103,7 +105,8 @@ def test_data_items_carry_the_warp_and_drop_it_when_asked() -> None:
     dropped = SynthDataset(WARP, seed=5, pair_fraction=1.0, warp_dropout=1.0)[0]
     assert torch.equal(dropped["shape"][:3], item["shape"][:3])
     assert float(dropped["shape"][3:].abs().max()) == 0.0
-    assert torch.equal(dropped["image"], item["image"]) and torch.equal(dropped["parts"], item["parts"])
+    assert torch.equal(dropped["image"], item["image"])
+    assert torch.equal(dropped["parts"], item["parts"])
     some = SynthDataset(WARP, seed=5, warp_dropout=0.25)
     share = np.mean([some.drops_warp(i) for i in range(400)])
     assert 0.15 < share < 0.35
@@ -199,7 +202,7 @@ def test_frames_agree_between_the_photo_and_the_model_frame() -> None:
     img, pose = _striped()
     big = np.repeat(np.repeat(img, 2, axis=0), 2, axis=1)
     big_pose = pose.scaled(2.0, 2.0)
-    frame, p = to_model_frame(big, big_pose, 128)
+    _frame, p = to_model_frame(big, big_pose, 128)
     parts = appearance_input(big, big_pose, WARP)
     with pytest.raises(ValueError, match="256x256 frame"):
         warp_parts(parts, big_pose, WARP)

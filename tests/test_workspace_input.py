@@ -55,7 +55,8 @@ def test_joints_saved_far_outside_the_photo_reopen_at_its_edge(tmp_path: Path) -
     path, _ = saved_workspace(tmp_path, pose)
     ws = load_workspace(path)
     (photo,) = ws.photos
-    assert photo.pose is not None and photo.pose.visible.all()
+    assert photo.pose is not None
+    assert photo.pose.visible.all()
     assert tuple(photo.pose.xy[4]) == (SIZE[0], 0.0)  # moved to the photo's edge
     others = np.arange(18) != 4
     assert np.allclose(photo.pose.xy[others], pose.xy[others])  # the rest as edited
@@ -80,12 +81,14 @@ def test_unreadable_joint_values_hide_that_joint_only(tmp_path: Path) -> None:
     assert np.allclose(photo.pose.xy[photo.pose.visible], pose.xy[photo.pose.visible])
     # Waiting where "show joint" brings them back on the person, not at the photo's corner.
     hidden = photo.pose.xy[[3, 5, 7]]
-    assert np.all(hidden > 0) and np.all(hidden < SIZE)
-    assert photo.source_pose is not None and photo.source_pose.visible.all()
+    assert np.all(hidden > 0)
+    assert np.all(hidden < SIZE)
+    assert photo.source_pose is not None
+    assert photo.source_pose.visible.all()
     assert any("3 joint(s)" in w and "hidden" in w for w in ws.load_warnings)
 
 
-def _set(where: str, value: Any):  # noqa: ANN202
+def _set(where: str, value: Any):
     def put(node: Any, path: list[str]) -> None:
         for k in path[:-1]:
             node = node[int(k)] if isinstance(node, list) else node[k]
@@ -126,14 +129,19 @@ def test_a_bad_value_is_replaced_by_its_default_with_one_line(
     edit(path, _set(where, value))
     ws = load_workspace(path)
     # The photo and its edited pose are kept ...
-    assert [p.name for p in ws.photos] == ["alice.png"] and ws.photos[0].pose == pose
+    assert [p.name for p in ws.photos] == ["alice.png"]
+    assert ws.photos[0].pose == pose
     # ... the bad value is replaced by what the app would use without it ...
     assert 0 <= ws.appearance.seed < 2**31
     assert (
-        ws.settings.get("fps", 12.0) >= 1 and 0 <= ws.settings.get("frames_between", 0) <= MAX_FRAMES_BETWEEN
+        ws.settings.get("fps", 12.0) >= 1
+    )
+    assert (
+        0 <= ws.settings.get("frames_between", 0) <= MAX_FRAMES_BETWEEN
     )
     # ... and the user is told, in one line naming the value.
-    assert ws.load_warnings and all("\n" not in w for w in ws.load_warnings)
+    assert ws.load_warnings
+    assert all("\n" not in w for w in ws.load_warnings)
     assert any(said in w for w in ws.load_warnings), ws.load_warnings
 
 
@@ -141,7 +149,8 @@ def test_good_values_load_without_warnings(tmp_path: Path) -> None:
     path, _ = saved_workspace(tmp_path)
     edit(path, _set("appearance.seed", 42.0))  # a whole number written as a float is fine
     ws = load_workspace(path)
-    assert ws.load_warnings == [] and ws.appearance.seed == 42
+    assert ws.load_warnings == []
+    assert ws.appearance.seed == 42
     assert ws.settings == {"fps": 24.0, "frames_between": 3}
 
 
@@ -153,7 +162,7 @@ def test_json_nested_thousands_deep_or_with_endless_numbers_is_one_clear_error(t
         + "]" * 100_000
         + "}"
     )
-    with pytest.raises(WorkspaceError, match="deep.vunet: .*nested too deeply"):
+    with pytest.raises(WorkspaceError, match=r"deep.vunet: .*nested too deeply"):
         load_workspace(path)
     pose_file = tmp_path / "deep.json"
     pose_file.write_text("[" * 100_000 + "]" * 100_000)
@@ -175,7 +184,8 @@ def test_moderately_nested_settings_are_dropped_so_the_next_save_works(tmp_path:
         deep = [deep]
     edit(path, _set("settings.extra", deep))
     ws = load_workspace(path)
-    assert "extra" not in ws.settings and ws.settings["fps"] == 24.0
+    assert "extra" not in ws.settings
+    assert ws.settings["fps"] == 24.0
     save_workspace(path, ws)  # would hit the recursion limit with the value kept
     assert load_workspace(path).photos[0].name == "alice.png"
 

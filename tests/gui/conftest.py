@@ -9,14 +9,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-from fake_engine import FakeEngine  # noqa: E402
-from gui_helpers import FakeEstimator, crash, open_and_wait, person_photo  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+import pytest
+from fake_engine import FakeEngine
+from gui_helpers import FakeEstimator, crash, open_and_wait, person_photo
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QMessageBox
 
-from vunet_studio.pose import Pose  # noqa: E402
-from vunet_studio.pose_io import write_openpose  # noqa: E402
+from vunet_studio.pose import Pose
+from vunet_studio.pose_io import write_openpose
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Messages:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp) -> Messages:  # noqa: ANN001
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp) -> Messages:
     QCoreApplication.setOrganizationName("VUNetStudioTests")
     QCoreApplication.setApplicationName("VUNet Studio Tests")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
@@ -40,8 +40,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp) -> Messages:
     monkeypatch.setenv("VUNET_STUDIO_DATA_DIR", str(tmp_path / "appdata"))
     messages = Messages()
 
-    def recorder(kind: str):  # noqa: ANN202
-        def show(_parent, title, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def recorder(kind: str):
+        def show(_parent, title, text, *args, **kwargs):
             messages.calls.append((kind, str(title), str(text)))
             if kind == "question":
                 return messages.answer
@@ -72,7 +72,7 @@ def photos(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path: Path):  # noqa: ANN001, ANN201
+def make_window(qtbot, tmp_path: Path):
     from vunet_studio.gui.main_window import MainWindow
 
     made = []
@@ -100,12 +100,12 @@ def make_window(qtbot, tmp_path: Path):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def window(make_window):  # noqa: ANN001, ANN201
+def window(make_window):
     return make_window()
 
 
 @pytest.fixture
-def loaded(qtbot, window, photos):  # noqa: ANN001, ANN201
+def loaded(qtbot, window, photos):
     ids = open_and_wait(qtbot, window, photos)
     window.doc.set_current(ids[0])
     qtbot.waitUntil(
@@ -115,7 +115,7 @@ def loaded(qtbot, window, photos):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def crashed(loaded):  # noqa: ANN001, ANN201
+def crashed(loaded):
     """The loaded window after one edit, autosaved, and then its process died: the recovery
     file (`crashed.files.autosaver.path`) is left for the next instance to offer."""
     window, _ = loaded

@@ -25,7 +25,7 @@ class FakeEngine:
         self,
         checkpoint: str | Path | None = None,
         device: str = "auto",
-        progress=None,  # noqa: ANN001 - ProgressFn
+        progress=None,
         *,
         image_size: int = 128,
         delay_s: float = 0.01,

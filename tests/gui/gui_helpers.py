@@ -50,7 +50,7 @@ def person_photo(
     return path
 
 
-def open_and_wait(qtbot, window, paths: list[Path]) -> list[int]:  # noqa: ANN001
+def open_and_wait(qtbot, window, paths: list[Path]) -> list[int]:
     """Open photos and wait until each has its starting pose."""
     ready: set[int] = set()
     window.files.photoReady.connect(ready.add)
@@ -63,20 +63,20 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def crash(window) -> None:  # noqa: ANN001
+def crash(window) -> None:
     """What dying does to an instance: its files stay, its lock is gone, nothing else runs."""
     window.files.autosaver.release()
     window.files.autosaver.timer.stop()
 
 
 # --- what the canvas shows ---------------------------------------------------------------
-def grab_canvas(window) -> np.ndarray:  # noqa: ANN001
+def grab_canvas(window) -> np.ndarray:
     """The canvas as on screen now: (H, W, 3) uint8 RGB in device pixels."""
     QApplication.processEvents()
     return rgb_from_qimage(window.canvas.viewport().grab().toImage())
 
 
-def canvas_pixel(window, x: float, y: float, shown: np.ndarray | None = None) -> np.ndarray:  # noqa: ANN001
+def canvas_pixel(window, x: float, y: float, shown: np.ndarray | None = None) -> np.ndarray:
     """The canvas pixel showing photo pixel (x, y), as RGB ints: in `shown` (a `grab_canvas`),
     or on screen now."""
     img = grab_canvas(window) if shown is None else shown
@@ -93,13 +93,13 @@ def send_mouse(
     buttons,
     button=Qt.MouseButton.NoButton,
     mods=Qt.KeyboardModifier.NoModifier,
-) -> None:  # noqa: ANN001
+) -> None:
     vp = view.viewport()
     event = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
     QApplication.sendEvent(vp, event)
 
 
-def drag(view, start: QPoint, end: QPoint, steps: int = 8, mods=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
+def drag(view, start: QPoint, end: QPoint, steps: int = 8, mods=Qt.KeyboardModifier.NoModifier) -> None:
     send_mouse(view, QEvent.Type.MouseButtonPress, start, LEFT, LEFT, mods)
     for k in range(1, steps + 1):
         p = start + (end - start) * (k / steps)
@@ -107,12 +107,12 @@ def drag(view, start: QPoint, end: QPoint, steps: int = 8, mods=Qt.KeyboardModif
     send_mouse(view, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, LEFT, mods)
 
 
-def view_pos(canvas, j: int) -> QPoint:  # noqa: ANN001
+def view_pos(canvas, j: int) -> QPoint:
     """Where joint `j` is in the canvas's viewport."""
     return canvas.mapFromScene(canvas.joint_scene_pos(j))
 
 
-def click_joint(canvas, j: int) -> None:  # noqa: ANN001
+def click_joint(canvas, j: int) -> None:
     """Press and release on joint `j` (it becomes the selected joint)."""
     pos = view_pos(canvas, j)
     send_mouse(canvas, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)

@@ -9,7 +9,7 @@ from vunet_studio.gui.qimage import rgb_from_qimage
 from vunet_studio.pose_io import read_poses
 
 
-def wait_render(qtbot, window, action) -> np.ndarray:  # noqa: ANN001
+def wait_render(qtbot, window, action) -> np.ndarray:
     """Run `action` and return the render of the state it produced (not an older one in flight)."""
     with qtbot.waitSignal(window.render_service.imageReady, timeout=5000):
         action()
@@ -17,12 +17,13 @@ def wait_render(qtbot, window, action) -> np.ndarray:  # noqa: ANN001
     return rgb_from_qimage(window.render_view.image())
 
 
-def test_swap_appearance_source(qtbot, loaded) -> None:  # noqa: ANN001
+def test_swap_appearance_source(qtbot, loaded) -> None:
     window, ids = loaded
     qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
     own = rgb_from_qimage(window.render_view.image())
     swapped = wait_render(qtbot, window, lambda: window.editor.use_appearance_of(ids[1]))
-    assert window.doc.appearance.mode == "photo" and window.doc.appearance.source == ids[1]
+    assert window.doc.appearance.mode == "photo"
+    assert window.doc.appearance.source == ids[1]
     assert window.appearance_panel.source.currentText() == "bob.jpg"
     # alice is red, bob is blue: the fake engine tints by the source's colours.
     assert np.abs(own.astype(int) - swapped.astype(int)).mean() > 1.0
@@ -31,7 +32,7 @@ def test_swap_appearance_source(qtbot, loaded) -> None:  # noqa: ANN001
     assert window.doc.appearance.source is None
 
 
-def test_appearance_panel_mix_and_shuffle(qtbot, loaded) -> None:  # noqa: ANN001
+def test_appearance_panel_mix_and_shuffle(qtbot, loaded) -> None:
     window, ids = loaded
     panel = window.appearance_panel
     panel.mix_mode.click()
@@ -43,11 +44,13 @@ def test_appearance_panel_mix_and_shuffle(qtbot, loaded) -> None:  # noqa: ANN00
     assert window.doc.appearance.parts[1] is None
     seed = window.doc.appearance.seed
     wait_render(qtbot, window, window.act_shuffle.trigger)
-    assert window.doc.appearance.mode == "sample" and window.doc.appearance.seed != seed
-    assert panel.sample_mode.isChecked() and panel.seed.value() == window.doc.appearance.seed
+    assert window.doc.appearance.mode == "sample"
+    assert window.doc.appearance.seed != seed
+    assert panel.sample_mode.isChecked()
+    assert panel.seed.value() == window.doc.appearance.seed
 
 
-def test_copy_pose_of_another_photo(qtbot, loaded) -> None:  # noqa: ANN001
+def test_copy_pose_of_another_photo(qtbot, loaded) -> None:
     window, ids = loaded
     doc = window.doc
     alice, bob = doc.photo(ids[0]), doc.photo(ids[1])
@@ -63,7 +66,7 @@ def test_copy_pose_of_another_photo(qtbot, loaded) -> None:  # noqa: ANN001
     assert new.xy[4, 1] < new.xy[3, 1]
 
 
-def test_export_square_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_square_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:
     window, _ = loaded
     for name in ("render.png", "render.jpg"):
         assert window.files.export_render(tmp_path / name, square=True)
@@ -72,7 +75,7 @@ def test_export_square_render_png_and_jpeg(qtbot, loaded, tmp_path) -> None:  # 
     assert "render.jpg" in window.statusBar().currentMessage()
 
 
-def test_export_is_the_photo_at_its_size_with_the_person_re_posed(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_is_the_photo_at_its_size_with_the_person_re_posed(qtbot, loaded, tmp_path) -> None:
     window, _ = loaded
     photo = window.doc.current
     qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
@@ -87,7 +90,7 @@ def test_export_is_the_photo_at_its_size_with_the_person_re_posed(qtbot, loaded,
     assert not np.array_equal(png, photo.image)
 
 
-def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, monkeypatch) -> None:
     from PySide6.QtWidgets import QFileDialog
 
     window, _ = loaded
@@ -97,20 +100,20 @@ def test_export_dialog_adds_the_chosen_filters_suffix(qtbot, loaded, tmp_path, m
     assert (tmp_path / "typed_without_suffix.jpg").is_file()
 
 
-def test_export_render_refuses_bad_extension_with_message(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+def test_export_render_refuses_bad_extension_with_message(qtbot, loaded, tmp_path, messages) -> None:
     window, _ = loaded
     assert not window.files.export_render(tmp_path / "render.tga")
     assert "png" in messages.texts()
     assert not (tmp_path / "render.tga").exists()
 
 
-def test_export_without_render_says_why(qtbot, make_window, messages, tmp_path) -> None:  # noqa: ANN001
+def test_export_without_render_says_why(qtbot, make_window, messages, tmp_path) -> None:
     window = make_window(load=False)
     assert not window.files.export_render(tmp_path / "x.png")
     assert "no render" in messages.texts().lower()
 
 
-def test_export_pose_formats_read_back(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_pose_formats_read_back(qtbot, loaded, tmp_path) -> None:
     window, _ = loaded
     photo = window.doc.current
     window.editor.toggle_joint(16)  # hidden joints stay hidden in every format
@@ -124,7 +127,7 @@ def test_export_pose_formats_read_back(qtbot, loaded, tmp_path) -> None:  # noqa
         assert np.allclose(back.xy[vis], pose.xy[vis], atol=0.01)
 
 
-def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:
     window, ids = loaded
     window.prefs.frames_between = 2
     bob = window.doc.photo(ids[1])
@@ -138,7 +141,7 @@ def test_export_animation_gif_and_mp4(qtbot, loaded, tmp_path) -> None:  # noqa:
     assert gif.n_frames == 4  # two photos' poses, two frames between
 
 
-def test_animation_frames_are_the_photo_capped_by_the_size_setting(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_animation_frames_are_the_photo_capped_by_the_size_setting(qtbot, loaded, tmp_path) -> None:
     window, ids = loaded
     photo = window.doc.current  # 200 x 300
     qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
@@ -155,7 +158,7 @@ def test_animation_frames_are_the_photo_capped_by_the_size_setting(qtbot, loaded
         assert np.abs(first[:4, :4].astype(int) - photo.image[0, 0]).max() <= 8  # the photo's own corner
 
 
-def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:
     window, ids = loaded
     window.prefs.frames_between = 1
     window.editor.add_keyframe()
@@ -171,7 +174,7 @@ def test_animation_from_keyframes(qtbot, loaded, tmp_path) -> None:  # noqa: ANN
     assert Image.open(tmp_path / "keys.gif").n_frames == 5
 
 
-def test_animation_needs_two_poses(qtbot, window, photos, messages, tmp_path) -> None:  # noqa: ANN001
+def test_animation_needs_two_poses(qtbot, window, photos, messages, tmp_path) -> None:
     from gui_helpers import open_and_wait
 
     open_and_wait(qtbot, window, photos[:1])

@@ -40,7 +40,7 @@ def _bad_values(doc: dict) -> None:
 @pytest.mark.parametrize("case", ["bad values", "deep nesting"])
 def test_bad_workspace_on_the_command_line_still_loads_the_model(
     qtbot, make_window, photos, messages, tmp_path, case
-) -> None:  # noqa: ANN001
+) -> None:
     from vunet_studio.gui.app import parse_args, startup
 
     if case == "bad values":
@@ -61,15 +61,17 @@ def test_bad_workspace_on_the_command_line_still_loads_the_model(
         # The photo and its edited pose open; each bad value is named on its own line.
         assert [p.name for p in window.doc.photos] == ["alice.png"]
         assert window.doc.photos[0].pose == POSE
-        assert "repaired" in texts and "appearance choice is unreadable" in texts
-        assert "0 frames per second" in texts and "frames between poses" in texts
+        assert "repaired" in texts
+        assert "appearance choice is unreadable" in texts
+        assert "0 frames per second" in texts
+        assert "frames between poses" in texts
         assert (window.prefs.fps, window.prefs.frames_between) == (12.0, 8)  # the app's own
     else:
         assert "deep.vunet: cannot be read: the JSON is nested too deeply" in texts
         assert "Traceback" not in texts
 
 
-def test_export_refuses_animation_settings_out_of_range_at_once(qtbot, loaded, messages, tmp_path) -> None:  # noqa: ANN001
+def test_export_refuses_animation_settings_out_of_range_at_once(qtbot, loaded, messages, tmp_path) -> None:
     window, _ = loaded
     window.prefs.frames_between = 100  # beyond what Preferences offers (a hand-edited setting)
     assert not window.files.export_animation(tmp_path / "a.gif")
@@ -77,13 +79,14 @@ def test_export_refuses_animation_settings_out_of_range_at_once(qtbot, loaded, m
     window.prefs.frames_between, window.prefs.fps = 2, 0.0
     assert not window.files.export_animation(tmp_path / "b.gif")
     assert "0.0 frames per second is not a speed" in messages.texts()
-    assert not (tmp_path / "a.gif").exists() and not (tmp_path / "b.gif").exists()
+    assert not (tmp_path / "a.gif").exists()
+    assert not (tmp_path / "b.gif").exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
 def test_a_fifo_opened_as_a_photo_is_refused_without_freezing_the_window(
     qtbot, window, photos, messages, fifo
-) -> None:  # noqa: ANN001
+) -> None:
     camera = fifo("camera.png")
     t0 = time.monotonic()
     with unblock(camera):

@@ -18,7 +18,7 @@ BATCH = 100
 NOISE = 50  # None is shared by the whole interpreter; other threads may hold a few briefly
 
 
-def test_void_qt_calls_keep_none_refcount(qtbot) -> None:  # noqa: ANN001
+def test_void_qt_calls_keep_none_refcount(qtbot) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     label, combo, bar = QLabel(parent), QComboBox(parent), QProgressBar(parent)

@@ -20,7 +20,7 @@ from vunet_studio.workspace import (
 )
 
 
-def test_exif_orientation_is_honoured(tmp_path) -> None:  # noqa: ANN001
+def test_exif_orientation_is_honoured(tmp_path) -> None:
     img = np.zeros((20, 40, 3), np.uint8)  # landscape as stored
     img[:8, :16] = 255  # a white block in the stored top-left corner
     exif = Image.Exif()
@@ -38,7 +38,7 @@ def test_exif_orientation_is_honoured(tmp_path) -> None:  # noqa: ANN001
     assert all(c.mean() < 30 for name, c in corners.items() if name != "top right")
 
 
-def test_alpha_and_grey_images_become_rgb(tmp_path) -> None:  # noqa: ANN001
+def test_alpha_and_grey_images_become_rgb(tmp_path) -> None:
     Image.new("LA", (8, 6), (100, 0)).save(tmp_path / "a.png")
     Image.new("L", (8, 6), 50).save(tmp_path / "g.bmp")
     assert load_image(tmp_path / "a.png").shape == (6, 8, 3)
@@ -47,16 +47,16 @@ def test_alpha_and_grey_images_become_rgb(tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("data", [b"", b"garbage", b"\x89PNG\r\n\x1a\n\x00\x00broken"])
-def test_corrupt_images_raise_a_clear_error(tmp_path, data) -> None:  # noqa: ANN001
+def test_corrupt_images_raise_a_clear_error(tmp_path, data) -> None:
     p = tmp_path / "bad.png"
     p.write_bytes(data)
-    with pytest.raises(ImageLoadError, match="bad.png"):
+    with pytest.raises(ImageLoadError, match=r"bad.png"):
         load_image(p)
     with pytest.raises(ImageLoadError, match="not found"):
         load_image(tmp_path / "missing.png")
 
 
-def test_truncated_jpeg_raises(tmp_path) -> None:  # noqa: ANN001
+def test_truncated_jpeg_raises(tmp_path) -> None:
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "t.jpg")
     data = (tmp_path / "t.jpg").read_bytes()
     (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
@@ -64,7 +64,7 @@ def test_truncated_jpeg_raises(tmp_path) -> None:  # noqa: ANN001
         load_image(tmp_path / "t.jpg")
 
 
-def test_workspace_roundtrip_relative_paths(tmp_path) -> None:  # noqa: ANN001
+def test_workspace_roundtrip_relative_paths(tmp_path) -> None:
     (tmp_path / "a").mkdir()
     photo_path = tmp_path / "a" / "p.png"
     Image.new("RGB", (10, 10)).save(photo_path)
@@ -82,15 +82,18 @@ def test_workspace_roundtrip_relative_paths(tmp_path) -> None:  # noqa: ANN001
     (tmp_path / "a").rename(tmp_path / "b")
     back = load_workspace(tmp_path / "b" / "w.vunet")
     assert back.photos[0].path == tmp_path / "b" / "p.png"
-    assert back.photos[0].pose == pose and not back.photos[0].pose.visible[3]
+    assert back.photos[0].pose == pose
+    assert not back.photos[0].pose.visible[3]
     assert back.photos[1].pose is None
     assert back.current == back.photos[1].id
-    assert back.appearance.mode == "mix" and back.appearance.seed == 42
-    assert back.appearance.parts[0] == back.photos[0].id and back.appearance.source == back.photos[1].id
+    assert back.appearance.mode == "mix"
+    assert back.appearance.seed == 42
+    assert back.appearance.parts[0] == back.photos[0].id
+    assert back.appearance.source == back.photos[1].id
     assert len(back.keyframes) == 2
 
 
-def test_malformed_workspace_is_a_workspace_error(tmp_path) -> None:  # noqa: ANN001
+def test_malformed_workspace_is_a_workspace_error(tmp_path) -> None:
     (tmp_path / "w.vunet").write_text("{not json")
     with pytest.raises(WorkspaceError, match="not valid JSON"):
         load_workspace(tmp_path / "w.vunet")
@@ -103,13 +106,15 @@ def test_fit_pose_to_box_and_interpolate() -> None:
     a = Pose.template(100, 100)
     fitted = fit_pose_to_box(a, (200, 300, 260, 500))
     x0, y0, x1, y1 = fitted.bbox()
-    assert np.isclose(y0, 300) and np.isclose(y1, 500)
+    assert np.isclose(y0, 300)
+    assert np.isclose(y1, 500)
     assert np.isclose((x0 + x1) / 2, 230)
     b = a.translated(10, 0).with_visible(5, False)
     frames = interpolate_poses([a, b], 3)
     assert len(frames) == 5
     assert np.isclose(frames[2].xy[0, 0], a.xy[0, 0] + 5)
-    assert not frames[1].visible[5] and frames[0].visible[5]
+    assert not frames[1].visible[5]
+    assert frames[0].visible[5]
 
 
 def test_hidden_joints_are_placed_near_the_person() -> None:
@@ -121,6 +126,7 @@ def test_hidden_joints_are_placed_near_the_person() -> None:
     pose = pose.with_xy(xy)
     placed = place_hidden_joints(pose)
     assert np.array_equal(placed.visible, pose.visible)
-    x0, y0, x1, y1 = pose.bbox()
-    assert np.all(placed.xy[14:, 1] > y0 - 0.2 * (y1 - y0)) and np.all(placed.xy[14:, 0] > x0 - 10)
+    x0, y0, _x1, y1 = pose.bbox()
+    assert np.all(placed.xy[14:, 1] > y0 - 0.2 * (y1 - y0))
+    assert np.all(placed.xy[14:, 0] > x0 - 10)
     assert np.allclose(placed.xy[:14], pose.xy[:14])

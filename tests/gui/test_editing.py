@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication
 from vunet_studio.skeleton import JOINT_INDEX
 
 
-def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> None:  # noqa: ANN001
-    window, ids = loaded
+def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> None:
+    window, _ids = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["rwrist"]
     before = doc.current.pose
@@ -43,18 +43,19 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
     assert np.allclose(doc.current.pose.xy[j], after.xy[j])
 
 
-def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:  # noqa: ANN001
+def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     before = doc.current.pose
     start = view_pos(canvas, JOINT_INDEX["lknee"])
     drag(canvas, start, start + QPoint(20, 0), mods=Qt.KeyboardModifier.ShiftModifier)
     delta = doc.current.pose.xy - before.xy
-    assert np.allclose(delta, delta[0]) and delta[0, 0] > 5
+    assert np.allclose(delta, delta[0])
+    assert delta[0, 0] > 5
     assert doc.undo.undoText() == "Move skeleton"
 
 
-def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN001
+def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["lelbow"]
@@ -69,7 +70,7 @@ def test_hide_joint_by_key_and_menu_action(qtbot, loaded) -> None:  # noqa: ANN0
     assert not doc.current.pose.visible[j]
 
 
-def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
+def test_mirror_and_reset(qtbot, loaded) -> None:
     window, _ = loaded
     doc = window.doc
     before = doc.current.pose
@@ -91,7 +92,7 @@ def test_mirror_and_reset(qtbot, loaded) -> None:  # noqa: ANN001
     assert doc.current.pose == mirrored
 
 
-def test_arrow_nudges_merge_into_one_step(qtbot, loaded) -> None:  # noqa: ANN001
+def test_arrow_nudges_merge_into_one_step(qtbot, loaded) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["cnose"]
@@ -106,7 +107,7 @@ def test_arrow_nudges_merge_into_one_step(qtbot, loaded) -> None:  # noqa: ANN00
     assert np.allclose(doc.current.pose.xy[j], before)
 
 
-def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: ANN001
+def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:
     window, _ = loaded
     canvas = window.canvas
     pos = view_pos(canvas, JOINT_INDEX["rknee"])
@@ -124,7 +125,7 @@ def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:  # noqa: AN
     assert abs(scene_after.y() - scene_before.y()) < 3 / canvas.zoom() + 1
 
 
-def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN001
+def test_stale_render_results_are_dropped(qtbot, loaded) -> None:
     window, ids = loaded
     service, view = window.render_service, window.render_view
     # A pose edit's render reaches the view...
@@ -140,22 +141,25 @@ def test_stale_render_results_are_dropped(qtbot, loaded) -> None:  # noqa: ANN00
     stale.fill(Qt.GlobalColor.red)
     service.worker.rendered.emit(rid - 1, ids[0], stale, None, 1.0, time.perf_counter())
     qtbot.wait(50)
-    assert shown == [] and view.frames_shown == frames and view.image() == newest
+    assert shown == []
+    assert view.frames_shown == frames
+    assert view.image() == newest
     # A newer request is still shown.
     with qtbot.waitSignal(service.imageReady, timeout=5000):
         window.editor.request_render()
     assert shown == [ids[0]]
 
 
-def test_actions_disabled_without_a_photo(make_window) -> None:  # noqa: ANN001
+def test_actions_disabled_without_a_photo(make_window) -> None:
     window = make_window(load=False)
-    assert not window.act_mirror.isEnabled() and not window.act_export_render.isEnabled()
+    assert not window.act_mirror.isEnabled()
+    assert not window.act_export_render.isEnabled()
     assert window.stack.currentIndex() == 0
     assert window.appearance_panel.source.count() == 1  # "This photo" even before any photo
 
 
-def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:  # noqa: ANN001
-    window, ids = loaded
+def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:
+    window, _ids = loaded
     canvas, doc = window.canvas, window.doc
     photo = doc.current
     # Let the photo's empty scene arrive first: it asks for a render of its own.
@@ -166,7 +170,7 @@ def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:  # noqa: ANN00
     rendered: list = []
     real_render = engine.render
 
-    def counting_render(appearance, pose, box=None):  # noqa: ANN001, ANN202
+    def counting_render(appearance, pose, box=None):
         rendered.append(pose)
         return real_render(appearance, pose, box)
 

@@ -24,9 +24,10 @@ MOVES = 5000
 RSS_GROWTH_MB = 150  # the undo stack and caches may grow a little; a leak per move would not fit
 
 
-def _endurance_module():  # noqa: ANN202 - the benchmark, loaded from its file
+def _endurance_module():
     spec = importlib.util.spec_from_file_location("endurance_bench", REPO / "benchmarks" / "endurance.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -41,7 +42,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_long_session_survives_with_bounded_memory(
     qtbot, tiny_checkpoint, photos, tmp_path, messages
-) -> None:  # noqa: ANN001
+) -> None:
     from vunet_studio.engine import RenderEngine
     from vunet_studio.gui.main_window import MainWindow
 
@@ -62,11 +63,13 @@ def test_long_session_survives_with_bounded_memory(
 
     result = bench.run_session(window, moves=MOVES, hz=2000, gesture=250, export_every=8, export_dir=tmp_path)
 
-    assert result.moves >= MOVES and result.gestures == MOVES // 250
+    assert result.moves >= MOVES
+    assert result.gestures == MOVES // 250
     assert all(p.pose != before[p.id] for p in window.doc.photos)  # both photos were edited
     assert result.renders_shown >= 20  # the model kept rendering during the drags
     assert messages.calls == [], messages.texts()
-    assert result.exports >= 2 and (tmp_path / "final.png").stat().st_size > 0
+    assert result.exports >= 2
+    assert (tmp_path / "final.png").stat().st_size > 0
     assert result.rss_end_mb - result.rss_start_mb < RSS_GROWTH_MB, result
     assert result.none_refcount_drift > -500, result  # a leaky binding: about -130 per move
     window.doc.undo.setClean()

@@ -14,31 +14,34 @@ from vunet_studio.gui.settings import Preferences, recent_files
 from vunet_studio.workspace import load_workspace
 
 
-def test_open_uses_sidecar_pose_and_estimator(qtbot, window, photos) -> None:  # noqa: ANN001
+def test_open_uses_sidecar_pose_and_estimator(qtbot, window, photos) -> None:
     ids = open_and_wait(qtbot, window, photos)
     alice, bob = (window.doc.photo(i) for i in ids)
-    assert alice.origin == "file" and bob.origin == "estimated"
-    assert alice.pose is not None and alice.pose == alice.source_pose
+    assert alice.origin == "file"
+    assert bob.origin == "estimated"
+    assert alice.pose is not None
+    assert alice.pose == alice.source_pose
     assert window.stack.currentIndex() == 1  # the editor, not the empty state
     assert window.photos_panel.list.count() == 2
     assert str(photos[1].resolve()) in recent_files()
 
 
-def test_no_person_falls_back_to_template_with_reason(qtbot, make_window, photos, tmp_path) -> None:  # noqa: ANN001
+def test_no_person_falls_back_to_template_with_reason(qtbot, make_window, photos, tmp_path) -> None:
     window = make_window(FakeEstimator(empty=True))
     shown: list[str] = []
     window.statusBar().messageChanged.connect(shown.append)
     (pid,) = open_and_wait(qtbot, window, [photos[1]])
     photo = window.doc.photo(pid)
-    assert photo.origin == "template" and photo.pose.visible.all()
+    assert photo.origin == "template"
+    assert photo.pose.visible.all()
     assert "no person found" in photo.note
     assert any("no person found" in m for m in shown)
 
 
-def test_estimator_unavailable_falls_back_to_template(qtbot, qapp, tmp_path, photos) -> None:  # noqa: ANN001
+def test_estimator_unavailable_falls_back_to_template(qtbot, qapp, tmp_path, photos) -> None:
     from vunet_studio.gui.main_window import MainWindow
 
-    def broken():  # noqa: ANN202
+    def broken():
         raise RuntimeError("openpifpaf is not installed")
 
     window = MainWindow(engine_factory=lambda c, d, p: None, estimator_factory=broken)
@@ -48,7 +51,7 @@ def test_estimator_unavailable_falls_back_to_template(qtbot, qapp, tmp_path, pho
     window.close()
 
 
-def test_drop_files_on_window_opens_them(qtbot, window, photos) -> None:  # noqa: ANN001
+def test_drop_files_on_window_opens_them(qtbot, window, photos) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in photos])
     drop = QDropEvent(
@@ -68,8 +71,8 @@ def test_drop_files_on_window_opens_them(qtbot, window, photos) -> None:  # noqa
     assert drop.isAccepted()
 
 
-def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
-    window, ids = loaded
+def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, messages) -> None:
+    window, _ids = loaded
     before = [p.id for p in window.doc.photos]
     pose = window.doc.current.pose
     bad = tmp_path / "broken.jpg"
@@ -81,7 +84,7 @@ def test_corrupt_image_gives_message_and_keeps_work(qtbot, loaded, tmp_path, mes
     assert "broken.jpg" in window.statusBar().currentMessage()
 
 
-def test_malformed_pose_file_gives_message_and_keeps_pose(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+def test_malformed_pose_file_gives_message_and_keeps_pose(qtbot, loaded, tmp_path, messages) -> None:
     window, _ = loaded
     pose = window.doc.current.pose
     bad = tmp_path / "bad_pose.json"
@@ -91,7 +94,7 @@ def test_malformed_pose_file_gives_message_and_keeps_pose(qtbot, loaded, tmp_pat
     assert "54" in messages.texts()  # says what was expected
 
 
-def test_import_pose_file_replaces_pose_undoably(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_import_pose_file_replaces_pose_undoably(qtbot, loaded, tmp_path) -> None:
     from vunet_studio.pose import Pose
     from vunet_studio.pose_io import write_coco
 
@@ -106,7 +109,7 @@ def test_import_pose_file_replaces_pose_undoably(qtbot, loaded, tmp_path) -> Non
     assert window.doc.current.pose == old
 
 
-def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None:  # noqa: ANN001
+def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None:
     window, ids = loaded
     doc = window.doc
     window.editor.toggle_joint(3)
@@ -115,7 +118,8 @@ def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None
     path = tmp_path / "work.vunet"
     window.prefs.frames_between = 3
     assert window.files.save_as(path)
-    assert not window.isWindowModified() and "work.vunet" in window.windowTitle()
+    assert not window.isWindowModified()
+    assert "work.vunet" in window.windowTitle()
     assert load_workspace(path).photos[0].pose.visible[3] == doc.current.pose.visible[3]
 
     other = make_window()
@@ -128,7 +132,7 @@ def test_workspace_save_and_reopen(qtbot, loaded, tmp_path, make_window) -> None
     assert not other.isWindowModified()
 
 
-def test_unsaved_changes_prompt_can_cancel(qtbot, loaded, tmp_path, messages) -> None:  # noqa: ANN001
+def test_unsaved_changes_prompt_can_cancel(qtbot, loaded, tmp_path, messages) -> None:
     window, _ = loaded
     window.editor.mirror()
     messages.answer = QMessageBox.StandardButton.Cancel
@@ -137,10 +141,11 @@ def test_unsaved_changes_prompt_can_cancel(qtbot, loaded, tmp_path, messages) ->
     assert any(kind == "question" for kind, *_ in messages.calls)
     messages.answer = QMessageBox.StandardButton.Discard
     window.files.new_workspace()
-    assert not window.doc.photos and window.stack.currentIndex() == 0
+    assert not window.doc.photos
+    assert window.stack.currentIndex() == 0
 
 
-def test_autosave_and_crash_recovery(qtbot, loaded, make_window, messages) -> None:  # noqa: ANN001
+def test_autosave_and_crash_recovery(qtbot, loaded, make_window, messages) -> None:
     window, _ = loaded
     window.editor.toggle_joint(4)
     assert window.files.autosaver.save_now()
@@ -158,7 +163,7 @@ def test_autosave_and_crash_recovery(qtbot, loaded, make_window, messages) -> No
     assert fresh.isWindowModified()  # recovered work is not saved anywhere yet
 
 
-def test_clean_exit_removes_recovery_file(qtbot, loaded) -> None:  # noqa: ANN001
+def test_clean_exit_removes_recovery_file(qtbot, loaded) -> None:
     window, _ = loaded
     window.editor.mirror()
     window.files.autosaver.save_now()
@@ -167,7 +172,7 @@ def test_clean_exit_removes_recovery_file(qtbot, loaded) -> None:  # noqa: ANN00
     assert not window.files.autosaver.path.exists()
 
 
-def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:
     window = make_window(load=False)
     bad = tmp_path / "model.corrupt"
     bad.write_bytes(b"nope")
@@ -181,7 +186,7 @@ def test_corrupt_checkpoint_shows_message(qtbot, make_window, tmp_path) -> None:
         window.apply_preferences(Preferences(checkpoint="", device="cpu"))
 
 
-def test_large_photo_keeps_original_coordinates(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+def test_large_photo_keeps_original_coordinates(qtbot, window, tmp_path) -> None:
     big = person_photo(tmp_path / "big.png", (4000, 3000))
     (pid,) = open_and_wait(qtbot, window, [big])
     photo = window.doc.photo(pid)
@@ -191,13 +196,13 @@ def test_large_photo_keeps_original_coordinates(qtbot, window, tmp_path) -> None
     assert np.all(photo.pose.xy[:, 0] <= 4000)
 
 
-def test_recent_files_menu(qtbot, window, photos) -> None:  # noqa: ANN001
+def test_recent_files_menu(qtbot, window, photos) -> None:
     open_and_wait(qtbot, window, photos[:1])
     names = [a.text() for a in window.recent_menu.actions()]
     assert "alice.png" in names
 
 
-def test_window_layout_is_remembered(qtbot, make_window) -> None:  # noqa: ANN001
+def test_window_layout_is_remembered(qtbot, make_window) -> None:
     w = make_window(load=False)
     w.resize(1000, 700)
     w.photos_dock.hide()
@@ -208,7 +213,7 @@ def test_window_layout_is_remembered(qtbot, make_window) -> None:  # noqa: ANN00
 
 def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
     qtbot, crashed, make_window, messages
-) -> None:  # noqa: ANN001
+) -> None:
     from vunet_studio.gui.app import parse_args, startup
     from vunet_studio.gui.files import sample_photos
 
@@ -222,5 +227,6 @@ def test_startup_recovers_after_crash_and_loads_samples_only_first_time(
         messages.answer = QMessageBox.StandardButton.No  # decline recovery this time
         third = make_window(load=False)
         startup(third, parse_args([]))  # started before: the empty state, no samples
-        assert not third.doc.photos and third.stack.currentIndex() == 0
+        assert not third.doc.photos
+        assert third.stack.currentIndex() == 0
         assert not crashed.files.autosaver.path.exists()

@@ -17,14 +17,14 @@ LEFT = Qt.MouseButton.LeftButton
 WRIST = JOINT_INDEX["rwrist"]
 
 
-def click_key(strip, index: int, double: bool = False) -> None:  # noqa: ANN001
+def click_key(strip, index: int, double: bool = False) -> None:
     pos = strip.list.visualItemRect(strip.list.item(index)).center()
     QTest.mouseClick(strip.list.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, pos)
     if double:
         QTest.mouseDClick(strip.list.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, pos)
 
 
-def three_keyframes(window) -> list:  # noqa: ANN001
+def three_keyframes(window) -> list:
     """K, drag the wrist, K, drag again, K: three different poses."""
     canvas = window.canvas
     poses = []
@@ -37,13 +37,15 @@ def three_keyframes(window) -> list:  # noqa: ANN001
     return poses
 
 
-def test_keyframe_strip_add_remove_reorder_jump(qtbot, loaded) -> None:  # noqa: ANN001
+def test_keyframe_strip_add_remove_reorder_jump(qtbot, loaded) -> None:
     window, _ = loaded
     strip, doc = window.keyframe_strip, window.doc
     assert window.keyframes_dock.isVisible()
-    assert strip.list.count() == 0 and "No keyframes" in strip.count.text()
+    assert strip.list.count() == 0
+    assert "No keyframes" in strip.count.text()
     p1, p2, p3 = three_keyframes(window)
-    assert strip.list.count() == 3 and strip.count.text() == "3 keyframes"
+    assert strip.list.count() == 3
+    assert strip.count.text() == "3 keyframes"
     assert strip.selected_index() == 2  # the newest
 
     click_key(strip, 0)
@@ -58,7 +60,8 @@ def test_keyframe_strip_add_remove_reorder_jump(qtbot, loaded) -> None:  # noqa:
     # Jump: double-click a keyframe puts its pose on the edited photo (one undo step).
     assert doc.current.pose == p3
     click_key(strip, 0, double=True)
-    assert doc.current.pose == p2 and doc.undo.undoText() == "Go to keyframe 1"
+    assert doc.current.pose == p2
+    assert doc.undo.undoText() == "Go to keyframe 1"
     QTest.keyClick(strip.list, Qt.Key.Key_Right)
     QTest.keyClick(strip.list, Qt.Key.Key_Return)
     assert doc.current.pose == p3
@@ -66,10 +69,11 @@ def test_keyframe_strip_add_remove_reorder_jump(qtbot, loaded) -> None:  # noqa:
     doc.undo.undo()  # the jump
     doc.undo.undo()  # the jump
     doc.undo.undo()  # the removal
-    assert len(doc.ws.keyframes) == 3 and strip.list.count() == 3
+    assert len(doc.ws.keyframes) == 3
+    assert strip.list.count() == 3
 
 
-def test_animation_dialog_options_preview_and_h264_mp4(qtbot, loaded, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_animation_dialog_options_preview_and_h264_mp4(qtbot, loaded, tmp_path, monkeypatch) -> None:
     import imageio_ffmpeg
 
     window, _ = loaded
@@ -98,7 +102,7 @@ def test_animation_dialog_options_preview_and_h264_mp4(qtbot, loaded, tmp_path, 
     out = tmp_path / "walk.mp4"
     asked = {}
 
-    def save_name(_parent, _title, start, _filters):  # noqa: ANN001, ANN202
+    def save_name(_parent, _title, start, _filters):
         asked["start"] = start
         return str(out), "MP4 video (*.mp4)"
 
@@ -107,17 +111,20 @@ def test_animation_dialog_options_preview_and_h264_mp4(qtbot, loaded, tmp_path, 
         QTest.mouseClick(dialog.export_button, LEFT)
     assert done.args == [str(out), ""]
     assert asked["start"].endswith("_animation.mp4")
-    assert window.prefs.fps == 25 and window.prefs.frames_between == 2
+    assert window.prefs.fps == 25
+    assert window.prefs.frames_between == 2
     probe = subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True
     )
     video = next(line for line in probe.stderr.splitlines() if "Video:" in line)
-    assert "h264" in video and "yuv420p" in video and "25 fps" in video
+    assert "h264" in video
+    assert "yuv420p" in video
+    assert "25 fps" in video
     frames = imageio_ffmpeg.count_frames_and_secs(str(out))[0]
     assert frames == 7  # no loop: 3 keys and 2 between each of the 2 gaps
 
 
-def test_gif_loop_option(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_gif_loop_option(qtbot, loaded, tmp_path) -> None:
     window, _ = loaded
     three_keyframes(window)
     window.prefs.frames_between = 1
@@ -129,10 +136,10 @@ def test_gif_loop_option(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
         assert ("loop" in gif.info) == loop
 
 
-def test_mp4_falls_back_to_mp4v_with_a_message(qtbot, loaded, tmp_path, monkeypatch, messages) -> None:  # noqa: ANN001
+def test_mp4_falls_back_to_mp4v_with_a_message(qtbot, loaded, tmp_path, monkeypatch, messages) -> None:
     import imageio_ffmpeg
 
-    def broken(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+    def broken(*_a, **_k):
         raise RuntimeError("no libx264 in this ffmpeg")
 
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", broken)
@@ -146,7 +153,7 @@ def test_mp4_falls_back_to_mp4v_with_a_message(qtbot, loaded, tmp_path, monkeypa
     assert "browsers do not play" in messages.texts()
 
 
-def test_the_preview_shows_the_photo_as_the_export_will(qtbot, loaded) -> None:  # noqa: ANN001
+def test_the_preview_shows_the_photo_as_the_export_will(qtbot, loaded) -> None:
     window, _ = loaded
     photo = window.doc.current  # 200 x 300: a composited frame keeps that shape, a render is square
     qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)

@@ -40,7 +40,7 @@ class TwoPeople:
         ]
 
 
-def _click_on(qtbot, window, pose: Pose, joint: str = "rhip") -> None:  # noqa: ANN001
+def _click_on(qtbot, window, pose: Pose, joint: str = "rhip") -> None:
     """Click between the joint and the neck: on a bone of that person."""
     xy = (pose.xy[JOINT_INDEX[joint]] + pose.xy[JOINT_INDEX["cneck"]]) / 2
     pos = window.canvas.mapFromScene(QPointF(float(xy[0]), float(xy[1])))
@@ -55,14 +55,16 @@ def test_two_people_are_shown_and_a_click_makes_the_other_the_edited_one(
     window.doc.set_current(pid)
     photo = window.doc.photo(pid)
     left, right = TwoPeople().estimate(photo.image)
-    assert len(photo.people) == 2 and photo.person == 0
+    assert len(photo.people) == 2
+    assert photo.person == 0
     assert np.allclose(photo.pose.xy, left.xy)
     assert window.people.layer.others() == [1], "the other person is drawn faintly"
     assert "person 1 of 2" in window.pose_label.text()
 
     _click_on(qtbot, window, right)
     assert photo.person == 1
-    assert np.allclose(photo.pose.xy, right.xy) and np.allclose(photo.source_pose.xy, right.xy)
+    assert np.allclose(photo.pose.xy, right.xy)
+    assert np.allclose(photo.source_pose.xy, right.xy)
     assert window.people.layer.others() == [0], "now the first person is the faint one"
     assert "person 2 of 2" in window.pose_label.text()
 
@@ -70,7 +72,8 @@ def test_two_people_are_shown_and_a_click_makes_the_other_the_edited_one(
     _click_on(qtbot, window, right, "lhip")
     assert photo.person == 1
     window.doc.undo.undo()
-    assert photo.person == 0 and np.allclose(photo.pose.xy, left.xy)
+    assert photo.person == 0
+    assert np.allclose(photo.pose.xy, left.xy)
     window.doc.undo.redo()
     assert photo.person == 1
 
@@ -91,7 +94,8 @@ def test_the_workspace_and_the_pose_export_keep_the_chosen_person(qtbot, make_wi
     again = make_window(TwoPeople())
     assert again.files.open_workspace(tmp_path / "work.vunet")
     reopened = again.doc.photos[0]
-    assert reopened.person == 1 and np.allclose(reopened.pose.xy, right.xy)
+    assert reopened.person == 1
+    assert np.allclose(reopened.pose.xy, right.xy)
     # The other people are found again in the background and shown faintly.
     qtbot.waitUntil(lambda: again.people.layer.others() == [0], timeout=5000)
 
@@ -111,7 +115,8 @@ def test_bundled_estimator_in_the_app_status_says_who_and_how_long(
     (pid,) = open_and_wait(qtbot, window, [photo_path])
     window.doc.set_current(pid)
     photo = window.doc.photo(pid)
-    assert photo.origin == "estimated" and len(photo.people) == 2
+    assert photo.origin == "estimated"
+    assert len(photo.people) == 2
     assert "Pose found by BlazePose (bundled) in" in photo.note
     assert window.pose_label.text().startswith("Pose: BlazePose (bundled), ")
     assert window.pose_label.text().split(", ")[1].split(" ms")[0].isdigit()
@@ -125,21 +130,28 @@ def test_bundled_estimator_in_the_app_status_says_who_and_how_long(
 
 
 def test_a_message_too_long_for_the_status_bar_is_cut_at_a_word_and_kept_whole_in_the_tooltip(
-    window,  # noqa: ANN001
+    window,
 ) -> None:
     text = "Template pose used: " + " ".join(f"reason{k}" for k in range(200)) + "."
     window.show_message(text)
     bar = window.statusBar()
     shown = bar.currentMessage()
     assert (
-        shown.endswith(" …") and text.startswith(shown[:-2]) and shown[:-2].split(" ")[-1] in text.split(" ")
+        shown.endswith(" …")
+    )
+    assert (
+        text.startswith(shown[:-2])
+    )
+    assert (
+        shown[:-2].split(" ")[-1] in text.split(" ")
     )
     assert bar.toolTip() == text
     window.show_message("Saved work.vunet")
-    assert bar.currentMessage() == "Saved work.vunet" and bar.toolTip() == ""
+    assert bar.currentMessage() == "Saved work.vunet"
+    assert bar.toolTip() == ""
 
 
-def test_preferences_dialog_offers_the_estimator_and_an_openpifpaf_checkpoint(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_preferences_dialog_offers_the_estimator_and_an_openpifpaf_checkpoint(qtbot, tmp_path: Path) -> None:
     from vunet_studio.gui.preferences import PreferencesDialog
 
     dialog = PreferencesDialog(Preferences(), tmp_path / "default.safetensors")
@@ -152,13 +164,14 @@ def test_preferences_dialog_offers_the_estimator_and_an_openpifpaf_checkpoint(qt
     dialog.estimator.setCurrentIndex(dialog.estimator.findData("openpifpaf"))
     dialog.pose_checkpoint.setText(str(tmp_path / "mine.pkl"))
     prefs = dialog.preferences()
-    assert prefs.estimator == "openpifpaf" and prefs.pose_checkpoint == str(tmp_path / "mine.pkl")
+    assert prefs.estimator == "openpifpaf"
+    assert prefs.pose_checkpoint == str(tmp_path / "mine.pkl")
     prefs.save()
     assert Preferences.load().pose_checkpoint == str(tmp_path / "mine.pkl")
 
 
 @needs_mediapipe
-def test_bad_photos_get_the_template_and_a_clear_reason(qtbot, make_window, tmp_path: Path, messages) -> None:  # noqa: ANN001
+def test_bad_photos_get_the_template_and_a_clear_reason(qtbot, make_window, tmp_path: Path, messages) -> None:
     from vunet_studio.gui.pose_finder import default_estimator_factory
 
     window = make_window()
@@ -178,7 +191,8 @@ def test_bad_photos_get_the_template_and_a_clear_reason(qtbot, make_window, tmp_
     by_name = {window.doc.photo(i).name: window.doc.photo(i) for i in ids}
     for name in ("gradient.png", "tiny.png", "rgba.png"):
         photo = by_name[name]
-        assert photo.origin == "template" and photo.pose.visible.all(), name
+        assert photo.origin == "template", name
+        assert photo.pose.visible.all(), name
         assert "no person found by BlazePose (bundled)" in photo.note, name
     assert "only 8 x 8 pixels" in by_name["tiny.png"].note
     assert by_name["grey16.png"].origin == "estimated", "a 16-bit grey photo is not shown white"

@@ -17,17 +17,17 @@ from vunet_studio.workspace import load_workspace
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 
 
-def zoom_all_the_way_out(canvas) -> None:  # noqa: ANN001
+def zoom_all_the_way_out(canvas) -> None:
     while canvas.zoom() * 0.8 >= MIN_ZOOM:
         canvas.zoom_by(0.8)
 
 
-def in_reach(pose, size) -> bool:  # noqa: ANN001
+def in_reach(pose, size) -> bool:
     x0, y0, x1, y1 = reach_rect(size)
     return bool(np.all((pose.xy >= (x0, y0)) & (pose.xy <= (x1, y1))))
 
 
-def save_and_reopen(window, make_window, tmp_path, messages):  # noqa: ANN001, ANN201
+def save_and_reopen(window, make_window, tmp_path, messages):
     path = tmp_path / "far.vunet"
     assert window.files.save_as(path)
     assert load_workspace(path).photos[0].pose is not None  # the file itself reads back
@@ -38,7 +38,7 @@ def save_and_reopen(window, make_window, tmp_path, messages):  # noqa: ANN001, A
     return other.doc.photos[0].pose
 
 
-def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window, tmp_path, messages) -> None:  # noqa: ANN001
+def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window, tmp_path, messages) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     j = JOINT_INDEX["rwrist"]
@@ -49,7 +49,7 @@ def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window,
         qtbot.keyClick(canvas, Qt.Key.Key_Right, SHIFT)
         qtbot.keyClick(canvas, Qt.Key.Key_Down, SHIFT)
     pose, size = doc.current.pose, doc.current.size
-    x0, y0, x1, y1 = reach_rect(size)
+    _x0, _y0, x1, y1 = reach_rect(size)
     assert np.allclose(pose.xy[j], (x1, y1))  # moved as far as it may go, and no further
     assert in_reach(pose, size)
     assert np.allclose(canvas.joint_scene_pos(j).x(), x1)  # the canvas shows where it is
@@ -60,7 +60,7 @@ def test_shift_arrow_nudges_zoomed_out_stay_in_reach(qtbot, loaded, make_window,
 
 def test_dragging_the_skeleton_far_away_stops_at_the_border(
     qtbot, loaded, make_window, tmp_path, messages
-) -> None:  # noqa: ANN001
+) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc
     before = doc.current.pose
@@ -73,8 +73,9 @@ def test_dragging_the_skeleton_far_away_stops_at_the_border(
     assert in_reach(pose, size)
     delta = pose.xy - before.xy
     assert np.allclose(delta, delta[0], atol=1e-3)  # moved as one, its shape kept
-    assert delta[0, 0] > 0.1 * size[0] and delta[0, 1] < 0  # it did move, up to the border
-    x0, y0, x1, y1 = reach_rect(size)
+    assert delta[0, 0] > 0.1 * size[0]
+    assert delta[0, 1] < 0
+    _x0, y0, x1, _y1 = reach_rect(size)
     assert np.isclose(pose.xy[:, 0].max(), x1) or np.isclose(pose.xy[:, 1].min(), y0)
 
     # A single joint dragged off the photo stops at its edge.

@@ -25,13 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 YES, NO = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
 
 
-def questions(messages) -> list[str]:  # noqa: ANN001
+def questions(messages) -> list[str]:
     return [text for kind, _title, text in messages.calls if kind == "question"]
 
 
 def test_a_second_instance_never_touches_a_running_instances_work(
     qtbot, loaded, make_window, messages
-) -> None:  # noqa: ANN001
+) -> None:
     a, _ = loaded
     a.editor.mirror()
     assert a.files.autosaver.save_now()
@@ -55,7 +55,7 @@ def test_a_second_instance_never_touches_a_running_instances_work(
 
 def test_recovery_names_the_workspace_and_time_and_saves_back_to_it(
     qtbot, loaded, make_window, messages, tmp_path, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     a, _ = loaded
     work = tmp_path / "holiday.vunet"
     assert a.files.save_as(work)
@@ -70,24 +70,29 @@ def test_recovery_names_the_workspace_and_time_and_saves_back_to_it(
     before = time.strftime("%H:%M")
     assert b.files.offer_recovery()
     (text,) = questions(messages)
-    assert "holiday.vunet" in text and "did not close properly" in text
+    assert "holiday.vunet" in text
+    assert "did not close properly" in text
     assert before in text or time.strftime("%H:%M") in text  # says from when
     assert b.doc.path == work.resolve()
-    assert "holiday.vunet" in b.windowTitle() and b.isWindowModified()
+    assert "holiday.vunet" in b.windowTitle()
+    assert b.isWindowModified()
     assert b.doc.current.pose == edited
-    assert not orphan.exists() and b.files.autosaver.path.exists()  # adopted, not lost
+    assert not orphan.exists()
+    assert b.files.autosaver.path.exists()
 
-    def no_dialog(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_dialog(*_args, **_kwargs):
         raise AssertionError("Save asked for a file name: the recovered workspace lost its own")
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(no_dialog))
     assert b.files.save()
-    assert not b.isWindowModified() and not b.files.autosaver.path.exists()
+    assert not b.isWindowModified()
+    assert not b.files.autosaver.path.exists()
     c = make_window(load=False)
-    assert c.files.open_workspace(work) and c.doc.current.pose == edited
+    assert c.files.open_workspace(work)
+    assert c.doc.current.pose == edited
 
 
-def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> None:  # noqa: ANN001
+def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> None:
     window, _ = loaded
     canvas, path = window.canvas, window.files.autosaver.path
     j = JOINT_INDEX["lwrist"]
@@ -108,7 +113,7 @@ def test_each_edit_reaches_the_recovery_file_within_seconds(qtbot, loaded) -> No
 
 def test_files_named_again_after_a_crash_are_not_added_twice(
     qtbot, crashed, make_window, messages, photos
-) -> None:  # noqa: ANN001
+) -> None:
     messages.answer = YES
     b = make_window(load=False)
     startup(b, parse_args(["--no-samples", str(photos[0]), str(photos[1])]))
@@ -143,7 +148,7 @@ def output(tmp_path: Path) -> str:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_a_real_app_process_stopped_or_killed_keeps_the_work(
     qtbot, make_window, messages, tmp_path, photos, monkeypatch, sig
-) -> None:  # noqa: ANN001
+) -> None:
     proc, folder = _start_app(tmp_path, photos[0])
     try:
         # Opening a photo is an edit: the debounced autosave writes it within seconds.
@@ -161,7 +166,8 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
     if sig == signal.SIGTERM:
         assert rc == 0, f"SIGTERM is a normal close, not a kill (exit {rc}):\n{out}"
         config = next((tmp_path / "child-config").rglob("*.conf"), None)
-        assert config is not None and "geometry" in config.read_text()  # closed like a normal exit
+        assert config is not None
+        assert "geometry" in config.read_text()
         assert not list(folder.glob("*.lock"))  # the lock was let go
     (kept,) = folder.glob("*.vunet")
     assert json.loads(kept.read_text())["photos"][0]["path"].endswith("alice.png")
@@ -173,17 +179,18 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
     assert b.files.offer_recovery()
     (text,) = questions(messages)
     expected = "closed by the system" if sig == signal.SIGTERM else "did not close properly"
-    assert expected in text and "1 photo" in text
+    assert expected in text
+    assert "1 photo" in text
     assert [p.name for p in b.doc.photos] == ["alice.png"]
 
 
 def test_closing_while_the_recovery_question_is_open_keeps_the_work(
     qtbot, crashed, make_window, messages, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     orphan = crashed.files.autosaver.path
     b = make_window(load=False)
 
-    def sigterm_while_asking(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+    def sigterm_while_asking(*_args, **_kwargs):
         b.terminate()  # what SIGTERM does while the question is on screen
         return QMessageBox.StandardButton.No  # how a box closed without an answer returns
 
@@ -195,13 +202,15 @@ def test_closing_while_the_recovery_question_is_open_keeps_the_work(
 
 def test_work_another_starting_instance_is_offering_is_not_offered_twice(
     qtbot, crashed, make_window, messages
-) -> None:  # noqa: ANN001
+) -> None:
     b = make_window(load=False)
     (rf,) = [f for f in orphans() if f.path == crashed.files.autosaver.path]
     claim = rf.claim()  # B is asking its user about it right now
     assert claim is not None
     messages.answer = YES
     c = make_window(load=False)
-    assert not c.files.offer_recovery() and questions(messages) == []
+    assert not c.files.offer_recovery()
+    assert questions(messages) == []
     claim.unlock()
-    assert b.files.offer_recovery() and len(b.doc.photos) == 2  # still there for B
+    assert b.files.offer_recovery()
+    assert len(b.doc.photos) == 2

@@ -13,13 +13,13 @@ from gui_helpers import FakeEstimator, RealPose, canvas_pixel, grab_canvas, open
 pytest.importorskip("mediapipe", reason="the bundled segmentation comes with mediapipe (make setup)")
 
 
-def photo_only(window) -> None:  # noqa: ANN001
+def photo_only(window) -> None:
     """Show the photo itself, not the person re-posed in it: the re-posed view asks for the
     empty scene as soon as a render comes, and these tests watch the View toggles ask."""
     window.composite_view.act_show.setChecked(False)
 
 
-def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:
     photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
     window = make_window(RealPose())
     window.resize(1000, 700)
@@ -37,7 +37,8 @@ def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_
     with qtbot.waitSignal(window.scenes.ready, timeout=20000):
         window.scene_view.act_mask.setChecked(True)
     result = window.scenes.get(doc_photo)
-    assert result is not None and result.method == "blazepose"
+    assert result is not None
+    assert result.method == "blazepose"
     tinted = canvas_pixel(window, *shirt)
     assert tinted[0] - tinted[1] > 40, "the person is not tinted"  # pink: red over green
     assert np.abs(canvas_pixel(window, *wall) - before_wall).max() <= 2, "the background was tinted"
@@ -59,7 +60,7 @@ def test_view_toggles_show_the_mask_and_the_empty_scene(qtbot, make_window, tmp_
     assert window.scenes.get(doc_photo) is None
 
 
-def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_window, tmp_path: Path) -> None:
     from PIL import Image
 
     from vunet_studio.imageio import load_image
@@ -82,7 +83,7 @@ def test_photo_without_a_person_shows_itself_as_the_empty_scene(qtbot, make_wind
 
 def test_a_failing_mask_is_one_status_line_and_the_photo_stays(
     qtbot, make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     from vunet_studio.gui import scene_worker
 
     def broken(*_args: object, **_kwargs: object) -> None:

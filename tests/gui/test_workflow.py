@@ -22,7 +22,7 @@ from vunet_studio.skeleton import JOINT_INDEX
 LEFT = Qt.MouseButton.LeftButton
 
 
-def item_center(panel, photo_id: int) -> QPoint:  # noqa: ANN001
+def item_center(panel, photo_id: int) -> QPoint:
     lst = panel.list
     for i in range(lst.count()):
         if lst.item(i).data(Qt.ItemDataRole.UserRole) == photo_id:
@@ -30,19 +30,19 @@ def item_center(panel, photo_id: int) -> QPoint:  # noqa: ANN001
     raise AssertionError(f"photo {photo_id} is not in the list")
 
 
-def click_photo(panel, photo_id: int) -> None:  # noqa: ANN001
+def click_photo(panel, photo_id: int) -> None:
     QTest.mouseClick(
         panel.list.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, item_center(panel, photo_id)
     )
 
 
-def double_click_photo(panel, photo_id: int) -> None:  # noqa: ANN001
+def double_click_photo(panel, photo_id: int) -> None:
     pos = item_center(panel, photo_id)
     QTest.mouseClick(panel.list.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, pos)
     QTest.mouseDClick(panel.list.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, pos)
 
 
-def test_copy_its_pose_and_use_its_look_through_clicks(qtbot, loaded) -> None:  # noqa: ANN001
+def test_copy_its_pose_and_use_its_look_through_clicks(qtbot, loaded) -> None:
     window, (alice_id, bob_id) = loaded
     doc, panel = window.doc, window.photos_panel
     bob = doc.photo(bob_id)
@@ -55,12 +55,13 @@ def test_copy_its_pose_and_use_its_look_through_clicks(qtbot, loaded) -> None:  
     assert doc.current.pose.xy[4, 1] < doc.current.pose.xy[3, 1]  # the raised wrist came along
 
     QTest.mouseClick(panel.use_button, LEFT)
-    assert doc.appearance.mode == "photo" and doc.appearance.source == bob_id
+    assert doc.appearance.mode == "photo"
+    assert doc.appearance.source == bob_id
     assert window.appearance_panel.source.currentText() == "bob.jpg"
     assert "That is the photo being edited" not in window.statusBar().currentMessage()
 
 
-def test_double_click_or_enter_switches_the_edited_photo(qtbot, loaded) -> None:  # noqa: ANN001
+def test_double_click_or_enter_switches_the_edited_photo(qtbot, loaded) -> None:
     window, (alice_id, bob_id) = loaded
     panel = window.photos_panel
     double_click_photo(panel, bob_id)
@@ -75,7 +76,7 @@ def test_double_click_or_enter_switches_the_edited_photo(qtbot, loaded) -> None:
     assert window.doc.ws.current == bob_id
 
 
-def test_a_selected_thumbnail_keeps_its_colours(qtbot, loaded) -> None:  # noqa: ANN001
+def test_a_selected_thumbnail_keeps_its_colours(qtbot, loaded) -> None:
     window, (_alice_id, bob_id) = loaded
     panel = window.photos_panel
     window.photos_dock.resize(300, 400)
@@ -96,7 +97,7 @@ def test_a_selected_thumbnail_keeps_its_colours(qtbot, loaded) -> None:  # noqa:
     assert bob_blue() >= 0.9 * before
 
 
-def test_each_photo_keeps_its_own_look(qtbot, loaded, tmp_path) -> None:  # noqa: ANN001
+def test_each_photo_keeps_its_own_look(qtbot, loaded, tmp_path) -> None:
     window, (alice_id, bob_id) = loaded
     doc, panel = window.doc, window.photos_panel
     click_photo(panel, bob_id)
@@ -113,13 +114,15 @@ def test_each_photo_keeps_its_own_look(qtbot, loaded, tmp_path) -> None:  # noqa
     )  # then a random person, on bob only
     assert doc.appearance.mode == "sample"
     double_click_photo(panel, alice_id)
-    assert doc.appearance.mode == "photo" and doc.appearance.source == bob_id
+    assert doc.appearance.mode == "photo"
+    assert doc.appearance.source == bob_id
     assert window.appearance_panel.photo_mode.isChecked()
     assert window.appearance_panel.source.currentText() == "bob.jpg"
 
     # Undo of bob's change applies to bob, also while alice is edited.
     doc.undo.undo()
-    assert doc.photo(bob_id).appearance.mode == "photo" and doc.photo(bob_id).appearance.source == alice_id
+    assert doc.photo(bob_id).appearance.mode == "photo"
+    assert doc.photo(bob_id).appearance.source == alice_id
     assert doc.photo(alice_id).appearance.source == bob_id
 
     # Saved per photo; a file from before (one choice for all) still opens.
@@ -141,10 +144,10 @@ def test_each_photo_keeps_its_own_look(qtbot, loaded, tmp_path) -> None:  # noqa
     assert [(p.appearance.mode, p.appearance.seed) for p in window.doc.photos] == [("sample", 7)] * 2
 
 
-def test_cuda_without_cuda_falls_back_to_the_cpu(qtbot, make_window, photos) -> None:  # noqa: ANN001
+def test_cuda_without_cuda_falls_back_to_the_cpu(qtbot, make_window, photos) -> None:
     from vunet_studio.gui.main_window import MainWindow
 
-    def factory(checkpoint, device, progress):  # noqa: ANN001, ANN202
+    def factory(checkpoint, device, progress):
         if device.startswith("cuda"):
             raise EngineError("CUDA was requested but no CUDA device is available: use 'cpu' or 'auto'.")
         return FakeEngine(checkpoint, device, progress, delay_s=0.005)
@@ -172,13 +175,14 @@ def test_cuda_without_cuda_falls_back_to_the_cpu(qtbot, make_window, photos) -> 
     assert window.prefs.device == "cuda"
     assert "on cpu" in window.engine_label.text()
     message = window.statusBar().currentMessage()
-    assert "CPU" in message and "File ▸ Preferences" in message
+    assert "CPU" in message
+    assert "File ▸ Preferences" in message
     qtbot.waitUntil(lambda: window.render_view.image() is not None, timeout=5000)
     window.doc.undo.setClean()
     window.close()
 
 
-def test_a_model_that_fails_points_to_the_file_menu(qtbot, make_window, tmp_path) -> None:  # noqa: ANN001
+def test_a_model_that_fails_points_to_the_file_menu(qtbot, make_window, tmp_path) -> None:
     window = make_window(load=False)
     bad = tmp_path / "broken.corrupt"
     bad.write_text("x")
@@ -188,7 +192,7 @@ def test_a_model_that_fails_points_to_the_file_menu(qtbot, make_window, tmp_path
     assert "File ▸ Preferences" in window.render_view._message
 
 
-def test_ctrl_y_and_ctrl_shift_z_redo(qtbot, loaded) -> None:  # noqa: ANN001
+def test_ctrl_y_and_ctrl_shift_z_redo(qtbot, loaded) -> None:
     window, _ = loaded
     before = window.doc.current.pose
     start = view_pos(window.canvas, JOINT_INDEX["rwrist"])
@@ -203,10 +207,10 @@ def test_ctrl_y_and_ctrl_shift_z_redo(qtbot, loaded) -> None:  # noqa: ANN001
         assert window.doc.current.pose == edited
 
 
-def test_model_load_bar_shows_activity_not_a_stuck_percentage(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_model_load_bar_shows_activity_not_a_stuck_percentage(qtbot, tmp_path) -> None:
     from vunet_studio.gui.main_window import MainWindow
 
-    def slow(checkpoint, device, progress):  # noqa: ANN001, ANN202 - torch importing, as it were
+    def slow(checkpoint, device, progress):
         time.sleep(0.4)
         return FakeEngine(checkpoint, device, progress)
 
@@ -216,13 +220,14 @@ def test_model_load_bar_shows_activity_not_a_stuck_percentage(qtbot, tmp_path) -
     window.load_engine()
     qtbot.wait(100)
     assert window.progress.isVisible()
-    assert window.progress.minimum() == 0 and window.progress.maximum() == 0  # indeterminate
+    assert window.progress.minimum() == 0
+    assert window.progress.maximum() == 0
     qtbot.waitUntil(lambda: window.render_service.ready, timeout=5000)
     assert not window.progress.isVisible()
     window.close()
 
 
-def test_first_start_has_nothing_to_undo(qtbot, make_window) -> None:  # noqa: ANN001
+def test_first_start_has_nothing_to_undo(qtbot, make_window) -> None:
     from vunet_studio.gui.app import startup
     from vunet_studio.gui.files import sample_photos
 
@@ -238,11 +243,13 @@ def test_first_start_has_nothing_to_undo(qtbot, make_window) -> None:  # noqa: A
     assert len(window.doc.photos) == len(sample_photos())
 
 
-def test_empty_workspace_offers_no_save_and_no_photo_buttons(qtbot, make_window, photos) -> None:  # noqa: ANN001
+def test_empty_workspace_offers_no_save_and_no_photo_buttons(qtbot, make_window, photos) -> None:
     window = make_window()
     panel = window.photos_panel
-    assert not window.act_save.isEnabled() and not window.act_save_as.isEnabled()
-    assert not panel.use_button.isEnabled() and not panel.copy_button.isEnabled()
+    assert not window.act_save.isEnabled()
+    assert not window.act_save_as.isEnabled()
+    assert not panel.use_button.isEnabled()
+    assert not panel.copy_button.isEnabled()
     ids = open_and_wait(qtbot, window, photos)
     assert window.act_save.isEnabled()
     assert panel.use_button.isEnabled()
@@ -255,7 +262,7 @@ def test_empty_workspace_offers_no_save_and_no_photo_buttons(qtbot, make_window,
     assert not panel.use_button.isEnabled()
 
 
-def test_the_released_pose_is_the_last_render(qtbot, loaded) -> None:  # noqa: ANN001
+def test_the_released_pose_is_the_last_render(qtbot, loaded) -> None:
     """Never a stale render: the frame on screen after a drag is the pose let go of."""
     from vunet_studio.gui.qimage import rgb_from_qimage
 
