@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check vunet_studio training tests benchmarks
+	$(BIN)/ruff check vunet_studio training tests benchmarks scripts
+	$(BIN)/mypy
 
 clean-venv:
 	rm -rf $(VENV)
