@@ -158,7 +158,7 @@ def bone_colours(
 
 def colour_distance(a: dict[str, list[float] | None], b: dict[str, list[float] | None]) -> float:
     """Delta E (CIE76) between two `bone_colours`, averaged over the parts both show; NaN if none."""
-    d = [float(np.linalg.norm(np.subtract(a[k], b[k]))) for k in PARTS if a.get(k) and b.get(k)]
+    d = [float(np.linalg.norm(np.subtract(ca, cb))) for k in PARTS if (ca := a.get(k)) and (cb := b.get(k))]
     return float(np.mean(d)) if d else float("nan")
 
 
@@ -214,6 +214,7 @@ def pose_fidelity(judge: EstimatorChain, done: Reposed, target: Pose) -> dict[st
     composite's figure is reported as `pck_full` (does a detector see a person where the
     user does?), not as the pose fidelity.
     """
+    assert done.image is not None  # repose() draws the frame unless frame=False
     h, w = done.image.shape[:2]
     judged = judged_joints(target, (w, h))
     square, full = _people(judge, done.render.image), _people(judge, done.image)
@@ -363,6 +364,7 @@ def evaluate_photos(
         appearance = engine.encode(AppearanceImage(a.image, a.pose))  # cached per photo
         target = a.pose if a is b else pose_into_frame(b.pose, a.pose)
         done = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey)
+        assert done.image is not None  # repose() draws the frame unless frame=False
         fidelity = pose_fidelity(judge, done, target)
         if a is b:
             model_alpha = done.alpha.mask > 0.5

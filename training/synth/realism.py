@@ -10,6 +10,7 @@ whatever the probabilities, so turning one knob on does not reshuffle the others
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -54,7 +55,7 @@ class Realism:
         return any(getattr(self, f.name) for f in fields(self) if f.name != "texture_dir")
 
     @classmethod
-    def from_mapping(cls, d: dict[str, object], texture_dir: str | None = None) -> Realism:
+    def from_mapping(cls, d: Mapping[str, object], texture_dir: str | None = None) -> Realism:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
