@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except EvalError as exc:
         logger.error("%s", exc)
         return 2
-    print(format_table(report))
+    print(format_table(report))  # noqa: T201 - the CLI's result table, on stdout
     return write_report(args.json, report)
 
 

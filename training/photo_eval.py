@@ -507,7 +507,7 @@ def run_photos(args: argparse.Namespace) -> int:
     except PhotoEvalError as exc:
         logger.error("%s", exc)
         return 2
-    print(format_photo_table(report))
+    print(format_photo_table(report))  # noqa: T201 - the CLI's result table, on stdout
     from training.evaluate import write_report  # noqa: PLC0415 - evaluate imports this module lazily
 
     return write_report(args.json, report)
