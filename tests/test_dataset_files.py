@@ -13,6 +13,7 @@ from training.index_file import IndexFileError, UnsafePickleError, read_index, w
 from training.pairs import (
     PAIR_FILES,
     SCENE_FILE,
+    TARGET_POSE,
     Pair,
     PairsError,
     find_pairs,
@@ -23,6 +24,7 @@ from training.pairs import (
 from vunet_studio.exports import IMAGE_FORMATS, ExportError, write_image
 from vunet_studio.imageio import load_image
 from vunet_studio.pose import Pose
+from vunet_studio.pose_io import write_openpose
 from vunet_studio.skeleton import JOINT_NAMES
 
 
@@ -72,6 +74,18 @@ def test_a_pair_reads_back_as_written(tmp_path: Path) -> None:
     assert pair.target_pose.image_size == (64, 64)
     with pytest.raises(PairsError, match="no pair folders"):
         find_pairs(tmp_path / "000000")
+
+
+def test_a_pair_whose_pose_file_holds_nobody_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = np.random.default_rng(3).integers(0, 255, (64, 64, 3), np.uint8)
+    pose = Pose.template(64, 64)
+    d = pair_folder(tmp_path, 0)
+    write_pair(d, Pair("000000", image, pose, image, pose, np.ones((64, 64), bool)))
+    write_openpose(d / TARGET_POSE, [], (64, 64))
+    assert load_pair(d) is None
+    assert f"{d / TARGET_POSE}: no pose" in caplog.text
 
 
 @pytest.mark.parametrize("suffix", sorted(IMAGE_FORMATS))

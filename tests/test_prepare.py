@@ -67,6 +67,13 @@ def _index(out: Path) -> dict:
         return pickle.load(f)
 
 
+def _logged(caplog: pytest.LogCaptureFixture) -> str:
+    """What the last run logged (then forgotten, so the next check sees only its own run)."""
+    text = caplog.text
+    caplog.clear()
+    return text
+
+
 def test_prepare_from_pose_files(folder, tmp_path, capsys):
     photos, poses = folder
     out = tmp_path / "out"
@@ -187,13 +194,13 @@ def test_resume_after_interrupt_skips_done_photos(tmp_path, monkeypatch):
     assert prep.main([str(photos), str(out), *args[:-2], "--val-fraction", "0.2"]) == 2
 
 
-def test_changed_settings_need_restart(folder, tmp_path, capsys):
+def test_changed_settings_need_restart(folder, tmp_path, caplog):
     photos, poses = folder
     out = tmp_path / "out"
     base = [str(photos), str(out), "--poses-from", str(poses), "--quiet"]
     assert prep.main([*base, "--size", "128"]) == 0
     assert prep.main([*base, "--size", "256"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings" in _logged(caplog)
     assert prep.main([*base, "--size", "256", "--restart"]) == 0
     index = _index(out)
     assert cv2.imread(str(out / index["imgs"][0])).shape == (256, 256, 3)
@@ -230,22 +237,22 @@ def test_estimator_is_used_and_created_only_when_needed(folder, tmp_path):
     assert made == [1], "nothing left to do: the estimator is not loaded again"
 
 
-def test_bad_arguments_give_a_message_not_a_traceback(folder, tmp_path, capsys, monkeypatch):
+def test_bad_arguments_give_a_message_not_a_traceback(folder, tmp_path, caplog, monkeypatch):
     photos, poses = folder
     assert prep.main([str(tmp_path / "nope"), str(tmp_path / "o1")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "does not exist" in _logged(caplog)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert prep.main([str(empty), str(tmp_path / "o2")]) == 2
-    assert "No photos" in capsys.readouterr().err
+    assert "No photos" in _logged(caplog)
     assert prep.main([str(photos), str(tmp_path / "o3"), "--poses-from", str(tmp_path / "nope")]) == 2
-    assert "--poses-from" in capsys.readouterr().err
+    assert "--poses-from" in _logged(caplog)
 
     # The estimator cannot load: the message says why and suggests --poses-from.
     rc = prep.main(
         [str(photos), str(tmp_path / "o4"), "--checkpoint", str(tmp_path / "missing.pkl"), "--quiet"]
     )
-    err = capsys.readouterr().err
+    err = _logged(caplog)
     assert rc == 2
     assert "--poses-from" in err
     assert "Traceback" not in err
@@ -256,4 +263,4 @@ def test_bad_arguments_give_a_message_not_a_traceback(folder, tmp_path, capsys, 
     foreign.mkdir()
     (foreign / "index.p").write_bytes(b"someone else's")
     assert prep.main([str(photos), str(foreign), "--poses-from", str(poses)]) == 2
-    assert "did not make" in capsys.readouterr().err
+    assert "did not make" in _logged(caplog)

@@ -5,6 +5,7 @@ bad numbers and a code-running checkpoint get one clear line."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -43,14 +44,18 @@ def _index(out: Path) -> dict:
         return pickle.load(f)
 
 
-def _one_line_error(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err, err
-    return lines[0]
+def _one_line_error(caplog: pytest.LogCaptureFixture) -> str:
+    """The run's one error: a single line without a traceback."""
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, caplog.text
+    line = errors[0].getMessage()
+    assert errors[0].exc_info is None, caplog.text
+    assert "\n" not in line, caplog.text
+    assert "Traceback" not in caplog.text, caplog.text
+    return line
 
 
-def test_another_photo_folder_on_a_finished_dataset_is_refused(tmp_path: Path, capsys) -> None:
+def test_another_photo_folder_on_a_finished_dataset_is_refused(tmp_path: Path, caplog) -> None:
     photos_a, poses_a = _folders(tmp_path, "a", ["p0", "p1", "p2"])
     photos_b, poses_b = _folders(tmp_path, "b", ["q0"])
     out = tmp_path / "dataset"
@@ -58,10 +63,10 @@ def test_another_photo_folder_on_a_finished_dataset_is_refused(tmp_path: Path, c
     crops = sorted((out / "images").rglob("*.png"))
     index_before = (out / "index.p").read_bytes()
     assert len(crops) == 3
-    capsys.readouterr()
+    caplog.clear()
 
     assert _run(photos_b, out, poses_b) == 2
-    line = _one_line_error(capsys.readouterr().err)
+    line = _one_line_error(caplog)
     assert str(photos_a.resolve()) in line
     assert str(photos_b.resolve()) in line
     assert sorted((out / "images").rglob("*.png")) == crops  # not one crop deleted
@@ -72,7 +77,7 @@ def test_another_photo_folder_on_a_finished_dataset_is_refused(tmp_path: Path, c
     assert len(_index(out)["imgs"]) == 1
 
 
-def test_a_crafted_record_never_deletes_outside_the_output_folder(tmp_path: Path, capsys) -> None:
+def test_a_crafted_record_never_deletes_outside_the_output_folder(tmp_path: Path, caplog) -> None:
     photos, poses = _folders(tmp_path, "a", ["p0"])
     out = tmp_path / "dataset"
     assert _run(photos, out, poses) == 0
@@ -92,9 +97,9 @@ def test_a_crafted_record_never_deletes_outside_the_output_folder(tmp_path: Path
         ],
     }
     state_path.write_text(json.dumps(state))
-    capsys.readouterr()
+    caplog.clear()
     assert _run(photos, out, poses) == 2
-    assert "outside" in _one_line_error(capsys.readouterr().err)
+    assert "outside" in _one_line_error(caplog)
     assert all(v.read_bytes() == b"the user's file" for v in victims)
     # Even --restart (which deletes the dataset's crops) leaves them alone.
     assert _run(photos, out, poses, "--restart") == 0
@@ -117,15 +122,15 @@ def test_a_photo_with_a_long_legal_name_is_prepared(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("option", [("--box-scale", "nan"), ("--box-scale", "inf"), ("--threshold", "nan")])
-def test_nan_and_inf_options_get_one_clear_line(tmp_path: Path, capsys, option: tuple[str, str]) -> None:
+def test_nan_and_inf_options_get_one_clear_line(tmp_path: Path, caplog, option: tuple[str, str]) -> None:
     photos, poses = _folders(tmp_path, "a", ["p0"])
     out = tmp_path / "dataset"
     assert _run(photos, out, poses, *option) == 2
-    assert option[0] in _one_line_error(capsys.readouterr().err)
+    assert option[0] in _one_line_error(caplog)
     assert not out.exists()
 
 
-def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path: Path, capsys) -> None:
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path: Path, caplog) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("openpifpaf")
     marker = tmp_path / "pwned"
@@ -140,7 +145,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
     photos.mkdir()
     Image.new("RGB", SIZE).save(photos / "p.png")
     rc = prep.main([str(photos), str(tmp_path / "out"), "--checkpoint", str(evil), "--quiet"])
-    err = capsys.readouterr().err
+    err = caplog.text
     assert rc == 2
     assert "Traceback" not in err
     assert not marker.exists()  # the pickle's code never ran

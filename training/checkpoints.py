@@ -50,6 +50,7 @@ def latest_resume_file(run_dir: Path) -> Path | None:
 def rng_state() -> dict[str, Any]:
     """torch (CPU and CUDA), numpy and Python RNG states as tensors and plain types."""
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # legacy=True: the global MT19937 state as a tuple
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

@@ -243,9 +243,9 @@ class TrainConfig:
             **{f"loss.layer_weights[{i}]": w for i, w in enumerate(self.loss.layer_weights)},
             **{f"loss.gram_weights[{i}]": w for i, w in enumerate(self.loss.gram_weights)},
         }
-        for key, value in numbers.items():
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{key} must be a number >= 0, got {value}")
+        for key, number in numbers.items():
+            if not (math.isfinite(number) and number >= 0):
+                raise ConfigError(f"{key} must be a number >= 0, got {number}")
         for key, beta in (("optim.beta1", self.optim.beta1), ("optim.beta2", self.optim.beta2)):
             if not (0.0 <= beta < 1.0):
                 raise ConfigError(f"{key} must be in [0, 1), got {beta}")
@@ -267,7 +267,7 @@ def _build(cls: type, d: Any, where: str) -> Any:
     values: dict[str, Any] = {}
     for name, value in d.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value or {}, f"{where}{name}.")
         else:
             values[name] = _coerce(value, hint, f"{where}{name}")

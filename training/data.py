@@ -182,7 +182,7 @@ class SynthDataset(Dataset):
             s = sample(seed, size=size, realism=self.realism)
             item = make_item(s.image, s.pose, self.cfg, warp=warp)
         # The person's silhouette, for losses that weight the person above the background.
-        mask = s.mask.astype(np.uint8)
+        mask: np.ndarray = s.mask.astype(np.uint8)
         if mask.shape != (self.cfg.image_size, self.cfg.image_size):
             mask = cv2.resize(mask, (self.cfg.image_size,) * 2, interpolation=cv2.INTER_NEAREST)
         item["mask"] = torch.from_numpy(mask)[None].float()  # (1, S, S)
@@ -258,6 +258,7 @@ class IndexDataset(Dataset):
         if img is None:
             return None
         h, w = img.shape[:2]
+        assert e.joints is not None  # an index entry always carries its joints
         return make_item(img, Pose.from_normalized(e.joints, w, h), self.cfg)
 
 

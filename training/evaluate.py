@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if args.photos is not None:
-        from training.photo_eval import run_photos  # noqa: PLC0415 - imports the estimators
+        from training.photo_eval import run_photos
 
         return run_photos(args)
     if args.checkpoint is None:
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except EvalError as exc:
         logger.error("%s", exc)
         return 2
-    print(format_table(report))
+    print(format_table(report))  # noqa: T201 - the CLI's result table, on stdout
     return write_report(args.json, report)
 
 

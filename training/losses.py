@@ -39,6 +39,9 @@ def default_vgg_path() -> Path:
 class VGGFeatures(nn.Module):
     """torchvision VGG19 up to relu5_2, frozen, returning the 5 reference layers."""
 
+    mean: Tensor  # (1, 3, 1, 1) buffers, registered in __init__
+    std: Tensor
+
     def __init__(self, weights_path: str | os.PathLike[str]) -> None:
         super().__init__()
         from torchvision.models import vgg19
@@ -151,10 +154,10 @@ class ReconstructionLoss(nn.Module):
                 target = self.vgg(x)
             pred = self.vgg(x_hat)  # gradients flow through here into x_hat
             for k, (fp, ft) in enumerate(zip(pred, target, strict=True)):
-                w = cfg.layer_weights[k + 1]
-                if w:
+                lw = cfg.layer_weights[k + 1]
+                if lw:
                     terms[VGG_LAYER_NAMES[k]] = (fp.float() - ft.float()).abs().mean() * (
-                        w * cfg.vgg_feature_scale
+                        lw * cfg.vgg_feature_scale
                     )
                 gw = cfg.gram_weights[k]
                 if gw:

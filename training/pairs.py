@@ -76,7 +76,7 @@ def find_pairs(root: Path) -> list[Path]:
 def _pose(path: Path, size: tuple[int, int]) -> Pose:
     poses = read_poses(path, size)
     if not poses:
-        raise PoseFileError(f"{path}: no pose")
+        raise PoseFileError(path, "no pose")
     p = poses[0]
     return p if p.image_size is not None else dataclasses.replace(p, image_size=size)
 

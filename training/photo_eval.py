@@ -148,7 +148,7 @@ def bone_colours(
                 continue
             p, q = pts[a], pts[b]
             p, q = p + BONE_TRIM * (q - p), q - BONE_TRIM * (q - p)
-            cv2.line(drawn, tuple(int(round(v)) for v in p), tuple(int(round(v)) for v in q), 1, width)
+            cv2.line(drawn, tuple(round(v) for v in p), tuple(round(v) for v in q), 1, width)
         keep = drawn.astype(bool)
         if mask is not None:
             keep &= np.asarray(mask, bool)
@@ -158,7 +158,7 @@ def bone_colours(
 
 def colour_distance(a: dict[str, list[float] | None], b: dict[str, list[float] | None]) -> float:
     """Delta E (CIE76) between two `bone_colours`, averaged over the parts both show; NaN if none."""
-    d = [float(np.linalg.norm(np.subtract(a[k], b[k]))) for k in PARTS if a.get(k) and b.get(k)]
+    d = [float(np.linalg.norm(np.subtract(ca, cb))) for k in PARTS if (ca := a.get(k)) and (cb := b.get(k))]
     return float(np.mean(d)) if d else float("nan")
 
 
@@ -214,6 +214,7 @@ def pose_fidelity(judge: EstimatorChain, done: Reposed, target: Pose) -> dict[st
     composite's figure is reported as `pck_full` (does a detector see a person where the
     user does?), not as the pose fidelity.
     """
+    assert done.image is not None  # repose() draws the frame unless frame=False
     h, w = done.image.shape[:2]
     judged = judged_joints(target, (w, h))
     square, full = _people(judge, done.render.image), _people(judge, done.image)
@@ -342,7 +343,7 @@ def evaluate_photos(
     if not used:
         raise PhotoEvalError(f"{folder}: no photo shows a person with a full torso ({len(files)} looked at)")
     if judge is None:
-        from vunet_studio.estimation import blazepose_backend  # noqa: PLC0415 - only for the name
+        from vunet_studio.estimation import blazepose_backend
 
         judge = chain if chain.name == blazepose_backend.NAME else create_chain(BUNDLED, fallback=False)
     try:
@@ -353,7 +354,7 @@ def evaluate_photos(
     jobs = [(a, b) for a in used for b in used]  # (a, a): the reconstruction
     it: Any = jobs
     if progress:
-        from tqdm import tqdm  # noqa: PLC0415 - a command-line tool's progress only
+        from tqdm import tqdm
 
         it = tqdm(jobs, unit="render", desc="re-posing")
     pairs: list[dict[str, Any]] = []
@@ -363,6 +364,7 @@ def evaluate_photos(
         appearance = engine.encode(AppearanceImage(a.image, a.pose))  # cached per photo
         target = a.pose if a is b else pose_into_frame(b.pose, a.pose)
         done = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey)
+        assert done.image is not None  # repose() draws the frame unless frame=False
         fidelity = pose_fidelity(judge, done, target)
         if a is b:
             model_alpha = done.alpha.mask > 0.5
@@ -505,7 +507,7 @@ def run_photos(args: argparse.Namespace) -> int:
     except PhotoEvalError as exc:
         logger.error("%s", exc)
         return 2
-    print(format_photo_table(report))
-    from training.evaluate import write_report  # noqa: PLC0415 - evaluate imports this module lazily
+    print(format_photo_table(report))  # noqa: T201 - the CLI's result table, on stdout
+    from training.evaluate import write_report
 
     return write_report(args.json, report)

@@ -382,7 +382,7 @@ def prepare(
 
     if todo and settings.poses_from is None and estimator is None:
         if make_estimator is None:
-            from vunet_studio.estimation import build_tool_chain  # noqa: PLC0415 - imports torch
+            from vunet_studio.estimation import build_tool_chain
 
             estimator = build_tool_chain(settings.checkpoint, threshold=settings.threshold)
         else:
@@ -468,13 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("openpifpaf").setLevel(logging.WARNING)  # it logs every image at INFO
     # `not (a <= x)` also catches NaN, which every comparison lets through.
     if not (0.0 <= args.val_fraction <= 1.0) or not (1.0 <= args.box_scale <= 20.0) or args.min_box < 0:
-        print(
-            "vunet-prepare: --val-fraction must be in [0, 1], --box-scale a number in [1, 20], --min-box >= 0",
-            file=sys.stderr,
-        )
+        log.error("--val-fraction must be in [0, 1], --box-scale a number in [1, 20], --min-box >= 0")
         return 2
     if not (0.0 <= args.threshold <= 1.0):
-        print("vunet-prepare: --threshold must be a number in [0, 1]", file=sys.stderr)
+        log.error("--threshold must be a number in [0, 1]")
         return 2
     settings = Settings(
         size=args.size,
@@ -487,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def make_estimator() -> PoseEstimator:
-        from vunet_studio.estimation import build_tool_chain  # noqa: PLC0415
+        from vunet_studio.estimation import build_tool_chain
 
         log.info("loading the pose estimator...")
         return build_tool_chain(args.checkpoint, args.device, threshold=args.threshold)
@@ -503,35 +500,33 @@ def main(argv: list[str] | None = None) -> int:
                 show_progress=not args.quiet,
             )
     except PrepareError as e:
-        print(f"vunet-prepare: {e}", file=sys.stderr)
+        log.error("%s", e)
         return 2
     except EstimatorUnavailable as e:
-        print(
-            f"vunet-prepare: {e}\nTo prepare without the estimator, give poses as OpenPose or COCO JSON "
-            "files with --poses-from DIR.",
-            file=sys.stderr,
+        log.error(
+            "%s\nTo prepare without the estimator, give poses as OpenPose or COCO JSON files with --poses-from DIR.",
+            e,
         )
         return 2
     except (OSError, ExportError) as e:
-        print(f"vunet-prepare: cannot write the dataset: {e}", file=sys.stderr)
+        log.error("cannot write the dataset: %s", e)
         return 1
 
     c = report.counts
     skipped = [f"{c[NO_PERSON]} with no usable person", f"{c[UNREADABLE]} unreadable"]
     if settings.poses_from is not None:
         skipped += [f"{c[NO_POSE_FILE]} without a pose file", f"{c[BAD_POSE_FILE]} with a bad pose file"]
-    print(f"photos: {c[USED]} used; skipped {', '.join(skipped)}")
-    print(
+    # The run's summary is the command's output, on stdout where a user or script reads it.
+    print(f"photos: {c[USED]} used; skipped {', '.join(skipped)}")  # noqa: T201 - the CLI's result
+    print(  # noqa: T201 - the CLI's result
         f"dataset: {report.samples} people ({report.train} train, {report.samples - report.train} test) "
         f"in {report.index_path}"
     )
     if report.interrupted:
-        print("interrupted: run the same command again to continue", file=sys.stderr)
+        log.warning("interrupted: run the same command again to continue")
         return 130
     if report.samples == 0:
-        print(
-            "vunet-prepare: no usable person found (each needs both shoulders and both hips)", file=sys.stderr
-        )
+        log.error("no usable person found (each needs both shoulders and both hips)")
         return 1
     return 0
 

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, overrides = parse_args(argv)
     except ConfigError as exc:
-        print(f"vunet-train: {exc}", file=sys.stderr)
+        # A usage error, reported as argparse reports its own: logging is set up from these arguments.
+        print(f"vunet-train: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
         return 2
     rank, world = _init_distributed()
     logging.basicConfig(

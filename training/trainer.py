@@ -271,7 +271,7 @@ class Trainer:
     def _data_dependent_init(self) -> None:
         n = self.cfg.train.init_batches
         it = self._loader_iter(0)
-        batches = []
+        batches: list[tuple[Tensor, Tensor]] = []
         guard = self._unreadable_guard()
         while len(batches) < n:
             b = next(it)
@@ -295,7 +295,7 @@ class Trainer:
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
         """Ctrl-C / SIGTERM finish the current step, save a resume file and stop."""
-        old: dict[int, Any] = {}
+        old: dict[signal.Signals, Any] = {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
             if self._stop_reason is not None and signum == signal.SIGINT:

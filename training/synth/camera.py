@@ -35,7 +35,7 @@ def apply(img: np.ndarray, cam: Camera) -> np.ndarray:
     """`img` (H, W, 3) uint8 RGB seen through `cam`; uint8 RGB of the same size."""
     if cam.is_identity:
         return img
-    x = img.astype(np.float32)
+    x: np.ndarray = img.astype(np.float32)
     gain = np.asarray(cam.white_balance, np.float32) * cam.exposure
     noise = cam.noise
     if cam.low_light > 0:
@@ -57,13 +57,15 @@ def apply(img: np.ndarray, cam: Camera) -> np.ndarray:
         x += n
     if cam.grayscale:
         x = np.repeat((x @ _LUMA)[..., None], 3, axis=2)
-    out = np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(x + 0.5, 0, 255).astype(np.uint8)
     if cam.jpeg:
         ok, buf = cv2.imencode(
             ".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg]
         )
         if ok:
-            out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            assert decoded is not None  # a buffer imencode just wrote decodes
+            out = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
             if cam.grayscale:  # JPEG's chroma rounding must not tint a grayscale photo
                 out = np.repeat(out[..., 1:2], 3, axis=2)
     return out

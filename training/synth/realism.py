@@ -10,7 +10,8 @@ whatever the probabilities, so turning one knob on does not reshuffle the others
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Realism:
         return any(getattr(self, f.name) for f in fields(self) if f.name != "texture_dir")
 
     @classmethod
-    def from_mapping(cls, d: dict[str, object], texture_dir: str | None = None) -> Realism:
+    def from_mapping(cls, d: Mapping[str, object], texture_dir: str | None = None) -> Realism:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -89,7 +90,7 @@ REALISTIC = Realism(
 class Look:
     """The per-sample photographic choices that are not part of the person."""
 
-    camera: Camera = Camera()
+    camera: Camera = field(default_factory=Camera)
     shading: tuple[float, float, float] | None = None  # direction (rad), strength, vignette
     framing: tuple[float, float, float] | None = None  # scale, dx, dy of every pose of the sample
     distractor: tuple[SynthPerson, Articulation] | None = None

@@ -178,7 +178,7 @@ def fabric(p: Pattern, u: np.ndarray, v: np.ndarray, ppu: float) -> np.ndarray:
     """Colour (h, w, 3) of fabric `p` at garment coordinates u (across), v (along), body units."""
     c1 = np.asarray(p.colour, np.float32)
     if p.kind == "solid":
-        return np.broadcast_to(c1, np.broadcast_shapes(u.shape, v.shape) + (3,))
+        return np.broadcast_to(c1, (*np.broadcast_shapes(u.shape, v.shape), 3))
     if p.kind == "photo":
         return _photo_fabric(p, c1, u, v, ppu)
     c2 = np.asarray(p.colour2, np.float32)
@@ -235,8 +235,8 @@ class _Canvas:
         self.alpha = np.zeros(bg.shape[:2], np.float32)
 
     def box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int, int, int] | None:
-        x0, y0 = max(int(math.floor(lo[0])) - 1, 0), max(int(math.floor(lo[1])) - 1, 0)
-        x1, y1 = min(int(math.ceil(hi[0])) + 2, self.size), min(int(math.ceil(hi[1])) + 2, self.size)
+        x0, y0 = max(math.floor(lo[0]) - 1, 0), max(math.floor(lo[1]) - 1, 0)
+        x1, y1 = min(math.ceil(hi[0]) + 2, self.size), min(math.ceil(hi[1]) + 2, self.size)
         return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
     def put(self, box: tuple[int, int, int, int], colour: np.ndarray, a: np.ndarray) -> None:
@@ -485,12 +485,12 @@ def draw(person: SynthPerson, lay: Layout, bg: np.ndarray | None = None) -> tupl
 
     def solid(c: np.ndarray | tuple[float, float, float]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         c = np.asarray(c, np.float32)
-        return lambda u, v: np.broadcast_to(c, np.broadcast_shapes(u.shape, v.shape) + (3,))
+        return lambda u, v: np.broadcast_to(c, (*np.broadcast_shapes(u.shape, v.shape), 3))
 
     def cloth(p: Pattern) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         return lambda u, v: fabric(p, u, v, k)
 
-    def capsule(p0, p1, r0, r1, colour, v0=0.0) -> Callable[[], None]:  # noqa: ANN001
+    def capsule(p0, p1, r0, r1, colour, v0=0.0) -> Callable[[], None]:
         return lambda: _capsule(cv, p0, p1, r0 * k, r1 * k, colour, light, k, v0)
 
     top, bottom = person.top, person.bottom
@@ -589,7 +589,7 @@ def draw(person: SynthPerson, lay: Layout, bg: np.ndarray | None = None) -> tupl
             )
 
     # Torso: pelvis (the bottom garment), then the top over it, then the neck.
-    cs, cw, ch = lay.section_c
+    cs, _cw, ch = lay.section_c
     hs, hw, hh = lay.section_hw
     up, ac = lay.spine_up, lay.across
     neck_px = P("cneck")

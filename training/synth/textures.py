@@ -118,7 +118,7 @@ def procedural(n: int, size: int = PROC_SIZE) -> np.ndarray:
     """
     rng = np.random.default_rng([n, 0x7E57])
     base = rng.uniform(40, 220, 3).astype(np.float32)
-    img = np.broadcast_to(base, (size, size, 3)).astype(np.float32)
+    img: np.ndarray = np.broadcast_to(base, (size, size, 3)).astype(np.float32)
     for cells, amp in ((2, 60.0), (5, 35.0), (13, 18.0), (40, 9.0)):
         low = rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
         # Correlated channels: real scenes vary mostly in brightness, less in hue.
