@@ -115,7 +115,7 @@ def blend_region(
         return None
     ix0, iy0, iside, dx0, dy0, dx1, dy1 = at
     s = render_image.shape[0]
-    a = np.asarray(alpha, np.float32)
+    a: np.ndarray = np.asarray(alpha, np.float32)
     if feather > 0:
         a = cv2.GaussianBlur(a, (0, 0), feather)
     rgb = render_image

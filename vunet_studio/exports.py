@@ -209,7 +209,7 @@ def _write_mp4v(path: Path, frames: list[np.ndarray], fps: float) -> None:
     import cv2
 
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
         raise ExportError(
             "MP4 export is not available here (OpenCV has no MP4 encoder); export a GIF instead"

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -85,12 +86,23 @@ class Prepared:
     films: list[Tensor] = field(default_factory=list)  # modulation: (B, 2C) per modulated block
 
 
-def _frozen_copy(module: nn.Module) -> nn.Module:
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def _frozen_copy(module: _M) -> _M:
     m = copy.deepcopy(module)
     m.eval()
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+def _folded_conv(m: Tensor | nn.Module) -> tuple[Tensor, Tensor, int]:
+    """(weight (O, I, k, k), bias (O,), stride) of one of a folded model's convs: a FoldedConv2d,
+    always with a bias (`m` is typed as torch types a submodule attribute)."""
+    if not isinstance(m, nn.Conv2d) or m.bias is None:
+        raise TypeError(f"expected a folded conv with a bias, got {type(m).__name__}")
+    return m.weight.detach(), m.bias.detach(), m.stride[0]
 
 
 def _shuffle_order(c4: int) -> Tensor:
@@ -163,7 +175,8 @@ class _Conv:
         key = tuple(x.shape)
         wp = self._packs.get(key)
         if wp is None:
-            wp = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            # The stub lacks the input_size argument the op takes.
+            wp = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]
                 self.weight.to_mkldnn(), [pad, pad], [self.stride] * 2, [1, 1], 1, list(key)
             )
             self._packs[key] = wp
@@ -222,14 +235,15 @@ class FastVUNet(nn.Module):
             self.enc_up.to(memory_format=torch.channels_last)
             self.enc_down.to(memory_format=torch.channels_last)
 
-        def conv(m: nn.Module, order: Tensor | None = None, dtype: torch.dtype | None = None) -> _Conv:
-            w, b = m.weight.detach(), m.bias.detach()  # (O, I, k, k), (O,)
-            if order is not None:
+        def conv(m: Tensor | nn.Module, shuffle: bool = False, dtype: torch.dtype | None = None) -> _Conv:
+            w, b, stride = _folded_conv(m)  # (O, I, k, k), (O,)
+            if shuffle:  # a sub-pixel upsample's conv
+                order = _shuffle_order(w.shape[0])
                 w, b = w[order], b[order]
             return _Conv(
                 w,
                 b,
-                m.stride[0],
+                stride,
                 dtype=dtype or self.dtype,
                 device=self.device_,
                 channels_last=channels_last,
@@ -243,12 +257,12 @@ class FastVUNet(nn.Module):
         # cancel there; in bf16 that cancellation alone cost 12 dB of PSNR at 256 (36 -> 48 dB
         # with only this layer in fp32, for 0.04% of the FLOPs).
         self.up_inp = conv(up.inp, dtype=torch.float32)
-        self.up_blocks = [[conv(b.conv) for b in blocks] for blocks in up.blocks]
+        self.up_blocks = [[conv(b.conv) for b in cast(nn.ModuleList, blocks)] for blocks in up.blocks]
         self.up_downs = [conv(d.conv) for d in up.downs]
         self.dd_inp = conv(dd.inp)
-        self.dd_pre = [[(conv(b.skip), conv(b.conv)) for b in blocks] for blocks in dd.pre]
-        self.dd_post = [[(conv(b.skip), conv(b.conv)) for b in blocks] for blocks in dd.post]
-        self.dd_ups = [conv(u.conv, order=_shuffle_order(u.conv.out_channels)) for u in dd.ups]
+        self.dd_pre = [[(conv(b.skip), conv(b.conv)) for b in cast(nn.ModuleList, bs)] for bs in dd.pre]
+        self.dd_post = [[(conv(b.skip), conv(b.conv)) for b in cast(nn.ModuleList, bs)] for bs in dd.post]
+        self.dd_ups = [conv(u.conv, shuffle=True) for u in dd.ups]
         self.head = conv(folded.head)
         self.alpha_head = conv(folded.alpha_head) if folded.alpha_head is not None else None
         # Modulation (gamma, beta per block) depends on the appearance only: made in `prepare`.
@@ -258,10 +272,12 @@ class FastVUNet(nn.Module):
         self.fuse_z: list[_Conv] = []
         for i, fuses in enumerate(dd.fuse):
             c = cfg.decoder_channels(cfg.n_scales - 1 - i)
-            w, b = fuses[0].weight.detach(), fuses[0].bias.detach()  # (C, C + L, 1, 1), (C,)
-            opts = {"dtype": self.dtype, "device": self.device_, "channels_last": channels_last}
-            self.fuse_h.append(_Conv(w[:, :c], None, 1, packed=self.packed, **opts))
-            self.fuse_z.append(_Conv(w[:, c:], b, 1, packed=False, **opts))
+            w, b, _ = _folded_conv(cast(nn.ModuleList, fuses)[0])  # (C, C + L, 1, 1), (C,)
+            make = functools.partial(
+                _Conv, dtype=self.dtype, device=self.device_, channels_last=channels_last
+            )
+            self.fuse_h.append(make(w[:, :c], None, 1, packed=self.packed))
+            self.fuse_z.append(make(w[:, c:], b, 1, packed=False))
         # F.elu on the GPU and in fp32 (where expm1's accuracy matters more than its cost).
         self._elu = _elu_via_exp if (on_cpu and self.dtype != torch.float32) else F.elu
         self.eval()

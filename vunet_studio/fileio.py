@@ -191,7 +191,7 @@ def _temporary_beside(target: Path) -> Iterator[tuple[int, Path]]:
         prefix, suffix = _tmp_prefix_suffix(target)
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     except OSError as e:
-        if e.errno in _NO_SPACE_ERRNOS:
+        if e.errno is not None and e.errno in _NO_SPACE_ERRNOS:
             raise DiskFullError(target, e.errno) from e
         raise
     try:

@@ -101,6 +101,7 @@ def _load_pil(p: Path, data: bytes) -> np.ndarray:
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
+        im: Image.Image  # opened as an ImageFile, then transposed / converted to plain Images
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:

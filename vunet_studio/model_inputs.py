@@ -210,11 +210,11 @@ def warp_parts(parts: Tensor | None, pose: Pose, cfg: VUNetConfig) -> Tensor:
         ones = np.ones((*crops.shape[1:], 1), np.float32)  # (P, P, 1): the coverage channel
         quads = part_quads(pose, s)
         for k in _WARP_ORDER:
-            crop = crops[3 * k : 3 * k + 3]
-            if quads[k] is None or not crop.any():
+            crop, quad = crops[3 * k : 3 * k + 3], quads[k]
+            if quad is None or not crop.any():
                 continue
             rgba = np.concatenate([crop.transpose(1, 2, 0), ones], axis=2)  # (P, P, 4)
-            layer = uncrop_quad(rgba, quads[k], s, s)  # (S, S, 4), RGB premultiplied by coverage
+            layer = uncrop_quad(rgba, quad, s, s)  # (S, S, 4), RGB premultiplied by coverage
             out = out * (1.0 - layer[:, :, 3:]) + layer  # "over"
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))  # (4, S, S)
 

@@ -48,7 +48,7 @@ def _segment_box(p0: np.ndarray, p1: np.ndarray, width: float) -> np.ndarray:
     """Rectangle along p0 -> p1 of `width` x length; p0's side maps to the crop's x = 0 edge."""
     segment = p1 - p0
     normal = np.array([-segment[1], segment[0]], np.float32) * (width / 2.0)
-    return np.float32([p0 + normal, p0 - normal, p1 - normal, p1 + normal])  # (4, 2)
+    return np.array([p0 + normal, p0 - normal, p1 - normal, p1 + normal], np.float32)  # (4, 2)
 
 
 def _quad_area(q: np.ndarray) -> float:
@@ -69,28 +69,28 @@ def part_quad(pose: Pose, part: str, image_height: int, *, fallbacks: bool = Tru
     quad: np.ndarray | None = None
     if part == "torso":
         if have(*names):
-            quad = np.float32([xy(n) for n in names])
+            quad = np.array([xy(n) for n in names], np.float32)
     elif part == "head":
         ls, rs = "lshoulder", "rshoulder"
         if have(ls, rs, "cnose"):
             neck = 0.5 * (xy(ls) + xy(rs))
             top = neck + 2.0 * (xy("cnose") - neck)
             a, b, c, d = _segment_box(top, neck, 1.0)  # a square
-            quad = np.float32([b, c, d, a])  # the reference's corner order: top's side maps to y = 0
+            quad = np.array([b, c, d, a], np.float32)  # the reference's corner order: top's side maps to y = 0
         elif fallbacks and have(ls, rs):
             p0, p1 = xy(ls), xy(rs)
             segment = p1 - p0
-            normal = np.float32([-segment[1], segment[0]])
+            normal = np.array([-segment[1], segment[0]], np.float32)
             if normal[1] > 0.0:  # point up (image y grows downwards)
                 normal = -normal
-            quad = np.float32([p0 + normal, p0, p1, p1 + normal])
+            quad = np.array([p0 + normal, p0, p1, p1 + normal], np.float32)
     else:
         j0, j1 = names
         if have(j0, j1):
             quad = _segment_box(xy(j0), xy(j1), LIMB_WIDTH)
         elif fallbacks and part in ("lthigh", "rthigh") and have(j0):
             hip = xy(j0)
-            quad = _segment_box(hip, np.float32([hip[0], image_height - 1]), LIMB_WIDTH)
+            quad = _segment_box(hip, np.array([hip[0], image_height - 1], np.float32), LIMB_WIDTH)
     if quad is None or _quad_area(quad) < _MIN_QUAD_AREA:
         return None
     return quad
@@ -103,12 +103,13 @@ def part_quads(pose: Pose, image_height: int, *, fallbacks: bool = True) -> list
 
 def _crop_corners(size: int) -> np.ndarray:
     """Where a quad's 4 points land in a size x size crop (the corner order above)."""
-    return np.float32([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) * np.float32([size, size])
+    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]], np.float32)
+    return corners * np.array([size, size], np.float32)
 
 
 def crop_quad(image: np.ndarray, quad: np.ndarray, size: int) -> np.ndarray:
     """Perspective-warp `quad` of `image` onto a (size, size[, C]) crop, bilinear, border replicated."""
-    m = cv2.getPerspectiveTransform(np.float32(quad), _crop_corners(size))
+    m = cv2.getPerspectiveTransform(np.array(quad, np.float32), _crop_corners(size))
     return cv2.warpPerspective(
         image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
@@ -117,7 +118,7 @@ def crop_quad(image: np.ndarray, quad: np.ndarray, size: int) -> np.ndarray:
 def uncrop_quad(crop: np.ndarray, quad: np.ndarray, width: int, height: int) -> np.ndarray:
     """The inverse of `crop_quad`: a square (P, P[, C]) crop warped back onto `quad` of a
     height x width frame, bilinear, zeros outside the quad (edges blend towards them)."""
-    m = cv2.getPerspectiveTransform(_crop_corners(crop.shape[0]), np.float32(quad))
+    m = cv2.getPerspectiveTransform(_crop_corners(crop.shape[0]), np.array(quad, np.float32))
     return cv2.warpPerspective(
         crop, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
     )

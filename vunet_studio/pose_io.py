@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -115,14 +115,16 @@ def _numbers(values: Any, path: Path, what: str) -> np.ndarray:
     return arr
 
 
+def _is_side(v: object) -> TypeGuard[int | float]:
+    """A plausible image side: a positive finite number (not a bool) below a million."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1e6
+
+
 def _size_from(doc: dict[str, Any], keys: tuple[str, str], path: Path) -> tuple[int, int] | None:
     if keys[0] not in doc and keys[1] not in doc:
         return None
     w, h = doc.get(keys[0]), doc.get(keys[1])
-    if not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1e6
-        for v in (w, h)
-    ):
+    if not (_is_side(w) and _is_side(h)):
         raise PoseFileError(path, f"'{keys[0]}'/'{keys[1]}' must be positive numbers")
     return int(w), int(h)
 

@@ -183,7 +183,7 @@ def _composite_scene(
     same_photo = (frame_w, frame_h) == (w, h)
     if background is not None:
         scene = np.asarray(
-            Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.BICUBIC)
+            Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.Resampling.BICUBIC)
         )
     elif same_photo:
         t0 = time.perf_counter()
@@ -276,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
             if scene is not None and base_box is not None:
                 done = repose(engine, appearance, pose, scene, base_box, grey=grey)
                 out, render = done.image, done.render
+                assert out is not None  # frame=True: the whole frame
                 logger.info("alpha from %s", done.alpha.source)
             else:
                 render = engine.render(appearance, pose)

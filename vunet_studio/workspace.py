@@ -454,10 +454,10 @@ def workspace_from_document(doc: Any, base_dir: Path | None = None, where: str =
     # Files from before choices were per photo hold one choice, which every photo showed: keep that.
     shared = _appearance_from(doc.get("appearance"), pid, where, warnings)
     for i, photo_id in ids.items():
-        photo = ws.photo(photo_id)
+        found = ws.photo(photo_id)
         own = entries[i].get("appearance")
-        if photo is not None:
-            photo.appearance = (
+        if found is not None:
+            found.appearance = (
                 shared if own is None else _appearance_from(own, pid, f"{where}: photo {i + 1}", warnings)
             )
     keyframes = doc.get("keyframes", [])

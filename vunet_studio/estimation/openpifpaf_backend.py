@@ -22,7 +22,7 @@ import urllib.request
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -297,10 +297,10 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
                     f"openpifpaf checkpoint (a name such as '{DEFAULT_CHECKPOINT}' downloads one)."
                 ) from e
             m = unknown.search(str(e))
-            name = m and (m.group(1) or m.group(2))
-            if not name or name in allowed:
+            missing = m and (m.group(1) or m.group(2))
+            if not missing or missing in allowed:
                 raise unreadable(e) from e
-            admit(name)
+            admit(missing)
     else:
         raise EstimatorUnavailable(f"The file {p.name} names too many classes for an openpifpaf checkpoint.")
     net = obj.get("model") if isinstance(obj, dict) else obj
@@ -345,7 +345,9 @@ class OpenPifPafEstimator:
         long_edge: int | None = DEFAULT_LONG_EDGE,
     ) -> None:
         op = import_openpifpaf()
-        cif = next((m for m in net.head_metas if isinstance(m, op.headmeta.Cif)), None)
+        # A plain list on openpifpaf's Shell network (torch types module attributes as tensors or modules).
+        head_metas = cast(list[Any], net.head_metas)
+        cif = next((m for m in head_metas if isinstance(m, op.headmeta.Cif)), None)
         if cif is None or len(cif.keypoints) != len(COCO17_NAMES):
             raise EstimatorUnavailable(
                 "This openpifpaf checkpoint does not detect the 17 COCO body joints of people "
@@ -364,8 +366,8 @@ class OpenPifPafEstimator:
         self._op = op
         # CifCaf is what openpifpaf's factory picks for COCO people anyway; naming it avoids the
         # factory's process-wide `decoder_request` setting and its "which decoder?" log message.
-        cifcaf = op.decoder.CifCaf.factory(net.head_metas)
-        self._decoder = op.decoder.multi.Multi(cifcaf[:1]) if cifcaf else op.decoder.factory(net.head_metas)
+        cifcaf = op.decoder.CifCaf.factory(head_metas)
+        self._decoder = op.decoder.multi.Multi(cifcaf[:1]) if cifcaf else op.decoder.factory(head_metas)
 
     @classmethod
     def from_network(cls, net: torch.nn.Module, **kwargs: Any) -> OpenPifPafEstimator:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 from vunet_studio.gui import settings
 
 if TYPE_CHECKING:
-    from vunet_studio.gui.render_worker import EngineFactory
+    from vunet_studio.renderer import RendererFactory
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,14 @@ def application(argv: Sequence[str] = ()) -> QApplication:
     app = QApplication.instance()
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else "vunet-studio", *argv])
+    assert isinstance(app, QApplication)  # this process only ever makes a widgets application
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
-    return app  # type: ignore[return-value]
+    return app
 
 
-def create_window(args: argparse.Namespace, engine_factory: EngineFactory | None = None):  # noqa: ANN201 - MainWindow, imported late
+def create_window(args: argparse.Namespace, engine_factory: RendererFactory | None = None):  # noqa: ANN201 - MainWindow, imported late
     """The main window for `args`; `engine_factory` None is the real engine (dev tools such as
     scripts/dev_studio.py pass a stand-in)."""
     from vunet_studio.gui.main_window import MainWindow
@@ -124,7 +125,7 @@ def handle_termination(window, app: QApplication) -> QObject | None:  # noqa: AN
     return notifier
 
 
-def main(argv: Sequence[str] | None = None, engine_factory: EngineFactory | None = None) -> int:
+def main(argv: Sequence[str] | None = None, engine_factory: RendererFactory | None = None) -> int:
     t0 = time.perf_counter()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(

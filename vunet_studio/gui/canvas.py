@@ -422,7 +422,7 @@ class PoseCanvas(QGraphicsView):
         if key == Qt.Key.Key_H and target >= 0 and self._pose is not None:
             self.toggleJointRequested.emit(target)
             return
-        arrows = {
+        arrows: dict[int, tuple[int, int]] = {
             Qt.Key.Key_Left: (-1, 0),
             Qt.Key.Key_Right: (1, 0),
             Qt.Key.Key_Up: (0, -1),

@@ -208,7 +208,8 @@ class EditController(QObject):
         if spec.mode == "mix":
             return "mixed body parts"
         src = self.doc.photo(spec.source) if spec.source else None
-        return f"look of {(src or photo).name}" if (src or photo) else ""
+        look = src or photo
+        return f"look of {look.name}" if look else ""
 
     # --- edits --------------------------------------------------------------------------
     def _push_pose(self, new: Pose, text: str, *, nudge: bool = False, old: Pose | None = None) -> None:

@@ -119,10 +119,10 @@ class FileController(QObject):
 
     def open_paths(self, paths: Iterable[str | Path]) -> None:
         """Open whatever the user dropped or chose: photos, a workspace, or a pose file."""
-        paths = [Path(p) for p in paths]
-        workspaces = [p for p in paths if p.suffix.lower() == WORKSPACE_SUFFIX]
-        poses = [p for p in paths if p.suffix.lower() == ".json"]
-        images = [p for p in paths if p not in workspaces and p not in poses]
+        chosen = [Path(p) for p in paths]
+        workspaces = [p for p in chosen if p.suffix.lower() == WORKSPACE_SUFFIX]
+        poses = [p for p in chosen if p.suffix.lower() == ".json"]
+        images = [p for p in chosen if p not in workspaces and p not in poses]
         if workspaces:
             self.open_workspace(workspaces[0])
         if images:

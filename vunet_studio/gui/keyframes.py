@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal, SignalInstance
 from PySide6.QtGui import QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -135,7 +135,7 @@ class KeyframeStrip(QWidget):
         self.left_button.setEnabled(i is not None and i > 0)
         self.right_button.setEnabled(i is not None and i < self.list.count() - 1)
 
-    def _emit_row(self, signal: Signal) -> None:
+    def _emit_row(self, signal: SignalInstance) -> None:
         i = self.selected_index()
         if i is not None:
             signal.emit(i)
@@ -212,7 +212,7 @@ class KeyframeController(QObject):
         if pose.image_size is not None and tuple(pose.image_size) != tuple(photo.size):
             # A keyframe made on another photo: fit it onto this person, as "Copy its pose" does.
             ref = photo.source_pose or photo.pose
-            pose = fit_pose_to_box(pose, ref.bbox() or (0.0, 0.0, *map(float, photo.size)))
+            pose = fit_pose_to_box(pose, ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1])))
             pose = pose.with_image_size(photo.size)
         if pose != photo.pose:
             self.doc.undo.push(

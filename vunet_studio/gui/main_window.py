@@ -4,6 +4,7 @@ wiring to the controllers (`editor.py`, `files.py`). It holds no editing logic i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -179,7 +180,7 @@ class MainWindow(QMainWindow):
     def _action(
         self,
         text: str,
-        slot: object,
+        slot: Callable[..., object],
         shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
         icon: QStyle.StandardPixmap | None = None,
         tip: str = "",
@@ -192,7 +193,7 @@ class MainWindow(QMainWindow):
         if tip:
             act.setStatusTip(tip)
             act.setToolTip(tip)
-        act.triggered.connect(slot)  # type: ignore[arg-type]
+        act.triggered.connect(slot)
         self.addAction(act)  # shortcuts work even when the menu bar is hidden
         return act
 
@@ -495,9 +496,11 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
         else:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list").triggered.connect(
-                lambda: (settings.clear_recent(), self._rebuild_recent())
-            )
+            self.recent_menu.addAction("Clear list").triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        settings.clear_recent()
+        self._rebuild_recent()
 
     # --- window state ------------------------------------------------------------------
     def _update_title(self, *_: object) -> None:

@@ -93,8 +93,9 @@ class PeopleLayer(QObject):
         for a, b in LIMBS:
             ia, ib = JOINT_INDEX[a], JOINT_INDEX[b]
             if pose.visible[ia] and pose.visible[ib]:
+                (x0, y0), (x1, y1) = pose.xy[ia], pose.xy[ib]
                 for p in (halo, pen):
-                    line = QGraphicsLineItem(*map(float, pose.xy[ia]), *map(float, pose.xy[ib]))
+                    line = QGraphicsLineItem(float(x0), float(y0), float(x1), float(y1))
                     line.setPen(p)
                     self._add(scene, line, tip)
         r = 3.5

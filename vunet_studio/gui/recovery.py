@@ -67,7 +67,8 @@ class RecoveryFile:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(doc, dict):
-                meta = doc.get(RECOVERY_KEY) if isinstance(doc.get(RECOVERY_KEY), dict) else {}
+                found = doc.get(RECOVERY_KEY)
+                meta = found if isinstance(found, dict) else {}
                 photos = len(doc["photos"]) if isinstance(doc.get("photos"), list) else 0
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             log.warning("recovery file %s is unreadable: %s", path, e)  # opening it will say so

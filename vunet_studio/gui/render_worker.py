@@ -187,6 +187,7 @@ class RenderWorker(QObject):
 
     def _appearance(self, job: AppearanceJob) -> Appearance:
         """The job's appearance; the engine caches it, so a drag encodes once."""
+        assert self._engine is not None  # every job checks that the model is loaded
         if job.sample_pose is not None:
             return self._engine.sample_appearance(job.sample_pose, job.seed)
         from vunet_studio.engine import AppearanceImage
@@ -263,11 +264,16 @@ class RenderWorker(QObject):
         self.animationDone.emit(str(job.path), "")
 
     def _frame(self, appearance: Appearance, pose: Pose, job: CompositeJob | None) -> np.ndarray:
+        assert self._engine is not None  # the export checks that the model is loaded
         if job is None:
             return self._engine.render(appearance, pose).image
         from vunet_studio.composite import repose
 
-        return repose(self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey).image
+        image = repose(
+            self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey
+        ).image
+        assert image is not None  # frame=True: the whole frame
+        return image
 
     @Slot(object)
     def export_still(self, job: StillJob) -> None:

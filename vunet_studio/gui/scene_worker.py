@@ -176,7 +176,7 @@ def overlay_image(result: PhotoScene, show_mask: bool, show_scene: bool) -> tupl
     tint = np.array(TINT, np.float32)
     if show_scene:
         rgb = scene[:, :, :3].astype(np.float32) * (1.0 - a) + tint * a
-        alpha = np.full(mask.shape, 255.0, np.float32)
+        alpha: np.ndarray = np.full(mask.shape, 255.0, np.float32)
     else:
         rgb = np.broadcast_to(tint, (*mask.shape, 3))
         alpha = a[:, :, 0] * 255.0

@@ -62,7 +62,7 @@ class Preferences:
 
 def _int(value: object, default: int) -> int:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)  # type: ignore[call-overload]  # whatever QSettings held: int() is the check
     except (TypeError, ValueError):
         return default
 
@@ -79,7 +79,7 @@ def remember_folder(path: str | Path) -> None:
 
 def recent_files() -> list[str]:
     value = QSettings().value("paths/recent", [])
-    items = [value] if isinstance(value, str) else list(value or [])
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
     return [str(v) for v in items if v]
 
 

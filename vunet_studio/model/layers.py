@@ -119,6 +119,7 @@ class WNConv2d(nn.Module):
     def folded(self) -> FoldedConv2d:
         """A plain conv with the current effective weight (for inference)."""
         conv = FoldedConv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride)
+        assert conv.bias is not None  # built with bias=True
         with torch.no_grad():
             conv.weight.copy_(self.weight())
             conv.bias.copy_(self.b)

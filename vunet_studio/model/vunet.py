@@ -17,6 +17,7 @@ import copy
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -90,7 +91,7 @@ class _UpPath(nn.Module):
         skips: list[Tensor] = []
         h = self.inp(x)  # (B, C0, H, W)
         for s, blocks in enumerate(self.blocks):
-            for block in blocks:
+            for block in cast(nn.ModuleList, blocks):
                 h = block(h, dropout=dropout)  # (B, C_s, H/2^s, W/2^s)
                 skips.append(h)
             if s < len(self.downs):
@@ -159,7 +160,7 @@ class EncDown(nn.Module):
         zs: list[Tensor] = []
         h = self.inp(gs[-1])  # (B, C, h, w) lowest scale
         for i in range(len(self.mean)):
-            for block in self.pre[i]:
+            for block in cast(nn.ModuleList, self.pre[i]):
                 h = block(h, gs.pop(), dropout=dropout)
             mean = self.mean[i](h)  # (B, L, h, w)
             if i == 0 and self.summary is not None:
@@ -172,7 +173,7 @@ class EncDown(nn.Module):
             zs.append(z)
             if i == len(self.post):
                 break  # the last latent scale: nothing reads h from here on
-            for block in self.post[i]:
+            for block in cast(nn.ModuleList, self.post[i]):
                 h = block(h, torch.cat([gs.pop(), z], dim=1), dropout=dropout)  # skip: (B, C + L, h, w)
             h = self.ups[i](h)  # (B, C', 2h, 2w)
         return means, zs
@@ -300,7 +301,7 @@ class DecDown(nn.Module):
         films: list[Tensor] = []  # filled once z_0 is known; consumed block by block
         h = self.inp(gs[-1])  # (B, C, h, w) lowest scale
         for i in range(len(self.pre)):
-            for block in self.pre[i]:
+            for block in cast(nn.ModuleList, self.pre[i]):
                 h = block(h, gs.pop(), dropout=dropout)
                 if films:
                     h = modulate(h, films.pop(0))
@@ -315,13 +316,14 @@ class DecDown(nn.Module):
                     films = film_params(self.films, z)
                 if stop_after_latents and i + 1 == self.n_latent_scales:
                     return None, prior_means, zs
-                for fuse, block in zip(self.fuse[i], self.post[i], strict=True):
+                fuses, blocks = cast(nn.ModuleList, self.fuse[i]), cast(nn.ModuleList, self.post[i])
+                for fuse, block in zip(fuses, blocks, strict=True):
                     h = fuse(torch.cat([h, z], dim=1))  # (B, C + L, h, w) -> (B, C, h, w)
                     h = block(h, gs.pop(), dropout=dropout)
                     if films:
                         h = modulate(h, films.pop(0))
             else:
-                for block in self.post[i]:
+                for block in cast(nn.ModuleList, self.post[i]):
                     h = block(h, gs.pop(), dropout=dropout)
                     if films:
                         h = modulate(h, films.pop(0))
