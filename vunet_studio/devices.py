@@ -9,6 +9,7 @@ message the user sees (callers prefix what was being set up).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -45,10 +46,8 @@ def cpu_has_native_bf16() -> bool:
     flags = _cpu_flags()
     native = "avx512_bf16" in flags or "amx_bf16" in flags
     mkldnn_ok = bool(torch.backends.mkldnn.is_available())
-    try:
+    with contextlib.suppress(AttributeError, RuntimeError):
         mkldnn_ok = mkldnn_ok and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        pass
     return native and mkldnn_ok
 
 

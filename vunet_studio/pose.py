@@ -148,15 +148,12 @@ class Pose:
         idx = list(FLIP_INDEX)
         xy = self.xy[idx]  # fancy indexing: a writable copy
         vis = self.visible[idx]
-        if width is not None:
-            axis2 = float(width)
-        else:
-            axis2 = 2.0 * self.center()[0] if vis.any() else 0.0
+        axis2 = float(width) if width is not None else 2.0 * self.center()[0] if vis.any() else 0.0
         xy[:, 0] = axis2 - xy[:, 0]
         return Pose(xy, vis, self.image_size)
 
     def translated(self, dx: float, dy: float) -> Pose:
-        return self.with_xy(self.xy + (dx, dy))  # float64 sum, stored as float32
+        return self.with_xy(self.xy + (dx, dy))  # noqa: RUF005 - numpy broadcasting, not tuples; float64 sum, stored as float32
 
     def scaled(self, sx: float, sy: float) -> Pose:
         size = self.image_size

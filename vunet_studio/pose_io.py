@@ -92,7 +92,7 @@ def parse_poses(
         return _parse_own(doc, p)
     if isinstance(doc, dict) and "people" in doc:
         return _parse_openpose(doc, p, image_size)
-    if isinstance(doc, dict) and ("annotations" in doc or "keypoints" in doc) or isinstance(doc, list):
+    if (isinstance(doc, dict) and ("annotations" in doc or "keypoints" in doc)) or isinstance(doc, list):
         return _parse_coco(doc, p, image_size)
     raise PoseFileError(
         p,

@@ -128,7 +128,7 @@ def empty_scene(
     small = small.reshape(sh, sw, -1)
     # Any trace of the person at the working size is hole: its colour must not seed the fill.
     hole: np.ndarray = (cover_small > 0.02).astype(np.uint8)
-    r = max(2, int(round(margin * scale)))
+    r = max(2, round(margin * scale))
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     filled = cv2.inpaint(small if small.shape[2] == 3 else small[:, :, 0], hole, 5, METHODS[method])
     filled = filled.reshape(sh, sw, -1).astype(np.float32)

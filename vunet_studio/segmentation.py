@@ -107,7 +107,7 @@ class Segmenter:
                 blank = np.full((64, 64, 3), 127, np.uint8)
                 for model in (self._pose, self._selfie):
                     self._process(model, blank)
-        except Exception as e:  # noqa: BLE001 - a missing or broken install fails in many ways
+        except Exception as e:
             self._pose = self._selfie = None
             self.unavailable = f"person segmentation unavailable (mediapipe: {type(e).__name__}: {e})"
             log.warning("%s", self.unavailable)
@@ -194,11 +194,11 @@ def skeleton_mask(pose: Pose, width: int, height: int, thickness: float, *, head
     `head`, the head a disc."""
     out = np.zeros((height, width), np.uint8)
     xy, vis = pose.xy, pose.visible
-    t = max(1, int(round(thickness)))
+    t = max(1, round(thickness))
 
     def pt(name: str) -> tuple[int, int]:
         x, y = xy[JOINT_INDEX[name]]
-        return int(round(float(x))), int(round(float(y)))
+        return round(float(x)), round(float(y))
 
     def ok(*names: str) -> bool:
         return all(vis[JOINT_INDEX[n]] for n in names)

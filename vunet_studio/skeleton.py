@@ -75,7 +75,7 @@ LIMBS: tuple[tuple[str, str], ...] = (
 
 #: The body parts F_phi sees, in their order on the model's channel axis (the reference's
 #: `bparts` order; `vunet_studio.parts` crops them).
-PART_NAMES: tuple[str, ...] = tuple("torso head lupperarm lforearm rupperarm rforearm lthigh rthigh".split())
+PART_NAMES: tuple[str, ...] = tuple(["torso", "head", "lupperarm", "lforearm", "rupperarm", "rforearm", "lthigh", "rthigh"])
 NUM_PARTS = len(PART_NAMES)
 PART_INDEX: dict[str, int] = {n: i for i, n in enumerate(PART_NAMES)}
 

@@ -11,6 +11,8 @@ Each photo carries two poses:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import math
@@ -181,7 +183,7 @@ def interpolate_poses(keys: list[Pose], frames_between: int) -> list[Pose]:
             "(Preferences ▸ Frames between poses)"
         )
     frames: list[Pose] = []
-    for a, b in zip(keys[:-1], keys[1:], strict=True):
+    for a, b in itertools.pairwise(keys):
         frames.append(a)  # keys keep their own visibility
         for k in range(1, frames_between + 1):
             t = k / (frames_between + 1)
@@ -374,10 +376,8 @@ def workspace_document(ws: Workspace, base_dir: Path | None = None) -> dict[str,
     for p in ws.photos:
         entry: dict[str, Any] = {"path": str(p.path.resolve()), "origin": p.origin}
         if base_dir is not None:
-            try:
+            with contextlib.suppress(ValueError):  # another drive on Windows: no relative path
                 entry["relative_path"] = os.path.relpath(p.path.resolve(), base_dir.resolve())
-            except ValueError:  # another drive on Windows
-                pass
         entry["pose"] = _pose_json(p.pose)
         entry["source_pose"] = _pose_json(p.source_pose)
         entry["person"] = int(p.person)

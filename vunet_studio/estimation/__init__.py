@@ -54,10 +54,10 @@ __all__ = [
     "create_chain",
     "create_estimator",
     "find_people",
-    "sidecar_pose_path",
-    "template_pose",
     "largest_first",
     "poses_from_coco17",
+    "sidecar_pose_path",
+    "template_pose",
 ]
 
 
@@ -82,7 +82,7 @@ def create_estimator(
     Raises EstimatorUnavailable, whose message is a sentence to show the user (openpifpaf
     not installed, checkpoint not downloaded and offline, unreadable file, no such GPU).
     """
-    from vunet_studio.estimation import openpifpaf_backend  # noqa: PLC0415 - lazy: imports torch
+    from vunet_studio.estimation import openpifpaf_backend
 
     return openpifpaf_backend.create(
         checkpoint,

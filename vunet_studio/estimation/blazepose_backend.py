@@ -202,7 +202,7 @@ class BlazePoseEstimator:
                 "Run `make setup` (it installs mediapipe==0.10.14), or place the joints by hand."
             )
         try:
-            from mediapipe.python.solutions import pose as mp_pose  # noqa: PLC0415 - slow import
+            from mediapipe.python.solutions import pose as mp_pose
 
             # model_complexity=1 ("full") is the only landmark model inside the wheel; 0 and 2
             # would be downloaded on first use. static_image_mode: every call detects afresh,

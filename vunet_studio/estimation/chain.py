@@ -114,7 +114,7 @@ def openpifpaf_offline_problem(checkpoint: str) -> str:
         if not Path(checkpoint).expanduser().is_file():
             return f"openpifpaf skipped: the checkpoint file {checkpoint} does not exist."
         return ""
-    import torch  # noqa: PLC0415 - the app and the tools have it loaded by now
+    import torch
 
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     # openpifpaf caches `<name>-<date>-...-<hash>.pkl`; the backend does the exact check.
@@ -185,7 +185,7 @@ class EstimatorChain:
                 problem = openpifpaf_offline_problem(self.checkpoint)
                 if problem:
                     raise EstimatorUnavailable(problem)
-            from vunet_studio.estimation import create_estimator  # noqa: PLC0415 - imports torch
+            from vunet_studio.estimation import create_estimator
 
             return create_estimator(
                 self.checkpoint, self.device, threshold=self.threshold, allow_download=allow_download
@@ -194,7 +194,7 @@ class EstimatorChain:
         return label, make
 
     def _bundled(self) -> Candidate:
-        from vunet_studio.estimation import blazepose_backend  # noqa: PLC0415 - cheap; mediapipe is not
+        from vunet_studio.estimation import blazepose_backend
 
         return blazepose_backend.NAME, self._bundled_factory or blazepose_backend.create
 
@@ -293,7 +293,7 @@ def find_people(image: np.ndarray, photo: Path | None, chain: EstimatorChain | N
             notes.append(f"Ignored {sidecar.name}: {e.problem}")
         else:
             if poses:
-                from vunet_studio.estimation.base import largest_first  # noqa: PLC0415
+                from vunet_studio.estimation.base import largest_first
 
                 poses = [p.with_image_size((w, h)) for p in largest_first(poses)]
                 ms = (time.perf_counter() - t0) * 1000.0

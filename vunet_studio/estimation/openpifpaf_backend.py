@@ -62,7 +62,7 @@ ProgressCallback = Callable[[int, int], None]
 def import_openpifpaf() -> Any:
     """The `openpifpaf` module, or EstimatorUnavailable saying it is missing or broken."""
     try:
-        import openpifpaf  # noqa: PLC0415 - lazy on purpose: torch + C++ ops take seconds to load
+        import openpifpaf
     except ImportError as e:
         raise EstimatorUnavailable(
             f"Automatic pose detection needs the openpifpaf package, which is not installed ({e}). "
@@ -182,9 +182,9 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> torch.nn.Module:
     `torch.load` in the app stays as strict as before.
     """
     op = import_openpifpaf()
-    import importlib  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-    import re  # noqa: PLC0415
+    import importlib
+    import inspect
+    import re
 
     import torch
 
@@ -321,7 +321,7 @@ def untrained_network(base_name: str = DEFAULT_CHECKPOINT) -> torch.nn.Module:
     Use a base without torchvision-pretrained parts (the shufflenetv2k family) to stay offline.
     """
     op = import_openpifpaf()
-    from openpifpaf.plugins.coco.cocokp import CocoKp  # noqa: PLC0415
+    from openpifpaf.plugins.coco.cocokp import CocoKp
 
     # An instance keyword (not the class attribute) so no global openpifpaf setting changes.
     net, _ = op.network.Factory(base_name=base_name).factory(head_metas=CocoKp().head_metas)

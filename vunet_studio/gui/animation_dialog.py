@@ -7,6 +7,7 @@ change of an option asks for a fresh set, and answers to older requests are igno
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -207,8 +208,6 @@ class AnimationDialog(QDialog):
     def done(self, result: int) -> None:
         self.timer.stop()
         self._debounce.stop()
-        try:
+        with contextlib.suppress(RuntimeError, TypeError):  # already gone with the window
             self._render.framesReady.disconnect(self._on_frames)
-        except (RuntimeError, TypeError):  # already gone with the window
-            pass
         super().done(result)

@@ -55,7 +55,7 @@ def application(argv: Sequence[str] = ()) -> QApplication:
     return app
 
 
-def create_window(args: argparse.Namespace, engine_factory: RendererFactory | None = None):  # noqa: ANN201 - MainWindow, imported late
+def create_window(args: argparse.Namespace, engine_factory: RendererFactory | None = None):
     """The main window for `args`; `engine_factory` None is the real engine (dev tools such as
     scripts/dev_studio.py pass a stand-in)."""
     from vunet_studio.gui.main_window import MainWindow
@@ -68,7 +68,7 @@ def create_window(args: argparse.Namespace, engine_factory: RendererFactory | No
     return window
 
 
-def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
+def startup(window, args: argparse.Namespace) -> None:
     """After the window is up: the model, recovery, files from the command line, first-run samples."""
     # The model starts loading (in its thread) first: nothing a file named on the command line
     # does (a broken workspace, a message box waiting for the user) may hold it up.
@@ -99,7 +99,7 @@ def startup(window, args: argparse.Namespace) -> None:  # noqa: ANN001
     QSettings().setValue("state/started_before", True)
 
 
-def handle_termination(window, app: QApplication) -> QObject | None:  # noqa: ANN001 - MainWindow
+def handle_termination(window, app: QApplication) -> QObject | None:
     """SIGTERM (logout, shutdown, `kill`) closes the window as a normal exit does, without
     prompts, instead of killing the process mid-write. Returns the notifier to keep alive.
 

@@ -46,7 +46,8 @@ def appearance_image(photo: Photo) -> tuple[str, np.ndarray, Pose]:
     """(key, image, pose) of a photo as an appearance image. The key names the photo's pixels
     (its id and image object) and its pose for the engine's cache: hashing the pixels on every
     request would cost more than the render."""
-    assert photo.image is not None and photo.source_pose is not None
+    assert photo.image is not None
+    assert photo.source_pose is not None
     return f"photo:{photo.id}:{id(photo.image)}:{pose_key(photo.source_pose)}", photo.image, photo.source_pose
 
 
@@ -245,9 +246,13 @@ class EditController(QObject):
 
     def reset_pose(self) -> None:
         photo = self.doc.current
-        if photo is not None and photo.source_pose is not None and photo.pose is not None:
-            if photo.pose != photo.source_pose:
-                self._push_pose(photo.source_pose, "Reset pose")
+        if (
+            photo is not None
+            and photo.source_pose is not None
+            and photo.pose is not None
+            and photo.pose != photo.source_pose
+        ):
+            self._push_pose(photo.source_pose, "Reset pose")
 
     def set_as_source_pose(self) -> None:
         """The edited pose describes the photo itself (a corrected detection)."""

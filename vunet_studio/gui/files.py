@@ -439,7 +439,8 @@ class FileController(QObject):
         except ExportError as e:
             self.error("Export failed", str(e))
             return False
-        assert photo.pose is not None and job is not None
+        assert photo.pose is not None
+        assert job is not None
         self.render.export_still(StillJob(p, photo.pose, job, composite))
         self.info(f"Rendering {p.name} at {photo.size[0]}x{photo.size[1]}…")
         return True

@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
             "Keys and mouse",
             "Drag a joint to move it; drag a bone or Shift+drag a joint to move the whole skeleton.\n"
             "Wheel: zoom under the cursor. Drag the background or use the middle button: pan.\n"
-            "H: hide/show the joint under the cursor. Arrows: nudge the selected joint (Shift: ×10).\n"
+            "H: hide/show the joint under the cursor. Arrows: nudge the selected joint (Shift: ×10).\n"  # noqa: RUF001 - a multiplication sign
             "M: mirror. K: add keyframe. Ctrl+R: shuffle appearance. Ctrl+0: fit. Ctrl+Y: redo.\n"
             "Photos: click one to pick it for Use its look / Copy its pose; double-click or Enter edits it.\n"
             "Keyframes: double-click or Enter puts a keyframe's pose on the photo; Delete removes it.\n"

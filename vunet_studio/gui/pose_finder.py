@@ -71,7 +71,7 @@ class PoseFinderWorker(QObject):
         if self._chain is None and not self._unavailable:
             try:
                 made = self._factory()
-            except Exception as e:  # noqa: BLE001 - any factory failure falls back to the template
+            except Exception as e:
                 self._unavailable = str(e) or type(e).__name__  # don't retry on every photo
                 log.info("pose estimation unavailable: %s", self._unavailable)
                 return None
@@ -86,7 +86,7 @@ class PoseFinderWorker(QObject):
         h, w = image.shape[:2]
         try:
             result = find_people(image, Path(path), chain)
-        except Exception as e:  # noqa: BLE001 - never a traceback for a photo: the template
+        except Exception as e:
             log.exception("finding the person in %s failed", path)
             return Estimation([template_pose(w, h)], "template", reason=f"pose finding failed ({e}).")
         if chain is None and result.origin == "template":

@@ -168,7 +168,7 @@ class RenderWorker(QObject):
         except EngineError as e:
             self.engineFailed.emit(str(e))
             return
-        except Exception as e:  # noqa: BLE001 - as in load_engine
+        except Exception as e:
             log.exception("engine failed to load on the CPU")
             self.engineFailed.emit(f"Could not load the model: {e}")
             return
@@ -226,7 +226,7 @@ class RenderWorker(QObject):
                 if done.tile is not None:
                     tile_rgb, tx, ty = done.tile
                     frame = qimage_from_rgb(tile_rgb)
-        except Exception as e:  # noqa: BLE001 - any model error is shown, the app lives on
+        except Exception as e:
             log.exception("render failed")
             self.renderFailed.emit(req.id, str(e))
             return
@@ -255,7 +255,7 @@ class RenderWorker(QObject):
             app = self._appearance(job.appearance)
             frames = [self._frame(app, p, job.composite) for p in job.frames]
             note = write_animation(job.path, frames, job.fps, loop=job.loop)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             log.exception("animation export failed")
             self.animationDone.emit(str(job.path), str(e))
             return
@@ -285,7 +285,7 @@ class RenderWorker(QObject):
         try:
             image = self._frame(self._appearance(job.appearance), job.pose, job.composite)
             write_image(job.path, image)
-        except Exception as e:  # noqa: BLE001 - an export error is shown, the app lives on
+        except Exception as e:
             log.exception("still export failed")
             self.stillDone.emit(str(job.path), str(e))
             return
@@ -298,7 +298,7 @@ class RenderWorker(QObject):
             try:
                 app = self._appearance(job.appearance)
                 images = [qimage_from_rgb(self._frame(app, p, job.composite)) for p in job.frames]
-            except Exception:  # noqa: BLE001 - a preview that fails is just empty
+            except Exception:
                 log.exception("preview frames failed")
                 images = []
         self.framesRendered.emit(job.token, images)

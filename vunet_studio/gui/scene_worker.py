@@ -84,7 +84,7 @@ class SceneWorker(QObject):
             seg = segment_person(image, pose)
             scene = empty_scene(image, seg.mask)
             result = PhotoScene(seg.mask, scene.image, seg.method, seg.note, seg.ms, scene.ms)
-        except Exception as e:  # noqa: BLE001 - a failed mask must not take the app down
+        except Exception as e:
             log.exception("person mask failed")
             h, w = image.shape[:2]
             result = PhotoScene(

@@ -328,7 +328,7 @@ def load_checkpoint(
         state: dict[str, torch.Tensor] = {}
         for part in _checkpoint_files(path, meta):
             with safe_open(str(part), framework="pt", device="cpu") as f:
-                for k in f.keys():
+                for k in f.keys():  # noqa: SIM118 - safe_open is not iterable
                     if k in state:
                         raise CheckpointError(path, f"tensor {k} is in more than one shard")
                     state[k] = f.get_tensor(k)

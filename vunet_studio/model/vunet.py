@@ -14,6 +14,7 @@ Losses and the optimiser live in `training/`, not here.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class _UpPath(nn.Module):
         self.blocks = nn.ModuleList(
             nn.ModuleList(ResidualBlock(c, None, dropout) for _ in range(n_blocks)) for c in widths
         )
-        self.downs = nn.ModuleList(Downsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.downs = nn.ModuleList(Downsample(a, b) for a, b in itertools.pairwise(widths))
 
     def forward(self, x: Tensor, dropout: bool) -> list[Tensor]:
         skips: list[Tensor] = []
@@ -139,7 +140,7 @@ class EncDown(nn.Module):
         self.post = nn.ModuleList(
             nn.ModuleList(ResidualBlock(c, c + lat, cfg.dropout) for _ in range(half)) for c in widths[:-1]
         )
-        self.ups = nn.ModuleList(Upsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.ups = nn.ModuleList(Upsample(a, b) for a, b in itertools.pairwise(widths))
         # Modulation: the input's mean colours straight into the lowest z (zero at start, so a
         # warm-started model computes what it did before).
         self.summary = _zero_linear(cfg.appearance_channels, lat) if cfg.modulation else None
@@ -264,7 +265,7 @@ class DecDown(nn.Module):
         self.post = nn.ModuleList(
             nn.ModuleList(ResidualBlock(c, c, cfg.dropout) for _ in range(half)) for c in widths
         )
-        self.ups = nn.ModuleList(Upsample(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.ups = nn.ModuleList(Upsample(a, b) for a, b in itertools.pairwise(widths))
         # Modulation: one (gamma, beta) map from mean(z_0) per residual block that runs after
         # z_0 is known (post of scale 0, then every block above), in that order. Zero at start.
         self.films = (
@@ -424,6 +425,16 @@ class VUNet(nn.Module):
 
     def sample_latents(self, shape: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """A random appearance for this pose from the prior p(z | ŷ); reusable with `decode`."""
+        return self._prior_latents(shape, generator=generator)
+
+    def prior_mean_latents(self, shape: Tensor) -> list[Tensor]:
+        """The prior's mean appearance for this pose: autoregressive, each group fed its mean
+        instead of a sample (no noise); reusable with `decode`. `vunet-eval`'s prior baseline."""
+        return self._prior_latents(shape, noise=False)
+
+    def _prior_latents(
+        self, shape: Tensor, *, generator: torch.Generator | None = None, noise: bool = True
+    ) -> list[Tensor]:
         self._check(None, shape)
         _, _, zs = self.dec_down(
             self.dec_up(shape, False),
@@ -432,20 +443,7 @@ class VUNet(nn.Module):
             dropout=False,
             generator=generator,
             stop_after_latents=True,
-        )
-        return zs
-
-    def prior_mean_latents(self, shape: Tensor) -> list[Tensor]:
-        """The prior's mean appearance for this pose: autoregressive, each group fed its mean
-        instead of a sample (no noise); reusable with `decode`. `vunet-eval`'s prior baseline."""
-        self._check(None, shape)
-        _, _, zs = self.dec_down(
-            self.dec_up(shape, False),
-            None,
-            with_prior=True,
-            dropout=False,
-            stop_after_latents=True,
-            noise=False,
+            noise=noise,
         )
         return zs
 
