@@ -145,3 +145,25 @@ def test_the_truth_is_cut_from_the_renders_box() -> None:
     img = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     box = (-6.0, 10.0, 64.0)
     assert np.array_equal(in_box(img, box, 64), crop(img, box, 64)[0])
+
+
+def test_the_render_is_framed_as_the_app_frames_a_re_pose_in_the_same_photo(
+    pairs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app re-poses a person inside their photo in the stable box (the person's own box,
+    grown where joints leave it); vunet-eval scores that render, not one framed its own way."""
+    from training.evaluate import evaluate_pair
+    from training.pairs import find_pairs, load_pair
+    from vunet_studio.composite import stable_box
+    from vunet_studio.engine import RenderEngine
+    from vunet_studio.framing import pose_box
+
+    engine = RenderEngine(model=VUNet(CFG), device="cpu", precision="fp32", threads=1, warmup=False)
+    boxes: list[object] = []
+    real = engine.render
+    monkeypatch.setattr(engine, "render", lambda app, pose, box=None: boxes.append(box) or real(app, pose, box))
+    pair = load_pair(find_pairs(pairs)[0])
+    assert pair is not None
+    evaluate_pair(engine, pair)
+    assert boxes == [stable_box(pose_box(pair.appearance_pose), pair.target_pose)]
+    assert boxes[0] != pose_box(pair.target_pose)  # the target's own box would frame it otherwise

@@ -5,8 +5,9 @@
 
 Each pair folder holds appearance.png + appearance_pose.json (the person) and target_pose.json
 + target.png + mask.png (the same person in another pose). The transfer is made as the app
-makes it: through `RenderEngine` (the appearance encoded from the box around its person, the
-render in the box around the target pose, `vunet_studio.framing`), in the app's number format
+makes it when a person is re-posed in their own photo: through `RenderEngine` (the appearance
+encoded from the box around its person, `vunet_studio.framing`; the render in the stable box,
+`composite.stable_box`: that box, grown where the target's joints leave it), in the app's number format
 (`--precision auto`: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32), so these
 figures are the app's. Methods compared on the target, in the render's square (the target,
 its mask and the baselines cut from the same box):
@@ -45,9 +46,10 @@ from torch import Tensor
 
 from training.metrics import all_metrics
 from training.pairs import Pair, PairsError, find_pairs, load_pair
-from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha
+from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha, stable_box
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.fileio import atomic_write_text
+from vunet_studio.framing import pose_box
 from vunet_studio.imageio import is_grey
 from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
 from vunet_studio.pose import Pose
@@ -96,7 +98,9 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
     """The metrics of every method on one pair (see the module docstring)."""
     s = engine.image_size
     appearance = AppearanceImage(pair.appearance, pair.appearance_pose)
-    render = engine.render(engine.encode(appearance), pair.target_pose)
+    # The app's box for a re-pose within one photo: the person's own, grown where joints leave it.
+    box = stable_box(pose_box(pair.appearance_pose), pair.target_pose)
+    render = engine.render(engine.encode(appearance), pair.target_pose, box)
     box = render.box
     target = render.pose  # the target in the render's square, as the engine drew it
     truth = in_box(pair.target, box, s)  # (S, S, 3)

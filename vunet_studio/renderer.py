@@ -35,7 +35,7 @@ class Renderer(Protocol):
         self, appearance: Appearance, pose: Pose, box: tuple[float, float, float] | None = None
     ) -> Render:
         """`appearance` in `pose`, showing the square `box` (x0, y0, side) of the pose's frame
-        (default: the box around the pose, `engine.pose_box`)."""
+        (default: the box around the pose, `framing.pose_box`)."""
         ...
 
 
