@@ -309,6 +309,19 @@ def _ratio(own: float, others: float) -> float:
     return own / others if math.isfinite(own) and math.isfinite(others) and others > 0 else float("nan")
 
 
+def _pair_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pose and appearance fidelity over some re-posed pairs (one photo's, or all of them)."""
+    own, others = _mean(q["d_own"] for q in rows), _mean(q["d_others"] for q in rows)
+    return {
+        "pairs": len(rows),
+        "pck": _mean(q["pck"] for q in rows),
+        "pck_full": _mean(q["pck_full"] for q in rows),
+        "d_own": own,
+        "d_others": others,
+        "ratio": _ratio(own, others),
+    }
+
+
 def evaluate_photos(
     folder: Path,
     checkpoint: Path | None = None,
@@ -402,7 +415,6 @@ def evaluate_photos(
     per_photo = []
     for p in used:
         mine = [q for q in pairs if q["appearance"] == p.name]
-        own, others = _mean(q["d_own"] for q in mine), _mean(q["d_others"] for q in mine)
         per_photo.append(
             {
                 "photo": p.name,
@@ -410,24 +422,13 @@ def evaluate_photos(
                 "pose_source": p.pose_source,
                 "mask_method": p.mask_method,
                 "grey": p.grey,
-                "pairs": len(mine),
-                "pck": _mean(q["pck"] for q in mine),
-                "pck_full": _mean(q["pck_full"] for q in mine),
-                "d_own": own,
-                "d_others": others,
-                "ratio": _ratio(own, others),
+                **_pair_stats(mine),
                 **recon[p.name],
             }
         )
-    own, others = _mean(q["d_own"] for q in pairs), _mean(q["d_others"] for q in pairs)
     greys = [r for r in per_photo if r["grey"]]
     summary = {
-        "pairs": len(pairs),
-        "pck": _mean(q["pck"] for q in pairs),
-        "pck_full": _mean(q["pck_full"] for q in pairs),
-        "d_own": own,
-        "d_others": others,
-        "ratio": _ratio(own, others),
+        **_pair_stats(pairs),
         "recon_ssim_mask": _mean(r["recon_ssim_mask"] for r in per_photo),
         "recon_ssim": _mean(r["recon_ssim"] for r in per_photo),
         "recon_pck": _mean(r["recon_pck"] for r in per_photo),

@@ -303,7 +303,7 @@ class RenderEngine:
     # --- appearance --------------------------------------------------------------------------
     def appearance_input(self, appearance: AppearanceImage) -> torch.Tensor:
         """F_phi's input (C, P, P) for one appearance image: the box around the person, then
-        the part crops (`convert.appearance_input`)."""
+        the part crops (`model_inputs.appearance_input`)."""
         img = _as_rgb(appearance.image)
         h, w = img.shape[:2]
         pose = appearance.pose
