@@ -118,14 +118,17 @@ def mkldnn_available() -> bool:
 
 
 def _elu_via_exp(x: Tensor) -> Tensor:
-    """ELU as max(x, 0) + exp(min(x, 0)) - 1, for bf16/fp16 tensors on the CPU.
+    """ELU as max(x, exp(min(x, 0)) - 1), for bf16/fp16 tensors on the CPU.
 
     torch's ELU kernel evaluates expm1 (about 1.4 ns per element here, 20% of a bf16 pose
     edit); its vectorised exp is 3x faster, and in bf16 the result differs from expm1's by
-    at most one bf16 step near 0 (max |error| 0.003 vs 0.002 for F.elu itself).
+    at most one bf16 step near 0 (max |error| 0.003 vs 0.002 for F.elu itself). The max is
+    exact because exp(u) - 1 >= u for every u, and it is one pass over the tensor fewer than
+    relu(x) + exp(min(x, 0)) - 1 (four instead of five; -17% of ELU time, measured at 1 thread
+    on the decoder's 16 x 128 x 128 activations: 616 -> 511 us).
     """
     t = torch.clamp_max(x, 0.0).exp_().sub_(1.0)
-    return t.add_(torch.relu(x))
+    return torch.maximum(x, t, out=t)
 
 
 class _Conv:

@@ -52,3 +52,45 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
     # View ▸ off: the photo as it is.
     window.composite_view.act_show.setChecked(False)
     assert not canvas.composite_shown()
+
+
+class _ScaledPose:
+    """The estimator stand-in for basketball1.png enlarged `k` times."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def estimate(self, image: np.ndarray) -> list:
+        pose = pose_of("basketball1.png")
+        return [pose.with_xy(pose.xy * self.k).with_image_size((image.shape[1], image.shape[0]))]
+
+
+def test_the_live_composite_follows_the_zoom_of_a_big_photo(qtbot, make_window, tmp_path: Path) -> None:
+    import cv2
+
+    from vunet_studio.exports import write_image
+    from vunet_studio.imageio import load_image
+
+    big = tmp_path / "basketball1_big.png"
+    write_image(big, cv2.resize(load_image(PHOTOS / "basketball1.png"), (1920, 1440)), compress_level=1)
+    window = make_window(_ScaledPose(3))
+    window.resize(1400, 900)
+    (pid,) = open_and_wait(qtbot, window, [big])
+    window.doc.set_current(pid)
+    canvas = window.canvas
+    qtbot.waitUntil(canvas.composite_shown, timeout=30000)
+    photo = window.doc.current
+    shown = canvas._composite_item
+    # Fitted in the window the photo covers well under 1000 screen pixels: the composite is
+    # made at about that, not at the photo's 1920 (the blend would cost 4x the pixels).
+    fitted = shown.pixmap().width()
+    assert 480 <= fitted < 1300
+    assert fitted >= canvas.zoom() * canvas.devicePixelRatioF() * 1920 - 1
+    assert shown.pixmap().width() * shown.scale() == pytest.approx(1920, rel=0.01)  # covers the photo
+
+    # View ▸ Zoom in, six times (3.8x): the next frames come sharper, still over the whole photo.
+    for _ in range(6):
+        window.act_zoom_in.trigger()
+    qtbot.waitUntil(lambda: shown.pixmap().width() > fitted, timeout=10000)
+    assert shown.pixmap().width() * shown.scale() == pytest.approx(1920, rel=0.01)
+    assert window.composite_view.display_side(photo) <= 1600
