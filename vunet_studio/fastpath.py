@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from vunet_studio.devices import torch_dtype
 from vunet_studio.model import VUNet
-from vunet_studio.model.vunet import film_params, modulate
+from vunet_studio.model.vunet import film_params
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,9 @@ class Prepared:
 
     latents: list[Tensor]  # posterior means or prior samples, float32, lowest scale first
     z_terms: list[Tensor]  # per latent scale: W_z·z + b, (1, C, h, w) in the net's dtype
-    films: list[Tensor] = field(default_factory=list)  # modulation: (B, 2C) per modulated block
+    #: Modulation per modulated block: (1 + gamma, beta), each (B, C, 1, 1) in the net's dtype,
+    #: so a pose edit applies it in one pass (`torch.addcmul`).
+    films: list[tuple[Tensor, Tensor]] = field(default_factory=list)
 
 
 _M = TypeVar("_M", bound=nn.Module)
@@ -129,6 +131,19 @@ def _elu_via_exp(x: Tensor) -> Tensor:
     """
     t = torch.clamp_max(x, 0.0).exp_().sub_(1.0)
     return torch.maximum(x, t, out=t)
+
+
+def _film_terms(film: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """`model.vunet.modulate`'s (1 + gamma, beta) of a (B, 2C) film, as (B, C, 1, 1) each."""
+    gamma, beta = film.float().chunk(2, dim=1)
+    return (1.0 + gamma)[:, :, None, None].to(dtype).contiguous(), beta[:, :, None, None].to(dtype).contiguous()
+
+
+def _modulate(h: Tensor, terms: tuple[Tensor, Tensor]) -> Tensor:
+    """h * (1 + gamma) + beta in one pass (`modulate` makes two and a temporary: measured at
+    1 thread on bf16 16 x 128 x 128, 1320 -> 271 us; it also rounds once instead of twice)."""
+    scale, beta = terms
+    return torch.addcmul(beta, h, scale)
 
 
 class _Conv:
@@ -303,7 +318,7 @@ class FastVUNet(nn.Module):
         if len(latents) != self.n_latent_scales:
             raise ValueError(f"expected {self.n_latent_scales} latents, got {len(latents)}")
         terms = [fz(self._in(z)) for z, fz in zip(latents, self.fuse_z, strict=True)]  # (B, C, h, w)
-        films = [f.to(self.dtype) for f in film_params(self.films, latents[0].to(self.device_))]
+        films = [_film_terms(f, self.dtype) for f in film_params(self.films, latents[0].to(self.device_))]
         return Prepared([z.detach().float() for z in latents], terms, films)
 
     # --- E_theta + D_theta -------------------------------------------------------------------
@@ -313,9 +328,11 @@ class FastVUNet(nn.Module):
         r = torch.cat([self._elu(x), self._elu(skip(a_elu))], dim=1)  # (B, 2C, H, W)
         return conv(r, residual=x)  # (B, C, H, W)
 
-    def decode_tensors(self, shape: Tensor, z_terms: list[Tensor], films: Sequence[Tensor] = ()) -> Tensor:
+    def decode_tensors(
+        self, shape: Tensor, z_terms: list[Tensor], films: Sequence[tuple[Tensor, Tensor]] = ()
+    ) -> Tensor:
         """The pose-edit graph: the shape input float32, z terms in the net's dtype, both in its memory format;
-        `films` the modulation of the blocks after z_0 (empty without modulation)."""
+        `films` the modulation of the blocks after z_0 (`Prepared.films`; empty without modulation)."""
         film = list(films)
         # E_theta: keep ELU(skip), which both its next block and D_theta's skip input need.
         skips: list[Tensor] = []
@@ -334,13 +351,13 @@ class FastVUNet(nn.Module):
             for convs in self.dd_pre[i]:
                 h = self._skip_block(convs, h, skips.pop())
                 if film and i > 0:
-                    h = modulate(h, film.pop(0))
+                    h = _modulate(h, film.pop(0))
             if i < self.n_latent_scales:
                 h = self.fuse_h[i](h, residual=z_terms[i])  # nin(concat(h, z)), z half cached
             for convs in self.dd_post[i]:
                 h = self._skip_block(convs, h, skips.pop())
                 if film:
-                    h = modulate(h, film.pop(0))
+                    h = _modulate(h, film.pop(0))
             if i < len(self.dd_ups):
                 h = F.pixel_shuffle(self.dd_ups[i](h), 2)  # (B, C', 2h, 2w)
         if self.alpha_head is None:
