@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in photos:
         image = load_image(path)
         found = find_people(image, None, chain)
-        if found.origin == "template" or not found.poses[0].has_torso():
+        if found.origin == "template" or not found.poses[0].renderable():
             log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
             continue
         people.append((path, image, found.poses[0]))

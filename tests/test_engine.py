@@ -188,11 +188,22 @@ def test_appearance_from_latents_roundtrip(engine: RenderEngine) -> None:
 def test_pose_without_torso_is_refused(engine: RenderEngine) -> None:
     img, pose = _person(9)
     app = engine.encode(AppearanceImage(img, pose))
-    bad = pose.with_visible(JOINT_INDEX["lhip"], False)
-    with pytest.raises(EngineError, match="torso"):
+    bad = pose.with_visible(JOINT_INDEX["lshoulder"], False)
+    with pytest.raises(EngineError, match="shoulders"):
         engine.render(app, bad)
-    with pytest.raises(EngineError, match="torso"):
+    with pytest.raises(EngineError, match="shoulders"):
         engine.encode(AppearanceImage(img, bad))
+
+
+def test_a_portrait_without_hips_renders(engine: RenderEngine) -> None:
+    """A chest-up photo: the hips are below the frame, the model still gets a torso."""
+    img, pose = _person(9)
+    below = [JOINT_INDEX[n] for n in ("rhip", "lhip", "rknee", "lknee", "rankle", "lankle")]
+    portrait = pose.with_visible(below, False)
+    app = engine.encode(AppearanceImage(img, portrait))
+    out = engine.render(app, portrait.with_joint(JOINT_INDEX["rwrist"], 40.0, 30.0))
+    assert out.image.shape == (engine.image_size, engine.image_size, 3)
+    assert out.pose.has_torso()  # what the model saw: the inferred hips
 
 
 def test_render_from_a_worker_thread(engine: RenderEngine) -> None:

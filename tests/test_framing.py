@@ -99,3 +99,18 @@ def test_app_render_prepare_and_fake_engine_frame_a_pose_with_the_same_box(fake_
     # The fake engine the GUI tests and demos use.
     fake = fake_engine_class()
     assert fake.render(fake.encode(AppearanceImage(img, pose)), pose).box == box
+
+
+def test_a_portraits_box_holds_its_inferred_hips() -> None:
+    """Chest-up: the box reaches below the photo to the hips the model will draw, so the
+    composite does not end in an edge across the person's chest."""
+    from vunet_studio.pose import Pose
+    from vunet_studio.skeleton import JOINT_INDEX
+
+    below = [JOINT_INDEX[n] for n in ("rhip", "lhip", "rknee", "lknee", "rankle", "lankle")]
+    portrait = Pose.template(300, 200).with_visible(below, False)
+    x0, y0, side = pose_box(portrait)
+    hips = portrait.with_inferred_hips().xy[[JOINT_INDEX["rhip"], JOINT_INDEX["lhip"]]]
+    assert (hips[:, 1] < y0 + side).all()
+    assert (hips[:, 0] > x0).all()
+    assert (hips[:, 0] < x0 + side).all()

@@ -97,3 +97,49 @@ def test_pose_is_immutable_and_edits_make_new_poses() -> None:
     p = Pose(xy, np.ones(18, bool))
     xy[0] = 9.0  # the caller's array is copied, not shared
     assert p.xy[0, 0] == 0.0
+
+
+def _portrait(shoulders: tuple[tuple[float, float], tuple[float, float]], nose: tuple[float, float]) -> Pose:
+    """A chest-up person: shoulders and nose visible, nothing below."""
+    xy = np.zeros((NUM_JOINTS, 2), np.float32)
+    visible = np.zeros(NUM_JOINTS, bool)
+    for name, p in (("rshoulder", shoulders[0]), ("lshoulder", shoulders[1]), ("cnose", nose)):
+        xy[JOINT_INDEX[name]] = p
+        visible[JOINT_INDEX[name]] = True
+    return Pose(xy, visible, (400, 300))
+
+
+def test_a_portrait_gets_hips_below_its_shoulders_away_from_the_face() -> None:
+    from vunet_studio.pose import HIPS_PER_SHOULDERS, TORSO_PER_SHOULDERS
+
+    upright = _portrait(((150, 250), (250, 250)), (200, 150))
+    done = upright.with_inferred_hips()
+    assert not upright.has_torso()
+    assert upright.renderable()
+    assert done.has_torso()
+    rh, lh = done.xy[JOINT_INDEX["rhip"]], done.xy[JOINT_INDEX["lhip"]]
+    assert (rh + lh) / 2 == pytest.approx((200, 250 + TORSO_PER_SHOULDERS * 100), abs=1e-3)  # below the frame
+    assert lh[0] - rh[0] == pytest.approx(HIPS_PER_SHOULDERS * 100, abs=1e-3)  # right hip on the right side
+    # Lying with the head at the bottom: the torso goes up, away from the face.
+    head_down = _portrait(((250, 150), (150, 150)), (200, 250)).with_inferred_hips()
+    assert head_down.xy[JOINT_INDEX["rhip"]][1] < 150
+    # Only the other joints' visibility and places are as found.
+    keep = [i for i in range(NUM_JOINTS) if i not in (JOINT_INDEX["rhip"], JOINT_INDEX["lhip"])]
+    assert np.array_equal(done.visible[keep], upright.visible[keep])
+
+
+def test_one_found_hip_is_kept_and_mirrored() -> None:
+    pose = _portrait(((150, 250), (250, 250)), (200, 150))
+    one = pose.with_visible(JOINT_INDEX["lhip"], True).with_joint(JOINT_INDEX["lhip"], 235, 390)
+    done = one.with_inferred_hips()
+    assert tuple(done.xy[JOINT_INDEX["lhip"]]) == (235, 390)
+    assert tuple(done.xy[JOINT_INDEX["rhip"]]) == pytest.approx((165, 390), abs=1e-3)
+
+
+def test_hips_are_not_invented_without_both_shoulders_or_over_found_ones() -> None:
+    pose = _portrait(((150, 250), (250, 250)), (200, 150))
+    no_shoulder = pose.with_visible(JOINT_INDEX["lshoulder"], False)
+    assert no_shoulder.with_inferred_hips() is no_shoulder
+    assert not no_shoulder.renderable()
+    whole = Pose.template(400, 300)
+    assert whole.with_inferred_hips() is whole

@@ -146,7 +146,7 @@ def _bad_cases(f: dict[str, Path], d: Path) -> dict[str, tuple[list[str], str]]:
     not_json = d / "notjson.json"
     not_json.write_text("{oops")
     no_torso = d / "no_torso.json"
-    p = Pose.template(W, H).with_visible(JOINT_INDEX["rhip"], False)
+    p = Pose.template(W, H).with_visible(JOINT_INDEX["rshoulder"], False)
     write_openpose(no_torso, [p], (W, H))
     pose = str(f["pose"])
     out = str(d / "o.png")

@@ -89,7 +89,9 @@ class PhotoEvalError(Exception):
 
 # --- measures (pure functions) ----------------------------------------------------------------
 def _torso(pose: Pose) -> tuple[np.ndarray, float] | None:
-    """(hip centre, neck-to-hip-centre length) of a pose with a full torso, else None."""
+    """(hip centre, neck-to-hip-centre length) of a pose with a torso (a portrait's hips
+    inferred, as the app does: `Pose.with_inferred_hips`), else None."""
+    pose = pose.with_inferred_hips()
     if not pose.has_torso():
         return None
     j = JOINT_INDEX
@@ -109,7 +111,7 @@ def pose_into_frame(pose: Pose, frame: Pose) -> Pose:
     """
     src, dst = _torso(pose), _torso(frame)
     if src is None or dst is None:
-        raise ValueError("both poses need a full torso (both shoulders and both hips)")
+        raise ValueError("both poses need a torso (both shoulders)")
     (c_src, len_src), (c_dst, len_dst) = src, dst
     s = len_dst / max(len_src, 1e-6)
     xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
@@ -253,7 +255,7 @@ class Photo:
     torso: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.torso = self.pose.has_torso()
+        self.torso = self.pose.renderable()
 
 
 def find_photos(folder: Path) -> list[Path]:
@@ -349,7 +351,7 @@ def evaluate_photos(
             continue
         photos.append(got)
         if not got.torso:
-            why = "no full torso (the model needs both shoulders and both hips): not re-posed"
+            why = "no torso (the model needs both shoulders): not re-posed"
             logger.warning("%s: %s", f.name, why)
             skipped.append({"photo": f.name, "reason": why})
     used = [p for p in photos if p.torso]

@@ -98,11 +98,13 @@ class Render:
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
 
 
-def _check_torso(pose: Pose, what: str) -> None:
-    if not pose.has_torso():
-        raise EngineError(
-            f"The {what} has no torso: both shoulders and both hips must be visible to render a person."
-        )
+def _model_pose(pose: Pose, what: str) -> Pose:
+    """`pose` as the model sees it: a portrait's hips inferred (`Pose.with_inferred_hips`);
+    EngineError when even that leaves no torso (a shoulder is missing)."""
+    completed = pose.with_inferred_hips()
+    if not completed.has_torso():
+        raise EngineError(f"The {what} has no torso: both shoulders must be visible to render a person.")
+    return completed
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -309,13 +311,13 @@ class RenderEngine:
         pose = appearance.pose
         if pose.image_size is not None and tuple(pose.image_size) != (w, h):
             pose = pose.scaled(w / pose.image_size[0], h / pose.image_size[1])
-        _check_torso(pose, "appearance pose")
+        model_pose = _model_pose(pose, "appearance pose")
         s = self.image_size
         try:
             square, cut = crop(img, pose_box(pose), s)
         except FramingError as exc:
             raise EngineError(str(exc)) from None
-        return appearance_input(square, pose_in_box(pose, cut, s), self.config)
+        return appearance_input(square, pose_in_box(model_pose, cut, s), self.config)
 
     def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
         """One appearance image, or 8 (one per body part in `skeleton.PART_NAMES` order) to mix parts."""
@@ -389,7 +391,7 @@ class RenderEngine:
     def sample_appearance(self, pose: Pose, seed: int) -> Appearance:
         """A random appearance from the prior p(z | stickman of `pose`); cached like `encode`
         (the same pose and seed draw the same latents)."""
-        _check_torso(pose, "pose")
+        model_pose = _model_pose(pose, "pose")
         h = hashlib.blake2b(np.ascontiguousarray(pose.xy).tobytes(), digest_size=8)
         h.update(np.ascontiguousarray(pose.visible).tobytes())
         key = f"prior:{int(seed)}:{h.hexdigest()}"
@@ -399,7 +401,7 @@ class RenderEngine:
                 return hit
         s = self.image_size
         # No appearance image: a model with warped parts sees none (zeros), as trained.
-        shape = shape_input(pose_in_box(pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
+        shape = shape_input(pose_in_box(model_pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         with self._lock, torch.inference_mode():
             self._ensure_threads()
@@ -418,11 +420,11 @@ class RenderEngine:
         t0 = time.perf_counter()
         if not isinstance(appearance.latents, _Latents):
             raise EngineError("This appearance was not made by this engine.")
-        _check_torso(pose, "pose")
+        model_pose = _model_pose(pose, "pose")
         s = self.image_size
         frame = pose_box(pose) if box is None else Box(*box)
         parts = appearance.latents.parts
-        local = pose_in_box(pose, frame, s)  # the pose's one frame conversion: photo -> box
+        local = pose_in_box(model_pose, frame, s)  # the pose's one frame conversion: photo -> box
         shape = shape_input(local, parts, self.config)[None]  # (1, 3 or 7, S, S)
         with self._lock:
             threads = self._ensure_threads(render=True)

@@ -63,8 +63,12 @@ class Placement(NamedTuple):
 
 
 def pose_box(pose: Pose, scale: float = BOX_SCALE) -> Box:
-    """The square around the pose's visible joints, `scale` x their larger extent, centred."""
-    bbox = pose.bbox()
+    """The square around the pose's visible joints, `scale` x their larger extent, centred.
+
+    A portrait's hips count where `Pose.with_inferred_hips` puts them, below the photo: the
+    box holds the whole torso the model draws, so a composite does not end in a hard edge
+    across the person's chest."""
+    bbox = pose.with_inferred_hips().bbox()
     if bbox is None:
         raise FramingError("The pose has no visible joints.")
     x0, y0, x1, y1 = bbox

@@ -24,6 +24,12 @@ from vunet_studio.skeleton import (
     TEMPLATE_POSE,
 )
 
+#: The synthetic people's torso (shoulder line to hip line) and hip width, in shoulder widths
+#: (`training.synth.body.BodyShape` defaults: 0.29 and 0.12 over 0.20): what
+#: `Pose.with_inferred_hips` gives a portrait, so the model sees the torso it learned.
+TORSO_PER_SHOULDERS = 1.45
+HIPS_PER_SHOULDERS = 0.6
+
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
@@ -175,8 +181,54 @@ class Pose:
         return float(x0), float(y0), float(x1), float(y1)
 
     def has_torso(self) -> bool:
-        """True when both shoulders and both hips are visible: what the model needs."""
+        """True when both shoulders and both hips are visible: a whole torso (what training
+        data needs; the app also renders portraits, see `renderable`)."""
         return bool(all(self.visible[JOINT_INDEX[n]] for n in ("rshoulder", "lshoulder", "rhip", "lhip")))
+
+    def renderable(self) -> bool:
+        """True when the model can render this person: a whole torso, or a portrait's
+        shoulders (its hips are then inferred: `with_inferred_hips`)."""
+        return self.with_inferred_hips().has_torso()
+
+    def with_inferred_hips(self) -> Pose:
+        """This pose, or, for a portrait (both shoulders visible, a hip not), the pose with both
+        hips shown where a torso of the training people's proportions puts them: the model
+        needs a whole torso, and in a chest-up photo the hips are below the frame.
+
+        The torso runs perpendicular to the shoulder line, away from the face when the nose,
+        eyes or ears are visible (else down the image), `TORSO_PER_SHOULDERS` shoulder widths
+        long; the hips are `HIPS_PER_SHOULDERS` shoulder widths apart. Continuous in the
+        shoulders, so a dragged shoulder moves the inferred hips smoothly. A visible hip is
+        kept and only the missing one is placed, mirrored about the torso's axis.
+        """
+        j = JOINT_INDEX
+        rs, ls, rh, lh = j["rshoulder"], j["lshoulder"], j["rhip"], j["lhip"]
+        v = self.visible
+        if not (v[rs] and v[ls]) or (v[rh] and v[lh]):
+            return self
+        a, b = self.xy[rs].astype(np.float64), self.xy[ls].astype(np.float64)
+        width = float(np.linalg.norm(b - a))
+        if width < 1e-3:
+            return self
+        neck = (a + b) / 2.0
+        across = (b - a) / width  # right shoulder -> left shoulder
+        down = np.array([-across[1], across[0]])  # perpendicular
+        face = [j[n] for n in ("cnose", "reye", "leye", "rear", "lear") if v[j[n]]]
+        towards = neck - self.xy[face].mean(axis=0) if face else np.array([0.0, 1.0])
+        if float(down @ towards) < 0:
+            down = -down
+        mid = neck + down * TORSO_PER_SHOULDERS * width
+        half = across * HIPS_PER_SHOULDERS * width / 2.0
+        xy = self.xy.copy()
+        if v[lh]:  # one hip found: the other mirrored about the torso's axis
+            off = xy[lh] - mid
+            xy[rh] = mid - across * float(off @ across) + down * float(off @ down)
+        elif v[rh]:
+            off = xy[rh] - mid
+            xy[lh] = mid - across * float(off @ across) + down * float(off @ down)
+        else:
+            xy[rh], xy[lh] = mid - half, mid + half
+        return Pose(xy, v | np.isin(np.arange(NUM_JOINTS), [rh, lh]), self.image_size)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pose):

@@ -104,7 +104,7 @@ def _pick_person(poses: list[Pose], index: int, found_in: str, no_torso: str) ->
     if not 1 <= index <= len(poses):
         raise CliError(f"{len(poses)} person(s) in {found_in}, --person {index} asked for")
     pose = poses[index - 1]
-    if not pose.has_torso():
+    if not pose.renderable():
         raise CliError(no_torso)
     return pose
 
@@ -120,7 +120,7 @@ def _read_pose(path: Path, index: int, image_size: tuple[int, int] | None) -> Po
         poses,
         index,
         str(path),
-        f"{path}: the pose has no torso (both shoulders and both hips must be visible)",
+        f"{path}: the pose has no torso (both shoulders must be visible)",
     )
 
 

@@ -191,8 +191,8 @@ class EditController(QObject):
         job = self.appearance_job(self.doc.appearance, photo)
         if job is None:
             return None
-        if not pose.has_torso():
-            self.message.emit("The model needs both shoulders and both hips: show them to render.")
+        if not pose.renderable():
+            self.message.emit("The model needs both shoulders: show them to render.")
         return self.render.request(photo.id, pose, job, self.composite_job(photo))
 
     def _on_image(self, pid: int, image: QImage, ms: float, t_request: float) -> None:
