@@ -28,7 +28,7 @@ whole photo, and recon_pck / recon_pck_full as above. For grey photos: grey_kept
 composite the app shows is grey; the app composites grey photos in grey) and model_grey
 (the model's own square render is grey: mean chroma inside its alpha below one
 just-noticeable difference).
-Photos that cannot be used (unreadable, nobody found, no full torso) are listed with why.
+Photos that cannot be used (unreadable, nobody found, no torso: a shoulder missing) are listed with why.
 """
 
 from __future__ import annotations

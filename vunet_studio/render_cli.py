@@ -159,7 +159,7 @@ def _estimate_pose(image: np.ndarray, path: str, index: int = 1) -> Pose:
         logger.info("%s", line)
     logger.info("%s", result.message)
     # Most prominent first.
-    return _pick_person(result.poses, index, path, f"the person found in {path} shows no full torso; {how}")
+    return _pick_person(result.poses, index, path, f"the person found in {path} shows no torso (both shoulders); {how}")
 
 
 def _composite_scene(
