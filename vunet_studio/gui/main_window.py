@@ -98,9 +98,11 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.canvas)
         self.splitter.addWidget(self.render_view)
+        # The photo (with its person re-posed in it) is the main view; the square render beside
+        # it is for inspection, so it gets the smaller share (a saved layout overrides this).
         self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([820, 520])
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([1000, 330])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.splitter)
