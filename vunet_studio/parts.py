@@ -51,9 +51,13 @@ def _segment_box(p0: np.ndarray, p1: np.ndarray, width: float) -> np.ndarray:
     return np.array([p0 + normal, p0 - normal, p1 - normal, p1 + normal], np.float32)  # (4, 2)
 
 
+_NEXT_CORNER = np.array([1, 2, 3, 0])
+
+
 def _quad_area(q: np.ndarray) -> float:
+    """The shoelace formula (fancy indexing, not np.roll: this runs 8 times per pose edit)."""
     x, y = q[:, 0], q[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    return 0.5 * abs(float(np.dot(x, y[_NEXT_CORNER]) - np.dot(y, x[_NEXT_CORNER])))
 
 
 def part_quad(pose: Pose, part: str, image_height: int, *, fallbacks: bool = True) -> np.ndarray | None:
