@@ -94,3 +94,33 @@ def test_the_live_composite_follows_the_zoom_of_a_big_photo(qtbot, make_window, 
     qtbot.waitUntil(lambda: shown.pixmap().width() > fitted, timeout=10000)
     assert shown.pixmap().width() * shown.scale() == pytest.approx(1920, rel=0.01)
     assert window.composite_view.display_side(photo) <= 1600
+
+
+class _PortraitPose:
+    """The estimator stand-in for astronaut.jpg: chest-up, no hips in the frame."""
+
+    def estimate(self, image: np.ndarray) -> list:
+        return [pose_of("astronaut.jpg")]
+
+
+def test_a_portrait_is_re_posed_in_its_photo(qtbot, make_window, tmp_path: Path) -> None:
+    photo = Path(shutil.copy(PHOTOS / "astronaut.jpg", tmp_path / "astronaut.jpg"))
+    window = make_window(_PortraitPose())
+    window.resize(1000, 700)
+    messages: list[str] = []
+    window.editor.message.connect(messages.append)
+    (pid,) = open_and_wait(qtbot, window, [photo])
+    window.doc.set_current(pid)
+    assert not window.doc.current.pose.has_torso()  # the hips are below the frame
+    canvas = window.canvas
+    qtbot.waitUntil(canvas.composite_shown, timeout=20000)
+    before = grab_canvas(window)
+    j = JOINT_INDEX["relbow"]
+    start = view_pos(canvas, j)
+    drag(canvas, start, start + QPoint(-30, -50), steps=8)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    qtbot.wait(50)
+    after = grab_canvas(window)
+    assert not [m for m in messages if "shoulders" in m]
+    wx, wy = window.doc.current.pose.xy[j]
+    assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
