@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     if not wait_until(app, lambda: window.render_view.frames_shown > 0, 120):
         print("no first render", file=sys.stderr)
         return 1
+    # The drags measure the steady state: the photo's empty scene made (the composite is
+    # shown), not the seconds after opening while the scene worker still runs beside them.
+    wait_until(app, window.canvas.composite_shown, 60)
+    wait_until(app, lambda: False, 1.0)
     engine = window.render_service.worker._engine
 
     canvas = window.canvas

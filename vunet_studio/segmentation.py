@@ -114,6 +114,12 @@ class Segmenter:
             return False
         return True
 
+    def preload(self) -> bool:
+        """Import mediapipe and load both models now (seconds of mostly Python work); False
+        when they are unavailable (then `unavailable` says why)."""
+        with self._lock:
+            return self._load()
+
     def blazepose(self, rgb: np.ndarray) -> tuple[np.ndarray, Pose] | None:
         """(mask (h, w) float32, the person's pose in `rgb`'s pixels), or None for nobody."""
         with self._lock:
