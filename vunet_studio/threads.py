@@ -9,7 +9,8 @@ wrong minutes later. `ThreadTuner` decides before every render:
 * with several threads it compares each render's wall time with the process CPU time it
   used: busy threads that are all on a core burn ``threads x wall`` of CPU; threads waiting
   for a descheduled peer burn much less. Two renders in a row below `MIN_EFFICIENCY` and
-  slower than the best seen (or far slower, whatever the CPU time) and it drops to one thread.
+  slower than the best seen (or far slower, whatever the CPU time) and it drops to one thread;
+  one render `STALL` x slower than the best, with the threads waiting, is enough.
 * on one thread it cannot see whether another core is free, so now and then, only when other
   processes leave enough cores free (`/proc/stat` minus this process's own CPU time), it
   tries one render with all threads and keeps them if that render was clearly faster. A
@@ -38,6 +39,10 @@ SLOWDOWN = 2.0
 #: condition keeps a machine whose threads never look efficient (a passive OpenMP wait
 #: policy) on all threads as long as they are fast.
 SLOWER = 1.25
+#: ... and at once, without waiting for a second one, when a render is this much slower than
+#: the quiet best with the threads waiting: under a hog each such render took ~1.5 s on the
+#: 2-core machine, so a second one before dropping was a 3 s freeze (busy_drag, one run of 5).
+STALL = 5.0
 #: A try with more threads must beat the 1-thread median by this factor to be kept.
 PROBE_GAIN = 0.8
 #: A try is this many renders, judged by the fastest: the first after a thread-count change
@@ -142,9 +147,10 @@ class ThreadTuner:
         best = self._best_wall
         diverging = efficiency < MIN_EFFICIENCY and (best is None or wall_s > SLOWER * best)
         stalled = best is not None and wall_s > SLOWDOWN * best and efficiency < WORKING_EFFICIENCY
+        frozen = best is not None and wall_s > STALL * best and efficiency < MIN_EFFICIENCY
         if diverging or stalled:
             self._poor += 1
-            if self._poor >= 2:
+            if self._poor >= 2 or frozen:
                 self._set(
                     1, f"threads wait for each other (efficiency {efficiency:.2f}, {1e3 * wall_s:.0f} ms)"
                 )
