@@ -314,7 +314,7 @@ class RenderEngine:
         model_pose = _model_pose(pose, "appearance pose")
         s = self.image_size
         try:
-            square, cut = crop(img, pose_box(pose), s)
+            square, cut = crop(img, pose_box(model_pose), s)
         except FramingError as exc:
             raise EngineError(str(exc)) from None
         return appearance_input(square, pose_in_box(model_pose, cut, s), self.config)
@@ -401,7 +401,7 @@ class RenderEngine:
                 return hit
         s = self.image_size
         # No appearance image: a model with warped parts sees none (zeros), as trained.
-        shape = shape_input(pose_in_box(model_pose, pose_box(pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
+        shape = shape_input(pose_in_box(model_pose, pose_box(model_pose), s), None, self.config)[None]  # (1, 3 or 7, S, S)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         with self._lock, torch.inference_mode():
             self._ensure_threads()
@@ -422,7 +422,7 @@ class RenderEngine:
             raise EngineError("This appearance was not made by this engine.")
         model_pose = _model_pose(pose, "pose")
         s = self.image_size
-        frame = pose_box(pose) if box is None else Box(*box)
+        frame = pose_box(model_pose) if box is None else Box(*box)
         parts = appearance.latents.parts
         local = pose_in_box(model_pose, frame, s)  # the pose's one frame conversion: photo -> box
         shape = shape_input(local, parts, self.config)[None]  # (1, 3 or 7, S, S)

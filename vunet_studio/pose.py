@@ -220,12 +220,10 @@ class Pose:
         mid = neck + down * TORSO_PER_SHOULDERS * width
         half = across * HIPS_PER_SHOULDERS * width / 2.0
         xy = self.xy.copy()
-        if v[lh]:  # one hip found: the other mirrored about the torso's axis
-            off = xy[lh] - mid
-            xy[rh] = mid - across * float(off @ across) + down * float(off @ down)
-        elif v[rh]:
-            off = xy[rh] - mid
-            xy[lh] = mid - across * float(off @ across) + down * float(off @ down)
+        if v[lh] or v[rh]:  # one hip found: the other mirrored about the torso's axis
+            found, missing = (lh, rh) if v[lh] else (rh, lh)
+            off = xy[found] - mid
+            xy[missing] = mid - across * float(off @ across) + down * float(off @ down)
         else:
             xy[rh], xy[lh] = mid - half, mid + half
         return Pose(xy, v | np.isin(np.arange(NUM_JOINTS), [rh, lh]), self.image_size)

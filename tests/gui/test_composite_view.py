@@ -17,6 +17,18 @@ from vunet_studio.skeleton import JOINT_INDEX
 pytest.importorskip("mediapipe", reason="the empty scene needs the bundled segmentation (make setup)")
 
 
+def _drag_joint(qtbot, window, joint: str, by: QPoint, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas before and after dragging `joint` by `by` (view pixels), once the render of
+    the released pose is shown."""
+    canvas = window.canvas
+    before = grab_canvas(window)
+    start = view_pos(canvas, JOINT_INDEX[joint])
+    drag(canvas, start, start + by, steps=steps)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    qtbot.wait(50)
+    return before, grab_canvas(window)
+
+
 def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_path: Path) -> None:
     photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
     window = make_window(RealPose())
@@ -25,18 +37,12 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
     window.doc.set_current(pid)
     canvas = window.canvas
     qtbot.waitUntil(canvas.composite_shown, timeout=20000)  # once the empty scene is made
-    before = grab_canvas(window)
 
     # Requests carry one box for the whole drag: the person is not rescaled or recropped.
     boxes: list[tuple[float, float, float]] = []
     submit = window.render_service.worker.submit
     window.render_service.worker.submit = lambda req: (boxes.append(req.composite and req.composite.base_box), submit(req))  # type: ignore[method-assign]
-    j = JOINT_INDEX["rwrist"]
-    start = view_pos(canvas, j)
-    drag(canvas, start, start + QPoint(-40, -60), steps=12)
-    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
-    qtbot.wait(50)
-    after = grab_canvas(window)
+    before, after = _drag_joint(qtbot, window, "rwrist", QPoint(-40, -60), steps=12)
     assert len(boxes) >= 12
     assert len(set(boxes)) == 1
     assert boxes[0] == pose_box(pose_of("basketball1.png"))
@@ -46,7 +52,7 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
     corner = canvas_pixel(window, 620, 460, after)
     assert corner[0] == corner[1] == corner[2]
     # Where the wrist went, the re-posed person now is.
-    wx, wy = window.doc.current.pose.xy[j]
+    wx, wy = window.doc.current.pose.xy[JOINT_INDEX["rwrist"]]
     assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
 
     # View ▸ off: the photo as it is.
@@ -114,13 +120,7 @@ def test_a_portrait_is_re_posed_in_its_photo(qtbot, make_window, tmp_path: Path)
     assert not window.doc.current.pose.has_torso()  # the hips are below the frame
     canvas = window.canvas
     qtbot.waitUntil(canvas.composite_shown, timeout=20000)
-    before = grab_canvas(window)
-    j = JOINT_INDEX["relbow"]
-    start = view_pos(canvas, j)
-    drag(canvas, start, start + QPoint(-30, -50), steps=8)
-    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
-    qtbot.wait(50)
-    after = grab_canvas(window)
+    before, after = _drag_joint(qtbot, window, "relbow", QPoint(-30, -50), steps=8)
     assert not [m for m in messages if "shoulders" in m]
-    wx, wy = window.doc.current.pose.xy[j]
+    wx, wy = window.doc.current.pose.xy[JOINT_INDEX["relbow"]]
     assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
