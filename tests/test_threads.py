@@ -69,11 +69,34 @@ def test_contention_drops_to_one_thread_after_one_frozen_render_and_stays_while_
     m = Machine(others=0.0)
     for _ in range(5):
         m.render(busy=False)
-    m.others = 1.0  # a build starts on the other core
+    m.clock.t += 0.2
+    m.tuner.watch()  # the last reading of the load: quiet
+    m.others = 1.0  # a build starts on the other core just after it
     used = [m.render(busy=True) for _ in range(600)]  # ~20 s of dragging
     assert used[:1] == [2]  # one render 14x slower than quiet, its threads waiting: enough
     assert set(used[1:]) == {1}
     assert m.tuner.threads == 1
+
+
+def test_a_busy_core_seen_between_renders_drops_to_one_thread_before_any_stall() -> None:
+    """The render after a pause in which another process took a core is already on one
+    thread: the worker's idle reads (`watch`) saw the load before the render could wait."""
+    m = Machine(others=0.0)
+    for _ in range(5):
+        m.render(busy=False)
+    m.others = 1.0  # a build starts while the user looks at the picture
+    for _ in range(4):  # the worker reads the load every 0.25 s while idle
+        m.clock.t += 0.25
+        m.tuner.watch()
+    used = [m.render(busy=True) for _ in range(300)]
+    assert set(used) == {1}  # no render on two waiting threads at all
+    assert m.tuner.changes == 1
+
+
+def test_a_compositor_redrawing_the_window_keeps_all_threads() -> None:
+    m = Machine(others=0.3)
+    used = [m.render(busy=False) for _ in range(300)]
+    assert set(used) == {2}
 
 
 def test_a_merely_slow_contended_render_needs_a_second_before_dropping() -> None:

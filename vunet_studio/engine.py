@@ -297,6 +297,14 @@ class RenderEngine:
             torch.set_num_threads(n)
         return n
 
+    def watch_load(self) -> None:
+        """Between renders: keep the thread tuner's view of the machine's load fresh (the
+        render worker calls it every ~0.25 s), so the first render after a pause does not
+        start on threads another process has taken."""
+        if self._tuner is not None:
+            self._tuner.watch()
+            self.threads = self._tuner.threads
+
     def _measured(self, threads: int, wall_s: float, cpu_s: float) -> None:
         if self._tuner is not None:
             self._tuner.record(threads, wall_s, cpu_s)

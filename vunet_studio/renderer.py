@@ -38,6 +38,11 @@ class Renderer(Protocol):
         (default: the box around the pose, `framing.pose_box`)."""
         ...
 
+    def watch_load(self) -> None:
+        """Called every ~0.25 s between renders: a CPU engine checks how busy the machine is
+        (`threads.ThreadTuner.watch`); others do nothing."""
+        ...
+
 
 class RendererFactory(Protocol):
     """Loads a Renderer from a checkpoint (None: the default model) on a device, reporting progress."""

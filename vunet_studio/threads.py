@@ -11,6 +11,12 @@ wrong minutes later. `ThreadTuner` decides before every render:
   for a descheduled peer burn much less. Two renders in a row below `MIN_EFFICIENCY` and
   slower than the best seen (or far slower, whatever the CPU time) and it drops to one thread;
   one render `STALL` x slower than the best, with the threads waiting, is enough.
+* before that, it reads how busy the *other* processes kept the cores (`/proc/stat` minus
+  this process's own CPU time, over the last `LOAD_WINDOW_S` or more): when they take a core
+  the threads need, it drops to one thread before the render, not after it stalled. A
+  render started on two threads just as a hog appeared took ~1 s (busy_drag, one run of 5).
+  The caller reads it before each render and every ~0.25 s while idle (`watch`), so the
+  first render after a pause sees the last fraction of a second, not the pause's average.
 * on one thread it cannot see whether another core is free, so now and then, only when other
   processes leave enough cores free (`/proc/stat` minus this process's own CPU time), it
   tries one render with all threads and keeps them if that render was clearly faster. A
@@ -51,6 +57,14 @@ PROBE_RENDERS = 2
 #: Threads this efficient are all working, whatever the wall time (a bigger job, not a wait).
 WORKING_EFFICIENCY = 0.85
 PROBE_WAIT_S = 3.0
+#: The other processes' load is read over at least this long: /proc/stat counts 10 ms ticks,
+#: so a shorter window is mostly rounding.
+LOAD_WINDOW_S = 0.1
+#: Several threads drop to one when the other processes take this much of the cores they
+#: need (on 2 cores: more than 0.75 of a core busy elsewhere). A try with all threads wants
+#: them nearly free (0.4, in `next_threads`): between the two, the count stays as it is, so a
+#: compositor or a terminal redrawing the window (0.1-0.3 of a core) moves nothing.
+TAKEN = 0.75
 PROBE_WAIT_MAX_S = 60.0
 
 
@@ -111,14 +125,17 @@ class ThreadTuner:
         self._probe_wait = PROBE_WAIT_S
         self._next_probe = clock() + self._probe_wait
         self._probe: list[float] | None = None  # wall times of the try under way
+        self._load_at = clock()  # when the other processes' load was last read
+        self._others: float | None = None  # cores they kept busy then (None: not known)
         self.changes = 0  # for tests and the log
 
     def next_threads(self) -> int:
         """The thread count for the next render (a try with more threads, now and then)."""
         if self._probe is not None:
             return self.max_threads
+        self.watch()
         if self.threads < self.max_threads and self._single and self._clock() >= self._next_probe:
-            others = self._other_load()
+            others = self._others
             # All threads are worth a try only when other processes leave them their cores.
             if others is None or self._cores - others >= self.max_threads - 0.4:
                 self._probe = []
@@ -128,6 +145,17 @@ class ThreadTuner:
             )
             self._next_probe = self._clock() + PROBE_WAIT_S  # busy: look again later
         return self.threads
+
+    def watch(self) -> None:
+        """Read the other processes' load (at most every `LOAD_WINDOW_S`); with several
+        threads, drop to one when they keep a core busy that the threads need."""
+        now = self._clock()
+        if self._probe is not None or now - self._load_at < LOAD_WINDOW_S:
+            return
+        self._load_at, self._others = now, self._other_load()
+        others = self._others
+        if others is not None and self.threads > 1 and self._cores - others < self.threads - TAKEN:
+            self._set(1, f"other processes keep {others:.1f} of {self._cores} cores busy")
 
     def record(self, threads: int, wall_s: float, cpu_s: float) -> None:
         """One render's wall time and the process CPU time it took, with `threads` threads."""

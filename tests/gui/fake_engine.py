@@ -39,6 +39,7 @@ class FakeEngine:
         self.device = "cpu" if device == "auto" else device
         self.delay_s = delay_s
         self.renders = 0
+        self.watched = 0  # watch_load calls: the worker keeps the load reading fresh
 
     def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
         sources = [appearance] if isinstance(appearance, AppearanceImage) else list(appearance)
@@ -56,6 +57,9 @@ class FakeEngine:
     def sample_appearance(self, pose: Pose, seed: int) -> Appearance:
         rng = np.random.default_rng(seed)
         return Appearance(rng.uniform(40, 230, (8, 3)).astype(np.float32), key=f"sample{seed}")
+
+    def watch_load(self) -> None:
+        self.watched += 1
 
     def render(
         self, appearance: Appearance, pose: Pose, box: tuple[float, float, float] | None = None

@@ -189,3 +189,11 @@ def test_drag_renders_its_final_pose_once(qtbot, loaded) -> None:
     final = doc.current.pose
     assert not np.array_equal(final.xy, photo.source_pose.xy)  # the drag was committed
     assert sum(np.array_equal(p.xy, final.xy) for p in rendered) == 1
+
+
+def test_the_render_thread_keeps_reading_the_machines_load_while_idle(qtbot, window) -> None:
+    """Between drags the engine's thread tuner still hears about the load (issue 16): a build
+    started during a pause is seen before the next drag's first render."""
+    engine = window.render_service.worker._engine
+    qtbot.waitUntil(lambda: engine.watched >= 2, timeout=3000)  # every 0.25 s, no render asked
+    assert engine.renders == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from vunet_studio.gui.qimage import qimage_from_rgb
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from vunet_studio.engine import Appearance, ProgressFn
 
 log = logging.getLogger(__name__)
+
+#: How often the worker lets the engine read the machine's load between renders.
+WATCH_LOAD_MS = 250
 
 def default_engine_factory(checkpoint: str | Path | None, device: str, progress: ProgressFn, /) -> Renderer:
     # Imported here, in the render thread: torch takes seconds to import and the window
@@ -127,6 +130,7 @@ class RenderWorker(QObject):
         self._lock = threading.Lock()
         self._pending: RenderRequest | None = None
         self._wake.connect(self._drain)
+        self._watch: QTimer | None = None  # made in the worker thread, once a model is loaded
 
     # GUI thread -------------------------------------------------------------------
     def submit(self, request: RenderRequest) -> None:
@@ -177,10 +181,28 @@ class RenderWorker(QObject):
 
     def _ready(self, engine: Renderer, checkpoint: str) -> None:
         self._engine = engine
+        if self._watch is None:
+            # The engine's thread tuner reads the machine's load between renders too: a
+            # process that started during a pause is seen before the next drag's first
+            # render, not by that render stalling (issue 16).
+            self._watch = QTimer(self)
+            self._watch.setInterval(WATCH_LOAD_MS)
+            self._watch.timeout.connect(self._watch_load)
+            self._watch.start()
         self.engineReady.emit(
             f"{Path(checkpoint).name if checkpoint else 'default model'} on {engine.device}"
         )
         self._drain()  # a request may have arrived while loading
+
+    @Slot()
+    def _watch_load(self) -> None:
+        if self._engine is not None:
+            self._engine.watch_load()
+
+    def stop_watching(self) -> None:
+        """On the worker thread as it ends: a timer can only be stopped by its own thread."""
+        if self._watch is not None:
+            self._watch.stop()
 
     def _progress(self, fraction: float, message: str) -> None:
         self.engineProgress.emit(float(fraction), message)
@@ -330,6 +352,7 @@ class RenderService(QObject):
         self._thread.setObjectName("render")
         self.worker = RenderWorker(factory or default_engine_factory)
         self.worker.moveToThread(self._thread)
+        self._thread.finished.connect(self.worker.stop_watching, Qt.ConnectionType.DirectConnection)
         self._load.connect(self.worker.load_engine)
         self._animate.connect(self.worker.export_animation)
         self._still.connect(self.worker.export_still)
