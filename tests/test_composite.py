@@ -64,6 +64,23 @@ def test_a_box_cut_by_the_frame_edge_and_a_small_display() -> None:
     assert np.array_equal(composite(scene, img, alpha, (2000.0, 0.0, 50.0)), scene)
 
 
+def test_the_person_lands_where_the_exact_box_says_to_a_tenth_of_a_pixel() -> None:
+    """A box off the pixel grid (as a pose's joints put it) is not rounded: the render was
+    drawn in that box, so a line in it lands where the box maps it (it was up to half a
+    pixel off, a visible blur and shift on a small photo)."""
+    s = 128
+    img = np.zeros((s, s, 3), np.uint8)
+    img[:, 100] = 255  # a one-pixel vertical line in the render
+    alpha = np.ones((s, s), np.float32)
+    scene = np.zeros((150, 200, 3), np.uint8)
+    for x0, side in ((10.4, 128.0), (20.7, 133.3), (5.2, 96.6)):
+        out = composite(scene, img, alpha, (x0, 0.0, side)).astype(np.float64)
+        column = out[60, :, 0]
+        found = (column * np.arange(column.size)).sum() / column.sum()  # the line's centre
+        expected = x0 + (100 + 0.5) * side / s - 0.5  # its pixel centre through the box
+        assert abs(found - expected) < 0.1, (x0, side, found, expected)
+
+
 def test_a_grey_photo_composites_grey() -> None:
     grey = np.repeat(_scene()[..., :1], 3, axis=2)
     assert is_grey(grey)
