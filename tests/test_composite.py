@@ -81,6 +81,21 @@ def test_the_person_lands_where_the_exact_box_says_to_a_tenth_of_a_pixel() -> No
         assert abs(found - expected) < 0.1, (x0, side, found, expected)
 
 
+def test_at_one_to_one_the_persons_edge_is_the_models_own() -> None:
+    """The alpha is feathered only where the render is enlarged: at 1:1 a blur would let the
+    scene into the person's edge (0.009 of SSIM inside the mask on the held-out pairs)."""
+    scene = _scene()
+    img, alpha = _render()
+    out = composite(scene, img, alpha, (200.0, 100.0, 128.0))  # 1:1, on the pixel grid
+    inside, outside = out[100 + 32 : 100 + 96, 200 + 48 : 200 + 80], out[100 + 32 : 100 + 96, 200 + 47]
+    assert np.array_equal(inside, np.broadcast_to(img[0, 0], inside.shape))
+    assert np.array_equal(outside, scene[100 + 32 : 100 + 96, 200 + 47])
+    # Enlarged 4x, the edge is feathered: a ramp, not a step from one pixel to the next.
+    big = composite(scene, img, alpha, (100.0, 0.0, 512.0)).astype(int)
+    edge = big[256, 100 + 4 * 48 - 6 : 100 + 4 * 48 + 6, 0]
+    assert np.abs(np.diff(edge)).max() < 0.5 * abs(int(img[0, 0, 0]) - int(scene[256, 100 + 4 * 48 - 6, 0]))
+
+
 def test_a_grey_photo_composites_grey() -> None:
     grey = np.repeat(_scene()[..., :1], 3, axis=2)
     assert is_grey(grey)
