@@ -128,7 +128,7 @@ def test_both_engines_implement_the_renderer_interface(name: str, fake_engine_cl
 
     cls = RenderEngine if name == "RenderEngine" else fake_engine_class
     methods = [m for m, v in vars(Renderer).items() if inspect.isfunction(v) and not m.startswith("_")]
-    assert methods == ["encode", "sample_appearance", "render"]
+    assert methods == ["encode", "sample_appearance", "render", "watch_load"]
     for method in methods:
         _compatible(getattr(Renderer, method), getattr(cls, method), f"{name}.{method}")
     # The app builds either with a RendererFactory's (checkpoint, device, progress).

@@ -18,6 +18,7 @@ from vunet_studio.engine import Render
 from vunet_studio.framing import pose_box, pose_in_box
 from vunet_studio.imageio import is_grey
 from vunet_studio.pose import Pose
+from vunet_studio.segmentation import head_disc, stickman_mask
 from vunet_studio.skeleton import JOINT_INDEX
 
 
@@ -142,7 +143,14 @@ def test_render_alpha_uses_the_models_channel_or_a_silhouette_of_the_pose() -> N
     local = pose_in_box(pose, box, 128)
     a = render_alpha(Render(img, box, local, 1.0, own))
     assert a.source == ALPHA_MODEL
-    assert np.array_equal(a.mask, own)
+    face = np.zeros((128, 128), bool)  # the middle of the face is the person, whatever the model says
+    (cx, cy), radius = head_disc(local)
+    face[round(cy) - 2 : round(cy) + 3, round(cx) - 2 : round(cx) + 3] = True
+    assert (a.mask[face] > 0.95).all()
+    body = stickman_mask(local, 128, 128) > 0  # elsewhere the model's own alpha
+    body[round(cy - 1.2 * radius) : round(cy + 1.2 * radius)] = False
+    assert np.array_equal(a.mask[body], own[body])
+    assert np.array_equal(a.mask[2:8, 2:8], own[2:8, 2:8])
     b = render_alpha(Render(img, box, local, 1.0))
     assert b.source == ALPHA_STICKMAN
     assert b.mask.shape == (128, 128)

@@ -217,16 +217,25 @@ def skeleton_mask(pose: Pose, width: int, height: int, thickness: float, *, head
     for name in JOINT_NAMES:
         if ok(name):
             cv2.circle(out, pt(name), max(1, t // 2), 1, -1)
-    face = [n for n in _HEAD if ok(n)]
-    if head and face:
-        centre = np.mean([xy[JOINT_INDEX[n]] for n in face], axis=0)
-        radius = 0.09 * person_height(pose)
-        if ok("cnose", "cneck"):
-            radius = max(
-                radius, 0.6 * float(np.linalg.norm(xy[JOINT_INDEX["cnose"]] - xy[JOINT_INDEX["cneck"]]))
-            )
-        cv2.circle(out, (int(centre[0]), int(centre[1])), max(1, int(radius)), 1, -1)
+    disc = head_disc(pose) if head else None
+    if disc is not None:
+        (cx, cy), radius = disc
+        cv2.circle(out, (int(cx), int(cy)), max(1, int(radius)), 1, -1)
     return out
+
+
+def head_disc(pose: Pose) -> tuple[tuple[float, float], float] | None:
+    """The head as a disc, ((x, y) centre, radius), from the visible face joints; None
+    without any. The radius is a person's head, at least 0.6 x the nose-to-neck length."""
+    xy, vis = pose.xy, pose.visible
+    face = [n for n in _HEAD if vis[JOINT_INDEX[n]]]
+    if not face:
+        return None
+    cx, cy = np.mean([xy[JOINT_INDEX[n]] for n in face], axis=0)
+    radius = 0.09 * person_height(pose)
+    if vis[JOINT_INDEX["cnose"]] and vis[JOINT_INDEX["cneck"]]:
+        radius = max(radius, 0.6 * float(np.linalg.norm(xy[JOINT_INDEX["cnose"]] - xy[JOINT_INDEX["cneck"]])))
+    return (float(cx), float(cy)), radius
 
 
 def stickman_mask(pose: Pose, width: int, height: int) -> np.ndarray:
