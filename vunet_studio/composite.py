@@ -70,15 +70,15 @@ def render_alpha(render: Render) -> Alpha:
     photo's face background, and the composite then showed the empty scene through it, a
     ghost where the face should be (the astronaut and Grace Hopper in ../shared/photos)."""
     if render.alpha is not None:
-        alpha = np.asarray(render.alpha, np.float32)
+        alpha: np.ndarray = np.asarray(render.alpha, np.float32)
         s = alpha.shape[0]
         disc = head_disc(render.pose)
         if disc is not None and disc[1] * FACE_CORE >= 1.0:
             (cx, cy), radius = disc
-            core = np.zeros((s, s), np.float32)
-            cv2.circle(core, (round(cx), round(cy)), round(FACE_CORE * radius), 1.0, -1)
-            core = cv2.GaussianBlur(core, (0, 0), 0.25 * FACE_CORE * radius)
-            alpha = np.maximum(alpha, core)
+            disc_mask = np.zeros((s, s), np.float32)
+            cv2.circle(disc_mask, (round(cx), round(cy)), round(FACE_CORE * radius), 1.0, -1)
+            core = cv2.GaussianBlur(disc_mask, (0, 0), 0.25 * FACE_CORE * radius)
+            alpha = np.maximum(alpha, core).astype(np.float32)
         return Alpha(alpha, ALPHA_MODEL)
     s = render.image.shape[0]
     return Alpha(stickman_mask(render.pose, s, s), ALPHA_STICKMAN)
