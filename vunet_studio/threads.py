@@ -57,15 +57,17 @@ PROBE_RENDERS = 2
 #: Threads this efficient are all working, whatever the wall time (a bigger job, not a wait).
 WORKING_EFFICIENCY = 0.85
 PROBE_WAIT_S = 3.0
+PROBE_WAIT_MAX_S = 60.0
 #: The other processes' load is read over at least this long: /proc/stat counts 10 ms ticks,
 #: so a shorter window is mostly rounding.
 LOAD_WINDOW_S = 0.1
 #: Several threads drop to one when the other processes take this much of the cores they
-#: need (on 2 cores: more than 0.75 of a core busy elsewhere). A try with all threads wants
-#: them nearly free (0.4, in `next_threads`): between the two, the count stays as it is, so a
-#: compositor or a terminal redrawing the window (0.1-0.3 of a core) moves nothing.
+#: need (on 2 cores: more than 0.75 of a core busy elsewhere)...
 TAKEN = 0.75
-PROBE_WAIT_MAX_S = 60.0
+#: ... and a try with all threads wants them nearly free, at most this much taken: between
+#: the two the count stays as it is, so a compositor or a terminal redrawing the window
+#: (0.1-0.3 of a core) moves nothing.
+FREE_ENOUGH = 0.4
 
 
 def other_load_since_last_call() -> Callable[[], float | None]:
@@ -137,7 +139,7 @@ class ThreadTuner:
         if self.threads < self.max_threads and self._single and self._clock() >= self._next_probe:
             others = self._others
             # All threads are worth a try only when other processes leave them their cores.
-            if others is None or self._cores - others >= self.max_threads - 0.4:
+            if others is None or self._cores - others >= self.max_threads - FREE_ENOUGH:
                 self._probe = []
                 return self.max_threads
             log.debug(
