@@ -126,6 +126,8 @@ def blend_region(
     scene: (H, W, 3) uint8, the empty scene (or any background) at `scale` x the photo's size.
     render_image: (S, S, 3) uint8; alpha: (S, S) in [0, 1]; box: (x0, y0, side) in photo pixels.
     grey: composite in grey (the photo is grey: the model's colours would not belong there).
+    feather: the alpha's Gaussian blur in render pixels where the render is enlarged
+    `FEATHER_FULL` x or more; less below that, none at 1:1 or when shrinking.
     Returns (tile, x, y): the blended part of the scene the box covers, (h, w, 3) uint8, and
     where its top-left pixel lies in the scene; None when the box misses the scene. Only the
     tile changes from one pose to the next, so the app sends and repaints just that.
@@ -143,9 +145,9 @@ def blend_region(
     s = render_image.shape[0]
     k = s / side  # render pixels per frame pixel
     a: np.ndarray = np.asarray(alpha, np.float32)
-    feather *= min(1.0, max(0.0, (1.0 / k - 1.0) / (FEATHER_FULL - 1.0)))
-    if feather >= 0.1:
-        a = cv2.GaussianBlur(a, (0, 0), feather)
+    blur = feather * min(1.0, max(0.0, (1.0 / k - 1.0) / (FEATHER_FULL - 1.0)))
+    if blur >= 0.1:
+        a = cv2.GaussianBlur(a, (0, 0), blur)
     rgb = render_image
     if grey:
         g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -302,8 +302,9 @@ class RenderEngine:
         render worker calls it every ~0.25 s), so the first render after a pause does not
         start on threads another process has taken."""
         if self._tuner is not None:
-            self._tuner.watch()
-            self.threads = self._tuner.threads
+            with self._lock:  # the tuner's state is only touched under the render lock
+                self._tuner.watch()
+                self.threads = self._tuner.threads
 
     def _measured(self, threads: int, wall_s: float, cpu_s: float) -> None:
         if self._tuner is not None:
