@@ -119,6 +119,23 @@ def test_composite_defaults_to_the_photos_own_empty_scene(
     assert not np.array_equal(img[..., 0], grey)  # and the person was re-rendered
 
 
+def test_within_its_photo_what_did_not_move_stays_the_photos_own(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    photo = np.asarray(Image.open(files["photo"]).convert("RGB"))
+    pose = Pose.template(W, H, (60, 20, 100, 150))
+    target = tmp_path / "raised.json"
+    write_openpose(target, [pose.with_joint(JOINT_INDEX["rwrist"], *(pose.xy[JOINT_INDEX["rwrist"]] + (0, -40)))], (W, H))
+    kept, whole = tmp_path / "kept.png", tmp_path / "whole.png"
+    base = [*_base(files), "--pose", str(target), "--composite"]
+    assert _run([*base, "-o", str(kept)], capsys)[0] == 0
+    assert _run([*base, "-o", str(whole), "--no-keep"], capsys)[0] == 0
+    x, y = (round(float(v)) for v in pose.xy[JOINT_INDEX["lknee"]])  # the left leg did not move
+    near = (slice(y - 1, y + 2), slice(x - 1, x + 2))
+    assert np.abs(np.asarray(Image.open(kept))[near].astype(int) - photo[near]).max() <= 2
+    assert np.abs(np.asarray(Image.open(whole))[near].astype(int) - photo[near]).max() > 10
+
+
 def test_batch_folder_and_pattern(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

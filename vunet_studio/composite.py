@@ -27,6 +27,7 @@ import numpy as np
 
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
+from vunet_studio.kept import KeptSource, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import head_disc, stickman_mask
@@ -242,12 +243,29 @@ def repose(
     scale: float = 1.0,
     grey: bool = False,
     frame: bool = True,
+    kept: KeptSource | None = None,
 ) -> Reposed:
     """Render `appearance` in `pose` (photo pixels) in the stable box around `base_box`, and
     composite it onto `scene` (the empty scene, or any background, at `scale` x the photo).
-    frame=False skips the whole frame: the live view repaints only the tile."""
+    frame=False skips the whole frame: the live view repaints only the tile.
+    kept: the photo's own person where the edit left them (`vunet_studio.kept`), for a person
+    re-posed in their own photo with their own look; None composites the render alone."""
     box = stable_box(base_box, pose)
     render = engine.render(appearance, pose, box=box)
     alpha = render_alpha(render)
     tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
+    if kept is not None and tile is not None:
+        tile = with_kept(tile, kept, pose, scale=scale, box_side=box.side)
     return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)
+
+
+def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box_side: float) -> Region:
+    """`region` (a blended tile) with the photo's own person laid over it where `pose` left
+    them (`kept.kept_region`); unchanged when nothing is kept."""
+    tile, x, y = region
+    h, w = tile.shape[:2]
+    weight = kept_region(kept, pose, (x, y, x + w, y + h), scale=scale, box_side=box_side)
+    if weight is None:
+        return region
+    photo = np.ascontiguousarray(kept.photo[y : y + h, x : x + w])
+    return cv2.blendLinear(photo, np.ascontiguousarray(tile), weight, 1.0 - weight), x, y

@@ -27,7 +27,8 @@ from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
 from vunet_studio.framing import Box, FramingError, pose_box
-from vunet_studio.imageio import ImageLoadError, is_grey, load_image
+from vunet_studio.imageio import ImageLoadError, as_rgb_uint8, is_grey, load_image
+from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
 from vunet_studio.scene import empty_scene
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IMG",
         help="with --composite: the scene to put the person into (resized to the frame); default: "
         "the appearance photo with its person removed",
+    )
+    p.add_argument(
+        "--no-keep",
+        action="store_true",
+        help="with --composite, re-posing within one photo: render the whole person, also where the "
+        "pose is unchanged (default: the photo's own pixels there, only what moved re-rendered)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks)")
@@ -168,12 +175,14 @@ def _composite_scene(
     app_pose: Pose,
     poses: list[Pose],
     background: np.ndarray | None,
-) -> tuple[np.ndarray, Box, bool]:
-    """The scene every pose is composited onto, the stable box and whether to stay grey.
+) -> tuple[np.ndarray, Box, bool, KeptSource | None]:
+    """The scene every pose is composited onto, the stable box, whether to stay grey and
+    the photo's own person to keep where a pose leaves them (`vunet_studio.kept`).
 
     Re-posing within one photo (the target poses live in the appearance photo's frame), the
     scene is that photo with its person removed and the box the one around its person, so an
-    unchanged pose gives back the photo. `--background` puts the person into another picture.
+    unchanged pose gives back the photo; what did not move stays the photo's own unless
+    `--no-keep`. `--background` puts the person into another picture.
     """
     h, w = image.shape[:2]
     frames = {tuple(p.image_size or (w, h)) for p in poses}
@@ -181,6 +190,7 @@ def _composite_scene(
         raise CliError("--composite needs all target poses in one frame size; render them separately")
     frame_w, frame_h = frames.pop()
     same_photo = (frame_w, frame_h) == (w, h)
+    kept = None
     if background is not None:
         scene = np.asarray(
             Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.Resampling.BICUBIC)
@@ -189,6 +199,8 @@ def _composite_scene(
         t0 = time.perf_counter()
         seg = segment_person(image, app_pose)
         scene = empty_scene(image, seg.mask).image
+        if not args.no_keep and image.dtype == np.uint8:
+            kept = KeptSource(as_rgb_uint8(image), np.asarray(seg.mask, np.float32), app_pose)
         logger.info(
             "empty scene of %s in %.0f ms (mask by %s)",
             args.appearance,
@@ -203,7 +215,7 @@ def _composite_scene(
     # The box the model sees: the appearance person's within their own photo (the person
     # keeps their size), else the first target pose's; `repose` extends it for far joints.
     base = pose_box(app_pose) if same_photo else pose_box(poses[0])
-    return scene, base, is_grey(scene)
+    return scene, base, is_grey(scene), kept
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -245,14 +257,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         app_pose = _estimate_pose(image, args.appearance, args.person)
 
-    scene, base_box, grey = (
-        _composite_scene(args, image, app_pose, poses, background)
-        if args.composite
-        else (
-            None,
-            None,
-            False,
-        )
+    scene, base_box, grey, kept = (
+        _composite_scene(args, image, app_pose, poses, background) if args.composite else (None, None, False, None)
     )
 
     t0 = time.perf_counter()
@@ -274,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     with bar:
         for pose, target in zip(poses, targets, strict=True):
             if scene is not None and base_box is not None:
-                done = repose(engine, appearance, pose, scene, base_box, grey=grey)
+                done = repose(engine, appearance, pose, scene, base_box, grey=grey, kept=kept)
                 out, render = done.image, done.render
                 assert out is not None  # frame=True: the whole frame
                 logger.info("alpha from %s", done.alpha.source)

@@ -124,3 +124,46 @@ def test_a_portrait_is_re_posed_in_its_photo(qtbot, make_window, tmp_path: Path)
     assert not [m for m in messages if "shoulders" in m]
     wx, wy = window.doc.current.pose.xy[JOINT_INDEX["relbow"]]
     assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
+
+
+def test_what_a_drag_left_in_place_stays_the_photos_own(qtbot, make_window, tmp_path: Path) -> None:
+    from vunet_studio.workspace import AppearanceSpec
+
+    photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
+    window = make_window(RealPose())
+    window.resize(1000, 700)
+    (pid,) = open_and_wait(qtbot, window, [photo])
+    window.doc.set_current(pid)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    _, after = _drag_joint(qtbot, window, "rwrist", QPoint(-40, -60), steps=12)
+    pose = window.doc.current.pose
+    view = window.composite_view
+    view.act_show.setChecked(False)
+    plain = grab_canvas(window)  # the photo as it is
+    view.act_show.setChecked(True)
+
+    # The middle of the chest, between the skeleton's lines: the wrist's drag left it alone.
+    chest = pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+
+    def off_photo(shown: np.ndarray) -> int:
+        return int(
+            max(
+                np.abs(canvas_pixel(window, chest[0] + dx, chest[1] + dy, shown) - canvas_pixel(window, chest[0] + dx, chest[1] + dy, plain)).max()
+                for dx, dy in ((0, 0), (3, 3), (-3, 3))
+            )
+        )
+
+    assert off_photo(after) <= 3  # the photo's own pixels, not the render's
+
+    # View ▸ Keep off: the render of the whole person, also where nothing moved.
+    view.act_keep.setChecked(False)
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    qtbot.wait(50)
+    assert off_photo(grab_canvas(window)) > 10
+    view.act_keep.setChecked(True)
+
+    # Another look on this pose is the render's everywhere: nothing of this photo's person stays.
+    photo_obj = window.doc.current
+    assert view.keeps(photo_obj)
+    photo_obj.appearance = AppearanceSpec(mode="sample", seed=3)
+    assert not view.keeps(photo_obj)

@@ -4,6 +4,9 @@
 `CompositeJob` for the render worker (the scene at display size, the person's stable box, grey
 or colour), and lays the composited frames it gets back over the canvas photo. The square
 render stays in its dock for inspection. View ▸ "Re-posed person in the photo" turns it off.
+A person re-posed with their own look keeps the photo's own pixels where the edit left them
+(`vunet_studio.kept`); View ▸ "Keep the photo where the pose is unchanged" turns that off, to
+see the model's render of the whole person.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.gui.render_worker import CompositeJob, RenderService
 from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
-from vunet_studio.imageio import is_grey
+from vunet_studio.imageio import as_rgb_uint8, is_grey
+from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo
 
@@ -61,14 +65,21 @@ class CompositeView(QObject):
     ) -> None:
         super().__init__(parent)
         self._doc, self._canvas, self._scenes, self._rerender = doc, canvas, scenes, rerender
-        self._jobs: dict[int, tuple[tuple[SceneKey, int], CompositeJob]] = {}
+        self._jobs: dict[int, tuple[tuple[SceneKey, int, bool], CompositeJob]] = {}
         self._alpha_source = ""
-        self._scene_shown: tuple[int, tuple[SceneKey, int]] | None = None
+        self._scene_shown: tuple[int, tuple[SceneKey, int, bool]] | None = None
         self.act_show = QAction("Re-posed person in the &photo", self)
         self.act_show.setStatusTip("Show the render composited into the photo (off: the photo as it is)")
         self.act_show.setCheckable(True)
         self.act_show.setChecked(True)
         self.act_show.toggled.connect(self._on_toggled)
+        self.act_keep = QAction("&Keep the photo where the pose is unchanged", self)
+        self.act_keep.setStatusTip(
+            "Re-render only the limbs that moved; the rest of the person stays the photo's own (with their own look)"
+        )
+        self.act_keep.setCheckable(True)
+        self.act_keep.setChecked(True)
+        self.act_keep.toggled.connect(lambda _on: self._rerender())
         scenes.ready.connect(self._on_scene_ready)
         render.compositeReady.connect(self._on_frame)
         doc.currentChanged.connect(self._on_current_changed)
@@ -83,7 +94,7 @@ class CompositeView(QObject):
         if scene is None:
             return None
         side = self.display_side(photo)
-        key = (scene, side)
+        key = (scene, side, self.keeps(photo))
         hit = self._jobs.get(photo.id)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -124,7 +135,15 @@ class CompositeView(QObject):
             return None
         for p in poses:
             box = stable_box(box, p)
-        return _make_job(scene.scene, box, max_side)
+        kept = (photo.image, scene.mask, photo.source_pose) if self.keeps(photo) else None
+        return _make_job(scene.scene, box, max_side, kept)
+
+    def keeps(self, photo: Photo) -> bool:
+        """Whether renders of `photo` keep its own person where the pose is unchanged: with
+        its own look only (another photo's clothes, mixed parts or a random person are
+        the render's everywhere)."""
+        spec = photo.appearance
+        return self.act_keep.isChecked() and spec.mode == "photo" and spec.source in (None, photo.id)
 
     def _on_scene_ready(self, photo_id: int) -> None:
         photo = self._doc.current
@@ -168,11 +187,29 @@ class CompositeView(QObject):
         self._rerender()
 
 
-def _make_job(scene: np.ndarray, base_box: tuple[float, float, float], max_side: int | None) -> CompositeJob:
+def _make_job(
+    scene: np.ndarray,
+    base_box: tuple[float, float, float],
+    max_side: int | None,
+    kept: tuple[np.ndarray, np.ndarray, Pose] | None = None,
+) -> CompositeJob:
+    """The job at the export or display size; `kept`: (photo, person mask, pose as found)."""
     rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
     h, w = rgb.shape[:2]
     scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
+    size = (round(w * scale), round(h * scale))
     if scale < 1.0:
-        rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    return CompositeJob(rgb, scale, base_box, is_grey(rgb))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    source = None
+    if kept is not None:
+        image, mask, pose = kept
+        # A 16-bit or float photo keeps no pixels: its 8-bit empty scene is what is shown.
+        if image.dtype == np.uint8 and image.shape[:2] == (h, w) and mask.shape[:2] == (h, w):
+            photo = as_rgb_uint8(image)
+            person: np.ndarray = np.asarray(mask, np.float32)
+            if scale < 1.0:
+                photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+                person = cv2.resize(person, size, interpolation=cv2.INTER_AREA)
+            source = KeptSource(photo, person, pose)
+    return CompositeJob(rgb, scale, base_box, is_grey(rgb), source)

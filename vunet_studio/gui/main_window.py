@@ -283,6 +283,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out])
         m.addSeparator()
         m.addAction(self.composite_view.act_show)
+        m.addAction(self.composite_view.act_keep)
         m.addActions(self.scene_view.actions)
         m.addSeparator()
         m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction(),

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from vunet_studio.gui.qimage import qimage_from_rgb
+from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer, RendererFactory
 
@@ -55,12 +56,14 @@ class AppearanceJob:
 class CompositeJob:
     """Where a render goes back into its photo: the photo's empty scene at display size
     (`scale` display pixels per photo pixel), the person's stable box in photo pixels
-    (`composite.stable_box` extends it per pose) and whether the photo is grey."""
+    (`composite.stable_box` extends it per pose), whether the photo is grey, and the photo's
+    own person where an edit leaves them (`vunet_studio.kept`; None: the render alone)."""
 
     scene: np.ndarray
     scale: float
     base_box: tuple[float, float, float]
     grey: bool = False
+    kept: KeptSource | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ class RenderWorker(QObject):
                     scale=job.scale,
                     grey=job.grey,
                     frame=False,  # only the tile changes: the view shows the scene under it
+                    kept=job.kept,
                 )
                 result = done.render
                 if done.tile is not None:
@@ -292,7 +296,7 @@ class RenderWorker(QObject):
         from vunet_studio.composite import repose
 
         image = repose(
-            self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey
+            self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey, kept=job.kept
         ).image
         assert image is not None  # frame=True: the whole frame
         return image

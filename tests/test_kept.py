@@ -1,0 +1,82 @@
+"""Re-posing a person in their own photo keeps what the edit did not move (`vunet_studio.kept`):
+a raised arm re-renders the arm, and the face, chest and legs stay the photo's own pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vunet_studio.composite import with_kept
+from vunet_studio.framing import pose_box
+from vunet_studio.kept import KeptSource, kept_region
+from vunet_studio.pose import Pose
+from vunet_studio.segmentation import stickman_mask
+from vunet_studio.skeleton import JOINT_INDEX
+
+W, H = 320, 400
+
+
+def _person() -> tuple[KeptSource, Pose]:
+    pose = Pose.template(W, H, (60.0, 40.0, 200.0, 340.0))
+    yy, xx = np.mgrid[0:H, 0:W]
+    photo = np.stack([xx % 256, yy % 256, (3 * xx + yy) % 256], -1).astype(np.uint8)  # every pixel its own
+    return KeptSource(photo, stickman_mask(pose, W, H), pose), pose
+
+
+def _at(weight: np.ndarray, xy: np.ndarray) -> float:
+    return float(weight[round(float(xy[1])), round(float(xy[0]))])
+
+
+def _raised_wrist(pose: Pose) -> Pose:
+    j = JOINT_INDEX["rwrist"]
+    x, y = pose.xy[JOINT_INDEX["relbow"]]
+    return pose.with_joint(j, float(x) - 10.0, float(y) - 80.0)
+
+
+def test_an_unchanged_pose_keeps_the_whole_person() -> None:
+    source, pose = _person()
+    weight = kept_region(source, pose, (0, 0, W, H), scale=1.0, box_side=pose_box(pose).side)
+    assert weight is not None
+    np.testing.assert_allclose(weight, source.person, atol=1e-6)
+
+
+def test_a_raised_wrist_re_renders_the_forearm_and_keeps_the_rest() -> None:
+    source, pose = _person()
+    raised = _raised_wrist(pose)
+    weight = kept_region(source, raised, (0, 0, W, H), scale=1.0, box_side=pose_box(pose).side)
+    assert weight is not None
+    xy = pose.xy
+    # Chest, face, the other arm and both legs: the photo's own.
+    chest = xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+    for point in (chest, xy[JOINT_INDEX["cnose"]], xy[JOINT_INDEX["lelbow"]], xy[JOINT_INDEX["lknee"]], xy[JOINT_INDEX["rknee"]]):
+        assert _at(weight, point) > 0.95
+    # Where the forearm was and where it is now: the render's.
+    old = 0.5 * (xy[JOINT_INDEX["relbow"]] + xy[JOINT_INDEX["rwrist"]])
+    new = 0.5 * (raised.xy[JOINT_INDEX["relbow"]] + raised.xy[JOINT_INDEX["rwrist"]])
+    assert _at(weight, old) < 0.05
+    assert _at(weight, new) < 0.05
+    # Off the person nothing is kept.
+    assert weight[5, 5] == 0.0
+
+
+def test_kept_pixels_are_the_photos_own_in_the_composite_tile() -> None:
+    source, pose = _person()
+    raised = _raised_wrist(pose)
+    tile = np.zeros((H - 20, W - 10, 3), np.uint8)  # the blended tile, here all black, at (10, 20)
+    out, x, y = with_kept((tile, 10, 20), source, raised, scale=1.0, box_side=pose_box(pose).side)
+    assert (x, y) == (10, 20)
+    kx, ky = (round(float(v)) for v in pose.xy[JOINT_INDEX["lknee"]])
+    assert np.abs(out[ky - 20, kx - 10].astype(int) - source.photo[ky, kx]).max() <= 1
+    assert out[0, 0].tolist() == [0, 0, 0]  # off the person: the tile as blended
+
+
+def test_moving_every_limb_keeps_nothing_and_a_display_scale_is_honoured() -> None:
+    source, pose = _person()
+    moved = pose.translated(25.0, 0.0)
+    assert kept_region(source, moved, (0, 0, W, H), scale=1.0, box_side=pose_box(pose).side) is None
+    # The same edit on a half-size composite keeps the same places (the scale maps the pose).
+    small = KeptSource(source.photo[::2, ::2].copy(), source.person[::2, ::2].copy(), pose)
+    raised = _raised_wrist(pose)
+    weight = kept_region(small, raised, (0, 0, W // 2, H // 2), scale=0.5, box_side=pose_box(pose).side)
+    assert weight is not None
+    kx, ky = pose.xy[JOINT_INDEX["lknee"]] * 0.5
+    assert weight[round(float(ky)), round(float(kx))] > 0.95

@@ -1,0 +1,144 @@
+"""The kept region: the person's own pixels that a pose edit leaves where they were.
+
+Qt-free. When a person is re-posed in their own photo with their own look, the limbs whose
+joints did not move are the photo's, pixel for pixel: the model's 128-pixel render of them
+is a blurred guess at what the photo already shows (on ../shared/photos a render of the
+*unchanged* pose scores SSIM 0.49 inside the person's mask). So a pose edit re-renders only
+what moved; the rest of the person stays the photo's own (`composite.blend_region` lays the
+kept region over the composite).
+
+Which pixels: every pixel of the person's mask goes with its nearest bone in the pose as
+found (a distance transform to the bones whose joints stayed against one to those that
+moved; the torso filled, the head a disc); it is kept when that bone stayed, and not where
+a moved limb now lies (a raised arm in front of the chest is the render's). The region is
+made at most `WORK_SIDE` pixels wide (it is soft: the seam is feathered by `FEATHER`) and
+sharpened by the person's mask at the composite's own resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vunet_studio.pose import Pose
+from vunet_studio.segmentation import head_disc, person_height
+from vunet_studio.skeleton import JOINT_INDEX, LIMBS
+
+#: A joint that moved less than this share of the stable box's side did not move (a click
+#: on a joint without a drag, or a sub-pixel nudge, keeps the photo).
+STILL = 0.004
+#: The partition is drawn at most this many pixels on its long side, then upsampled: it is
+#: soft everywhere but at the person's outline, which comes from the full-resolution mask.
+WORK_SIDE = 256
+#: The seam between kept photo and render is blurred over this share of the person's size.
+FEATHER = 0.02
+#: Where a moved limb now lies, this share of the person's size wide, is the render's (the
+#: silhouette's limbs, `segmentation.stickman_mask`, are 0.11; a little more so the render's
+#: own edge of the limb shows rather than the photo's background-coloured fringe).
+BAND = 0.14
+_TORSO = ("lhip", "lshoulder", "rshoulder", "rhip")
+_FACE = ("cnose", "reye", "leye", "rear", "lear")
+
+
+@dataclass(frozen=True)
+class KeptSource:
+    """What a kept region is cut from: the photo and its person mask at the composite's
+    scale (`scale` x the photo's pixels, as the scene), and the pose as found in the photo."""
+
+    photo: np.ndarray  # (H, W, 3) uint8
+    person: np.ndarray  # (H, W) float32 in [0, 1]
+    pose: Pose
+
+
+def moved_joints(found: Pose, pose: Pose, tolerance: float) -> np.ndarray:
+    """(18,) bool: the joints of `pose` that are not where they were in `found` (more than
+    `tolerance` photo pixels away, or shown or hidden since)."""
+    shift = np.linalg.norm(pose.xy - found.xy, axis=1)
+    return (pose.visible != found.visible) | (pose.visible & (shift > tolerance))
+
+
+def kept_region(
+    source: KeptSource,
+    pose: Pose,
+    tile: tuple[int, int, int, int],
+    *,
+    scale: float,
+    box_side: float,
+) -> np.ndarray | None:
+    """How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
+    photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept (every
+    limb moved, or the person's mask is empty there). `box_side`: the stable box's side in
+    photo pixels (what `STILL` is a share of)."""
+    x0, y0, x1, y1 = tile
+    w, h = x1 - x0, y1 - y0
+    if w <= 0 or h <= 0:
+        return None
+    person = source.person[y0:y1, x0:x1]
+    if not person.any():
+        return None
+    found = source.pose
+    moved = moved_joints(found, pose, STILL * box_side)
+    if not moved.any():
+        return person.astype(np.float32, copy=True)  # nothing moved: the photo as it is
+    f = min(1.0, WORK_SIDE / max(w, h))  # work pixels per composite pixel
+    ww, wh = max(1, round(w * f)), max(1, round(h * f))
+    k = scale * f  # work pixels per photo pixel
+
+    def pts(p: Pose) -> np.ndarray:  # the joints in work pixels
+        return (p.xy * k - (x0 * f, y0 * f)).astype(np.float32)
+
+    still_bones = np.zeros((wh, ww), np.uint8)
+    moved_bones = np.zeros((wh, ww), np.uint8)
+    now = np.zeros((wh, ww), np.uint8)
+    size = person_height(found) * k
+    line = max(1, round(0.03 * size))
+    band = max(1, round(BAND * size))
+    src, dst = pts(found), pts(pose)
+
+    def px(a: np.ndarray, name: str) -> tuple[int, int]:
+        x, y = a[JOINT_INDEX[name]]
+        return round(float(x)), round(float(y))
+
+    def seen(p: Pose, *names: str) -> bool:
+        return all(p.visible[JOINT_INDEX[n]] for n in names)
+
+    def stayed(*names: str) -> bool:
+        return not any(moved[JOINT_INDEX[n]] for n in names)
+
+    for a, b in LIMBS:
+        if seen(found, a, b):
+            target = still_bones if stayed(a, b) else moved_bones
+            cv2.line(target, px(src, a), px(src, b), 1, line)
+        if seen(pose, a, b) and not stayed(a, b):
+            cv2.line(now, px(dst, a), px(dst, b), 1, band)
+    if seen(found, *_TORSO):
+        target = still_bones if stayed(*_TORSO) else moved_bones
+        cv2.fillPoly(target, [np.array([px(src, n) for n in _TORSO], np.int32)], 1)
+    face = [n for n in _FACE if found.visible[JOINT_INDEX[n]]]
+    if face and not stayed(*face, "cneck"):
+        disc = head_disc(pose)
+        if disc is not None:  # the moved head, where it is now, is the render's
+            (cx, cy), radius = disc
+            cv2.circle(now, (round(cx * k - x0 * f), round(cy * k - y0 * f)), max(1, round(radius * k)), 1, -1)
+    for end in ("rwrist", "lwrist", "rankle", "lankle"):  # hands and feet reach past their joints
+        if moved[JOINT_INDEX[end]] and pose.visible[JOINT_INDEX[end]]:
+            cv2.circle(now, px(dst, end), band, 1, -1)
+    if not still_bones.any():
+        return None
+    keep: np.ndarray
+    if moved_bones.any():
+        near_still = cv2.distanceTransform(1 - still_bones, cv2.DIST_L2, 3)
+        near_moved = cv2.distanceTransform(1 - moved_bones, cv2.DIST_L2, 3)
+        keep = (near_still <= near_moved).astype(np.float32)
+    else:
+        keep = np.ones((wh, ww), np.float32)
+    keep *= 1.0 - now.astype(np.float32)
+    sigma = FEATHER * size
+    if sigma >= 0.3:
+        keep = cv2.GaussianBlur(keep, (0, 0), sigma)
+    if (ww, wh) != (w, h):
+        keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+    out: np.ndarray = keep * person
+    return out if out.max() > 1e-3 else None
