@@ -1,8 +1,9 @@
 """Before/after sheet of the real photos re-posed (docs/reposed_photos.png).
 
 One row per photo: the photo | arm raised, before (the square render pasted into its box, as
-the app showed it until the composite) | arm raised, after (composited into the photo's empty
-scene) | a step taken, after | another photo's look on this pose, after. The pose comes from
+the app showed it until the composite) | arm raised, the whole person rendered (composited
+into the photo's empty scene) | arm raised, as the app shows it (what did not move kept,
+`vunet_studio.kept`) | a step taken, kept | another photo's look on this pose (nothing kept). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
 `RenderEngine` and `composite.repose`: what the app and `render --composite` show.
 
@@ -23,7 +24,8 @@ from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import create_chain, find_people
 from vunet_studio.exports import write_image
 from vunet_studio.framing import paste, pose_box
-from vunet_studio.imageio import is_grey, is_image_path, load_image
+from vunet_studio.imageio import as_rgb_uint8, is_grey, is_image_path, load_image
+from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import person_height, segment_person
@@ -32,7 +34,7 @@ from vunet_studio.skeleton import JOINT_INDEX
 log = logging.getLogger(__name__)
 HEIGHT = 240
 LABEL_H = 20
-COLUMNS = ("photo", "arm raised: before", "arm raised: after", "a step: after", "another's look: after")
+COLUMNS = ("photo", "arm raised: before", "arm raised: all rendered", "arm raised: kept", "a step: kept", "another's look")
 
 
 def raised_arm(pose: Pose) -> Pose:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
+        kept = KeptSource(as_rgb_uint8(image), seg.mask.astype(np.float32), pose)
         try:
             square = engine.render(own, arm)
             before = paste(image, square.image, square.box)  # the old square, pasted
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 image,
                 before,
                 repose(engine, own, arm, scene, base, grey=grey).image,
-                repose(engine, own, step(pose), scene, base, grey=grey).image,
+                repose(engine, own, arm, scene, base, grey=grey, kept=kept).image,
+                repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, other, arm, scene, base, grey=grey).image,
             ]
         except EngineError as e:
