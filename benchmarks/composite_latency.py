@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     app, window = open_window(args)
     window.load_engine()
+    window.composite_view.act_keep.setChecked(not args.no_keep)
     problem = wait_for_model(app, window)
     if problem:
         raise RuntimeError(problem)
@@ -144,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--moves", type=int, default=100)
     ap.add_argument("--hz", type=float, default=60.0)
+    ap.add_argument(
+        "--no-keep",
+        action="store_true",
+        help="render the whole person (View ▸ Keep the photo where the pose is unchanged, off)",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     results = run(args)

@@ -264,8 +264,15 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     them (`kept.kept_region`); unchanged when nothing is kept."""
     tile, x, y = region
     h, w = tile.shape[:2]
-    weight = kept_region(kept, pose, (x, y, x + w, y + h), scale=scale, box_side=box_side)
+    where = kept.person_in((x, y, x + w, y + h))  # only the person's part of the tile is blended
+    if where is None:
+        return region
+    px0, py0, px1, py1 = where
+    weight = kept_region(kept, pose, where, scale=scale, box_side=box_side)
     if weight is None:
         return region
-    photo = np.ascontiguousarray(kept.photo[y : y + h, x : x + w])
-    return cv2.blendLinear(photo, np.ascontiguousarray(tile), weight, 1.0 - weight), x, y
+    photo = np.ascontiguousarray(kept.photo[py0:py1, px0:px1])
+    out = np.array(tile, dtype=np.uint8, copy=True)
+    part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
+    out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)
+    return out, x, y
