@@ -8,7 +8,9 @@ module owns what happens after:
                  extended (continuously) only when a joint leaves it,
   composite      alpha x render + (1 - alpha) x the empty scene, the render upsampled into its
                  box at the frame's resolution, the alpha feathered; grey photos stay grey,
-  repose         all three for one pose edit: what the app shows and `render --composite` writes.
+  repose         all three for one pose edit: what the app shows and `render --composite` writes;
+                 with a `kept.KeptSource` the photo's own person stays where the edit left
+                 them (`with_kept`: only what moved is the render's).
 
 Frames: a box (`framing.Box`: x0, y0, side) is in the pixels of the pose's photo; where it
 lands in a scene is `framing.placement`. `composite` takes the scene
