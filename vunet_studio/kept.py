@@ -34,10 +34,10 @@ STILL = 0.004
 WORK_SIDE = 256
 #: The seam between kept photo and render is blurred over this share of the person's size.
 FEATHER = 0.02
-#: Where a moved limb now lies, this share of the person's size wide, is the render's (the
-#: silhouette's limbs, `segmentation.stickman_mask`, are 0.11; a little more so the render's
-#: own edge of the limb shows rather than the photo's background-coloured fringe).
-BAND = 0.14
+#: Where a moved limb now lies, this share of the person's size wide, is the render's: about
+#: a forearm's width. Wider (0.14 was tried) and an arm raised beside the head took the face
+#: with it into the blurred render (basketball1 in a real window).
+BAND = 0.08
 _TORSO = ("lhip", "lshoulder", "rshoulder", "rhip")
 _FACE = ("cnose", "reye", "leye", "rear", "lear")
 
