@@ -80,3 +80,22 @@ def test_moving_every_limb_keeps_nothing_and_a_display_scale_is_honoured() -> No
     assert weight is not None
     kx, ky = pose.xy[JOINT_INDEX["lknee"]] * 0.5
     assert weight[round(float(ky)), round(float(kx))] > 0.95
+
+
+def test_a_person_moved_as_a_whole_is_kept_where_they_now_stand() -> None:
+    source, pose = _person()
+    moved = pose.translated(40.0, 6.0)  # a whole-skeleton drag
+    tile = np.zeros((H, W, 3), np.uint8)
+    out, _, _ = with_kept((tile, 0, 0), source, moved, scale=1.0, box_side=pose_box(pose).side)
+    kx, ky = (round(float(v)) for v in pose.xy[JOINT_INDEX["lknee"]])
+    # The knee's own pixel, 40 px right and 6 down: the person moved, sharp, not re-rendered.
+    assert np.abs(out[ky + 6, kx + 40].astype(int) - source.photo[ky, kx]).max() <= 1
+    # Where the other knee stood and nobody stands now: the tile (the render over the scene).
+    rx, ry = (round(float(v)) for v in pose.xy[JOINT_INDEX["rknee"]])
+    assert out[ry, rx].tolist() == [0, 0, 0]
+    # A wrist dragged after the move is re-rendered on top of it.
+    raised = _raised_wrist(moved)
+    out, _, _ = with_kept((tile, 0, 0), source, raised, scale=1.0, box_side=pose_box(pose).side)
+    wx, wy = (round(float(v)) for v in 0.5 * (raised.xy[JOINT_INDEX["relbow"]] + raised.xy[JOINT_INDEX["rwrist"]]))
+    assert out[wy, wx].max() <= 0.05 * 255  # at most a feather's trace of the photo
+    assert np.abs(out[ky + 6, kx + 40].astype(int) - source.photo[ky, kx]).max() <= 1

@@ -29,7 +29,7 @@ import numpy as np
 
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
-from vunet_studio.kept import KeptSource, kept_region
+from vunet_studio.kept import STILL, KeptSource, following, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import head_disc, stickman_mask
@@ -266,6 +266,7 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     them (`kept.kept_region`); unchanged when nothing is kept."""
     tile, x, y = region
     h, w = tile.shape[:2]
+    kept = following(kept, pose, STILL * box_side, scale)  # the whole person dragged: they move too
     where = kept.person_in((x, y, x + w, y + h))  # only the person's part of the tile is blended
     if where is None:
         return region
@@ -273,7 +274,7 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     weight = kept_region(kept, pose, where, scale=scale, box_side=box_side)
     if weight is None:
         return region
-    photo = np.ascontiguousarray(kept.photo[py0:py1, px0:px1])
+    photo = np.ascontiguousarray(kept.crop(kept.photo, where))
     out = np.array(tile, dtype=np.uint8, copy=True)
     part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
     out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)
