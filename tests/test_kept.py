@@ -74,7 +74,7 @@ def test_moving_every_limb_keeps_nothing_and_a_display_scale_is_honoured() -> No
     moved = pose.translated(25.0, 0.0)
     assert kept_region(source, moved, (0, 0, W, H), scale=1.0, box_side=pose_box(pose).side) is None
     # The same edit on a half-size composite keeps the same places (the scale maps the pose).
-    small = KeptSource(source.photo[::2, ::2].copy(), source.person[::2, ::2].copy(), pose)
+    small = KeptSource(source.photo, source.person, pose, size=(W // 2, H // 2))  # resized on first use
     raised = _raised_wrist(pose)
     weight = kept_region(small, raised, (0, 0, W // 2, H // 2), scale=0.5, box_side=pose_box(pose).side)
     assert weight is not None

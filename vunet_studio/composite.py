@@ -274,7 +274,7 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     weight = kept_region(kept, pose, where, scale=scale, box_side=box_side)
     if weight is None:
         return region
-    photo = np.ascontiguousarray(kept.crop(kept.photo, where))
+    photo = np.ascontiguousarray(kept.crop("photo", where))
     out = np.array(tile, dtype=np.uint8, copy=True)
     part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
     out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)

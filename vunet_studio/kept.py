@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import head_disc, person_height
 from vunet_studio.skeleton import JOINT_INDEX, LIMBS
@@ -44,12 +45,17 @@ _FACE = ("cnose", "reye", "leye", "rear", "lear")
 
 @dataclass(frozen=True)
 class KeptSource:
-    """What a kept region is cut from: the photo and its person mask at the composite's
-    scale (`scale` x the photo's pixels, as the scene), and the pose as found in the photo."""
+    """What a kept region is cut from: the photo (uint8: grey, RGB or RGBA) and its person
+    mask ((H, W) in [0, 1]), the pose as found in the photo, and `size`, the composite's
+    (width, height) when it is not the photo's (a display-size composite).
 
-    photo: np.ndarray  # (H, W, 3) uint8
-    person: np.ndarray  # (H, W) float32 in [0, 1]
+    The photo and mask are brought to that size on first use (`layer`), on the thread that
+    composites: resizing a 12-megapixel photo on the GUI thread stalled it."""
+
+    photo: np.ndarray
+    person: np.ndarray
     pose: Pose
+    size: tuple[int, int] | None = None
     #: The person moved as a whole by this many composite pixels (`following`): the photo
     #: and mask are read that far back.
     shift: tuple[int, int] = (0, 0)
@@ -62,6 +68,17 @@ class KeptSource:
     _bounds: dict[tuple[int, int, int, int], tuple[int, int, int, int] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def layer(self, name: str) -> np.ndarray:
+        """"photo" ((h, w, 3) uint8) or "person" ((h, w) float32) at the composite's size."""
+        hit = self._layers.get(name)
+        if hit is None:
+            hit = as_rgb_uint8(self.photo) if name == "photo" else np.asarray(self.person, np.float32)
+            if self.size is not None and (hit.shape[1], hit.shape[0]) != self.size:
+                hit = cv2.resize(hit, self.size, interpolation=cv2.INTER_AREA)
+            self._layers[name] = hit
+        return hit
 
     def person_in(self, tile: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
         """The part of `tile` (x0, y0, x1, y1) the person's mask covers, or None: only
@@ -70,7 +87,7 @@ class KeptSource:
         if hit != ():
             return hit  # type: ignore[return-value]
         x0, y0 = tile[0], tile[1]
-        covered = (self.crop(self.person, tile) > 1e-3).astype(np.uint8)
+        covered = (self.crop("person", tile) > 1e-3).astype(np.uint8)
         bx, by, bw, bh = cv2.boundingRect(covered)
         found = (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh) if bw and bh else None
         if len(self._bounds) >= 8:
@@ -79,9 +96,10 @@ class KeptSource:
         return found
 
 
-    def crop(self, array: np.ndarray, tile: tuple[int, int, int, int]) -> np.ndarray:
-        """`tile` (x0, y0, x1, y1) of `array` (the photo or the mask) as the moved person
-        sees it: read `shift` pixels back, zero where that falls outside the photo."""
+    def crop(self, name: str, tile: tuple[int, int, int, int]) -> np.ndarray:
+        """`tile` (x0, y0, x1, y1) of the `layer` `name` as the moved person sees it: read
+        `shift` pixels back, zero where that falls outside the photo."""
+        array = self.layer(name)
         x0, y0, x1, y1 = tile
         dx, dy = self.shift
         if (dx, dy) == (0, 0):
@@ -109,7 +127,12 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         return source
     dx, dy = round(float(d[0]) * scale), round(float(d[1]) * scale)
     return replace(
-        source, pose=source.pose.translated(dx / scale, dy / scale), shift=(dx, dy), _sides={}, _bounds={}
+        source,
+        pose=source.pose.translated(dx / scale, dy / scale),
+        shift=(dx, dy),
+        _sides={},
+        _bounds={},
+        _layers=source._layers,  # the same pixels, read from elsewhere
     )
 
 
@@ -136,7 +159,7 @@ def kept_region(
     w, h = x1 - x0, y1 - y0
     if w <= 0 or h <= 0:
         return None
-    person = source.crop(source.person, tile)
+    person = source.crop("person", tile)
     if not person.any():
         return None
     found = source.pose

@@ -28,7 +28,7 @@ from vunet_studio.gui.document import StudioDocument
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.gui.render_worker import CompositeJob, RenderService
 from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
-from vunet_studio.imageio import as_rgb_uint8, is_grey
+from vunet_studio.imageio import is_grey
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo
@@ -206,10 +206,5 @@ def _make_job(
         image, mask, pose = kept
         # A 16-bit or float photo keeps no pixels: its 8-bit empty scene is what is shown.
         if image.dtype == np.uint8 and image.shape[:2] == (h, w) and mask.shape[:2] == (h, w):
-            photo = as_rgb_uint8(image)
-            person: np.ndarray = np.asarray(mask, np.float32)
-            if scale < 1.0:
-                photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
-                person = cv2.resize(person, size, interpolation=cv2.INTER_AREA)
-            source = KeptSource(photo, person, pose)
+            source = KeptSource(image, mask, pose, size if scale < 1.0 else None)  # resized by the render thread
     return CompositeJob(rgb, scale, base_box, is_grey(rgb), source)
