@@ -3,7 +3,8 @@
 One row per photo: the photo | arm raised, before (the square render pasted into its box, as
 the app showed it until the composite) | arm raised, the whole person rendered (composited
 into the photo's empty scene) | arm raised, as the app shows it (what did not move kept,
-`vunet_studio.kept`) | a step taken, kept | another photo's look on this pose (nothing kept). The pose comes from
+`vunet_studio.kept`) | a step taken, kept | the head tilted, kept (the face carried) |
+another photo's look on this pose (nothing kept). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
 `RenderEngine` and `composite.repose`: what the app and `render --composite` show.
 
@@ -34,7 +35,15 @@ from vunet_studio.skeleton import JOINT_INDEX
 log = logging.getLogger(__name__)
 HEIGHT = 240
 LABEL_H = 20
-COLUMNS = ("photo", "arm raised: before", "arm raised: all rendered", "arm raised: kept", "a step: kept", "another's look")
+COLUMNS = (
+    "photo",
+    "arm raised: before",
+    "arm raised: all rendered",
+    "arm raised: kept",
+    "a step: kept",
+    "head tilted: kept",
+    "another's look",
+)
 
 
 def raised_arm(pose: Pose) -> Pose:
@@ -58,6 +67,18 @@ def step(pose: Pose) -> Pose:
     xy[JOINT_INDEX["rknee"], 0] += 0.5 * d
     xy[JOINT_INDEX["rankle"], 0] += d
     return pose.with_xy(xy)
+
+
+def tilted_head(pose: Pose, degrees: float = 20.0) -> Pose:
+    """The face's joints turned about the neck by `degrees`: the head tilted to one side."""
+    xy = pose.xy.astype(np.float64)
+    neck = xy[JOINT_INDEX["cneck"]].copy()
+    a = np.deg2rad(degrees)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    for name in ("cnose", "reye", "leye", "rear", "lear"):
+        j = JOINT_INDEX[name]
+        xy[j] = neck + turn @ (xy[j] - neck)
+    return pose.with_xy(xy.astype(np.float32))
 
 
 def _fit(img: np.ndarray) -> np.ndarray:
@@ -109,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 repose(engine, own, arm, scene, base, grey=grey).image,
                 repose(engine, own, arm, scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
+                repose(engine, own, tilted_head(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, other, arm, scene, base, grey=grey).image,
             ]
         except EngineError as e:

@@ -7,7 +7,7 @@ import numpy as np
 
 from vunet_studio.composite import with_kept
 from vunet_studio.framing import pose_box
-from vunet_studio.kept import KeptSource, kept_region
+from vunet_studio.kept import KeptSource, following, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import stickman_mask
 from vunet_studio.skeleton import JOINT_INDEX
@@ -47,7 +47,13 @@ def test_a_raised_wrist_re_renders_the_forearm_and_keeps_the_rest() -> None:
     xy = pose.xy
     # Chest, face, the other arm and both legs: the photo's own.
     chest = xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
-    for point in (chest, xy[JOINT_INDEX["cnose"]], xy[JOINT_INDEX["lelbow"]], xy[JOINT_INDEX["lknee"]], xy[JOINT_INDEX["rknee"]]):
+    for point in (
+        chest,
+        xy[JOINT_INDEX["cnose"]],
+        xy[JOINT_INDEX["lelbow"]],
+        xy[JOINT_INDEX["lknee"]],
+        xy[JOINT_INDEX["rknee"]],
+    ):
         assert _at(weight, point) > 0.95
     # Where the forearm was and where it is now: the render's.
     old = 0.5 * (xy[JOINT_INDEX["relbow"]] + xy[JOINT_INDEX["rwrist"]])
@@ -96,6 +102,38 @@ def test_a_person_moved_as_a_whole_is_kept_where_they_now_stand() -> None:
     # A wrist dragged after the move is re-rendered on top of it.
     raised = _raised_wrist(moved)
     out, _, _ = with_kept((tile, 0, 0), source, raised, scale=1.0, box_side=pose_box(pose).side)
-    wx, wy = (round(float(v)) for v in 0.5 * (raised.xy[JOINT_INDEX["relbow"]] + raised.xy[JOINT_INDEX["rwrist"]]))
+    wx, wy = (
+        round(float(v)) for v in 0.5 * (raised.xy[JOINT_INDEX["relbow"]] + raised.xy[JOINT_INDEX["rwrist"]])
+    )
     assert out[wy, wx].max() <= 0.05 * 255  # at most a feather's trace of the photo
     assert np.abs(out[ky + 6, kx + 40].astype(int) - source.photo[ky, kx]).max() <= 1
+
+
+def _tilted_head(pose: Pose, degrees: float) -> Pose:
+    xy = pose.xy.astype(np.float64)
+    neck = xy[JOINT_INDEX["cneck"]].copy()
+    a = np.deg2rad(degrees)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    for name in ("cnose", "reye", "leye", "rear", "lear"):
+        xy[JOINT_INDEX[name]] = neck + turn @ (xy[JOINT_INDEX[name]] - neck)
+    return pose.with_xy(xy.astype(np.float32))
+
+
+def test_a_tilted_head_is_the_photos_own_face_carried_and_the_body_stays() -> None:
+    source, pose = _person()
+    tilted = _tilted_head(pose, 25.0)
+    # Most joints stayed: this is no whole-skeleton move, whatever the face's joints did.
+    assert following(source, tilted, 1.0, 1.0) is source
+    tile = np.zeros((H, W, 3), np.uint8)
+    out, _, _ = with_kept((tile, 0, 0), source, tilted, scale=1.0, box_side=pose_box(pose).side)
+    ox, oy = (round(float(v)) for v in pose.xy[JOINT_INDEX["cnose"]])
+    nx, ny = (round(float(v)) for v in tilted.xy[JOINT_INDEX["cnose"]])
+    assert (nx, ny) != (ox, oy)
+    # The nose's own pixel is where the nose went (the face turned with it, not re-rendered).
+    assert np.abs(out[ny, nx].astype(int) - source.photo[oy, ox]).max() <= 4
+    # The chest did not move: the photo's own.
+    cx, cy = (
+        round(float(v))
+        for v in pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+    )
+    assert np.abs(out[cy, cx].astype(int) - source.photo[cy, cx]).max() <= 1

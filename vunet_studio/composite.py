@@ -29,7 +29,7 @@ import numpy as np
 
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
-from vunet_studio.kept import STILL, KeptSource, following, kept_region
+from vunet_studio.kept import STILL, KeptSource, carried_head, following, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import head_disc, stickman_mask
@@ -263,19 +263,26 @@ def repose(
 
 def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box_side: float) -> Region:
     """`region` (a blended tile) with the photo's own person laid over it where `pose` left
-    them (`kept.kept_region`); unchanged when nothing is kept."""
+    them (`kept.kept_region`), and their head carried along when only it moved
+    (`kept.carried_head`); unchanged when nothing is kept."""
     tile, x, y = region
     h, w = tile.shape[:2]
     kept = following(kept, pose, STILL * box_side, scale)  # the whole person dragged: they move too
-    where = kept.person_in((x, y, x + w, y + h))  # only the person's part of the tile is blended
+    rect = (x, y, x + w, y + h)
+    where = kept.person_in(rect)  # only the person's part of the tile is blended
     if where is None:
         return region
+    out: np.ndarray = np.array(tile, dtype=np.uint8, copy=True)
     px0, py0, px1, py1 = where
     weight = kept_region(kept, pose, where, scale=scale, box_side=box_side)
-    if weight is None:
+    if weight is not None:
+        photo = np.ascontiguousarray(kept.crop("photo", where))
+        part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
+        out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)
+    head = carried_head(kept, pose, rect, scale=scale, box_side=box_side)
+    if head is not None:
+        h_weight, h_photo = head
+        out = cv2.blendLinear(h_photo, out, h_weight, 1.0 - h_weight)
+    if weight is None and head is None:
         return region
-    photo = np.ascontiguousarray(kept.crop("photo", where))
-    out = np.array(tile, dtype=np.uint8, copy=True)
-    part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
-    out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)
     return out, x, y

@@ -9,10 +9,16 @@ kept region over the composite).
 
 Which pixels: every pixel of the person's mask goes with its nearest bone in the pose as
 found (a distance transform to the bones whose joints stayed against one to those that
-moved; the torso filled, the head a disc); it is kept when that bone stayed, and not where
-a moved limb now lies (a raised arm in front of the chest is the render's). The region is
-made at most `WORK_SIDE` pixels wide (it is soft: the seam is feathered by `FEATHER`) and
-sharpened by the person's mask at the composite's own resolution.
+moved; the torso filled); it is kept when that bone stayed, and not where a moved limb now
+lies (a raised arm in front of the chest is the render's). The region is made at most
+`WORK_SIDE` pixels wide (it is soft: the seam is feathered by `FEATHER`) and sharpened by
+the person's mask at the composite's own resolution.
+
+Two moves keep the person's pixels although they move: a head tilted or turned is the same
+face, carried whole by the rotation, scale and shift of its joints (`carried_head`); and a
+person moved as a whole (a bone dragged) is kept where they now stand (`following`).
+Limbs are re-rendered: carried rigidly they tore at the joints and took the chest along
+where an arm had lain across it (tried on ../shared/photos).
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class KeptSource:
     #: Which side of the partition each pixel lies on, per set of moved joints and tile: a
     #: drag moves one set of joints for its whole length, so the distance transforms run
     #: once per drag, not per frame (they were 1.4 of the 2.5 ms per frame at 640 x 480).
-    _sides: dict[tuple[bytes, tuple[int, ...]], np.ndarray] = field(
+    _sides: dict[tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
     _bounds: dict[tuple[int, int, int, int], tuple[int, int, int, int] | None] = field(
@@ -71,7 +77,7 @@ class KeptSource:
     _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def layer(self, name: str) -> np.ndarray:
-        """"photo" ((h, w, 3) uint8) or "person" ((h, w) float32) at the composite's size."""
+        """The layer `name` at the composite's size: "photo" (h, w, 3) uint8 or "person" (h, w) float32."""
         hit = self._layers.get(name)
         if hit is None:
             hit = as_rgb_uint8(self.photo) if name == "photo" else np.asarray(self.person, np.float32)
@@ -95,7 +101,6 @@ class KeptSource:
         self._bounds[tile] = found
         return found
 
-
     def crop(self, name: str, tile: tuple[int, int, int, int]) -> np.ndarray:
         """`tile` (x0, y0, x1, y1) of the `layer` `name` as the moved person sees it: read
         `shift` pixels back, zero where that falls outside the photo."""
@@ -115,17 +120,24 @@ class KeptSource:
 
 
 def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) -> KeptSource:
-    """`source` moved with `pose` when the whole skeleton was moved (the median shift of the
-    joints both poses show is more than `tolerance` photo pixels): the person is then kept
-    where they now stand, moved by whole composite pixels, and only joints moved on top of
-    that (a wrist dragged after the skeleton) are re-rendered. Else `source` itself."""
+    """`source` moved with `pose` when the whole skeleton was moved: the joints both poses
+    show, shifted back by their median shift, are more of them within `tolerance` photo
+    pixels of where they were than unshifted. The person is then kept where they now stand
+    (moved by whole composite pixels), and only joints moved on top of that (a wrist
+    dragged after the skeleton) are re-rendered. Else `source` itself: a head tilted in a
+    portrait moves most of its few joints, but not by one shift."""
     both = source.pose.visible & pose.visible
     if not both.any():
         return source
-    d = np.median(pose.xy[both] - source.pose.xy[both], axis=0)
-    if float(np.hypot(d[0], d[1])) <= tolerance:
+    d = (pose.xy[both] - source.pose.xy[both]).astype(np.float64)
+    t = np.median(d, axis=0)
+    if float(np.hypot(t[0], t[1])) <= tolerance:
         return source
-    dx, dy = round(float(d[0]) * scale), round(float(d[1]) * scale)
+    still_here = int((np.hypot(d[:, 0], d[:, 1]) <= tolerance).sum())
+    still_moved = int((np.hypot(d[:, 0] - t[0], d[:, 1] - t[1]) <= tolerance).sum())
+    if still_moved <= still_here:
+        return source
+    dx, dy = round(float(t[0]) * scale), round(float(t[1]) * scale)
     return replace(
         source,
         pose=source.pose.translated(dx / scale, dy / scale),
@@ -143,6 +155,88 @@ def moved_joints(found: Pose, pose: Pose, tolerance: float) -> np.ndarray:
     return (pose.visible != found.visible) | (pose.visible & (shift > tolerance))
 
 
+def _is_head_bone(a: str, b: str) -> bool:
+    return (a in _FACE or b in _FACE) and {a, b} <= {*_FACE, "cneck"}
+
+
+def _head_moved(found: Pose, pose: Pose, moved: np.ndarray) -> bool:
+    """The face moved, and at least one of its joints is seen in both poses to carry it by."""
+    both = [n for n in _FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    return bool(both) and any(moved[JOINT_INDEX[n]] for n in _FACE)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A tile and its work raster: what `kept_region` and `carried_head` share."""
+
+    x0: int
+    y0: int
+    w: int
+    h: int
+    f: float  # work pixels per composite pixel
+    k: float  # work pixels per photo pixel
+    ww: int
+    wh: int
+
+    @staticmethod
+    def of(tile: tuple[int, int, int, int], scale: float) -> _Frame:
+        x0, y0, x1, y1 = tile
+        w, h = x1 - x0, y1 - y0
+        f = min(1.0, WORK_SIDE / max(w, h))
+        return _Frame(x0, y0, w, h, f, scale * f, max(1, round(w * f)), max(1, round(h * f)))
+
+    def pt(self, p: Pose, name: str) -> tuple[int, int]:
+        x, y = p.xy[JOINT_INDEX[name]]
+        return round(float(x) * self.k - self.x0 * self.f), round(float(y) * self.k - self.y0 * self.f)
+
+
+def _partition(
+    source: KeptSource, moved: np.ndarray, head: bool, fr: _Frame
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which pixels of the work raster go with a bone that stayed, and (when the head moved,
+    `head`) which with the head: (wh, ww) float32 {0, 1} each. Cached per drag."""
+    key = (moved.tobytes() + bytes([head]), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    hit = source._sides.get(key)
+    if hit is not None:
+        return hit
+    found = source.pose
+    line = max(1, round(0.03 * person_height(found) * fr.k))
+    still_bones = np.zeros((fr.wh, fr.ww), np.uint8)
+    moved_bones = np.zeros((fr.wh, fr.ww), np.uint8)
+    head_bones = np.zeros((fr.wh, fr.ww), np.uint8)
+
+    def seen(*names: str) -> bool:
+        return all(found.visible[JOINT_INDEX[n]] for n in names)
+
+    def stayed(*names: str) -> bool:
+        return not any(moved[JOINT_INDEX[n]] for n in names)
+
+    for a, b in LIMBS:
+        if seen(a, b):
+            if stayed(a, b) and not (head and _is_head_bone(a, b)):
+                target = still_bones
+            else:
+                target = head_bones if head and _is_head_bone(a, b) else moved_bones
+            cv2.line(target, fr.pt(found, a), fr.pt(found, b), 1, line)
+    if seen(*_TORSO):
+        target = still_bones if stayed(*_TORSO) else moved_bones
+        cv2.fillPoly(target, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+    far = np.full((fr.wh, fr.ww), np.float32(1e9))
+
+    def near(bones: np.ndarray) -> np.ndarray:
+        return cv2.distanceTransform(1 - bones, cv2.DIST_L2, 3) if bones.any() else far
+
+    near_still, near_moved = near(still_bones), near(moved_bones)
+    near_head = near(head_bones) if head else far
+    others = np.minimum(near_moved, near_head)
+    keep = ((near_still <= others) & still_bones.any()).astype(np.float32)
+    carried = ((near_head < np.minimum(near_still, near_moved)).astype(np.float32)) if head else None
+    if len(source._sides) >= 8:
+        source._sides.clear()
+    source._sides[key] = (keep, carried)
+    return keep, carried
+
+
 def kept_region(
     source: KeptSource,
     pose: Pose,
@@ -154,10 +248,10 @@ def kept_region(
     """How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
     photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept (every
     limb moved, or the person's mask is empty there). `box_side`: the stable box's side in
-    photo pixels (what `STILL` is a share of)."""
-    x0, y0, x1, y1 = tile
-    w, h = x1 - x0, y1 - y0
-    if w <= 0 or h <= 0:
+    photo pixels (what `STILL` is a share of). A moved head is not kept here but carried
+    (`carried_head`)."""
+    fr = _Frame.of(tile, scale)
+    if fr.w <= 0 or fr.h <= 0:
         return None
     person = source.crop("person", tile)
     if not person.any():
@@ -166,73 +260,99 @@ def kept_region(
     moved = moved_joints(found, pose, STILL * box_side)
     if not moved.any():
         return person.astype(np.float32, copy=True)  # nothing moved: the photo as it is
-    f = min(1.0, WORK_SIDE / max(w, h))  # work pixels per composite pixel
-    ww, wh = max(1, round(w * f)), max(1, round(h * f))
-    k = scale * f  # work pixels per photo pixel
-
-    def pts(p: Pose) -> np.ndarray:  # the joints in work pixels
-        return (p.xy * k - (x0 * f, y0 * f)).astype(np.float32)
-
-    now = np.zeros((wh, ww), np.uint8)
-    size = person_height(found) * k
-    line = max(1, round(0.03 * size))
+    keep, _ = _partition(source, moved, _head_moved(found, pose, moved), fr)
+    if not keep.any():
+        return None
+    size = person_height(found) * fr.k
     band = max(1, round(BAND * size))
-    src, dst = pts(found), pts(pose)
-
-    def px(a: np.ndarray, name: str) -> tuple[int, int]:
-        x, y = a[JOINT_INDEX[name]]
-        return round(float(x)), round(float(y))
-
-    def seen(p: Pose, *names: str) -> bool:
-        return all(p.visible[JOINT_INDEX[n]] for n in names)
+    now = np.zeros((fr.wh, fr.ww), np.uint8)
 
     def stayed(*names: str) -> bool:
         return not any(moved[JOINT_INDEX[n]] for n in names)
 
-    key = (moved.tobytes(), (x0, y0, x1, y1, ww, wh))
-    keep = source._sides.get(key)
-    if keep is None:
-        still_bones = np.zeros((wh, ww), np.uint8)
-        moved_bones = np.zeros((wh, ww), np.uint8)
-        for a, b in LIMBS:
-            if seen(found, a, b):
-                target = still_bones if stayed(a, b) else moved_bones
-                cv2.line(target, px(src, a), px(src, b), 1, line)
-        if seen(found, *_TORSO):
-            target = still_bones if stayed(*_TORSO) else moved_bones
-            cv2.fillPoly(target, [np.array([px(src, n) for n in _TORSO], np.int32)], 1)
-        if not still_bones.any():
-            keep = np.zeros((wh, ww), np.float32)
-        elif moved_bones.any():
-            near_still = cv2.distanceTransform(1 - still_bones, cv2.DIST_L2, 3)
-            near_moved = cv2.distanceTransform(1 - moved_bones, cv2.DIST_L2, 3)
-            keep = (near_still <= near_moved).astype(np.float32)
-        else:
-            keep = np.ones((wh, ww), np.float32)
-        if len(source._sides) >= 8:
-            source._sides.clear()
-        source._sides[key] = keep
-    if not keep.any():
-        return None
     for a, b in LIMBS:
-        if seen(pose, a, b) and not stayed(a, b):
-            cv2.line(now, px(dst, a), px(dst, b), 1, band)
+        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not stayed(a, b):
+            cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
     face = [n for n in _FACE if found.visible[JOINT_INDEX[n]]]
     if face and not stayed(*face, "cneck"):
         disc = head_disc(pose)
-        if disc is not None:  # the moved head, where it is now, is the render's
+        if disc is not None:  # the moved head, where it is now, is the render's (or carried)
             (cx, cy), radius = disc
-            cv2.circle(now, (round(cx * k - x0 * f), round(cy * k - y0 * f)), max(1, round(radius * k)), 1, -1)
+            centre = (round(cx * fr.k - fr.x0 * fr.f), round(cy * fr.k - fr.y0 * fr.f))
+            cv2.circle(now, centre, max(1, round(radius * fr.k)), 1, -1)
     for end in ("rwrist", "lwrist", "rankle", "lankle"):  # hands and feet reach past their joints
         if moved[JOINT_INDEX[end]] and pose.visible[JOINT_INDEX[end]]:
-            cv2.circle(now, px(dst, end), band, 1, -1)
+            cv2.circle(now, fr.pt(pose, end), band, 1, -1)
     keep = keep * (1.0 - now.astype(np.float32))
     sigma = FEATHER * size
     if sigma >= 0.3:
         keep = cv2.GaussianBlur(keep, (0, 0), sigma)
     if keep.max() <= 1e-3:
         return None
-    if (ww, wh) != (w, h):
-        keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+    if (fr.ww, fr.wh) != (fr.w, fr.h):
+        keep = cv2.resize(keep, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
     out: np.ndarray = keep * person
     return out
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2 x 3 rotation + uniform scale + shift that maps points `src` onto `dst` ((n, 2)
+    each) best in least squares; a shift alone for one point. The scale is held to 0.5-2."""
+    if len(src) == 1 or float(((src - src.mean(0)) ** 2).sum()) < 1e-6:
+        t = dst[0] - src[0]
+        return np.array([[1.0, 0.0, t[0]], [0.0, 1.0, t[1]]])
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    den = float((a**2).sum())
+    c = float((a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]).sum()) / den
+    s = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
+    gain = float(np.hypot(c, s))
+    if gain > 0.0:
+        c, s = c * np.clip(gain, 0.5, 2.0) / gain, s * np.clip(gain, 0.5, 2.0) / gain
+    r = np.array([[c, -s], [s, c]])
+    return np.hstack([r, (md - r @ ms)[:, None]])
+
+
+def carried_head(
+    source: KeptSource,
+    pose: Pose,
+    tile: tuple[int, int, int, int],
+    *,
+    scale: float,
+    box_side: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The photo's own head moved with `pose`'s face: a tilted or turned head is the same
+    face, so it is carried whole (one rotation, scale and shift fitted to the face joints
+    both poses show) instead of re-rendered as a blur. Returns (weight (h, w) float32, the
+    carried photo (h, w, 3) uint8) over `tile`, or None when the head did not move."""
+    fr = _Frame.of(tile, scale)
+    if fr.w <= 0 or fr.h <= 0:
+        return None
+    found = source.pose
+    moved = moved_joints(found, pose, STILL * box_side)
+    if not _head_moved(found, pose, moved):
+        return None
+    _, head = _partition(source, moved, True, fr)
+    if head is None or not head.any():
+        return None
+    sigma = FEATHER * person_height(found) * fr.k
+    soft = cv2.GaussianBlur(head, (0, 0), sigma) if sigma >= 0.3 else head
+    if (fr.ww, fr.wh) != (fr.w, fr.h):
+        soft = cv2.resize(soft, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
+    soft = soft * source.crop("person", tile)
+    both = [JOINT_INDEX[n] for n in _FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    origin = np.array([fr.x0, fr.y0], np.float64)
+    m = similarity(
+        found.xy[both].astype(np.float64) * scale - origin, pose.xy[both].astype(np.float64) * scale - origin
+    )
+    weight = cv2.warpAffine(soft, m, (fr.w, fr.h), flags=cv2.INTER_LINEAR)
+    if weight.max() <= 1e-3:
+        return None
+    photo = cv2.warpAffine(
+        np.ascontiguousarray(source.crop("photo", tile)),
+        m,
+        (fr.w, fr.h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return weight, photo
