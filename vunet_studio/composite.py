@@ -32,7 +32,7 @@ from vunet_studio.framing import Box, placement
 from vunet_studio.kept import STILL, KeptSource, carried_head, following, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
-from vunet_studio.segmentation import head_disc, stickman_mask
+from vunet_studio.segmentation import head_disc, person_height, stickman_mask
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ FEATHER_FULL = 3.0
 #: The part of the head's disc (`segmentation.head_disc`) where the model's alpha is made
 #: solid (`render_alpha`); its edge is soft, and the outline of the head stays the model's.
 FACE_CORE = 0.8
+#: A composite that keeps the photo's person reaches this share of their size beyond their
+#: mask (the empty scene's hole is grown by `scene.GROW`, 0.03, and feathered).
+KEPT_MARGIN = 0.06
 
 
 @dataclass(frozen=True)
@@ -257,8 +260,25 @@ def repose(
     alpha = render_alpha(render)
     tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
     if kept is not None and tile is not None:
-        tile = with_kept(tile, kept, pose, scale=scale, box_side=box.side)
+        moving = following(kept, pose, STILL * box.side, scale)
+        reach = moving.person_box(max(2, round(KEPT_MARGIN * person_height(moving.pose) * scale)))
+        tile = with_kept(covering(tile, scene, reach), kept, pose, scale=scale, box_side=box.side)
     return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)
+
+
+def covering(region: Region, scene: np.ndarray, rect: tuple[int, int, int, int] | None) -> Region:
+    """`region` grown to hold `rect` (x0, y0, x1, y1 in `scene`), the new part the scene's own."""
+    tile, x, y = region
+    h, w = tile.shape[:2]
+    if rect is None:
+        return region
+    x0, y0 = min(x, rect[0]), min(y, rect[1])
+    x1, y1 = max(x + w, rect[2]), max(y + h, rect[3])
+    if (x0, y0, x1, y1) == (x, y, x + w, y + h):
+        return region
+    out = np.array(scene[y0:y1, x0:x1], dtype=np.uint8, copy=True)
+    out[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = tile
+    return out, x0, y0
 
 
 def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box_side: float) -> Region:
@@ -269,16 +289,11 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     h, w = tile.shape[:2]
     kept = following(kept, pose, STILL * box_side, scale)  # the whole person dragged: they move too
     rect = (x, y, x + w, y + h)
-    where = kept.person_in(rect)  # only the person's part of the tile is blended
-    if where is None:
-        return region
     out: np.ndarray = np.array(tile, dtype=np.uint8, copy=True)
-    px0, py0, px1, py1 = where
-    weight = kept_region(kept, pose, where, scale=scale, box_side=box_side)
+    weight = kept_region(kept, pose, rect, scale=scale, box_side=box_side)
     if weight is not None:
-        photo = np.ascontiguousarray(kept.crop("photo", where))
-        part = np.ascontiguousarray(out[py0 - y : py1 - y, px0 - x : px1 - x])
-        out[py0 - y : py1 - y, px0 - x : px1 - x] = cv2.blendLinear(photo, part, weight, 1.0 - weight)
+        photo = np.ascontiguousarray(kept.crop("photo", rect))
+        out = cv2.blendLinear(photo, out, weight, 1.0 - weight)
     head = carried_head(kept, pose, rect, scale=scale, box_side=box_side)
     if head is not None:
         h_weight, h_photo = head

@@ -45,6 +45,9 @@ FEATHER = 0.02
 #: a forearm's width. Wider (0.14 was tried) and an arm raised beside the head took the face
 #: with it into the blurred render (basketball1 in a real window).
 BAND = 0.08
+#: Over the background the band is this many times wider: there the photo has nothing of
+#: the moved limb to show, and the render's sleeve or hand is wider than a forearm.
+WIDE = 2
 _TORSO = ("lhip", "lshoulder", "rshoulder", "rhip")
 _FACE = ("cnose", "reye", "leye", "rear", "lear")
 
@@ -85,6 +88,30 @@ class KeptSource:
                 hit = cv2.resize(hit, self.size, interpolation=cv2.INTER_AREA)
             self._layers[name] = hit
         return hit
+
+    def person_box(self, margin: int) -> tuple[int, int, int, int] | None:
+        """The box around the person's mask (x0, y0, x1, y1 in composite pixels, moved by
+        `shift`), `margin` pixels bigger and cut to the frame; None without a person. The
+        composite must reach that far: a head above the model's box was cut flat where the
+        empty scene began (grace_hopper's cap)."""
+        key = (-1, -1, -1, margin)
+        hit = self._bounds.get(key, ())
+        if hit == ():
+            person = self.layer("person")
+            bx, by, bw, bh = cv2.boundingRect((person > 0.01).astype(np.uint8))
+            h, w = person.shape[:2]
+            hit = (
+                (max(0, bx - margin), max(0, by - margin), min(w, bx + bw + margin), min(h, by + bh + margin))
+                if bw and bh
+                else None
+            )
+            self._bounds[key] = hit
+        if hit is None:
+            return None
+        dx, dy = self.shift
+        h, w = self.layer("person").shape[:2]
+        x0, y0, x1, y1 = hit  # type: ignore[misc]
+        return max(0, x0 + dx), max(0, y0 + dy), min(w, x1 + dx), min(h, y1 + dy)
 
     def person_in(self, tile: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
         """The part of `tile` (x0, y0, x1, y1) the person's mask covers, or None: only
@@ -247,25 +274,25 @@ def kept_region(
 ) -> np.ndarray | None:
     """How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
     photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept (every
-    limb moved, or the person's mask is empty there). `box_side`: the stable box's side in
+    limb moved). The background near what stayed is the photo's too: the render's halo and
+    the empty scene's fill belong only where a limb moved from or to. `box_side`: the stable box's side in
     photo pixels (what `STILL` is a share of). A moved head is not kept here but carried
     (`carried_head`)."""
     fr = _Frame.of(tile, scale)
     if fr.w <= 0 or fr.h <= 0:
         return None
     person = source.crop("person", tile)
-    if not person.any():
-        return None
     found = source.pose
     moved = moved_joints(found, pose, STILL * box_side)
-    if not moved.any():
-        return person.astype(np.float32, copy=True)  # nothing moved: the photo as it is
+    if not moved.any():  # nothing moved: the photo as it is (a person moved whole: just them)
+        return np.ones((fr.h, fr.w), np.float32) if source.shift == (0, 0) else person.astype(np.float32)
     keep, _ = _partition(source, moved, _head_moved(found, pose, moved), fr)
     if not keep.any():
         return None
     size = person_height(found) * fr.k
     band = max(1, round(BAND * size))
     now = np.zeros((fr.wh, fr.ww), np.uint8)
+    wide = np.zeros((fr.wh, fr.ww), np.uint8)  # over the background: the render's whole limb
 
     def stayed(*names: str) -> bool:
         return not any(moved[JOINT_INDEX[n]] for n in names)
@@ -273,6 +300,7 @@ def kept_region(
     for a, b in LIMBS:
         if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not stayed(a, b):
             cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
+            cv2.line(wide, fr.pt(pose, a), fr.pt(pose, b), 1, WIDE * band)
     face = [n for n in _FACE if found.visible[JOINT_INDEX[n]]]
     if face and not stayed(*face, "cneck"):
         disc = head_disc(pose)
@@ -283,15 +311,22 @@ def kept_region(
     for end in ("rwrist", "lwrist", "rankle", "lankle"):  # hands and feet reach past their joints
         if moved[JOINT_INDEX[end]] and pose.visible[JOINT_INDEX[end]]:
             cv2.circle(now, fr.pt(pose, end), band, 1, -1)
-    keep = keep * (1.0 - now.astype(np.float32))
+            cv2.circle(wide, fr.pt(pose, end), WIDE * band, 1, -1)
+    on_person = keep * (1.0 - now.astype(np.float32))
+    # A person moved as a whole takes only themselves along: their background stays put.
+    off_person = (
+        keep * (1.0 - np.maximum(now, wide).astype(np.float32)) if source.shift == (0, 0) else 0.0 * keep
+    )
     sigma = FEATHER * size
     if sigma >= 0.3:
-        keep = cv2.GaussianBlur(keep, (0, 0), sigma)
-    if keep.max() <= 1e-3:
+        on_person = cv2.GaussianBlur(on_person, (0, 0), sigma)
+        off_person = cv2.GaussianBlur(off_person, (0, 0), sigma)
+    if on_person.max() <= 1e-3 and off_person.max() <= 1e-3:
         return None
     if (fr.ww, fr.wh) != (fr.w, fr.h):
-        keep = cv2.resize(keep, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
-    out: np.ndarray = keep * person
+        on_person = cv2.resize(on_person, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
+        off_person = cv2.resize(off_person, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
+    out: np.ndarray = off_person + (on_person - off_person) * person
     return out
 
 
