@@ -85,7 +85,14 @@ def test_export_is_the_photo_at_its_size_with_the_person_re_posed(qtbot, loaded,
         img = np.asarray(Image.open(tmp_path / name).convert("RGB"))
         assert img.shape == (photo.size[1], photo.size[0], 3)
     png = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"))
-    # Far from the person: the photo's own pixels; on the person: the re-posed render.
+    # The pose as found, with the person's own look: the photo itself (nothing moved).
+    assert np.array_equal(png, photo.image)
+    # The whole person rendered (View ▸ Keep off): far from them the photo's own pixels, on
+    # them the render.
+    window.composite_view.act_keep.setChecked(False)
+    with qtbot.waitSignal(window.files.exported, timeout=10000):
+        assert window.files.export_render(tmp_path / "rendered.png")
+    png = np.asarray(Image.open(tmp_path / "rendered.png").convert("RGB"))
     assert np.array_equal(png[:8, :8], photo.image[:8, :8])
     assert not np.array_equal(png, photo.image)
 
