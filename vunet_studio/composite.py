@@ -29,7 +29,7 @@ import numpy as np
 
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
-from vunet_studio.kept import STILL, KeptSource, carried_head, following, kept_region
+from vunet_studio.kept import STILL, KeptSource, carried_head, following, kept_part
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import head_disc, person_height, stickman_mask
@@ -290,14 +290,20 @@ def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box
     kept = following(kept, pose, STILL * box_side, scale)  # the whole person dragged: they move too
     rect = (x, y, x + w, y + h)
     out: np.ndarray = np.array(tile, dtype=np.uint8, copy=True)
-    weight = kept_region(kept, pose, rect, scale=scale, box_side=box_side)
-    if weight is not None:
-        photo = np.ascontiguousarray(kept.crop("photo", rect))
-        out = cv2.blendLinear(photo, out, weight, 1.0 - weight)
+    got = kept_part(kept, pose, rect, scale=scale, box_side=box_side)
+    if got is not None:
+        weight, (px0, py0, px1, py1), fill = got
+        photo = kept.crop("photo", rect)
+        if fill == 1.0:  # the photo, but around what moved
+            out = np.array(photo, dtype=np.uint8, copy=True)
+        if px1 > px0 and py1 > py0:
+            mine = np.ascontiguousarray(photo[py0:py1, px0:px1])
+            theirs = np.ascontiguousarray(tile[py0:py1, px0:px1])
+            out[py0:py1, px0:px1] = cv2.blendLinear(mine, theirs, weight, 1.0 - weight)
     head = carried_head(kept, pose, rect, scale=scale, box_side=box_side)
     if head is not None:
         h_weight, h_photo = head
         out = cv2.blendLinear(h_photo, out, h_weight, 1.0 - h_weight)
-    if weight is None and head is None:
+    if got is None and head is None:
         return region
     return out, x, y

@@ -264,6 +264,9 @@ def _partition(
     return keep, carried
 
 
+Part = tuple[np.ndarray, tuple[int, int, int, int], float]
+
+
 def kept_region(
     source: KeptSource,
     pose: Pose,
@@ -273,6 +276,29 @@ def kept_region(
     box_side: float,
 ) -> np.ndarray | None:
     """How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
+    photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept
+    (`kept_part`, spelled out over the whole tile)."""
+    got = kept_part(source, pose, tile, scale=scale, box_side=box_side)
+    if got is None:
+        return None
+    weight, (px0, py0, px1, py1), fill = got
+    out = np.full((tile[3] - tile[1], tile[2] - tile[0]), fill, np.float32)
+    out[py0:py1, px0:px1] = weight
+    return out
+
+
+def kept_part(
+    source: KeptSource,
+    pose: Pose,
+    tile: tuple[int, int, int, int],
+    *,
+    scale: float,
+    box_side: float,
+) -> Part | None:
+    """`kept_region` as (weight, part, fill): the weights over `part` (x0, y0, x1, y1 within
+    the tile) and `fill`, the weight everywhere else. Only around what moved is anything
+    but the photo, so the composite blends only there (a drag of one wrist changes a tenth
+    of the tile). How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
     photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept (every
     limb moved). The background near what stayed is the photo's too: the render's halo and
     the empty scene's fill belong only where a limb moved from or to. `box_side`: the stable box's side in
@@ -284,8 +310,11 @@ def kept_region(
     person = source.crop("person", tile)
     found = source.pose
     moved = moved_joints(found, pose, STILL * box_side)
+    whole = (0, 0, fr.w, fr.h)
     if not moved.any():  # nothing moved: the photo as it is (a person moved whole: just them)
-        return np.ones((fr.h, fr.w), np.float32) if source.shift == (0, 0) else person.astype(np.float32)
+        if source.shift == (0, 0):
+            return np.ones((0, 0), np.float32), (0, 0, 0, 0), 1.0
+        return person.astype(np.float32), whole, 0.0
     keep, _ = _partition(source, moved, _head_moved(found, pose, moved), fr)
     if not keep.any():
         return None
@@ -323,11 +352,33 @@ def kept_region(
         off_person = cv2.GaussianBlur(off_person, (0, 0), sigma)
     if on_person.max() <= 1e-3 and off_person.max() <= 1e-3:
         return None
+    part, fill = whole, 0.0
+    if source.shift == (0, 0):  # the photo everywhere but around what moved
+        changed = (np.minimum(on_person, off_person) < 0.999).astype(np.uint8)
+        bx, by, bw, bh = cv2.boundingRect(changed)
+        sx, sy = fr.ww / fr.w, fr.wh / fr.h  # work pixels per tile pixel, as cv2.resize has them
+        part = (
+            max(0, int(bx / sx) - 2),
+            max(0, int(by / sy) - 2),
+            min(fr.w, int(np.ceil((bx + bw) / sx)) + 2),
+            min(fr.h, int(np.ceil((by + bh) / sy)) + 2),
+        )
+        fill = 1.0
+    px0, py0, px1, py1 = part
+    if px1 <= px0 or py1 <= py0:
+        return np.ones((0, 0), np.float32), (0, 0, 0, 0), fill
+    size_part = (px1 - px0, py1 - py0)
     if (fr.ww, fr.wh) != (fr.w, fr.h):
-        on_person = cv2.resize(on_person, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
-        off_person = cv2.resize(off_person, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
-    out: np.ndarray = off_person + (on_person - off_person) * person
-    return out
+        # The part of the tile-size upsampling (cv2.resize's own pixel mapping), made alone.
+        sx, sy = fr.ww / fr.w, fr.wh / fr.h
+        m = np.array([[sx, 0.0, (px0 + 0.5) * sx - 0.5], [0.0, sy, (py0 + 0.5) * sy - 0.5]])
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        on_person = cv2.warpAffine(on_person, m, size_part, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        off_person = cv2.warpAffine(off_person, m, size_part, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        on_person, off_person = on_person[py0:py1, px0:px1], off_person[py0:py1, px0:px1]
+    weight: np.ndarray = off_person + (on_person - off_person) * person[py0:py1, px0:px1]
+    return weight, part, fill
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
