@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--hog-core", type=int, default=None, help="core for the hog (default: the last one allowed)"
     )
+    ap.add_argument(
+        "--no-keep",
+        action="store_true",
+        help="render the whole person (View ▸ Keep the photo where the pose is unchanged, off)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("-v", "--verbose", action="store_true", help="log every thread-count decision")
     args = ap.parse_args(argv)
@@ -71,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     app, window = open_window(args)
 
     window.load_engine()
+    window.composite_view.act_keep.setChecked(not args.no_keep)
     window.files.add_photos(sample_photos()[:1])
     problem = wait_for_model(app, window)
     if problem:
