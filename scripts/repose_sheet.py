@@ -25,7 +25,7 @@ from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import create_chain, find_people
 from vunet_studio.exports import write_image
 from vunet_studio.framing import paste, pose_box
-from vunet_studio.imageio import as_rgb_uint8, is_grey, is_image_path, load_image
+from vunet_studio.imageio import is_grey, is_image_path, load_image
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
-        kept = KeptSource(as_rgb_uint8(image), seg.mask.astype(np.float32), pose)
+        kept = KeptSource.of(image, seg.mask, pose)
         try:
             square = engine.render(own, arm)
             before = paste(image, square.image, square.box)  # the old square, pasted

@@ -317,8 +317,9 @@ def _kept_tile(
     blended = None
     if clip is None or clip[2] > clip[0]:
         blended = blend_region(scene, render_image, alpha, box, scale=scale, grey=grey, clip=clip)
-    base = (np.array(scene[rect[1] : rect[3], rect[0] : rect[2]], dtype=np.uint8, copy=True), rect[0], rect[1])
-    region = base if blended is None else covering(blended, scene, rect)
+    if blended is None:  # nothing of the render shows: the scene, under the photo's own pixels
+        blended = (np.array(scene[rect[1] : rect[3], rect[0] : rect[2]], dtype=np.uint8, copy=True), rect[0], rect[1])
+    region = covering(blended, scene, rect)
     return _lay_kept(region, moving, pose, got, scale=scale, box_side=box.side)
 
 
@@ -340,12 +341,12 @@ def _lay_kept(
     tile, x, y = region
     h, w = tile.shape[:2]
     rect = (x, y, x + w, y + h)
-    out: np.ndarray = np.array(tile, dtype=np.uint8, copy=True)
+    photo = kept.crop("photo", rect)
+    fill = 0.0 if got is None else got[2]
+    # fill 1: the photo, but around what moved; else the blended tile under the kept part
+    out: np.ndarray = np.array(photo if fill == 1.0 else tile, dtype=np.uint8, copy=True)
     if got is not None:
-        weight, (px0, py0, px1, py1), fill = got
-        photo = kept.crop("photo", rect)
-        if fill == 1.0:  # the photo, but around what moved
-            out = np.array(photo, dtype=np.uint8, copy=True)
+        weight, (px0, py0, px1, py1), _ = got
         if px1 > px0 and py1 > py0:
             mine = np.ascontiguousarray(photo[py0:py1, px0:px1])
             theirs = np.ascontiguousarray(tile[py0:py1, px0:px1])

@@ -74,10 +74,20 @@ class KeptSource:
     _sides: dict[tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    _bounds: dict[tuple[int, int, int, int], tuple[int, int, int, int] | None] = field(
+    _boxes: dict[int, tuple[int, int, int, int] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @staticmethod
+    def of(
+        photo: np.ndarray, person: np.ndarray, pose: Pose, size: tuple[int, int] | None = None
+    ) -> KeptSource | None:
+        """A source for `photo` (uint8) and its mask (the photo's size), or None: a 16-bit or
+        float photo keeps no pixels (its 8-bit empty scene is what is shown)."""
+        if photo.dtype != np.uint8 or photo.shape[:2] != person.shape[:2]:
+            return None
+        return KeptSource(photo, person, pose, size)
 
     def layer(self, name: str) -> np.ndarray:
         """The layer `name` at the composite's size: "photo" (h, w, 3) uint8 or "person" (h, w) float32."""
@@ -94,39 +104,22 @@ class KeptSource:
         `shift`), `margin` pixels bigger and cut to the frame; None without a person. The
         composite must reach that far: a head above the model's box was cut flat where the
         empty scene began (grace_hopper's cap)."""
-        key = (-1, -1, -1, margin)
-        hit = self._bounds.get(key, ())
-        if hit == ():
+        if margin not in self._boxes:
             person = self.layer("person")
             bx, by, bw, bh = cv2.boundingRect((person > 0.01).astype(np.uint8))
             h, w = person.shape[:2]
-            hit = (
+            self._boxes[margin] = (
                 (max(0, bx - margin), max(0, by - margin), min(w, bx + bw + margin), min(h, by + bh + margin))
                 if bw and bh
                 else None
             )
-            self._bounds[key] = hit
+        hit = self._boxes[margin]
         if hit is None:
             return None
         dx, dy = self.shift
         h, w = self.layer("person").shape[:2]
-        x0, y0, x1, y1 = hit  # type: ignore[misc]
+        x0, y0, x1, y1 = hit
         return max(0, x0 + dx), max(0, y0 + dy), min(w, x1 + dx), min(h, y1 + dy)
-
-    def person_in(self, tile: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
-        """The part of `tile` (x0, y0, x1, y1) the person's mask covers, or None: only
-        there can anything be kept (a person fills half of their box or less)."""
-        hit = self._bounds.get(tile, ())
-        if hit != ():
-            return hit  # type: ignore[return-value]
-        x0, y0 = tile[0], tile[1]
-        covered = (self.crop("person", tile) > 1e-3).astype(np.uint8)
-        bx, by, bw, bh = cv2.boundingRect(covered)
-        found = (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh) if bw and bh else None
-        if len(self._bounds) >= 8:
-            self._bounds.clear()
-        self._bounds[tile] = found
-        return found
 
     def crop(self, name: str, tile: tuple[int, int, int, int]) -> np.ndarray:
         """`tile` (x0, y0, x1, y1) of the `layer` `name` as the moved person sees it: read
@@ -170,7 +163,7 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         pose=source.pose.translated(dx / scale, dy / scale),
         shift=(dx, dy),
         _sides={},
-        _bounds={},
+        _boxes=source._boxes,  # the same person, moved by `shift` when read
         _layers=source._layers,  # the same pixels, read from elsewhere
     )
 
@@ -180,6 +173,10 @@ def moved_joints(found: Pose, pose: Pose, tolerance: float) -> np.ndarray:
     `tolerance` photo pixels away, or shown or hidden since)."""
     shift = np.linalg.norm(pose.xy - found.xy, axis=1)
     return (pose.visible != found.visible) | (pose.visible & (shift > tolerance))
+
+
+def _stayed(moved: np.ndarray, *names: str) -> bool:
+    return not any(moved[JOINT_INDEX[n]] for n in names)
 
 
 def _is_head_bone(a: str, b: str) -> bool:
@@ -235,18 +232,15 @@ def _partition(
     def seen(*names: str) -> bool:
         return all(found.visible[JOINT_INDEX[n]] for n in names)
 
-    def stayed(*names: str) -> bool:
-        return not any(moved[JOINT_INDEX[n]] for n in names)
-
     for a, b in LIMBS:
         if seen(a, b):
-            if stayed(a, b) and not (head and _is_head_bone(a, b)):
+            if _stayed(moved, a, b) and not (head and _is_head_bone(a, b)):
                 target = still_bones
             else:
                 target = head_bones if head and _is_head_bone(a, b) else moved_bones
             cv2.line(target, fr.pt(found, a), fr.pt(found, b), 1, line)
     if seen(*_TORSO):
-        target = still_bones if stayed(*_TORSO) else moved_bones
+        target = still_bones if _stayed(moved, *_TORSO) else moved_bones
         cv2.fillPoly(target, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
     far = np.full((fr.wh, fr.ww), np.float32(1e9))
 
@@ -295,15 +289,14 @@ def kept_part(
     scale: float,
     box_side: float,
 ) -> Part | None:
-    """`kept_region` as (weight, part, fill): the weights over `part` (x0, y0, x1, y1 within
-    the tile) and `fill`, the weight everywhere else. Only around what moved is anything
-    but the photo, so the composite blends only there (a drag of one wrist changes a tenth
-    of the tile). How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
-    photo's own for `pose`: (h, w) float32 in [0, 1], or None when nothing is kept (every
-    limb moved). The background near what stayed is the photo's too: the render's halo and
-    the empty scene's fill belong only where a limb moved from or to. `box_side`: the stable box's side in
-    photo pixels (what `STILL` is a share of). A moved head is not kept here but carried
-    (`carried_head`)."""
+    """How much of each pixel of `tile` (x0, y0, x1, y1 in the composite's pixels) stays the
+    photo's own for `pose`, as (weight, part, fill): the weights over `part` (x0, y0, x1, y1
+    within the tile) and `fill`, the weight everywhere else; None when nothing is kept
+    (every limb moved). Only around what moved is anything but the photo, so the composite
+    blends only there (a drag of one wrist changes a tenth of the tile). The background near
+    what stayed is the photo's too: the render's halo and the empty scene's fill belong only
+    where a limb moved from or to. `box_side`: the stable box's side in photo pixels (what
+    `STILL` is a share of). A moved head is not kept here but carried (`carried_head`)."""
     fr = _Frame.of(tile, scale)
     if fr.w <= 0 or fr.h <= 0:
         return None
@@ -322,16 +315,12 @@ def kept_part(
     band = max(1, round(BAND * size))
     now = np.zeros((fr.wh, fr.ww), np.uint8)
     wide = np.zeros((fr.wh, fr.ww), np.uint8)  # over the background: the render's whole limb
-
-    def stayed(*names: str) -> bool:
-        return not any(moved[JOINT_INDEX[n]] for n in names)
-
     for a, b in LIMBS:
-        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not stayed(a, b):
+        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
             cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
             cv2.line(wide, fr.pt(pose, a), fr.pt(pose, b), 1, WIDE * band)
     face = [n for n in _FACE if found.visible[JOINT_INDEX[n]]]
-    if face and not stayed(*face, "cneck"):
+    if face and not _stayed(moved, *face, "cneck"):
         disc = head_disc(pose)
         if disc is not None:  # the moved head, where it is now, is the render's (or carried)
             (cx, cy), radius = disc
@@ -344,7 +333,9 @@ def kept_part(
     on_person = keep * (1.0 - now.astype(np.float32))
     # A person moved as a whole takes only themselves along: their background stays put.
     off_person = (
-        keep * (1.0 - np.maximum(now, wide).astype(np.float32)) if source.shift == (0, 0) else 0.0 * keep
+        keep * (1.0 - np.maximum(now, wide).astype(np.float32))
+        if source.shift == (0, 0)
+        else np.zeros_like(keep)
     )
     sigma = FEATHER * size
     if sigma >= 0.3:

@@ -27,7 +27,7 @@ from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
 from vunet_studio.framing import Box, FramingError, pose_box
-from vunet_studio.imageio import ImageLoadError, as_rgb_uint8, is_grey, load_image
+from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.pose_io import PoseFileError, read_poses
@@ -199,8 +199,8 @@ def _composite_scene(
         t0 = time.perf_counter()
         seg = segment_person(image, app_pose)
         scene = empty_scene(image, seg.mask).image
-        if not args.no_keep and image.dtype == np.uint8:
-            kept = KeptSource(as_rgb_uint8(image), np.asarray(seg.mask, np.float32), app_pose)
+        if not args.no_keep:
+            kept = KeptSource.of(image, seg.mask, app_pose)
         logger.info(
             "empty scene of %s in %.0f ms (mask by %s)",
             args.appearance,

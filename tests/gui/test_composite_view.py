@@ -29,14 +29,20 @@ def _drag_joint(qtbot, window, joint: str, by: QPoint, steps: int) -> tuple[np.n
     return before, grab_canvas(window)
 
 
-def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_path: Path) -> None:
+def _open_basketball1(qtbot, make_window, tmp_path: Path):
+    """The window with a copy of basketball1.png open and its composite shown."""
     photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
     window = make_window(RealPose())
     window.resize(1000, 700)
     (pid,) = open_and_wait(qtbot, window, [photo])
     window.doc.set_current(pid)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)  # once the empty scene is made
+    return window
+
+
+def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_path: Path) -> None:
+    window = _open_basketball1(qtbot, make_window, tmp_path)
     canvas = window.canvas
-    qtbot.waitUntil(canvas.composite_shown, timeout=20000)  # once the empty scene is made
 
     # Requests carry one box for the whole drag: the person is not rescaled or recropped.
     boxes: list[tuple[float, float, float]] = []
@@ -129,12 +135,7 @@ def test_a_portrait_is_re_posed_in_its_photo(qtbot, make_window, tmp_path: Path)
 def test_what_a_drag_left_in_place_stays_the_photos_own(qtbot, make_window, tmp_path: Path) -> None:
     from vunet_studio.workspace import AppearanceSpec
 
-    photo = Path(shutil.copy(PHOTOS / "basketball1.png", tmp_path / "basketball1.png"))
-    window = make_window(RealPose())
-    window.resize(1000, 700)
-    (pid,) = open_and_wait(qtbot, window, [photo])
-    window.doc.set_current(pid)
-    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    window = _open_basketball1(qtbot, make_window, tmp_path)
     _, after = _drag_joint(qtbot, window, "rwrist", QPoint(-40, -60), steps=12)
     pose = window.doc.current.pose
     view = window.composite_view

@@ -204,7 +204,6 @@ def _make_job(
     source = None
     if kept is not None:
         image, mask, pose = kept
-        # A 16-bit or float photo keeps no pixels: its 8-bit empty scene is what is shown.
-        if image.dtype == np.uint8 and image.shape[:2] == (h, w) and mask.shape[:2] == (h, w):
-            source = KeptSource(image, mask, pose, size if scale < 1.0 else None)  # resized by the render thread
+        if image.shape[:2] == (h, w):  # resized by the render thread, on first use
+            source = KeptSource.of(image, mask, pose, size if scale < 1.0 else None)
     return CompositeJob(rgb, scale, base_box, is_grey(rgb), source)
