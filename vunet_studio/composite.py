@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vunet_studio.borrowed import HeadSource, borrowed_head
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
 from vunet_studio.kept import STILL, KeptSource, Part, carried_head, following, kept_part
@@ -256,20 +257,47 @@ def repose(
     grey: bool = False,
     frame: bool = True,
     kept: KeptSource | None = None,
+    borrowed: HeadSource | None = None,
 ) -> Reposed:
     """Render `appearance` in `pose` (photo pixels) in the stable box around `base_box`, and
     composite it onto `scene` (the empty scene, or any background, at `scale` x the photo).
     frame=False skips the whole frame: the live view repaints only the tile.
     kept: the photo's own person where the edit left them (`vunet_studio.kept`), for a person
-    re-posed in their own photo with their own look; None composites the render alone."""
+    re-posed in their own photo with their own look; None composites the render alone.
+    borrowed: the look photo's head (`vunet_studio.borrowed`), carried over the render when
+    the look is another photo's; ignored with `kept` (the own head is kept or carried)."""
     box = stable_box(base_box, pose)
     render = engine.render(appearance, pose, box=box)
     alpha = render_alpha(render)
     if kept is None:
         tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
+        if borrowed is not None:
+            tile = with_borrowed(tile, scene, borrowed, pose, scale=scale, grey=grey)
     else:
         tile = _kept_tile(scene, render.image, alpha.mask, box, kept, pose, scale=scale, grey=grey)
     return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)
+
+
+def with_borrowed(
+    region: Region | None, scene: np.ndarray, source: HeadSource, pose: Pose, *, scale: float, grey: bool
+) -> Region | None:
+    """`region` (a blended tile of `scene`, or None) with the look photo's head carried onto
+    `pose` over it (`borrowed.borrowed_head`), the tile grown to hold the head; unchanged
+    when the face does not fit."""
+    h, w = scene.shape[:2]
+    carried = borrowed_head(source, pose, (w, h), scale=scale, grey=grey)
+    if carried is None:
+        return region
+    weight, pixels, (hx, hy) = carried
+    hh, hw = weight.shape[:2]
+    rect = (hx, hy, hx + hw, hy + hh)
+    if region is None:
+        region = (np.array(scene[hy : hy + hh, hx : hx + hw], dtype=np.uint8, copy=True), hx, hy)
+    tile, x, y = covering(region, scene, rect)
+    out = np.array(tile, dtype=np.uint8, copy=True)
+    under = np.ascontiguousarray(out[hy - y : hy - y + hh, hx - x : hx - x + hw])
+    out[hy - y : hy - y + hh, hx - x : hx - x + hw] = cv2.blendLinear(pixels, under, weight, 1.0 - weight)
+    return out, x, y
 
 
 def covering(region: Region, scene: np.ndarray, rect: tuple[int, int, int, int] | None) -> Region:

@@ -49,7 +49,7 @@ BAND = 0.08
 #: the moved limb to show, and the render's sleeve or hand is wider than a forearm.
 WIDE = 2
 _TORSO = ("lhip", "lshoulder", "rshoulder", "rhip")
-_FACE = ("cnose", "reye", "leye", "rear", "lear")
+FACE = ("cnose", "reye", "leye", "rear", "lear")
 
 
 @dataclass(frozen=True)
@@ -180,13 +180,13 @@ def _stayed(moved: np.ndarray, *names: str) -> bool:
 
 
 def _is_head_bone(a: str, b: str) -> bool:
-    return (a in _FACE or b in _FACE) and {a, b} <= {*_FACE, "cneck"}
+    return (a in FACE or b in FACE) and {a, b} <= {*FACE, "cneck"}
 
 
 def _head_moved(found: Pose, pose: Pose, moved: np.ndarray) -> bool:
     """The face moved, and at least one of its joints is seen in both poses to carry it by."""
-    both = [n for n in _FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
-    return bool(both) and any(moved[JOINT_INDEX[n]] for n in _FACE)
+    both = [n for n in FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    return bool(both) and any(moved[JOINT_INDEX[n]] for n in FACE)
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,7 @@ def kept_part(
         if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
             cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
             cv2.line(wide, fr.pt(pose, a), fr.pt(pose, b), 1, WIDE * band)
-    face = [n for n in _FACE if found.visible[JOINT_INDEX[n]]]
+    face = [n for n in FACE if found.visible[JOINT_INDEX[n]]]
     if face and not _stayed(moved, *face, "cneck"):
         disc = head_disc(pose)
         if disc is not None:  # the moved head, where it is now, is the render's (or carried)
@@ -390,6 +390,26 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([r, (md - r @ ms)[:, None]])
 
 
+def head_share(
+    source: KeptSource, moved: np.ndarray, tile: tuple[int, int, int, int], *, scale: float
+) -> np.ndarray | None:
+    """How much of each pixel of `tile` (composite pixels) is the person's head in the pose as
+    found: the mask's pixels nearer the head's bones than any other (`moved`: the joints that
+    moved, the face among them), feathered; (h, w) float32, or None with no head to carry."""
+    fr = _Frame.of(tile, scale)
+    if fr.w <= 0 or fr.h <= 0:
+        return None
+    _, head = _partition(source, moved, True, fr)
+    if head is None or not head.any():
+        return None
+    sigma = FEATHER * person_height(source.pose) * fr.k
+    soft = cv2.GaussianBlur(head, (0, 0), sigma) if sigma >= 0.3 else head
+    if (fr.ww, fr.wh) != (fr.w, fr.h):
+        soft = cv2.resize(soft, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
+    out: np.ndarray = soft * source.crop("person", tile)
+    return out
+
+
 def carried_head(
     source: KeptSource,
     pose: Pose,
@@ -409,15 +429,10 @@ def carried_head(
     moved = moved_joints(found, pose, STILL * box_side)
     if not _head_moved(found, pose, moved):
         return None
-    _, head = _partition(source, moved, True, fr)
-    if head is None or not head.any():
+    soft = head_share(source, moved, tile, scale=scale)
+    if soft is None:
         return None
-    sigma = FEATHER * person_height(found) * fr.k
-    soft = cv2.GaussianBlur(head, (0, 0), sigma) if sigma >= 0.3 else head
-    if (fr.ww, fr.wh) != (fr.w, fr.h):
-        soft = cv2.resize(soft, (fr.w, fr.h), interpolation=cv2.INTER_LINEAR)
-    soft = soft * source.crop("person", tile)
-    both = [JOINT_INDEX[n] for n in _FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    both = [JOINT_INDEX[n] for n in FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
     origin = np.array([fr.x0, fr.y0], np.float64)
     m = similarity(
         found.xy[both].astype(np.float64) * scale - origin, pose.xy[both].astype(np.float64) * scale - origin

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vunet_studio.borrowed import HeadSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
@@ -98,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --composite, re-posing within one photo: render the whole person, also where the "
         "pose is unchanged (default: the photo's own pixels there, only what moved re-rendered)",
+    )
+    p.add_argument(
+        "--no-borrow-head",
+        action="store_true",
+        help="with --composite --background: render the head too (default: the appearance photo's own "
+        "head is carried onto each pose, where the model's 128-pixel face is a blur)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks)")
@@ -175,14 +182,16 @@ def _composite_scene(
     app_pose: Pose,
     poses: list[Pose],
     background: np.ndarray | None,
-) -> tuple[np.ndarray, Box, bool, KeptSource | None]:
+) -> tuple[np.ndarray, Box, bool, KeptSource | HeadSource | None]:
     """The scene every pose is composited onto, the stable box, whether to stay grey and
-    the photo's own person to keep where a pose leaves them (`vunet_studio.kept`).
+    the photo's own person to keep where a pose leaves them (`vunet_studio.kept`) or its
+    head to carry onto each pose (`vunet_studio.borrowed`).
 
     Re-posing within one photo (the target poses live in the appearance photo's frame), the
     scene is that photo with its person removed and the box the one around its person, so an
     unchanged pose gives back the photo; what did not move stays the photo's own unless
-    `--no-keep`. `--background` puts the person into another picture.
+    `--no-keep`. `--background` puts the person into another picture, with the appearance
+    photo's head unless `--no-borrow-head`.
     """
     h, w = image.shape[:2]
     frames = {tuple(p.image_size or (w, h)) for p in poses}
@@ -190,11 +199,13 @@ def _composite_scene(
         raise CliError("--composite needs all target poses in one frame size; render them separately")
     frame_w, frame_h = frames.pop()
     same_photo = (frame_w, frame_h) == (w, h)
-    kept = None
+    kept: KeptSource | HeadSource | None = None
     if background is not None:
         scene = np.asarray(
             Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.Resampling.BICUBIC)
         )
+        if not args.no_borrow_head:
+            kept = HeadSource.of(image, segment_person(image, app_pose).mask, app_pose)
     elif same_photo:
         t0 = time.perf_counter()
         seg = segment_person(image, app_pose)
@@ -280,7 +291,16 @@ def run(args: argparse.Namespace) -> int:
     with bar:
         for pose, target in zip(poses, targets, strict=True):
             if scene is not None and base_box is not None:
-                done = repose(engine, appearance, pose, scene, base_box, grey=grey, kept=kept)
+                done = repose(
+                    engine,
+                    appearance,
+                    pose,
+                    scene,
+                    base_box,
+                    grey=grey,
+                    kept=kept if isinstance(kept, KeptSource) else None,
+                    borrowed=kept if isinstance(kept, HeadSource) else None,
+                )
                 out, render = done.image, done.render
                 assert out is not None  # frame=True: the whole frame
                 logger.info("alpha from %s", done.alpha.source)

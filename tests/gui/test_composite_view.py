@@ -168,3 +168,53 @@ def test_what_a_drag_left_in_place_stays_the_photos_own(qtbot, make_window, tmp_
     assert view.keeps(photo_obj)
     photo_obj.appearance = AppearanceSpec(mode="sample", seed=3)
     assert not view.keeps(photo_obj)
+
+
+class _PoseByPhoto:
+    """The estimator stand-in for the test photos: each photo's person, told by its size."""
+
+    def estimate(self, image: np.ndarray) -> list:
+        from _photo_helpers import PEOPLE, photo
+
+        return [pose_of(k) for k in PEOPLE if photo(k).shape[:2] == image.shape[:2]][:1]
+
+
+def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: Path) -> None:
+    import cv2
+    from PIL import Image
+
+    from vunet_studio.segmentation import head_disc
+    from vunet_studio.workspace import AppearanceSpec
+
+    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
+    window = make_window(_PoseByPhoto())
+    window.resize(1000, 700)
+    astronaut, grace = open_and_wait(qtbot, window, paths)
+    window.doc.set_current(astronaut)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    view = window.composite_view
+    window.editor.set_appearance(AppearanceSpec(mode="photo", source=grace), "Use Grace's look")
+    photo = window.doc.current
+    assert view.borrows_from(photo) is window.doc.photo(grace)
+    # Grace's person mask is made in the background; then her head comes with her look.
+    qtbot.waitUntil(
+        lambda: (job := view.export_job(photo)) is not None and job.borrowed is not None, timeout=20000
+    )
+    (cx, cy), r = head_disc(photo.pose)
+    x0, y0, x1, y1 = (round(v) for v in (cx - 0.6 * r, cy - 0.6 * r, cx + 0.6 * r, cy + 0.6 * r))
+
+    def exported_face(name: str) -> np.ndarray:
+        with qtbot.waitSignal(window.files.exported, timeout=20000):
+            assert window.files.export_render(tmp_path / name)
+        img = np.asarray(Image.open(tmp_path / name).convert("L"))
+        return img[y0:y1, x0:x1]
+
+    def sharpness(img: np.ndarray) -> float:
+        return float(cv2.Laplacian(img.astype(np.float32), cv2.CV_32F).var())
+
+    carried = exported_face("carried.png")
+    view.act_borrow.setChecked(False)  # View ▸ Carry the look photo's head, off: the model's face
+    rendered = exported_face("rendered.png")
+    own = cv2.cvtColor(photo.image, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1]  # the astronaut's own face
+    assert sharpness(carried) > 3 * sharpness(rendered)  # a face, not a blur
+    assert np.abs(carried.astype(int) - own.astype(int)).mean() > 15  # and not the astronaut's

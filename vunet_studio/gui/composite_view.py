@@ -6,7 +6,9 @@ or colour), and lays the composited frames it gets back over the canvas photo. T
 render stays in its dock for inspection. View ▸ "Re-posed person in the photo" turns it off.
 A person re-posed with their own look keeps the photo's own pixels where the edit left them
 (`vunet_studio.kept`); View ▸ "Keep the photo where the pose is unchanged" turns that off, to
-see the model's render of the whole person.
+see the model's render of the whole person. With another photo's look, that photo's own head
+is carried onto the pose (`vunet_studio.borrowed`); View ▸ "Carry the look photo's head" turns
+that off.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
 
+from vunet_studio.borrowed import HeadSource
 from vunet_studio.composite import stable_box
 from vunet_studio.framing import FramingError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
@@ -34,6 +37,11 @@ from vunet_studio.pose import Pose
 from vunet_studio.workspace import Photo
 
 log = logging.getLogger(__name__)
+
+#: What a photo's composite job is made from: its scene, the display side, whether it keeps
+#: the photo's own person, and the look photo's scene (with its mask made or not) to borrow a
+#: head from.
+JobKey = tuple[SceneKey, int, bool, tuple[SceneKey, bool] | None]
 
 #: The composite shown while editing is made at most this many pixels on its long side: a
 #: 12-megapixel photo composited at full size would cost more than the render. Exports use
@@ -65,9 +73,9 @@ class CompositeView(QObject):
     ) -> None:
         super().__init__(parent)
         self._doc, self._canvas, self._scenes, self._rerender = doc, canvas, scenes, rerender
-        self._jobs: dict[int, tuple[tuple[SceneKey, int, bool], CompositeJob]] = {}
+        self._jobs: dict[int, tuple[JobKey, CompositeJob]] = {}
         self._alpha_source = ""
-        self._scene_shown: tuple[int, tuple[SceneKey, int, bool]] | None = None
+        self._scene_shown: tuple[int, JobKey] | None = None
         self.act_show = QAction("Re-posed person in the &photo", self)
         self.act_show.setStatusTip("Show the render composited into the photo (off: the photo as it is)")
         self.act_show.setCheckable(True)
@@ -80,6 +88,13 @@ class CompositeView(QObject):
         self.act_keep.setCheckable(True)
         self.act_keep.setChecked(True)
         self.act_keep.toggled.connect(lambda _on: self._rerender())
+        self.act_borrow = QAction("Carry the look photo's &head", self)
+        self.act_borrow.setStatusTip(
+            "With another photo's look, show that photo's own head on the pose instead of the model's render of it"
+        )
+        self.act_borrow.setCheckable(True)
+        self.act_borrow.setChecked(True)
+        self.act_borrow.toggled.connect(lambda _on: self._rerender())
         scenes.ready.connect(self._on_scene_ready)
         render.compositeReady.connect(self._on_frame)
         doc.currentChanged.connect(self._on_current_changed)
@@ -94,7 +109,7 @@ class CompositeView(QObject):
         if scene is None:
             return None
         side = self.display_side(photo)
-        key = (scene, side, self.keeps(photo))
+        key = (scene, side, self.keeps(photo), self._head_key(photo))
         hit = self._jobs.get(photo.id)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -136,7 +151,33 @@ class CompositeView(QObject):
         for p in poses:
             box = stable_box(box, p)
         kept = (photo.image, scene.mask, photo.source_pose) if self.keeps(photo) else None
-        return _make_job(scene.scene, box, max_side, kept)
+        return _make_job(scene.scene, box, max_side, kept, self._head_source(photo))
+
+    def borrows_from(self, photo: Photo) -> Photo | None:
+        """The photo whose head renders of `photo` carry (`vunet_studio.borrowed`): the look's,
+        when it is another single photo with a person found in it; else None."""
+        spec = photo.appearance
+        if not self.act_borrow.isChecked() or spec.mode != "photo" or spec.source in (None, photo.id):
+            return None
+        look = self._doc.photo(spec.source)
+        if look is None or look.image is None or look.source_pose is None:
+            return None
+        return look
+
+    def _head_source(self, photo: Photo) -> HeadSource | None:
+        """The look photo's head for renders of `photo`, once that photo's person mask is made
+        (asked for here; `ready` renders again)."""
+        look = self.borrows_from(photo)
+        if look is None or look.image is None or look.source_pose is None:
+            return None
+        made = self._scenes.request(look)
+        return None if made is None else HeadSource.of(look.image, made.mask, look.source_pose)
+
+    def _head_key(self, photo: Photo) -> tuple[SceneKey, bool] | None:
+        """What a job's borrowed head depends on: the look photo's scene and whether its mask is made."""
+        look = self.borrows_from(photo)
+        key = None if look is None else scene_key(look)
+        return None if look is None or key is None else (key, self._scenes.request(look) is not None)
 
     def keeps(self, photo: Photo) -> bool:
         """Whether renders of `photo` keep its own person where the pose is unchanged: with
@@ -147,7 +188,10 @@ class CompositeView(QObject):
 
     def _on_scene_ready(self, photo_id: int) -> None:
         photo = self._doc.current
-        if photo is not None and photo.id == photo_id and self.act_show.isChecked():
+        if photo is None or not self.act_show.isChecked():
+            return
+        look = self.borrows_from(photo)
+        if photo.id == photo_id or (look is not None and look.id == photo_id):
             self._rerender()
 
     def _on_frame(
@@ -192,8 +236,10 @@ def _make_job(
     base_box: tuple[float, float, float],
     max_side: int | None,
     kept: tuple[np.ndarray, np.ndarray, Pose] | None = None,
+    borrowed: HeadSource | None = None,
 ) -> CompositeJob:
-    """The job at the export or display size; `kept`: (photo, person mask, pose as found)."""
+    """The job at the export or display size; `kept`: (photo, person mask, pose as found);
+    `borrowed`: the look photo's head (in its own pixels: the job's scale places it)."""
     rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
     h, w = rgb.shape[:2]
@@ -206,4 +252,4 @@ def _make_job(
         image, mask, pose = kept
         if image.shape[:2] == (h, w):  # resized by the render thread, on first use
             source = KeptSource.of(image, mask, pose, size if scale < 1.0 else None)
-    return CompositeJob(rgb, scale, base_box, is_grey(rgb), source)
+    return CompositeJob(rgb, scale, base_box, is_grey(rgb), source, None if source is not None else borrowed)

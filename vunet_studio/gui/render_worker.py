@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from vunet_studio.borrowed import HeadSource
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 #: How often the worker lets the engine read the machine's load between renders.
 WATCH_LOAD_MS = 250
+
 
 def default_engine_factory(checkpoint: str | Path | None, device: str, progress: ProgressFn, /) -> Renderer:
     # Imported here, in the render thread: torch takes seconds to import and the window
@@ -57,13 +59,15 @@ class CompositeJob:
     """Where a render goes back into its photo: the photo's empty scene at display size
     (`scale` display pixels per photo pixel), the person's stable box in photo pixels
     (`composite.stable_box` extends it per pose), whether the photo is grey, and the photo's
-    own person where an edit leaves them (`vunet_studio.kept`; None: the render alone)."""
+    own person where an edit leaves them (`vunet_studio.kept`; None: the render alone), or,
+    with another photo's look, that photo's head to carry onto the pose (`vunet_studio.borrowed`)."""
 
     scene: np.ndarray
     scale: float
     base_box: tuple[float, float, float]
     grey: bool = False
     kept: KeptSource | None = None
+    borrowed: HeadSource | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,7 @@ class RenderWorker(QObject):
                     grey=job.grey,
                     frame=False,  # only the tile changes: the view shows the scene under it
                     kept=job.kept,
+                    borrowed=job.borrowed,
                 )
                 result = done.render
                 if done.tile is not None:
@@ -296,7 +301,15 @@ class RenderWorker(QObject):
         from vunet_studio.composite import repose
 
         image = repose(
-            self._engine, appearance, pose, job.scene, job.base_box, scale=job.scale, grey=job.grey, kept=job.kept
+            self._engine,
+            appearance,
+            pose,
+            job.scene,
+            job.base_box,
+            scale=job.scale,
+            grey=job.grey,
+            kept=job.kept,
+            borrowed=job.borrowed,
         ).image
         assert image is not None  # frame=True: the whole frame
         return image
