@@ -136,6 +136,39 @@ def test_within_its_photo_what_did_not_move_stays_the_photos_own(
     assert np.abs(np.asarray(Image.open(whole))[near].astype(int) - photo[near]).max() > 10
 
 
+def test_into_another_picture_the_appearance_photos_head_comes_along(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The person of files["photo"] (noise: every pixel its own) put into a plain picture twice
+    # the size, standing elsewhere at twice their size: around the nose are the photo's own
+    # pixels, enlarged, not the (tiny, untrained) model's render.
+    import cv2
+
+    photo = np.asarray(Image.open(files["photo"]).convert("RGB"))
+    background = tmp_path / "room.png"
+    Image.fromarray(np.full((2 * H, 2 * W, 3), (150, 110, 90), np.uint8)).save(background)
+    here = Pose.template(W, H, (60, 20, 100, 150))
+    there = Pose.template(2 * W, 2 * H, (200, 60, 280, 320))
+    target = tmp_path / "there.json"
+    write_openpose(target, [there], (2 * W, 2 * H))
+    carried, rendered = tmp_path / "carried.png", tmp_path / "rendered.png"
+    base = [*_base(files), "--pose", str(target), "--composite", "--background", str(background)]
+    assert _run([*base, "-o", str(carried)], capsys)[0] == 0
+    assert _run([*base, "-o", str(rendered), "--no-borrow-head"], capsys)[0] == 0
+    with_head, without = (np.asarray(Image.open(p)).astype(np.float64) for p in (carried, rendered))
+    sx, sy = (round(float(v)) for v in here.xy[JOINT_INDEX["cnose"]])
+    tx, ty = (round(float(v)) for v in there.xy[JOINT_INDEX["cnose"]])
+    own = cv2.resize(photo[sy - 3 : sy + 3, sx - 3 : sx + 3], (12, 12), interpolation=cv2.INTER_LINEAR)
+
+    def likeness(shown: np.ndarray) -> float:
+        return float(np.corrcoef(shown[ty - 6 : ty + 6, tx - 6 : tx + 6].ravel(), own.astype(np.float64).ravel())[0, 1])
+
+    assert likeness(with_head) > 0.6
+    assert likeness(without) < 0.3
+    kx, ky = (round(float(v)) for v in there.xy[JOINT_INDEX["lknee"]])  # the legs: the render's either way
+    assert np.array_equal(with_head[ky - 2 : ky + 3, kx - 2 : kx + 3], without[ky - 2 : ky + 3, kx - 2 : kx + 3])
+
+
 def test_batch_folder_and_pattern(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
