@@ -1,6 +1,6 @@
 """The person re-posed inside their photo: drag-to-pixels, GUI stalls and export times.
 
-    python benchmarks/composite_latency.py [--checkpoint CKPT] [--moves 100] [--json OUT]
+    python benchmarks/composite_latency.py [--checkpoint CKPT] [--moves 100] [--look PHOTO [--no-borrow]] [--json OUT]
 
 For a 640x480 photo (OpenCV's basketball1, from tests/data/photos) and the same photo
 enlarged to 12 megapixels (4000x3000), with the real engine (the default model unless
@@ -11,6 +11,8 @@ enlarged to 12 megapixels (4000x3000), with the real engine (the default model u
   * the GUI thread's longest stall during the drag (largest gap of a 5 ms heartbeat, - 5 ms);
   * export: the still at full resolution, and a 60-frame animation (GIF at the photo's size
     capped by the animation-size preference, 1280 px by default), from the click to the file.
+--look PHOTO re-poses each photo's person with PHOTO's look, that photo's head carried onto
+the pose (`vunet_studio.borrowed`; --no-borrow: View ▸ Carry the look photo's head, off).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     app, window = open_window(args)
     window.load_engine()
     window.composite_view.act_keep.setChecked(not args.no_keep)
+    window.composite_view.act_borrow.setChecked(not args.no_borrow)
     problem = wait_for_model(app, window)
     if problem:
         raise RuntimeError(problem)
@@ -67,6 +70,22 @@ def run(args: argparse.Namespace) -> list[dict]:
         if not wait_until(app, window.canvas.composite_shown, 120):
             raise RuntimeError("no composite shown (the empty scene was not made?)")
         photo = window.doc.current
+        if args.look:
+            from vunet_studio.workspace import AppearanceSpec
+
+            (look,) = window.files.add_photos([Path(args.look)])
+            window.doc.set_current(pid)
+            window.editor.set_appearance(AppearanceSpec(mode="photo", source=look), "Use the look")
+            view = window.composite_view
+
+            def ready() -> bool:
+                job = view.job_for(photo)
+                return job is not None and (args.no_borrow or job.borrowed is not None)
+
+            if not wait_until(app, ready, 120):
+                raise RuntimeError("the look photo's person mask was not made")
+            window.editor.request_render()
+            wait_until(app, lambda: False, 1.0)
         canvas, vp = window.canvas, window.canvas.viewport()
         latencies: list[float] = []
         window.composite_view.frameShown.connect(latencies.append)
@@ -150,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="render the whole person (View ▸ Keep the photo where the pose is unchanged, off)",
     )
+    ap.add_argument("--look", help="re-pose with this photo's look (its head carried onto the pose)")
+    ap.add_argument("--no-borrow", action="store_true", help="with --look: render the head too")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     results = run(args)
