@@ -1,0 +1,123 @@
+"""How sharp is the re-posed person's head, with another photo's look?
+
+    python benchmarks/borrowed_faces.py [--photos DIR] [--checkpoint CKPT] [--json OUT]
+
+For every ordered pair (A, B) of the photos in DIR (default: tests/data/photos) whose person
+shows a full torso, A's person is given B's look and an arm raised, in A's photo, as the app
+shows it: rendered in A's stable box, composited onto A's empty scene, once with B's head
+carried onto the pose (`vunet_studio.borrowed`, the app's default) and once without (View ▸
+Carry the look photo's head, off). Reported per pair and in total:
+  sharpness   the variance of the Laplacian of the grey head disc's square (a blur scores
+              low; the photo's own head at the same place is given for scale);
+  ms          the borrowed head's own cost per frame at the photo's resolution
+              (`composite.with_borrowed`, median of 20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from repose_sheet import raised_arm  # noqa: E402
+
+log = logging.getLogger("borrowed_faces")
+
+
+def _sharpness(image: np.ndarray, disc: tuple[tuple[float, float], float]) -> float:
+    (cx, cy), r = disc
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (max(0, round(cx - r)), max(0, round(cy - r)), min(w, round(cx + r)), min(h, round(cy + r)))
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=Path, default=REPO / "tests" / "data" / "photos")
+    ap.add_argument("--checkpoint", help="default: the bundled model")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from vunet_studio.borrowed import HeadSource
+    from vunet_studio.composite import repose, with_borrowed
+    from vunet_studio.engine import AppearanceImage, RenderEngine
+    from vunet_studio.estimation import create_chain, find_people
+    from vunet_studio.framing import pose_box
+    from vunet_studio.imageio import is_grey, is_image_path, load_image
+    from vunet_studio.scene import empty_scene
+    from vunet_studio.segmentation import head_disc, segment_person
+
+    engine = RenderEngine(args.checkpoint, device="cpu")
+    chain = create_chain()
+    people = []
+    for path in sorted(p for p in args.photos.iterdir() if is_image_path(p)):
+        image = load_image(path)
+        found = find_people(image, None, chain)
+        if found.origin == "template" or not found.poses[0].renderable():
+            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
+            continue
+        pose = found.poses[0]
+        mask = segment_person(image, pose).mask
+        people.append((path.name, image, pose, mask, empty_scene(image, mask).image))
+    rows: list[dict[str, Any]] = []
+    if True:  # one block per photo A
+        for a_name, a_img, a_pose, _a_mask, scene in people:
+            target = raised_arm(a_pose)
+            disc = head_disc(target)
+            assert disc is not None  # every photo here shows a face
+            own = _sharpness(a_img, disc)
+            for b_name, b_img, b_pose, b_mask, _ in people:
+                if b_name == a_name:
+                    continue
+                look = engine.encode(AppearanceImage(b_img, b_pose))
+                head = HeadSource.of(b_img, b_mask, b_pose)
+                grey = is_grey(a_img)
+                row: dict[str, Any] = {"photo": a_name, "look": b_name, "own_sharp": own}
+                for label, borrowed in (("carried", head), ("rendered", None)):
+                    done = repose(engine, look, target, scene, pose_box(a_pose), grey=grey, borrowed=borrowed)
+                    assert done.image is not None
+                    row[f"{label}_sharp"] = _sharpness(done.image, disc)
+                if head is not None:
+                    tile = (np.zeros((8, 8, 3), np.uint8), 0, 0)
+                    times = []
+                    for _ in range(20):
+                        t0 = time.perf_counter()
+                        with_borrowed(tile, scene, head, target, scale=1.0, grey=grey)
+                        times.append((time.perf_counter() - t0) * 1e3)
+                    row["ms"] = float(np.median(times))
+                rows.append(row)
+                log.info(
+                    "%-16s look of %-16s head sharpness %6.0f carried, %6.0f rendered (the photo's own: %.0f)",
+                    a_name, b_name, row["carried_sharp"], row["rendered_sharp"], own,
+                )  # fmt: skip
+    n = len(rows)
+    print(f"{n} re-posings with another photo's look ({len(people)} photos)")
+    sharp_c, sharp_r = (float(np.median([r[f"{k}_sharp"] for r in rows])) for k in ("carried", "rendered"))
+    sharp_own = float(np.median([r["own_sharp"] for r in rows]))
+    better = sum(r["carried_sharp"] > 2 * r["rendered_sharp"] for r in rows)
+    print(f"median head sharpness: carried {sharp_c:.0f}, rendered {sharp_r:.0f} (the photos' own heads: {sharp_own:.0f})")
+    print(f"carried sharper than rendered by 2x or more: {better}/{n}")
+    ms = [r["ms"] for r in rows if "ms" in r]
+    if ms:
+        print(f"borrowed head, per frame at the photo's size: median {np.median(ms):.2f} ms, max {max(ms):.2f} ms")
+    if args.json:
+        from vunet_studio.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
