@@ -4,7 +4,8 @@ One row per photo: the photo | arm raised, before (the square render pasted into
 the app showed it until the composite) | arm raised, the whole person rendered (composited
 into the photo's empty scene) | arm raised, as the app shows it (what did not move kept,
 `vunet_studio.kept`) | a step taken, kept | the head tilted, kept (the face carried) |
-another photo's look on this pose (nothing kept). The pose comes from
+another photo's look on this pose (nothing kept; that photo's head carried onto the pose,
+`vunet_studio.borrowed`). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
 `RenderEngine` and `composite.repose`: what the app and `render --composite` show.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vunet_studio.borrowed import HeadSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import create_chain, find_people
@@ -42,7 +44,7 @@ COLUMNS = (
     "arm raised: kept",
     "a step: kept",
     "head tilted: kept",
-    "another's look",
+    "another's look (its head carried)",
 )
 
 
@@ -102,25 +104,25 @@ def main(argv: list[str] | None = None) -> int:
     engine = RenderEngine(args.checkpoint, device="cpu")
     chain = create_chain()
     photos = sorted(p for p in args.photos.iterdir() if is_image_path(p))
-    people: list[tuple[Path, np.ndarray, Pose]] = []
+    people: list[tuple[Path, np.ndarray, Pose, np.ndarray]] = []
     for path in photos:
         image = load_image(path)
         found = find_people(image, None, chain)
         if found.origin == "template" or not found.poses[0].renderable():
             log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
             continue
-        people.append((path, image, found.poses[0]))
+        people.append((path, image, found.poses[0], segment_person(image, found.poses[0]).mask))
     rows = []
-    for i, (path, image, pose) in enumerate(people):
-        seg = segment_person(image, pose)
-        scene = empty_scene(image, seg.mask).image
+    for i, (path, image, pose, mask) in enumerate(people):
+        scene = empty_scene(image, mask).image
         grey = is_grey(image)
         own = engine.encode(AppearanceImage(image, pose))
-        other_path, other_img, other_pose = people[(i + 1) % len(people)]
+        other_path, other_img, other_pose, other_mask = people[(i + 1) % len(people)]
         other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
-        kept = KeptSource.of(image, seg.mask, pose)
+        kept = KeptSource.of(image, mask, pose)
+        head = HeadSource.of(other_img, other_mask, other_pose)
         try:
             square = engine.render(own, arm)
             before = paste(image, square.image, square.box)  # the old square, pasted
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 repose(engine, own, arm, scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, tilted_head(pose), scene, base, grey=grey, kept=kept).image,
-                repose(engine, other, arm, scene, base, grey=grey).image,
+                repose(engine, other, arm, scene, base, grey=grey, borrowed=head).image,
             ]
         except EngineError as e:
             log.info("%s: skipped (%s)", path.name, e)
