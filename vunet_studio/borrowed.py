@@ -164,7 +164,7 @@ def borrowed_head(
     gain = scale * float(np.hypot(m[0, 0], m[1, 0]))
     # Shrunk by more than half, the head is first halved (INTER_AREA), so the warp never
     # samples fewer than one pixel in two (no aliasing in the hair).
-    level = max(0, min(8, math.floor(math.log2(1.0 / gain)))) if gain < 0.5 else 0
+    level = min(8, math.floor(math.log2(1.0 / gain))) if gain < 0.5 else 0
     cut = source.cut(level)
     if cut is None:
         return None

@@ -422,28 +422,27 @@ def carried_head(
     face, so it is carried whole (one rotation, scale and shift fitted to the face joints
     both poses show) instead of re-rendered as a blur. Returns (weight (h, w) float32, the
     carried photo (h, w, 3) uint8) over `tile`, or None when the head did not move."""
-    fr = _Frame.of(tile, scale)
-    if fr.w <= 0 or fr.h <= 0:
-        return None
     found = source.pose
     moved = moved_joints(found, pose, STILL * box_side)
     if not _head_moved(found, pose, moved):
         return None
-    soft = head_share(source, moved, tile, scale=scale)
+    soft = head_share(source, moved, tile, scale=scale)  # None for an empty tile too
     if soft is None:
         return None
+    x0, y0, x1, y1 = tile
+    size = (x1 - x0, y1 - y0)
     both = [JOINT_INDEX[n] for n in FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
-    origin = np.array([fr.x0, fr.y0], np.float64)
+    origin = np.array([x0, y0], np.float64)
     m = similarity(
         found.xy[both].astype(np.float64) * scale - origin, pose.xy[both].astype(np.float64) * scale - origin
     )
-    weight = cv2.warpAffine(soft, m, (fr.w, fr.h), flags=cv2.INTER_LINEAR)
+    weight = cv2.warpAffine(soft, m, size, flags=cv2.INTER_LINEAR)
     if weight.max() <= 1e-3:
         return None
     photo = cv2.warpAffine(
         np.ascontiguousarray(source.crop("photo", tile)),
         m,
-        (fr.w, fr.h),
+        size,
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )

@@ -182,7 +182,7 @@ def _composite_scene(
     app_pose: Pose,
     poses: list[Pose],
     background: np.ndarray | None,
-) -> tuple[np.ndarray, Box, bool, KeptSource | HeadSource | None]:
+) -> tuple[np.ndarray, Box, bool, KeptSource | None, HeadSource | None]:
     """The scene every pose is composited onto, the stable box, whether to stay grey and
     the photo's own person to keep where a pose leaves them (`vunet_studio.kept`) or its
     head to carry onto each pose (`vunet_studio.borrowed`).
@@ -199,13 +199,14 @@ def _composite_scene(
         raise CliError("--composite needs all target poses in one frame size; render them separately")
     frame_w, frame_h = frames.pop()
     same_photo = (frame_w, frame_h) == (w, h)
-    kept: KeptSource | HeadSource | None = None
+    kept: KeptSource | None = None
+    borrowed: HeadSource | None = None
     if background is not None:
         scene = np.asarray(
             Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.Resampling.BICUBIC)
         )
         if not args.no_borrow_head:
-            kept = HeadSource.of(image, segment_person(image, app_pose).mask, app_pose)
+            borrowed = HeadSource.of(image, segment_person(image, app_pose).mask, app_pose)
     elif same_photo:
         t0 = time.perf_counter()
         seg = segment_person(image, app_pose)
@@ -226,7 +227,7 @@ def _composite_scene(
     # The box the model sees: the appearance person's within their own photo (the person
     # keeps their size), else the first target pose's; `repose` extends it for far joints.
     base = pose_box(app_pose) if same_photo else pose_box(poses[0])
-    return scene, base, is_grey(scene), kept
+    return scene, base, is_grey(scene), kept, borrowed
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -268,8 +269,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         app_pose = _estimate_pose(image, args.appearance, args.person)
 
-    scene, base_box, grey, kept = (
-        _composite_scene(args, image, app_pose, poses, background) if args.composite else (None, None, False, None)
+    scene, base_box, grey, kept, borrowed = (
+        _composite_scene(args, image, app_pose, poses, background)
+        if args.composite
+        else (None, None, False, None, None)
     )
 
     t0 = time.perf_counter()
@@ -292,14 +295,7 @@ def run(args: argparse.Namespace) -> int:
         for pose, target in zip(poses, targets, strict=True):
             if scene is not None and base_box is not None:
                 done = repose(
-                    engine,
-                    appearance,
-                    pose,
-                    scene,
-                    base_box,
-                    grey=grey,
-                    kept=kept if isinstance(kept, KeptSource) else None,
-                    borrowed=kept if isinstance(kept, HeadSource) else None,
+                    engine, appearance, pose, scene, base_box, grey=grey, kept=kept, borrowed=borrowed
                 )
                 out, render = done.image, done.render
                 assert out is not None  # frame=True: the whole frame
