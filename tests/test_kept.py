@@ -32,6 +32,15 @@ def _raised_wrist(pose: Pose) -> Pose:
     return pose.with_joint(j, float(x) - 10.0, float(y) - 80.0)
 
 
+def _carried(out: np.ndarray, photo: np.ndarray, found: Pose, pose: Pose, a: str, b: str) -> bool:
+    """The middle of bone a-b in `pose` shows the photo's pixel from that bone's middle in `found`."""
+    new = 0.5 * (pose.xy[JOINT_INDEX[a]] + pose.xy[JOINT_INDEX[b]])
+    old = 0.5 * (found.xy[JOINT_INDEX[a]] + found.xy[JOINT_INDEX[b]])
+    nx, ny = (round(float(v)) for v in new)
+    ox, oy = (round(float(v)) for v in old)
+    return int(np.abs(out[ny, nx].astype(int) - photo[oy, ox]).max()) <= 12
+
+
 def test_an_unchanged_pose_gives_back_the_photo() -> None:
     source, pose = _person()
     weight = kept_region(source, pose, (0, 0, W, H), scale=1.0, box_side=pose_box(pose).side)
@@ -116,13 +125,10 @@ def test_a_person_moved_as_a_whole_is_kept_where_they_now_stand() -> None:
     assert len(left)
     for ry, rx in left[:: max(1, len(left) // 20)]:
         assert out[ry, rx].tolist() == [0, 0, 0]
-    # A wrist dragged after the move is re-rendered on top of it.
+    # A wrist dragged after the move: the forearm goes on from there, its own pixels carried.
     raised = _raised_wrist(moved)
     out, _, _ = with_kept((tile, 0, 0), source, raised, scale=1.0, box_side=pose_box(pose).side)
-    wx, wy = (
-        round(float(v)) for v in 0.5 * (raised.xy[JOINT_INDEX["relbow"]] + raised.xy[JOINT_INDEX["rwrist"]])
-    )
-    assert out[wy, wx].max() <= 0.05 * 255  # at most a feather's trace of the photo
+    assert _carried(out, source.photo, pose, raised, "relbow", "rwrist")
     assert np.abs(out[ky + 6, kx + 40].astype(int) - source.photo[ky, kx]).max() <= 1
 
 
@@ -154,3 +160,39 @@ def test_a_tilted_head_is_the_photos_own_face_carried_and_the_body_stays() -> No
         for v in pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
     )
     assert np.abs(out[cy, cx].astype(int) - source.photo[cy, cx]).max() <= 1
+
+
+def test_a_dragged_limb_is_the_photos_own_limb_on_its_new_bone() -> None:
+    source, pose = _person()
+    box_side = pose_box(pose).side
+    tile = np.zeros((H, W, 3), np.uint8)  # the render, here all black
+    # The forearm raised: its own pixels, turned onto the new bone, not the render's.
+    raised = _raised_wrist(pose)
+    out, _, _ = with_kept((tile, 0, 0), source, raised, scale=1.0, box_side=box_side)
+    assert _carried(out, source.photo, pose, raised, "relbow", "rwrist")
+    # A step: the thigh and shin go with the knee and ankle.
+    xy = pose.xy.copy()
+    xy[JOINT_INDEX["rknee"], 0] -= 25.0
+    xy[JOINT_INDEX["rankle"], 0] -= 50.0
+    stepped = pose.with_xy(xy)
+    out, _, _ = with_kept((tile, 0, 0), source, stepped, scale=1.0, box_side=box_side)
+    assert _carried(out, source.photo, pose, stepped, "rknee", "rankle")
+    assert _carried(out, source.photo, pose, stepped, "rhip", "rknee")
+
+
+def test_a_forearm_that_lay_across_the_chest_leaves_the_chest_behind() -> None:
+    source, pose = _person()
+    box_side = pose_box(pose).side
+    torso = pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+    across = pose.with_joint(JOINT_INDEX["rwrist"], float(torso[0]), float(torso[1]))  # as found
+    source = KeptSource(source.photo, source.person, across)
+    ex, ey = across.xy[JOINT_INDEX["relbow"]]
+    out_pose = across.with_joint(JOINT_INDEX["rwrist"], float(ex) - 70.0, float(ey) - 20.0)  # swung out
+    tile = np.zeros((H, W, 3), np.uint8)
+    out, _, _ = with_kept((tile, 0, 0), source, out_pose, scale=1.0, box_side=box_side)
+    # Where the wrist now is, over the background: the render, not a piece of chest.
+    wx, wy = (round(float(v)) for v in out_pose.xy[JOINT_INDEX["rwrist"]])
+    assert out[wy, wx].max() <= 0.05 * 255
+    # The chest itself stays where it was, the photo's own.
+    cx, cy = (round(float(v)) for v in torso)
+    assert np.abs(out[cy, cx + 12].astype(int) - source.photo[cy, cx + 12]).max() <= 1

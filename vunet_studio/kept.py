@@ -14,11 +14,15 @@ lies (a raised arm in front of the chest is the render's). The region is made at
 `WORK_SIDE` pixels wide (it is soft: the seam is feathered by `FEATHER`) and sharpened by
 the person's mask at the composite's own resolution.
 
-Two moves keep the person's pixels although they move: a head tilted or turned is the same
-face, carried whole by the rotation, scale and shift of its joints (`carried_head`); and a
-person moved as a whole (a bone dragged) is kept where they now stand (`following`).
-Limbs are re-rendered: carried rigidly they tore at the joints and took the chest along
-where an arm had lain across it (tried on ../shared/photos).
+Three moves keep the person's pixels although they move: a head tilted or turned is the
+same face, carried whole by the rotation, scale and shift of its joints (`carried_head`); a
+person moved as a whole (a bone dragged) is kept where they now stand (`following`); and a
+moved upper arm, forearm, thigh or shin is the photo's own limb turned onto its new bone
+(`carried_limbs`, a carried limb), laid over the render, which fills what it does not cover
+(the outside of a bent elbow, a limb stretched past `LIMB_STRETCH`). A limb is only the
+person's pixels near its bone and nearer it than any other bone or the torso: a first try
+that carried each bone's whole share of the person took the chest along where an arm had
+lain across it; the torso now stays, and that part of the arm is the render's.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class KeptSource:
     #: The person moved as a whole by this many composite pixels (`following`): the photo
     #: and mask are read that far back.
     shift: tuple[int, int] = (0, 0)
+    #: Whether moved limbs are carried (`carried_limbs`) or left to the render.
+    limbs: bool = True
     #: Which side of the partition each pixel lies on, per set of moved joints and tile: a
     #: drag moves one set of joints for its whole length, so the distance transforms run
     #: once per drag, not per frame (they were 1.4 of the 2.5 ms per frame at 640 x 480).
@@ -78,16 +84,25 @@ class KeptSource:
         default_factory=dict, compare=False, repr=False
     )
     _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    #: The carried limbs' cuts (`_limb_cuts`), per set of carried bones and tile, as `_sides`.
+    _limbs: dict[tuple[bytes, tuple[int, ...]], list[np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @staticmethod
     def of(
-        photo: np.ndarray, person: np.ndarray, pose: Pose, size: tuple[int, int] | None = None
+        photo: np.ndarray,
+        person: np.ndarray,
+        pose: Pose,
+        size: tuple[int, int] | None = None,
+        *,
+        limbs: bool = True,
     ) -> KeptSource | None:
         """A source for `photo` (uint8) and its mask (the photo's size), or None: a 16-bit or
         float photo keeps no pixels (its 8-bit empty scene is what is shown)."""
         if photo.dtype != np.uint8 or photo.shape[:2] != person.shape[:2]:
             return None
-        return KeptSource(photo, person, pose, size)
+        return KeptSource(photo, person, pose, size, limbs=limbs)
 
     def layer(self, name: str) -> np.ndarray:
         """The layer `name` at the composite's size: "photo" (h, w, 3) uint8 or "person" (h, w) float32."""
@@ -163,6 +178,7 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         pose=source.pose.translated(dx / scale, dy / scale),
         shift=(dx, dy),
         _sides={},
+        _limbs={},
         _boxes=source._boxes,  # the same person, moved by `shift` when read
         _layers=source._layers,  # the same pixels, read from elsewhere
     )
@@ -447,3 +463,162 @@ def carried_head(
         borderMode=cv2.BORDER_REPLICATE,
     )
     return weight, photo
+
+
+#: The limb bones a drag carries whole (upper arm, forearm, thigh, shin), each with whether
+#: its far end is a hand or a foot, which reaches past the joint.
+CARRIED = (
+    ("rshoulder", "relbow", False),
+    ("relbow", "rwrist", True),
+    ("lshoulder", "lelbow", False),
+    ("lelbow", "lwrist", True),
+    ("rhip", "rknee", False),
+    ("rknee", "rankle", True),
+    ("lhip", "lknee", False),
+    ("lknee", "lankle", True),
+)
+#: A carried limb is the person's pixels this near its bone (share of the person's size;
+#: a forearm is about 0.11 wide) and nearer it than any other bone or the torso.
+LIMB_RADIUS = 0.07
+#: A hand or foot: the bone drawn on past its end joint by this share of its length.
+LIMB_END = 0.2
+#: The limb stretches or shrinks along its bone at most this much (a foreshortened arm
+#: drawn long would smear); beyond, the render shows where the carried limb does not reach.
+LIMB_STRETCH = (0.7, 1.4)
+
+Piece = tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]
+
+
+def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[np.ndarray]:
+    """For each of the `CARRIED` bones indexed by `bones`, which pixels of the work raster
+    are that limb in the pose as found: (wh, ww) float32 soft masks. Cached per drag."""
+    key = (bytes(bones), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    hit = source._limbs.get(key)
+    if hit is not None:
+        return hit
+    found = source.pose
+    size = person_height(found) * fr.k
+    line = max(1, round(0.03 * size))
+
+    def seen(*names: str) -> bool:
+        return all(found.visible[JOINT_INDEX[n]] for n in names)
+
+    def drawn(a: str, b: str, end: bool) -> np.ndarray:
+        out = np.zeros((fr.wh, fr.ww), np.uint8)
+        p, q = np.array(fr.pt(found, a), np.float64), np.array(fr.pt(found, b), np.float64)
+        if end:
+            q = q + LIMB_END * (q - p)
+        cv2.line(out, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, line)
+        return out
+
+    cuts = []
+    for i in bones:
+        a, b, end = CARRIED[i]
+        this = drawn(a, b, end)
+        others = np.zeros((fr.wh, fr.ww), np.uint8)
+        for c, d in LIMBS:
+            if {c, d} != {a, b} and seen(c, d):
+                cv2.line(others, fr.pt(found, c), fr.pt(found, d), 1, line)
+        if seen(*_TORSO):
+            cv2.fillPoly(others, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+        d_this = cv2.distanceTransform(1 - this, cv2.DIST_L2, 3)
+        d_other = cv2.distanceTransform(1 - others, cv2.DIST_L2, 3) if others.any() else np.full_like(d_this, 1e9)
+        cut = ((d_this < d_other) & (d_this <= LIMB_RADIUS * size)).astype(np.float32)
+        sigma = FEATHER * size
+        cuts.append(cv2.GaussianBlur(cut, (0, 0), sigma) if sigma >= 0.3 else cut)
+    if len(source._limbs) >= 8:
+        source._limbs.clear()
+    source._limbs[key] = cuts
+    return cuts
+
+
+def _limb_map(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray | None:
+    """The 2 x 3 affine taking bone p0-p1 onto q0-q1: turned, stretched along the bone
+    (within `LIMB_STRETCH`), its width kept. None for a bone of no length."""
+    lp, lq = float(np.linalg.norm(p1 - p0)), float(np.linalg.norm(q1 - q0))
+    if lp < 1e-6 or lq < 1e-6:
+        return None
+    u, v = (p1 - p0) / lp, (q1 - q0) / lq
+    rs = np.array([[u[0], -u[1]], [u[1], u[0]]])  # columns: along, across (source)
+    rd = np.array([[v[0], -v[1]], [v[1], v[0]]])
+    k = float(np.clip(lq / lp, *LIMB_STRETCH))
+    a = rd @ np.diag([k, 1.0]) @ rs.T
+    return np.hstack([a, (q0 - a @ p0)[:, None]])
+
+
+def carried_limbs(
+    source: KeptSource,
+    pose: Pose,
+    tile: tuple[int, int, int, int],
+    *,
+    scale: float,
+    box_side: float,
+) -> list[Piece]:
+    """The photo's own limbs moved with `pose`: each moved upper arm, forearm, thigh and shin
+    whose joints both poses show, cut from the photo (`_limb_cuts`) and turned onto its new
+    bone. (weight (h, w) float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile) each;
+    none when `source.limbs` is off."""
+    if not source.limbs:
+        return []
+    found = source.pose
+    moved = moved_joints(found, pose, STILL * box_side)
+    fr = _Frame.of(tile, scale)
+    if fr.w <= 0 or fr.h <= 0:
+        return []
+
+    def both(n: str) -> bool:
+        return bool(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]])
+
+    bones = tuple(
+        i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b) and not _stayed(moved, a, b)
+    )
+    if not bones:
+        return []
+    cuts = _limb_cuts(source, bones, fr)
+    origin = np.array([fr.x0, fr.y0], np.float64)
+    pieces: list[Piece] = []
+    for i, cut in zip(bones, cuts, strict=True):
+        a, b, _ = CARRIED[i]
+        ys, xs = np.nonzero(cut > 1e-3)
+        if not len(xs):
+            continue
+        sx, sy = fr.ww / fr.w, fr.wh / fr.h
+        src = (
+            max(0, int(xs.min() / sx) - 2),
+            max(0, int(ys.min() / sy) - 2),
+            min(fr.w, int(np.ceil((xs.max() + 1) / sx)) + 2),
+            min(fr.h, int(np.ceil((ys.max() + 1) / sy)) + 2),
+        )
+        pts = [found.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
+        qts = [pose.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
+        m = _limb_map(pts[0], pts[1], qts[0], qts[1])
+        if m is None:
+            continue
+        corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
+        dst = corners @ m[:, :2].T + m[:, 2]
+        roi = (
+            max(0, int(np.floor(dst[:, 0].min()))),
+            max(0, int(np.floor(dst[:, 1].min()))),
+            min(fr.w, int(np.ceil(dst[:, 0].max()))),
+            min(fr.h, int(np.ceil(dst[:, 1].max()))),
+        )
+        if roi[2] <= roi[0] or roi[3] <= roi[1]:
+            continue
+        sw, sh = src[2] - src[0], src[3] - src[1]
+        # The cut at the tile's resolution over `src`, sharpened by the person's own outline.
+        mw = np.array([[sx, 0.0, (src[0] + 0.5) * sx - 0.5], [0.0, sy, (src[1] + 0.5) * sy - 0.5]])
+        soft = cv2.warpAffine(cut, mw, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
+        weight = soft * source.crop("person", rect)
+        photo = np.ascontiguousarray(source.crop("photo", rect))
+        # Source crop coordinates -> destination ROI coordinates.
+        shift_in = np.array([[1.0, 0.0, src[0]], [0.0, 1.0, src[1]], [0.0, 0.0, 1.0]])
+        mm = np.vstack([m, [0.0, 0.0, 1.0]]) @ shift_in
+        mm[:, 2] -= (roi[0], roi[1], 0.0)
+        size = (roi[2] - roi[0], roi[3] - roi[1])
+        w_dst = cv2.warpAffine(weight, mm[:2], size, flags=cv2.INTER_LINEAR)
+        if w_dst.max() <= 1e-3:
+            continue
+        p_dst = cv2.warpAffine(photo, mm[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        pieces.append((w_dst, p_dst, roi))
+    return pieces

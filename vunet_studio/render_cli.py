@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         "pose is unchanged (default: the photo's own pixels there, only what moved re-rendered)",
     )
     p.add_argument(
+        "--no-carry-limbs",
+        action="store_true",
+        help="with --composite, re-posing within one photo: render the limbs that moved (default: the "
+        "photo's own limbs turned onto their new bones)",
+    )
+    p.add_argument(
         "--no-borrow-head",
         action="store_true",
         help="with --composite --background: render the head too (default: the appearance photo's own "
@@ -212,7 +218,7 @@ def _composite_scene(
         seg = segment_person(image, app_pose)
         scene = empty_scene(image, seg.mask).image
         if not args.no_keep:
-            kept = KeptSource.of(image, seg.mask, app_pose)
+            kept = KeptSource.of(image, seg.mask, app_pose, limbs=not args.no_carry_limbs)
         logger.info(
             "empty scene of %s in %.0f ms (mask by %s)",
             args.appearance,

@@ -218,3 +218,42 @@ def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: P
     own = cv2.cvtColor(photo.image, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1]  # the astronaut's own face
     assert sharpness(carried) > 3 * sharpness(rendered)  # a face, not a blur
     assert np.abs(carried.astype(int) - own.astype(int)).mean() > 15  # and not the astronaut's
+
+
+def test_a_dragged_leg_is_the_photos_own_leg(qtbot, make_window, tmp_path: Path) -> None:
+    from PIL import Image
+
+    window = _open_basketball1(qtbot, make_window, tmp_path)
+    photo = window.doc.current
+    found = photo.source_pose
+    _drag_joint(qtbot, window, "rknee", QPoint(-25, 0), steps=12)  # a step out
+    pose = photo.pose
+    (moved,) = np.nonzero(np.abs(pose.xy - found.xy).sum(axis=1) > 0.5)[0]
+    assert moved == JOINT_INDEX["rknee"]
+
+    def along(p, a: str, b: str, img: np.ndarray) -> np.ndarray:
+        """The pixels along p's bone a-b, from a quarter to three quarters of the way."""
+        e, w = p.xy[JOINT_INDEX[a]], p.xy[JOINT_INDEX[b]]
+        pts = [e + t * (w - e) for t in np.linspace(0.25, 0.75, 15)]
+        return np.array([img[round(float(y)), round(float(x))] for x, y in pts], np.int32)
+
+    def exported(name: str) -> np.ndarray:
+        with qtbot.waitSignal(window.files.exported, timeout=20000):
+            assert window.files.export_render(tmp_path / name)
+        return np.asarray(Image.open(tmp_path / name).convert("RGB"))
+
+    def off_own(img: np.ndarray) -> float:
+        """How far the thigh and shin, where they now are, are from the photo's own."""
+        return float(
+            np.mean(
+                [
+                    np.abs(along(pose, a, b, img) - along(found, a, b, photo.image)).mean()
+                    for a, b in (("rhip", "rknee"), ("rknee", "rankle"))
+                ]
+            )
+        )
+
+    carried = off_own(exported("carried.png"))
+    window.composite_view.act_limbs.setChecked(False)  # View ▸ Carry moved limbs: the model's leg
+    rendered = off_own(exported("rendered.png"))
+    assert carried < 0.5 * rendered

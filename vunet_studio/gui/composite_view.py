@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: What a photo's composite job is made from: its scene, the display side, whether it keeps
 #: the photo's own person, and the look photo's scene (with its mask made or not) to borrow a
 #: head from.
-JobKey = tuple[SceneKey, int, bool, tuple[SceneKey, bool] | None]
+JobKey = tuple[SceneKey, int, tuple[bool, bool], tuple[SceneKey, bool] | None]
 
 #: The composite shown while editing is made at most this many pixels on its long side: a
 #: 12-megapixel photo composited at full size would cost more than the render. Exports use
@@ -88,6 +88,13 @@ class CompositeView(QObject):
         self.act_keep.setCheckable(True)
         self.act_keep.setChecked(True)
         self.act_keep.toggled.connect(lambda _on: self._rerender())
+        self.act_limbs = QAction("Carry moved &limbs from the photo", self)
+        self.act_limbs.setStatusTip(
+            "A dragged arm or leg is the photo's own limb turned onto its new bone (off: the model's render of it)"
+        )
+        self.act_limbs.setCheckable(True)
+        self.act_limbs.setChecked(True)
+        self.act_limbs.toggled.connect(lambda _on: self._rerender())
         self.act_borrow = QAction("Carry the look photo's &head", self)
         self.act_borrow.setStatusTip(
             "With another photo's look, show that photo's own head on the pose instead of the model's render of it"
@@ -109,7 +116,7 @@ class CompositeView(QObject):
         if scene is None:
             return None
         side = self.display_side(photo)
-        key = (scene, side, self.keeps(photo), self._head_key(photo))
+        key = (scene, side, (self.keeps(photo), self.act_limbs.isChecked()), self._head_key(photo))
         hit = self._jobs.get(photo.id)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -150,7 +157,9 @@ class CompositeView(QObject):
             return None
         for p in poses:
             box = stable_box(box, p)
-        kept = (photo.image, scene.mask, photo.source_pose) if self.keeps(photo) else None
+        kept = (
+            (photo.image, scene.mask, photo.source_pose, self.act_limbs.isChecked()) if self.keeps(photo) else None
+        )
         return _make_job(scene.scene, box, max_side, kept, self._head_source(photo))
 
     def borrows_from(self, photo: Photo) -> Photo | None:
@@ -235,10 +244,11 @@ def _make_job(
     scene: np.ndarray,
     base_box: tuple[float, float, float],
     max_side: int | None,
-    kept: tuple[np.ndarray, np.ndarray, Pose] | None = None,
+    kept: tuple[np.ndarray, np.ndarray, Pose, bool] | None = None,
     borrowed: HeadSource | None = None,
 ) -> CompositeJob:
-    """The job at the export or display size; `kept`: (photo, person mask, pose as found);
+    """The job at the export or display size; `kept`: (photo, person mask, pose as found,
+    whether moved limbs are carried);
     `borrowed`: the look photo's head (in its own pixels: the job's scale places it)."""
     rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
@@ -249,7 +259,7 @@ def _make_job(
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     source = None
     if kept is not None:
-        image, mask, pose = kept
+        image, mask, pose, limbs = kept
         if image.shape[:2] == (h, w):  # resized by the render thread, on first use
-            source = KeptSource.of(image, mask, pose, size if scale < 1.0 else None)
+            source = KeptSource.of(image, mask, pose, size if scale < 1.0 else None, limbs=limbs)
     return CompositeJob(rgb, scale, base_box, is_grey(rgb), source, None if source is not None else borrowed)

@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.composite_view.act_show)
         m.addAction(self.composite_view.act_keep)
+        m.addAction(self.composite_view.act_limbs)
         m.addAction(self.composite_view.act_borrow)
         m.addActions(self.scene_view.actions)
         m.addSeparator()
