@@ -61,6 +61,17 @@ def raised_arm(pose: Pose) -> Pose:
     return pose.with_xy(xy)
 
 
+def bent_elbow(pose: Pose, degrees: float = 70.0) -> Pose:
+    """The right forearm swung about the elbow by `degrees`: the wrist dragged alone."""
+    xy = pose.xy.copy()
+    e = xy[JOINT_INDEX["relbow"]].astype(np.float64)
+    a = np.deg2rad(degrees)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    j = JOINT_INDEX["rwrist"]
+    xy[j] = (e + rot @ (xy[j] - e)).astype(np.float32)
+    return pose.with_xy(xy)
+
+
 def step(pose: Pose) -> Pose:
     """The right leg stepped out sideways by a fifth of the person's height."""
     xy = pose.xy.copy()

@@ -7,9 +7,9 @@ import numpy as np
 
 from vunet_studio.composite import with_kept
 from vunet_studio.framing import pose_box
-from vunet_studio.kept import KeptSource, following, kept_region
+from vunet_studio.kept import KeptSource, carried_limbs, following, kept_region
 from vunet_studio.pose import Pose
-from vunet_studio.segmentation import stickman_mask
+from vunet_studio.segmentation import person_height, stickman_mask
 from vunet_studio.skeleton import JOINT_INDEX
 
 W, H = 320, 400
@@ -180,19 +180,33 @@ def test_a_dragged_limb_is_the_photos_own_limb_on_its_new_bone() -> None:
     assert _carried(out, source.photo, pose, stepped, "rhip", "rknee")
 
 
-def test_a_forearm_that_lay_across_the_chest_leaves_the_chest_behind() -> None:
+def test_a_forearm_held_across_the_chest_is_carried_without_the_chest() -> None:
     source, pose = _person()
     box_side = pose_box(pose).side
     torso = pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
     across = pose.with_joint(JOINT_INDEX["rwrist"], float(torso[0]), float(torso[1]))  # as found
     source = KeptSource(source.photo, source.person, across)
-    ex, ey = across.xy[JOINT_INDEX["relbow"]]
-    out_pose = across.with_joint(JOINT_INDEX["rwrist"], float(ex) - 70.0, float(ey) - 20.0)  # swung out
-    tile = np.zeros((H, W, 3), np.uint8)
-    out, _, _ = with_kept((tile, 0, 0), source, out_pose, scale=1.0, box_side=box_side)
-    # Where the wrist now is, over the background: the render, not a piece of chest.
-    wx, wy = (round(float(v)) for v in out_pose.xy[JOINT_INDEX["rwrist"]])
-    assert out[wy, wx].max() <= 0.05 * 255
+    # Swung out about the elbow, its length kept: a point p of the forearm goes to e + R (p - e).
+    e = across.xy[JOINT_INDEX["relbow"]].astype(np.float64)
+    a = np.deg2rad(-100.0 if e[0] < torso[0] else 100.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    w = across.xy[JOINT_INDEX["rwrist"]].astype(np.float64)
+    out_pose = across.with_joint(JOINT_INDEX["rwrist"], *(e + rot @ (w - e)))
+    tile = np.zeros((H, W, 3), np.uint8)  # the render, here all black
+    (weight, _, (x0, y0, _, _)), *_ = carried_limbs(source, out_pose, (0, 0, W, H), scale=1.0, box_side=box_side)
+
+    def carried_at(p: np.ndarray) -> float:
+        x, y = (round(float(v)) for v in e + rot @ (p - e))
+        return float(weight[y - y0, x - x0])
+
+    d = (w - e) / np.linalg.norm(w - e)
+    n = np.array([-d[1], d[0]])
+    size = person_height(across)
+    on_chest = e + 0.8 * (w - e)  # the forearm where it lay over the torso
+    assert carried_at(on_chest) > 0.9  # the arm came along
+    assert carried_at(on_chest + 0.07 * size * n) < 0.3  # the chest beside it did not
+    assert carried_at(on_chest - 0.07 * size * n) < 0.3
     # The chest itself stays where it was, the photo's own.
-    cx, cy = (round(float(v)) for v in torso)
-    assert np.abs(out[cy, cx + 12].astype(int) - source.photo[cy, cx + 12]).max() <= 1
+    out, _, _ = with_kept((tile, 0, 0), source, out_pose, scale=1.0, box_side=box_side)
+    cx, cy = (round(float(v)) for v in torso + np.array([0.0, 0.1 * size]))
+    assert np.abs(out[cy, cx].astype(int) - source.photo[cy, cx]).max() <= 1

@@ -480,6 +480,13 @@ CARRIED = (
 #: A carried limb is the person's pixels this near its bone (share of the person's size;
 #: a forearm is about 0.11 wide) and nearer it than any other bone or the torso.
 LIMB_RADIUS = 0.07
+#: Over the torso a limb is only this near its bone (about half a forearm's width): an arm
+#: held in front of the chest is carried, the chest beside it is not.
+LIMB_OVER_TORSO = 0.035
+#: A carried limb's edge is blurred over this share of the person's size: half the kept
+#: region's `FEATHER`, which left an arm over the chest (0.07 wide) a third transparent.
+LIMB_FEATHER = 0.01
+_TORSO_SIDES = ({"cneck", "rhip"}, {"cneck", "lhip"})
 #: A hand or foot: the bone drawn on past its end joint by this share of its length.
 LIMB_END = 0.2
 #: The limb stretches or shrinks along its bone at most this much (a foreshortened arm
@@ -517,14 +524,18 @@ def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[n
         this = drawn(a, b, end)
         others = np.zeros((fr.wh, fr.ww), np.uint8)
         for c, d in LIMBS:
-            if {c, d} != {a, b} and seen(c, d):
+            # The torso's sides are not in front of an arm across the chest: `reach` stands for them.
+            if {c, d} != {a, b} and seen(c, d) and {c, d} not in _TORSO_SIDES:
                 cv2.line(others, fr.pt(found, c), fr.pt(found, d), 1, line)
+        torso = np.zeros((fr.wh, fr.ww), np.uint8)
         if seen(*_TORSO):
-            cv2.fillPoly(others, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+            cv2.fillPoly(torso, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
         d_this = cv2.distanceTransform(1 - this, cv2.DIST_L2, 3)
         d_other = cv2.distanceTransform(1 - others, cv2.DIST_L2, 3) if others.any() else np.full_like(d_this, 1e9)
-        cut = ((d_this < d_other) & (d_this <= LIMB_RADIUS * size)).astype(np.float32)
-        sigma = FEATHER * size
+        # Over the torso only the limb's own width: an arm held in front of the chest.
+        reach = np.where(torso > 0, LIMB_OVER_TORSO, LIMB_RADIUS).astype(np.float32) * size
+        cut = ((d_this < d_other) & (d_this <= reach)).astype(np.float32)
+        sigma = LIMB_FEATHER * size
         cuts.append(cv2.GaussianBlur(cut, (0, 0), sigma) if sigma >= 0.3 else cut)
     if len(source._limbs) >= 8:
         source._limbs.clear()
