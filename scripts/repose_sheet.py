@@ -3,7 +3,8 @@
 One row per photo: the photo | arm raised, before (the square render pasted into its box, as
 the app showed it until the composite) | arm raised, the whole person rendered (composited
 into the photo's empty scene) | arm raised, as the app shows it (what did not move kept,
-`vunet_studio.kept`) | a step taken, kept | the head tilted, kept (the face carried) |
+the moved limbs carried, `vunet_studio.kept`) | the forearm swung about the elbow, kept | a
+step taken, kept | the head tilted, kept (the face carried) |
 another photo's look on this pose (nothing kept; that photo's head carried onto the pose,
 `vunet_studio.borrowed`). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
@@ -42,6 +43,7 @@ COLUMNS = (
     "arm raised: before",
     "arm raised: all rendered",
     "arm raised: kept",
+    "elbow bent: kept",
     "a step: kept",
     "head tilted: kept",
     "another's look (its head carried)",
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 before,
                 repose(engine, own, arm, scene, base, grey=grey).image,
                 repose(engine, own, arm, scene, base, grey=grey, kept=kept).image,
+                repose(engine, own, bent_elbow(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, tilted_head(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, other, arm, scene, base, grey=grey, borrowed=head).image,

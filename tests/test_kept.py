@@ -210,3 +210,28 @@ def test_a_forearm_held_across_the_chest_is_carried_without_the_chest() -> None:
     out, _, _ = with_kept((tile, 0, 0), source, out_pose, scale=1.0, box_side=box_side)
     cx, cy = (round(float(v)) for v in torso + np.array([0.0, 0.1 * size]))
     assert np.abs(out[cy, cx].astype(int) - source.photo[cy, cx]).max() <= 1
+
+
+def test_the_chest_under_an_arm_swung_away_is_filled_from_the_chest_around_it() -> None:
+    import cv2
+
+    source, pose = _person()
+    torso = pose.xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+    across = pose.with_joint(JOINT_INDEX["rwrist"], float(torso[0]), float(torso[1]))  # as found
+    size = person_height(across)
+    photo = np.full((H, W, 3), 200, np.uint8)
+    cv2.fillPoly(photo, [np.round(across.xy[[JOINT_INDEX[j] for j in ("lhip", "lshoulder", "rshoulder", "rhip")]]).astype(np.int32)], (60, 90, 60))  # a green top  # fmt: skip
+    e = tuple(round(float(v)) for v in across.xy[JOINT_INDEX["relbow"]])
+    w = tuple(round(float(v)) for v in across.xy[JOINT_INDEX["rwrist"]])
+    cv2.line(photo, e, w, (230, 30, 30), round(0.06 * size))  # a red sleeve across it
+    source = KeptSource(photo, stickman_mask(across, W, H), across)
+    out_pose = across.with_joint(JOINT_INDEX["rwrist"], e[0] - 60.0, e[1] + 40.0)  # swung away
+    tile = np.zeros((H, W, 3), np.uint8)  # the render, here all black
+    out, _, _ = with_kept((tile, 0, 0), source, out_pose, scale=1.0, box_side=pose_box(across).side)
+    # Where the sleeve lay on the chest: the green top, neither the sleeve (kept) nor the render.
+    for t in (0.6, 0.8):
+        x, y = (round(float(v)) for v in np.array(e) + t * (np.array(w) - np.array(e)))
+        assert np.abs(out[y, x].astype(int) - (60, 90, 60)).max() <= 25, out[y, x]
+    # The sleeve went with the forearm.
+    x, y = (round(float(v)) for v in 0.5 * (out_pose.xy[JOINT_INDEX["relbow"]] + out_pose.xy[JOINT_INDEX["rwrist"]]))
+    assert np.abs(out[y, x].astype(int) - (230, 30, 30)).max() <= 25, out[y, x]

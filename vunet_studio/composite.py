@@ -30,7 +30,16 @@ import numpy as np
 from vunet_studio.borrowed import HeadSource, borrowed_head
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
-from vunet_studio.kept import STILL, KeptSource, Part, carried_head, carried_limbs, following, kept_part
+from vunet_studio.kept import (
+    STILL,
+    KeptSource,
+    Part,
+    carried_head,
+    carried_limbs,
+    filled_torso,
+    following,
+    kept_part,
+)
 from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer
 from vunet_studio.segmentation import head_disc, person_height, stickman_mask
@@ -379,6 +388,11 @@ def _lay_kept(
             mine = np.ascontiguousarray(photo[py0:py1, px0:px1])
             theirs = np.ascontiguousarray(tile[py0:py1, px0:px1])
             out[py0:py1, px0:px1] = cv2.blendLinear(mine, theirs, weight, 1.0 - weight)
+    torso = filled_torso(kept, pose, rect, scale=scale, box_side=box_side)
+    if torso is not None:
+        f_weight, f_photo, (fx0, fy0, fx1, fy1) = torso
+        under = np.ascontiguousarray(out[fy0:fy1, fx0:fx1])
+        out[fy0:fy1, fx0:fx1] = cv2.blendLinear(f_photo, under, f_weight, 1.0 - f_weight)
     limbs = carried_limbs(kept, pose, rect, scale=scale, box_side=box_side)
     for l_weight, l_photo, (lx0, ly0, lx1, ly1) in limbs:
         under = np.ascontiguousarray(out[ly0:ly1, lx0:lx1])
@@ -387,6 +401,6 @@ def _lay_kept(
     if head is not None:
         h_weight, h_photo = head
         out = cv2.blendLinear(h_photo, out, h_weight, 1.0 - h_weight)
-    if got is None and head is None and not limbs:
+    if got is None and head is None and not limbs and torso is None:
         return region
     return out, x, y

@@ -22,7 +22,9 @@ moved upper arm, forearm, thigh or shin is the photo's own limb turned onto its 
 (the outside of a bent elbow, a limb stretched past `LIMB_STRETCH`). A limb is only the
 person's pixels near its bone and nearer it than any other bone or the torso: a first try
 that carried each bone's whole share of the person took the chest along where an arm had
-lain across it; the torso now stays, and that part of the arm is the render's.
+lain across it; over the torso only the limb's own width now goes. Where a moved arm lay
+in front of the torso, the torso is neither kept (a second arm) nor rendered (the model's
+pale guess at a chest it never saw) but filled from the torso around it (`filled_torso`).
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ class KeptSource:
         default_factory=dict, compare=False, repr=False
     )
     _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    #: The torso under moved limbs, filled (`_torso_fill`), per set of moved joints and tile.
+    _fills: dict[
+        tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None
+    ] = field(default_factory=dict, compare=False, repr=False)
     #: The carried limbs' cuts (`_limb_cuts`), per set of carried bones and tile, as `_sides`.
     _limbs: dict[tuple[bytes, tuple[int, ...]], list[np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
@@ -179,6 +185,7 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         shift=(dx, dy),
         _sides={},
         _limbs={},
+        _fills={},
         _boxes=source._boxes,  # the same person, moved by `shift` when read
         _layers=source._layers,  # the same pixels, read from elsewhere
     )
@@ -325,6 +332,11 @@ def kept_part(
             return np.ones((0, 0), np.float32), (0, 0, 0, 0), 1.0
         return person.astype(np.float32), whole, 0.0
     keep, _ = _partition(source, moved, _head_moved(found, pose, moved), fr)
+    under = _torso_fill(source, moved, fr) if _torso_stayed(found, moved) else None
+    if under is not None:  # an arm lay in front of the chest: not kept there, but filled
+        hole, _, (bx0, by0, bx1, by1) = under
+        keep = keep.copy()
+        keep[by0:by1, bx0:bx1] *= 1.0 - hole
     if not keep.any():
         return None
     size = person_height(found) * fr.k
@@ -483,6 +495,10 @@ LIMB_RADIUS = 0.07
 #: Over the torso a limb is only this near its bone (about half a forearm's width): an arm
 #: held in front of the chest is carried, the chest beside it is not.
 LIMB_OVER_TORSO = 0.035
+#: Where a moved arm lay over the torso, this near its bone (share of the person's size) is
+#: not kept but filled from the torso around it (`filled_torso`): wider than the carried cut,
+#: so the arm's soft edge does not stay behind as a ghost.
+ARM_HOLE = 0.05
 #: A carried limb's edge is blurred over this share of the person's size: half the kept
 #: region's `FEATHER`, which left an arm over the chest (0.07 wide) a third transparent.
 LIMB_FEATHER = 0.01
@@ -633,3 +649,117 @@ def carried_limbs(
         p_dst = cv2.warpAffine(photo, mm[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         pieces.append((w_dst, p_dst, roi))
     return pieces
+
+
+def filled_torso(
+    source: KeptSource,
+    pose: Pose,
+    tile: tuple[int, int, int, int],
+    *,
+    scale: float,
+    box_side: float,
+) -> Piece | None:
+    """The torso where a moved limb lay in front of it, filled from the torso around it: the
+    photo never showed what was under an arm held across the chest, and the render's guess
+    at it on a real photo is a pale ghost of the arm. Only over the torso (the polygon of the
+    shoulders and hips as found) and not where a moved limb now lies; elsewhere the old
+    place of a limb is the render over the empty scene. (weight, photo, rect in the tile), or
+    None when no moved limb lay over a torso that stayed."""
+    found = source.pose
+    moved = moved_joints(found, pose, STILL * box_side)
+    if not moved.any() or not _torso_stayed(found, moved):
+        return None
+    fr = _Frame.of(tile, scale)
+    if fr.w <= 0 or fr.h <= 0:
+        return None
+    hit = _torso_fill(source, moved, fr)
+    if hit is None:
+        return None
+    hole, filled, (bx0, by0, bx1, by1) = hit
+    size = person_height(found) * fr.k
+    now = np.zeros((fr.wh, fr.ww), np.uint8)
+    band = max(1, round(BAND * size))
+    for a, b in LIMBS:
+        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
+            cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
+    work = hole * (1.0 - now[by0:by1, bx0:bx1].astype(np.float32))
+    sigma = FEATHER * size
+    if sigma >= 0.3:
+        work = cv2.GaussianBlur(work, (0, 0), sigma)
+    if work.max() <= 1e-3:
+        return None
+    sx, sy = fr.ww / fr.w, fr.wh / fr.h
+    rect = (
+        max(0, int(bx0 / sx)),
+        max(0, int(by0 / sy)),
+        min(fr.w, int(np.ceil(bx1 / sx))),
+        min(fr.h, int(np.ceil(by1 / sy))),
+    )
+    size_rect = (rect[2] - rect[0], rect[3] - rect[1])
+    if size_rect[0] <= 0 or size_rect[1] <= 0:
+        return None
+    # Work raster (from bx0, by0) -> tile pixels over `rect`, cv2.resize's pixel mapping.
+    m = np.array([[sx, 0.0, (rect[0] + 0.5) * sx - 0.5 - bx0], [0.0, sy, (rect[1] + 0.5) * sy - 0.5 - by0]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    weight = cv2.warpAffine(work, m, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    photo = cv2.warpAffine(filled, m, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    x0, y0 = fr.x0 + rect[0], fr.y0 + rect[1]
+    weight = weight * source.crop("person", (x0, y0, x0 + size_rect[0], y0 + size_rect[1]))
+    return weight, photo, rect
+
+
+def _torso_stayed(found: Pose, moved: np.ndarray) -> bool:
+    return all(found.visible[JOINT_INDEX[n]] for n in _TORSO) and _stayed(moved, *_TORSO)
+
+
+def _torso_fill(
+    source: KeptSource, moved: np.ndarray, fr: _Frame
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
+    """Where moved arms lay over the torso (work raster, float32 {0, 1}: within
+    `LIMB_OVER_TORSO` of their bones as found, inside the torso) and the photo there filled
+    from around it (uint8 RGB), over the box (x0, y0, x1, y1) of that place grown by the
+    fill's reach; None when no moved arm lay over the torso. Cached per drag."""
+    key = (moved.tobytes(), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    if key in source._fills:
+        return source._fills[key]
+    found = source.pose
+    size = person_height(found) * fr.k
+    torso = np.zeros((fr.wh, fr.ww), np.uint8)
+    cv2.fillPoly(torso, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+    arms = np.zeros((fr.wh, fr.ww), np.uint8)
+    for a, b, end in CARRIED[:4]:  # the arms: only they lie in front of a chest
+        if found.visible[JOINT_INDEX[a]] and found.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
+            p, q = np.array(fr.pt(found, a), np.float64), np.array(fr.pt(found, b), np.float64)
+            if end:
+                q = q + LIMB_END * (q - p)
+            cv2.line(arms, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, 1)
+    near_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) <= ARM_HOLE * size if arms.any() else None
+    hole = (torso > 0) & near_arm if near_arm is not None else np.zeros_like(torso, bool)
+    out = None
+    if hole.any():
+        pad = max(2, round(0.1 * size))
+        bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
+        bx0, by0 = max(0, bx - pad), max(0, by - pad)
+        bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
+        sx, sy = fr.ww / fr.w, fr.wh / fr.h
+        # The photo at the work raster's resolution over that box.
+        t = (
+            fr.x0 + int(bx0 / sx),
+            fr.y0 + int(by0 / sy),
+            fr.x0 + min(fr.w, int(np.ceil(bx1 / sx))),
+            fr.y0 + min(fr.h, int(np.ceil(by1 / sy))),
+        )
+        crop = np.ascontiguousarray(source.crop("photo", t))
+        small = cv2.resize(crop, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+        # Fill from the torso that stays: the hole grown a little, so the limb's own edge
+        # (soft in the photo) does not bleed into the fill, and everything off the torso
+        # masked too (the sleeve beyond the chest and the background are no source).
+        grow = max(1, round(0.015 * size))
+        mask = cv2.dilate(hole[by0:by1, bx0:bx1].astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        mask[torso[by0:by1, bx0:bx1] == 0] = 1
+        filled = cv2.inpaint(small, mask, max(3, round(0.03 * size)), cv2.INPAINT_TELEA)
+        out = (hole[by0:by1, bx0:bx1].astype(np.float32), filled, (bx0, by0, bx1, by1))
+    if len(source._fills) >= 8:
+        source._fills.clear()
+    source._fills[key] = out
+    return out
