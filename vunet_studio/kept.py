@@ -86,10 +86,14 @@ class KeptSource:
         default_factory=dict, compare=False, repr=False
     )
     _layers: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
-    #: The torso under moved limbs, filled (`_torso_fill`), per set of moved joints and tile.
-    _fills: dict[
-        tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None
-    ] = field(default_factory=dict, compare=False, repr=False)
+    #: Where moved arms lay over the torso (`_torso_hole`), per set of moved joints and tile,
+    #: and that place filled (`_torso_filled`), per set of moved joints and scale.
+    _holes: dict[tuple[bytes, tuple[int, ...]], tuple[np.ndarray, tuple[int, int, int, int]] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _fills: dict[tuple[bytes, float], tuple[np.ndarray, tuple[float, float, float]] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     #: The carried limbs' cuts (`_limb_cuts`), per set of carried bones and tile, as `_sides`.
     _limbs: dict[tuple[bytes, tuple[int, ...]], list[np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
@@ -185,6 +189,7 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         shift=(dx, dy),
         _sides={},
         _limbs={},
+        _holes={},
         _fills={},
         _boxes=source._boxes,  # the same person, moved by `shift` when read
         _layers=source._layers,  # the same pixels, read from elsewhere
@@ -332,9 +337,9 @@ def kept_part(
             return np.ones((0, 0), np.float32), (0, 0, 0, 0), 1.0
         return person.astype(np.float32), whole, 0.0
     keep, _ = _partition(source, moved, _head_moved(found, pose, moved), fr)
-    under = _torso_fill(source, moved, fr) if _torso_stayed(found, moved) else None
+    under = _torso_hole(source, moved, fr) if _torso_stayed(found, moved) else None
     if under is not None:  # an arm lay in front of the chest: not kept there, but filled
-        hole, _, (bx0, by0, bx1, by1) = under
+        hole, (bx0, by0, bx1, by1) = under
         keep = keep.copy()
         keep[by0:by1, bx0:bx1] *= 1.0 - hole
     if not keep.any():
@@ -659,12 +664,12 @@ def filled_torso(
     scale: float,
     box_side: float,
 ) -> Piece | None:
-    """The torso where a moved limb lay in front of it, filled from the torso around it: the
+    """The torso where a moved arm lay in front of it, filled from the torso around it: the
     photo never showed what was under an arm held across the chest, and the render's guess
     at it on a real photo is a pale ghost of the arm. Only over the torso (the polygon of the
     shoulders and hips as found) and not where a moved limb now lies; elsewhere the old
     place of a limb is the render over the empty scene. (weight, photo, rect in the tile), or
-    None when no moved limb lay over a torso that stayed."""
+    None when no moved arm lay over a torso that stayed."""
     found = source.pose
     moved = moved_joints(found, pose, STILL * box_side)
     if not moved.any() or not _torso_stayed(found, moved):
@@ -672,10 +677,11 @@ def filled_torso(
     fr = _Frame.of(tile, scale)
     if fr.w <= 0 or fr.h <= 0:
         return None
-    hit = _torso_fill(source, moved, fr)
-    if hit is None:
+    hit = _torso_hole(source, moved, fr)
+    filled = _torso_filled(source, moved, scale)
+    if hit is None or filled is None:
         return None
-    hole, filled, (bx0, by0, bx1, by1) = hit
+    hole, (bx0, by0, bx1, by1) = hit
     size = person_height(found) * fr.k
     now = np.zeros((fr.wh, fr.ww), np.uint8)
     band = max(1, round(BAND * size))
@@ -698,12 +704,15 @@ def filled_torso(
     size_rect = (rect[2] - rect[0], rect[3] - rect[1])
     if size_rect[0] <= 0 or size_rect[1] <= 0:
         return None
-    # Work raster (from bx0, by0) -> tile pixels over `rect`, cv2.resize's pixel mapping.
-    m = np.array([[sx, 0.0, (rect[0] + 0.5) * sx - 0.5 - bx0], [0.0, sy, (rect[1] + 0.5) * sy - 0.5 - by0]])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    # Tile pixels over `rect` -> the hole's work raster (from bx0, by0), cv2.resize's mapping.
+    m = np.array([[sx, 0.0, (rect[0] + 0.5) * sx - 0.5 - bx0], [0.0, sy, (rect[1] + 0.5) * sy - 0.5 - by0]])
     weight = cv2.warpAffine(work, m, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    photo = cv2.warpAffine(filled, m, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    # ... and -> the fill's own raster (`_torso_filled`, made once per drag).
+    image, (px0, py0, pf) = filled
     x0, y0 = fr.x0 + rect[0], fr.y0 + rect[1]
+    mf = np.array([[pf, 0.0, (x0 + 0.5) * pf - 0.5 - px0], [0.0, pf, (y0 + 0.5) * pf - 0.5 - py0]])
+    photo = cv2.warpAffine(image, mf, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     weight = weight * source.crop("person", (x0, y0, x0 + size_rect[0], y0 + size_rect[1]))
     return weight, photo, rect
 
@@ -712,17 +721,9 @@ def _torso_stayed(found: Pose, moved: np.ndarray) -> bool:
     return all(found.visible[JOINT_INDEX[n]] for n in _TORSO) and _stayed(moved, *_TORSO)
 
 
-def _torso_fill(
-    source: KeptSource, moved: np.ndarray, fr: _Frame
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
-    """Where moved arms lay over the torso (work raster, float32 {0, 1}: within
-    `LIMB_OVER_TORSO` of their bones as found, inside the torso) and the photo there filled
-    from around it (uint8 RGB), over the box (x0, y0, x1, y1) of that place grown by the
-    fill's reach; None when no moved arm lay over the torso. Cached per drag."""
-    key = (moved.tobytes(), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
-    if key in source._fills:
-        return source._fills[key]
-    found = source.pose
+def _arm_hole(found: Pose, moved: np.ndarray, fr: _Frame) -> np.ndarray:
+    """(wh, ww) bool over `fr`'s work raster: within `ARM_HOLE` of a moved arm's bone as found
+    (a hand past its wrist), inside the torso."""
     size = person_height(found) * fr.k
     torso = np.zeros((fr.wh, fr.ww), np.uint8)
     cv2.fillPoly(torso, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
@@ -733,32 +734,82 @@ def _torso_fill(
             if end:
                 q = q + LIMB_END * (q - p)
             cv2.line(arms, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, 1)
-    near_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) <= ARM_HOLE * size if arms.any() else None
-    hole = (torso > 0) & near_arm if near_arm is not None else np.zeros_like(torso, bool)
+    if not arms.any():
+        return np.zeros((fr.wh, fr.ww), bool)
+    near_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) <= ARM_HOLE * size
+    hole: np.ndarray = (torso > 0) & near_arm
+    return hole
+
+
+def _torso_hole(
+    source: KeptSource, moved: np.ndarray, fr: _Frame
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """Where moved arms lay over the torso (`_arm_hole`, float32 {0, 1}) over the box
+    (x0, y0, x1, y1) of `fr`'s work raster that holds it, grown by the fill's reach; None
+    when no moved arm lay over the torso. Cached per drag and tile."""
+    key = (moved.tobytes(), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    if key in source._holes:
+        return source._holes[key]
+    hole = _arm_hole(source.pose, moved, fr)
     out = None
     if hole.any():
-        pad = max(2, round(0.1 * size))
+        pad = max(2, round(0.1 * person_height(source.pose) * fr.k))
         bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
         bx0, by0 = max(0, bx - pad), max(0, by - pad)
         bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
-        sx, sy = fr.ww / fr.w, fr.wh / fr.h
-        # The photo at the work raster's resolution over that box.
-        t = (
-            fr.x0 + int(bx0 / sx),
-            fr.y0 + int(by0 / sy),
-            fr.x0 + min(fr.w, int(np.ceil(bx1 / sx))),
-            fr.y0 + min(fr.h, int(np.ceil(by1 / sy))),
-        )
-        crop = np.ascontiguousarray(source.crop("photo", t))
-        small = cv2.resize(crop, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
-        # Fill from the torso that stays: the hole grown a little, so the limb's own edge
-        # (soft in the photo) does not bleed into the fill, and everything off the torso
-        # masked too (the sleeve beyond the chest and the background are no source).
-        grow = max(1, round(0.015 * size))
-        mask = cv2.dilate(hole[by0:by1, bx0:bx1].astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-        mask[torso[by0:by1, bx0:bx1] == 0] = 1
-        filled = cv2.inpaint(small, mask, max(3, round(0.03 * size)), cv2.INPAINT_TELEA)
-        out = (hole[by0:by1, bx0:bx1].astype(np.float32), filled, (bx0, by0, bx1, by1))
+        out = (hole[by0:by1, bx0:bx1].astype(np.float32), (bx0, by0, bx1, by1))
+    if len(source._holes) >= 8:
+        source._holes.clear()
+    source._holes[key] = out
+    return out
+
+
+def _torso_filled(
+    source: KeptSource, moved: np.ndarray, scale: float
+) -> tuple[np.ndarray, tuple[float, float, float]] | None:
+    """The photo around the person's torso with the places moved arms lay over it filled
+    from the torso around them (uint8 RGB), at a work resolution of its own, and where that
+    raster lies: (x0, y0, work pixels per composite pixel). Made in a frame of the person's
+    box, not of the tile, so that a drag that grows the tile does not make it again (the
+    inpainting is the one costly step). Cached per drag; None without a hole."""
+    key = (moved.tobytes(), scale)
+    if key in source._fills:
+        return source._fills[key]
+    out = None
+    box = source.person_box(0)
+    if box is not None:
+        fr = _Frame.of(box, scale)
+        hole = _arm_hole(source.pose, moved, fr)
+        if hole.any():
+            size = person_height(source.pose) * fr.k
+            pad = max(2, round(0.15 * size))
+            bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
+            bx0, by0 = max(0, bx - pad), max(0, by - pad)
+            bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
+            sx, sy = fr.ww / fr.w, fr.wh / fr.h
+            # The photo at the work raster's resolution over that box.
+            t = (
+                fr.x0 + int(bx0 / sx),
+                fr.y0 + int(by0 / sy),
+                fr.x0 + min(fr.w, int(np.ceil(bx1 / sx))),
+                fr.y0 + min(fr.h, int(np.ceil(by1 / sy))),
+            )
+            crop = np.ascontiguousarray(source.crop("photo", t))
+            small = cv2.resize(crop, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+            torso = np.zeros((fr.wh, fr.ww), np.uint8)
+            cv2.fillPoly(torso, [np.array([fr.pt(source.pose, n) for n in _TORSO], np.int32)], 1)
+            # Fill from the torso that stays: the hole grown a little, so the limb's own edge
+            # (soft in the photo) does not bleed into the fill, and everything off the torso
+            # masked too (the sleeve beyond the chest and the background are no source).
+            grow = max(1, round(0.015 * size))
+            kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+            mask = cv2.dilate(hole[by0:by1, bx0:bx1].astype(np.uint8), kernel)
+            mask[torso[by0:by1, bx0:bx1] == 0] = 1
+            filled = cv2.inpaint(small, mask, max(3, round(0.03 * size)), cv2.INPAINT_TELEA)
+            # Composite pixel X lies at (X - t_x0 + 0.5) * k - 0.5 in `filled` (k = its pixels
+            # per composite pixel): stored as the offset t_x0 * k and k.
+            k = (bx1 - bx0) / max(1, t[2] - t[0])
+            out = (filled, (t[0] * k, t[1] * k, k))
     if len(source._fills) >= 8:
         source._fills.clear()
     source._fills[key] = out
