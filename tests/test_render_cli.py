@@ -136,6 +136,26 @@ def test_within_its_photo_what_did_not_move_stays_the_photos_own(
     assert np.abs(np.asarray(Image.open(whole))[near].astype(int) - photo[near]).max() > 10
 
 
+def test_within_its_photo_a_moved_leg_is_the_photos_own_leg(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    photo = np.asarray(Image.open(files["photo"]).convert("RGB"))  # noise: every pixel its own
+    pose = Pose.template(W, H, (60, 20, 100, 150))
+    xy = pose.xy.copy()
+    xy[[JOINT_INDEX["rknee"], JOINT_INDEX["rankle"]], 0] -= 12  # the shin stepped out, not turned
+    target = tmp_path / "step.json"
+    write_openpose(target, [pose.with_xy(xy)], (W, H))
+    carried, rendered = tmp_path / "carried.png", tmp_path / "rendered.png"
+    base = [*_base(files), "--pose", str(target), "--composite"]
+    assert _run([*base, "-o", str(carried)], capsys)[0] == 0
+    assert _run([*base, "-o", str(rendered), "--no-carry-limbs"], capsys)[0] == 0
+    x, y = (round(float(v)) for v in 0.5 * (pose.xy[JOINT_INDEX["rknee"]] + pose.xy[JOINT_INDEX["rankle"]]))
+    old = (slice(y - 1, y + 2), slice(x - 1, x + 2))
+    new = (slice(y - 1, y + 2), slice(x - 13, x - 10))
+    assert np.abs(np.asarray(Image.open(carried))[new].astype(int) - photo[old]).max() <= 2
+    assert np.abs(np.asarray(Image.open(rendered))[new].astype(int) - photo[old]).max() > 10
+
+
 def test_into_another_picture_the_appearance_photos_head_comes_along(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
