@@ -220,6 +220,48 @@ def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: P
     assert np.abs(carried.astype(int) - own.astype(int)).mean() > 15  # and not the astronaut's
 
 
+def test_mixed_parts_bring_the_head_of_the_head_parts_photo(qtbot, make_window, tmp_path: Path) -> None:
+    import cv2
+    from PIL import Image
+
+    from vunet_studio.segmentation import head_disc
+    from vunet_studio.skeleton import NUM_PARTS, PART_INDEX
+    from vunet_studio.workspace import AppearanceSpec
+
+    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
+    window = make_window(_PoseByPhoto())
+    window.resize(1000, 700)
+    astronaut, grace = open_and_wait(qtbot, window, paths)
+    window.doc.set_current(astronaut)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    view = window.composite_view
+    photo = window.doc.current
+    (cx, cy), r = head_disc(photo.pose)
+    x0, y0, x1, y1 = (round(v) for v in (cx - 0.6 * r, cy - 0.6 * r, cx + 0.6 * r, cy + 0.6 * r))
+    own = cv2.cvtColor(photo.image, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1].astype(int)
+
+    def exported_face(name: str) -> np.ndarray:
+        with qtbot.waitSignal(window.files.exported, timeout=20000):
+            assert window.files.export_render(tmp_path / name)
+        return np.asarray(Image.open(tmp_path / name).convert("L"))[y0:y1, x0:x1].astype(int)
+
+    def mix(head: int | None, rest: int | None, text: str) -> None:
+        parts = tuple(head if k == PART_INDEX["head"] else rest for k in range(NUM_PARTS))
+        window.editor.set_appearance(AppearanceSpec(mode="mix", parts=parts), text)
+        qtbot.waitUntil(
+            lambda: (job := view.export_job(photo)) is not None and job.borrowed is not None, timeout=20000
+        )
+
+    # Grace's clothes, the astronaut's own head: her own face stays, sharp.
+    mix(None, grace, "Grace's clothes")
+    assert view.borrows_from(photo) is photo
+    assert np.abs(exported_face("own_head.png") - own).mean() < 12
+    # Grace's head on the astronaut's clothes: Grace's face.
+    mix(grace, None, "Grace's head")
+    assert view.borrows_from(photo) is window.doc.photo(grace)
+    assert np.abs(exported_face("graces_head.png") - own).mean() > 15
+
+
 def test_a_dragged_leg_is_the_photos_own_leg(qtbot, make_window, tmp_path: Path) -> None:
     from PIL import Image
 

@@ -34,6 +34,7 @@ from vunet_studio.gui.scene_worker import SceneKey, SceneService, scene_key
 from vunet_studio.imageio import is_grey
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import PART_INDEX
 from vunet_studio.workspace import Photo
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class CompositeView(QObject):
         self.act_limbs.toggled.connect(lambda _on: self._rerender())
         self.act_borrow = QAction("Carry the look photo's &head", self)
         self.act_borrow.setStatusTip(
-            "With another photo's look, show that photo's own head on the pose instead of the model's render of it"
+            "With another photo's look (or mixed parts: the head's photo), show that photo's own head on the pose "
+            "instead of the model's render of it"
         )
         self.act_borrow.setCheckable(True)
         self.act_borrow.setChecked(True)
@@ -164,11 +166,20 @@ class CompositeView(QObject):
 
     def borrows_from(self, photo: Photo) -> Photo | None:
         """The photo whose head renders of `photo` carry (`vunet_studio.borrowed`): the look's,
-        when it is another single photo with a person found in it; else None."""
+        when it is another single photo; with mixed parts, the photo the head part comes from
+        (this photo's own too: its face stays its own under another's clothes); else None.
+        That photo must have a person found in it."""
         spec = photo.appearance
-        if not self.act_borrow.isChecked() or spec.mode != "photo" or spec.source in (None, photo.id):
+        if not self.act_borrow.isChecked():
             return None
-        look = self._doc.photo(spec.source)
+        if spec.mode == "photo" and spec.source not in (None, photo.id):
+            source = spec.source
+        elif spec.mode == "mix":
+            head = spec.parts[PART_INDEX["head"]]
+            source = photo.id if head is None else head
+        else:
+            return None
+        look = self._doc.photo(source)
         if look is None or look.image is None or look.source_pose is None:
             return None
         return look
