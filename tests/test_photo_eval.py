@@ -50,7 +50,7 @@ def test_report_has_the_measures_per_photo_and_pair(report) -> None:  # type: ig
     assert [p["photo"] for p in r["per_photo"]] == names
     assert {(q["appearance"], q["pose"]) for q in r["pairs"]} == {(a, b) for a in names for b in names if a != b}
     for q in r["pairs"]:
-        for key in ("pck", "pck_full"):
+        for key in ("pck", "pck_full", "pck_shown"):  # pck_shown: on what the app shows
             assert 0.0 <= q[key] <= 1.0
         assert q["joints"] > 0
         # The others are every photo with a person found, portraits too (for the parts they show).
@@ -75,7 +75,7 @@ def test_report_has_the_measures_per_photo_and_pair(report) -> None:  # type: ig
     s = r["summary"]
     assert s["pairs"] == 6
     assert s["grey_photos"] == 2
-    assert {"pck", "pck_full", "d_own", "d_others", "ratio", "recon_ssim_mask", "recon_ssim"} <= set(s)
+    assert {"pck", "pck_full", "pck_shown", "ratio_shown", "d_own", "d_others", "ratio", "recon_ssim_mask", "recon_ssim"} <= set(s)
     assert r["step"] == 3
     assert r["judge"]
 

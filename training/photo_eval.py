@@ -22,6 +22,10 @@ re-posed into B's pose, moved into A's frame (`pose_into_frame`: B's torso scale
   d_others  the same against every other photo with a person found (upper-body ones too,
             for the parts they show), averaged; ratio = d_own / d_others (lower: the render
             looks like A rather than like the others).
+  pck_shown, ratio_shown  the same two on what the app shows for that edit, A re-posed in
+            its own photo with its own look: what did not move kept, the moved limbs and the
+            head carried from the photo (`vunet_studio.kept`). These measure the app, not
+            the model; the figures above measure the model.
 Per photo, A rendered in its own pose and composited: recon_ssim_mask, SSIM
 (`training.metrics.ssim`) against the photo inside A's person mask, recon_ssim over the
 whole photo, and recon_pck / recon_pck_full as above. For grey photos: grey_kept (the
@@ -49,7 +53,8 @@ from vunet_studio.composite import Reposed, composite, repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, default_checkpoint
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
 from vunet_studio.framing import pose_box
-from vunet_studio.imageio import ImageLoadError, is_grey, is_image_path, load_image
+from vunet_studio.imageio import ImageLoadError, as_rgb_uint8, is_grey, is_image_path, load_image
+from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import segment_person
@@ -252,6 +257,7 @@ class Photo:
     colours: dict[str, list[float] | None]
     grey: bool
     scene: np.ndarray | None = None  # the empty scene: only for photos that are re-posed
+    person: np.ndarray | None = None  # (H, W) float32 in [0, 1]: the soft mask the app keeps by
     torso: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -291,6 +297,7 @@ def load_photo(path: Path, chain: EstimatorChain) -> Photo | str:
     )
     if photo.torso:
         photo.scene = empty_scene(image, seg.mask).image
+        photo.person = seg.mask
     return photo
 
 
@@ -314,6 +321,8 @@ def _ratio(own: float, others: float) -> float:
 def _pair_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Pose and appearance fidelity over some re-posed pairs (one photo's, or all of them)."""
     own, others = _mean(q["d_own"] for q in rows), _mean(q["d_others"] for q in rows)
+    own_shown = _mean(q.get("d_own_shown", math.nan) for q in rows)
+    others_shown = _mean(q.get("d_others_shown", math.nan) for q in rows)
     return {
         "pairs": len(rows),
         "pck": _mean(q["pck"] for q in rows),
@@ -321,6 +330,8 @@ def _pair_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "d_own": own,
         "d_others": others,
         "ratio": _ratio(own, others),
+        "pck_shown": _mean(q.get("pck_shown", math.nan) for q in rows),
+        "ratio_shown": _ratio(own_shown, others_shown),
     }
 
 
@@ -402,6 +413,18 @@ def evaluate_photos(
         each = {o.name: colour_distance(colours, o.colours) for o in photos}
         own = each[a.name]
         others = _mean(d for name, d in each.items() if name != a.name)
+        # As the app shows it: the photo's own person kept, limbs and head carried.
+        shown: dict[str, float] = {"pck_shown": float("nan"), "d_own_shown": float("nan")}
+        kept = None if a.person is None else KeptSource.of(a.image, a.person, a.pose)
+        if kept is not None:
+            app = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey, kept=kept)
+            assert app.image is not None
+            h, w = app.image.shape[:2]
+            shown["pck_shown"] = pck(_people(judge, app.image), target, judged_joints(target, (w, h)))
+            in_frame = _frame_alpha(a.image.shape, app.alpha.mask, app.render.box)
+            seen = bone_colours(as_rgb_uint8(app.image), target, in_frame)
+            shown["d_own_shown"] = colour_distance(seen, a.colours)
+            shown["d_others_shown"] = _mean(colour_distance(seen, o.colours) for o in photos if o is not a)
         pairs.append(
             {
                 "appearance": a.name,
@@ -410,6 +433,7 @@ def evaluate_photos(
                 "d_own": own,
                 "d_others": others,
                 "ratio": _ratio(own, others),
+                **shown,
                 "d_each": each,  # to every photo with a person: for other choices of "others"
             }
         )
@@ -461,6 +485,8 @@ _COLS: Sequence[tuple[str, str, int, int]] = (  # (key, heading, width, decimals
     ("d_own", "d_own", 7, 2),
     ("d_others", "d_others", 9, 2),
     ("ratio", "ratio", 7, 3),
+    ("pck_shown", "pck_shown", 10, 3),
+    ("ratio_shown", "ratio_shown", 12, 3),
     ("recon_ssim_mask", "rec_ssim_m", 11, 3),
     ("recon_ssim", "rec_ssim", 9, 3),
     ("recon_pck", "rec_pck", 8, 3),
@@ -474,7 +500,8 @@ def _cell(value: Any, width: int, decimals: int) -> str:
 
 
 def _row(name: str, values: dict[str, Any]) -> str:
-    return f"{name[:18]:18s}" + "".join(_cell(values[k], w, d) for k, _, w, d in _COLS)
+    # .get: a report written before a column existed (`--json` of an older run) still prints.
+    return f"{name[:18]:18s}" + "".join(_cell(values.get(k), w, d) for k, _, w, d in _COLS)
 
 
 def _grey(row: dict[str, Any]) -> str:
