@@ -235,3 +235,27 @@ def test_the_chest_under_an_arm_swung_away_is_filled_from_the_chest_around_it() 
     # The sleeve went with the forearm.
     x, y = (round(float(v)) for v in 0.5 * (out_pose.xy[JOINT_INDEX["relbow"]] + out_pose.xy[JOINT_INDEX["rwrist"]]))
     assert np.abs(out[y, x].astype(int) - (230, 30, 30)).max() <= 25, out[y, x]
+
+
+def test_any_drag_composites_whole_limbs_or_not_without_error() -> None:
+    # Random drags: joints far outside the photo, hidden or shown, bones of no length, at
+    # full and display scale. The composite is always the tile's size and type.
+    source, pose = _person()
+    rng = np.random.default_rng(5)
+    for k in range(60):
+        edited = pose
+        for j in rng.choice(len(pose.xy), size=int(rng.integers(1, 5)), replace=False):
+            x, y = rng.uniform(-0.5, 1.5) * W, rng.uniform(-0.5, 1.5) * H
+            edited = edited.with_joint(int(j), float(x), float(y))
+        if k % 7 == 0:  # a wrist dragged onto its elbow
+            ex, ey = edited.xy[JOINT_INDEX["relbow"]]
+            edited = edited.with_joint(JOINT_INDEX["rwrist"], float(ex), float(ey))
+        if k % 5 == 0:
+            vis = edited.visible.copy()
+            vis[int(rng.integers(len(vis)))] = False
+            edited = Pose(edited.xy, vis, edited.image_size)
+        scale = 0.5 if k % 2 else 1.0
+        src = source if scale == 1.0 else KeptSource(source.photo, source.person, pose, size=(W // 2, H // 2))
+        tile = np.zeros((int(H * scale) - 10, int(W * scale) - 4, 3), np.uint8)
+        out, x, y = with_kept((tile, 2, 5), src, edited, scale=scale, box_side=pose_box(pose).side)
+        assert out.shape == tile.shape and out.dtype == np.uint8 and (x, y) == (2, 5)
