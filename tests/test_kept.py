@@ -258,4 +258,25 @@ def test_any_drag_composites_whole_limbs_or_not_without_error() -> None:
         src = source if scale == 1.0 else KeptSource(source.photo, source.person, pose, size=(W // 2, H // 2))
         tile = np.zeros((int(H * scale) - 10, int(W * scale) - 4, 3), np.uint8)
         out, x, y = with_kept((tile, 2, 5), src, edited, scale=scale, box_side=pose_box(pose).side)
-        assert out.shape == tile.shape and out.dtype == np.uint8 and (x, y) == (2, 5)
+        assert out.shape == tile.shape
+        assert out.dtype == np.uint8
+        assert (x, y) == (2, 5)
+
+
+def test_a_lean_carries_the_torsos_own_pixels_with_its_joints() -> None:
+    source, pose = _person()
+    xy = pose.xy.copy()
+    for j in ("rshoulder", "lshoulder", "relbow", "lelbow", "rwrist", "lwrist"):
+        xy[JOINT_INDEX[j], 0] += 15.0  # the shoulders lean right, the hips stay
+    leaned = pose.with_xy(xy)
+    torso = [JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]
+    centre, now = pose.xy[torso].mean(axis=0), leaned.xy[torso].mean(axis=0)  # an affine map keeps means
+    tile = np.zeros((H, W, 3), np.uint8)  # the render, here all black
+    out, _, _ = with_kept((tile, 0, 0), source, leaned, scale=1.0, box_side=pose_box(pose).side)
+    (ox, oy), (nx, ny) = ((round(float(v)) for v in p) for p in (centre, now))
+    assert (nx, ny) != (ox, oy)
+    assert np.abs(out[ny, nx].astype(int) - source.photo[oy, ox]).max() <= 12  # the chest's own pixel, moved
+    # With View ▸ Carry moved limbs off, the chest does not move with the lean.
+    off = KeptSource(source.photo, source.person, pose, limbs=False)
+    out, _, _ = with_kept((tile, 0, 0), off, leaned, scale=1.0, box_side=pose_box(pose).side)
+    assert np.abs(out[ny, nx].astype(int) - source.photo[oy, ox]).max() > 12

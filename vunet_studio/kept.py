@@ -19,7 +19,8 @@ same face, carried whole by the rotation, scale and shift of its joints (`carrie
 person moved as a whole (a bone dragged) is kept where they now stand (`following`); and a
 moved upper arm, forearm, thigh or shin is the photo's own limb turned onto its new bone
 (`carried_limbs`, a carried limb), laid over the render, which fills what it does not cover
-(the outside of a bent elbow, a limb stretched past `LIMB_STRETCH`). A limb is only the
+(the outside of a bent elbow, a limb stretched past `LIMB_STRETCH`); a torso whose
+shoulders or hips moved goes the same way, by the affine map of its joints. A limb is only the
 person's pixels near its bone and nearer it than any other bone or the torso: a first try
 that carried each bone's whole share of the person took the chest along where an arm had
 lain across it; over the torso only the limb's own width now goes. Where a moved arm lay
@@ -588,7 +589,7 @@ def carried_limbs(
 ) -> list[Piece]:
     """The photo's own limbs moved with `pose`: each moved upper arm, forearm, thigh and shin
     whose joints both poses show, cut from the photo (`_limb_cuts`) and turned onto its new
-    bone. (weight (h, w) float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile) each;
+    bone, over the moved torso (`_torso_piece`) when its joints moved. (weight (h, w) float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile) each;
     none when `source.limbs` is off."""
     if not source.limbs:
         return []
@@ -604,56 +605,122 @@ def carried_limbs(
     bones = tuple(
         i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b) and not _stayed(moved, a, b)
     )
-    if not bones:
-        return []
-    cuts = _limb_cuts(source, bones, fr)
     origin = np.array([fr.x0, fr.y0], np.float64)
     pieces: list[Piece] = []
+    torso = _torso_piece(source, pose, moved, fr, origin, scale)
+    if torso is not None:
+        pieces.append(torso)
+    if not bones:
+        return pieces
+    cuts = _limb_cuts(source, bones, fr)
     for i, cut in zip(bones, cuts, strict=True):
         a, b, _ = CARRIED[i]
-        ys, xs = np.nonzero(cut > 1e-3)
-        if not len(xs):
-            continue
-        sx, sy = fr.ww / fr.w, fr.wh / fr.h
-        src = (
-            max(0, int(xs.min() / sx) - 2),
-            max(0, int(ys.min() / sy) - 2),
-            min(fr.w, int(np.ceil((xs.max() + 1) / sx)) + 2),
-            min(fr.h, int(np.ceil((ys.max() + 1) / sy)) + 2),
-        )
         pts = [found.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
         qts = [pose.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
         m = _limb_map(pts[0], pts[1], qts[0], qts[1])
-        if m is None:
-            continue
-        corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
-        dst = corners @ m[:, :2].T + m[:, 2]
-        roi = (
-            max(0, int(np.floor(dst[:, 0].min()))),
-            max(0, int(np.floor(dst[:, 1].min()))),
-            min(fr.w, int(np.ceil(dst[:, 0].max()))),
-            min(fr.h, int(np.ceil(dst[:, 1].max()))),
-        )
-        if roi[2] <= roi[0] or roi[3] <= roi[1]:
-            continue
-        sw, sh = src[2] - src[0], src[3] - src[1]
-        # The cut at the tile's resolution over `src`, sharpened by the person's own outline.
-        mw = np.array([[sx, 0.0, (src[0] + 0.5) * sx - 0.5], [0.0, sy, (src[1] + 0.5) * sy - 0.5]])
-        soft = cv2.warpAffine(cut, mw, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
-        weight = soft * source.crop("person", rect)
-        photo = np.ascontiguousarray(source.crop("photo", rect))
-        # Source crop coordinates -> destination ROI coordinates.
-        shift_in = np.array([[1.0, 0.0, src[0]], [0.0, 1.0, src[1]], [0.0, 0.0, 1.0]])
-        mm = np.vstack([m, [0.0, 0.0, 1.0]]) @ shift_in
-        mm[:, 2] -= (roi[0], roi[1], 0.0)
-        size = (roi[2] - roi[0], roi[3] - roi[1])
-        w_dst = cv2.warpAffine(weight, mm[:2], size, flags=cv2.INTER_LINEAR)
-        if w_dst.max() <= 1e-3:
-            continue
-        p_dst = cv2.warpAffine(photo, mm[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        pieces.append((w_dst, p_dst, roi))
+        piece = None if m is None else _warped(source, fr, cut, m)
+        if piece is not None:
+            pieces.append(piece)
     return pieces
+
+
+def _torso_piece(
+    source: KeptSource, pose: Pose, moved: np.ndarray, fr: _Frame, origin: np.ndarray, scale: float
+) -> Piece | None:
+    """The photo's own torso moved with `pose` when its shoulders or hips moved (a pose copied
+    from another photo, a lean): cut as the pixels of the person near the torso polygon and
+    nearer it than any limb (less an arm's width along the arms: they are carried on their
+    own), moved by the affine map of its four joints (a similarity when that map would shear
+    or flip it)."""
+    found = source.pose
+    if not all(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]] for n in _TORSO):
+        return None
+    if _stayed(moved, *_TORSO):
+        return None
+    key = (b"torso", (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    hit = source._limbs.get(key)
+    if hit is None:
+        size = person_height(found) * fr.k
+        line = max(1, round(0.03 * size))
+        this = np.zeros((fr.wh, fr.ww), np.uint8)
+        cv2.fillPoly(this, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+        others = np.zeros((fr.wh, fr.ww), np.uint8)
+        arms = np.zeros((fr.wh, fr.ww), np.uint8)
+        for c, d in LIMBS:
+            if found.visible[JOINT_INDEX[c]] and found.visible[JOINT_INDEX[d]] and {c, d} not in _TORSO_SIDES:
+                if "cneck" in (c, d):
+                    continue  # the collar bones are the torso's
+                cv2.line(others, fr.pt(found, c), fr.pt(found, d), 1, line)
+                if any(n in (c, d) for n in ("relbow", "lelbow")):
+                    cv2.line(arms, fr.pt(found, c), fr.pt(found, d), 1, line)
+        d_this = cv2.distanceTransform(1 - this, cv2.DIST_L2, 3)
+        d_other = cv2.distanceTransform(1 - others, cv2.DIST_L2, 3) if others.any() else np.full_like(d_this, 1e9)
+        d_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) if arms.any() else np.full_like(d_this, 1e9)
+        cut = ((d_this <= LIMB_RADIUS * size) & ((this > 0) | (d_this < d_other)) & (d_arm > LIMB_OVER_TORSO * size))
+        sigma = LIMB_FEATHER * size
+        soft = cut.astype(np.float32)
+        hit = [cv2.GaussianBlur(soft, (0, 0), sigma) if sigma >= 0.3 else soft]
+        if len(source._limbs) >= 8:
+            source._limbs.clear()
+        source._limbs[key] = hit
+    src = np.array([found.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
+    dst = np.array([pose.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
+    m = _torso_map(src, dst)
+    return _warped(source, fr, hit[0], m)
+
+
+def _torso_map(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The least-squares affine map of the torso's four joints, or their similarity
+    (`similarity`) when the affine one would flip the torso or squash it past 2:1."""
+    a = np.hstack([src, np.ones((len(src), 1))])
+    sol, *_ = np.linalg.lstsq(a, dst, rcond=None)  # (3, 2)
+    m = sol.T  # (2, 3)
+    sv = np.linalg.svd(m[:, :2], compute_uv=False)
+    if np.linalg.det(m[:, :2]) <= 0 or sv[1] <= 0 or sv[0] / sv[1] > 2.0:
+        return similarity(src, dst)
+    return m
+
+
+def _warped(source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray) -> Piece | None:
+    """The photo's pixels under `cut` (work raster, soft) moved by `m` (2 x 3, tile pixels to
+    tile pixels): (weight, photo, roi in the tile), or None when nothing lands in the tile."""
+    ys, xs = np.nonzero(cut > 1e-3)
+    if not len(xs):
+        return None
+    sx, sy = fr.ww / fr.w, fr.wh / fr.h
+    src = (
+        max(0, int(xs.min() / sx) - 2),
+        max(0, int(ys.min() / sy) - 2),
+        min(fr.w, int(np.ceil((xs.max() + 1) / sx)) + 2),
+        min(fr.h, int(np.ceil((ys.max() + 1) / sy)) + 2),
+    )
+    corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
+    dst = corners @ m[:, :2].T + m[:, 2]
+    roi = (
+        max(0, int(np.floor(dst[:, 0].min()))),
+        max(0, int(np.floor(dst[:, 1].min()))),
+        min(fr.w, int(np.ceil(dst[:, 0].max()))),
+        min(fr.h, int(np.ceil(dst[:, 1].max()))),
+    )
+    if roi[2] <= roi[0] or roi[3] <= roi[1]:
+        return None
+    sw, sh = src[2] - src[0], src[3] - src[1]
+    # The cut at the tile's resolution over `src`, sharpened by the person's own outline.
+    mw = np.array([[sx, 0.0, (src[0] + 0.5) * sx - 0.5], [0.0, sy, (src[1] + 0.5) * sy - 0.5]])
+    soft = cv2.warpAffine(cut, mw, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
+    weight = soft * source.crop("person", rect)
+    photo = np.ascontiguousarray(source.crop("photo", rect))
+    # Source crop coordinates -> destination ROI coordinates.
+    shift_in = np.array([[1.0, 0.0, src[0]], [0.0, 1.0, src[1]], [0.0, 0.0, 1.0]])
+    mm = np.vstack([m, [0.0, 0.0, 1.0]]) @ shift_in
+    mm[:, 2] -= (roi[0], roi[1], 0.0)
+    size = (roi[2] - roi[0], roi[3] - roi[1])
+    w_dst = cv2.warpAffine(weight, mm[:2], size, flags=cv2.INTER_LINEAR)
+    if w_dst.max() <= 1e-3:
+        return None
+    p_dst = cv2.warpAffine(photo, mm[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return w_dst, p_dst, roi
 
 
 def filled_torso(
