@@ -15,10 +15,11 @@ from _training_helpers import tiny_model_config
 
 from tests._photo_helpers import PHOTOS, pose_of
 from training.evaluate import main
-from training.photo_eval import PARTS, bone_colours, colour_distance, pose_into_frame
+from training.photo_eval import PARTS, bone_colours, colour_distance
 from vunet_studio.model import VUNet, save_checkpoint
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.workspace import pose_into_frame
 
 CFG = tiny_model_config()
 

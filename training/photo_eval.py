@@ -59,6 +59,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import segment_person
 from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.workspace import pose_into_frame
 
 logger = logging.getLogger("vunet-eval")
 
@@ -93,36 +94,6 @@ class PhotoEvalError(Exception):
 
 
 # --- measures (pure functions) ----------------------------------------------------------------
-def _torso(pose: Pose) -> tuple[np.ndarray, float] | None:
-    """(hip centre, neck-to-hip-centre length) of a pose with a torso (a portrait's hips
-    inferred, as the app does: `Pose.with_inferred_hips`), else None."""
-    pose = pose.with_inferred_hips()
-    if not pose.has_torso():
-        return None
-    j = JOINT_INDEX
-    neck = (pose.xy[j["rshoulder"]] + pose.xy[j["lshoulder"]]) / 2.0
-    hip = (pose.xy[j["rhip"]] + pose.xy[j["lhip"]]) / 2.0
-    return hip.astype(np.float64), float(np.linalg.norm(neck - hip))
-
-
-def pose_into_frame(pose: Pose, frame: Pose) -> Pose:
-    """`pose` (another photo's) scaled and moved so its torso lies on `frame`'s, in `frame`'s photo.
-
-    The app re-poses a person inside their own photo: they keep their size and place (the
-    stable box and the empty scene's hole are theirs), while B's joints are in the pixels of
-    another photo, with another person at another distance. The torso (neck to hip centre)
-    is the one length a pose change hardly alters (limbs fold, the joint box changes with
-    the pose), so it sets the scale, and the hip centre the place.
-    """
-    src, dst = _torso(pose), _torso(frame)
-    if src is None or dst is None:
-        raise ValueError("both poses need a torso (both shoulders)")
-    (c_src, len_src), (c_dst, len_dst) = src, dst
-    s = len_dst / max(len_src, 1e-6)
-    xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
-    return Pose(xy, pose.visible, frame.image_size)
-
-
 def _points(pose: Pose) -> dict[str, np.ndarray]:
     """The visible joints by name, plus the torso's derived points (when it has a full torso)."""
     pts = {n: pose.xy[i].astype(np.float64) for n, i in JOINT_INDEX.items() if pose.visible[i]}

@@ -29,7 +29,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.pose_io import FORMAT_NAME as POSE_FORMAT_NAME
 from vunet_studio.pose_io import FORMAT_VERSION as POSE_FORMAT_VERSION
 from vunet_studio.pose_io import PoseFileError, decode_json, parse_poses, pose_document
-from vunet_studio.skeleton import JOINT_NAMES, NUM_JOINTS, NUM_PARTS
+from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, NUM_PARTS
 from vunet_studio.userfiles import UserFileError, read_user_file
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,36 @@ def fit_pose_to_box(pose: Pose, box: tuple[float, float, float, float]) -> Pose:
     src_h, dst_h = max(sy1 - sy0, 1e-3), max(y1 - y0, 1e-3)
     s = dst_h / src_h
     return pose.with_xy(((pose.xy - ((sx0 + sx1) / 2.0, sy0)) * s + ((x0 + x1) / 2.0, y0)).astype(np.float32))
+
+
+def _torso(pose: Pose) -> tuple[np.ndarray, float] | None:
+    """(hip centre, neck-to-hip-centre length) of a pose with a torso (a portrait's hips
+    inferred, as the app does: `Pose.with_inferred_hips`), else None."""
+    pose = pose.with_inferred_hips()
+    if not pose.has_torso():
+        return None
+    j = JOINT_INDEX
+    neck = (pose.xy[j["rshoulder"]] + pose.xy[j["lshoulder"]]) / 2.0
+    hip = (pose.xy[j["rhip"]] + pose.xy[j["lhip"]]) / 2.0
+    return hip.astype(np.float64), float(np.linalg.norm(neck - hip))
+
+
+def pose_into_frame(pose: Pose, frame: Pose) -> Pose:
+    """`pose` (another photo's) scaled and moved so its torso lies on `frame`'s, in `frame`'s photo.
+
+    The app re-poses a person inside their own photo: they keep their size and place (the
+    stable box and the empty scene's hole are theirs), while B's joints are in the pixels of
+    another photo, with another person at another distance. The torso (neck to hip centre)
+    is the one length a pose change hardly alters (limbs fold, the joint box changes with
+    the pose), so it sets the scale, and the hip centre the place.
+    """
+    src, dst = _torso(pose), _torso(frame)
+    if src is None or dst is None:
+        raise ValueError("both poses need a torso (both shoulders)")
+    (c_src, len_src), (c_dst, len_dst) = src, dst
+    s = len_dst / max(len_src, 1e-6)
+    xy = ((pose.xy.astype(np.float64) - c_src) * s + c_dst).astype(np.float32)
+    return Pose(xy, pose.visible, frame.image_size)
 
 
 def place_hidden_joints(pose: Pose) -> Pose:

@@ -7,6 +7,7 @@ from PIL import Image
 
 from vunet_studio.gui.qimage import rgb_from_qimage
 from vunet_studio.pose_io import read_poses
+from vunet_studio.skeleton import JOINT_INDEX
 
 
 def wait_render(qtbot, window, action) -> np.ndarray:
@@ -55,12 +56,18 @@ def test_copy_pose_of_another_photo(qtbot, loaded) -> None:
     doc = window.doc
     alice, bob = doc.photo(ids[0]), doc.photo(ids[1])
     bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))  # give bob a raised right wrist to copy
-    box = alice.source_pose.bbox()
     window.editor.copy_pose_from(ids[1])
     new = alice.pose
-    nb = new.bbox()
-    assert abs((nb[3] - nb[1]) - (box[3] - box[1])) < 1.0  # scaled to alice's height
-    assert abs(nb[1] - box[1]) < 1.0
+
+    def torso(p):  # (hip centre, neck to hip centre)
+        neck = (p.xy[JOINT_INDEX["rshoulder"]] + p.xy[JOINT_INDEX["lshoulder"]]) / 2
+        hip = (p.xy[JOINT_INDEX["rhip"]] + p.xy[JOINT_INDEX["lhip"]]) / 2
+        return hip, float(np.linalg.norm(neck - hip))
+
+    # Alice keeps her size and place, whatever bob's raised wrist does to his joints' box.
+    (hip_a, len_a), (hip_n, len_n) = torso(alice.source_pose), torso(new)
+    assert np.allclose(hip_n, hip_a, atol=0.5)
+    assert abs(len_n - len_a) < 0.5
     assert doc.undo.undoText() == "Copy pose of bob.jpg"
     # The raised wrist came along.
     assert new.xy[4, 1] < new.xy[3, 1]

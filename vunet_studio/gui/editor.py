@@ -26,7 +26,7 @@ from vunet_studio.gui.render_worker import AppearanceJob, CompositeJob, RenderSe
 from vunet_studio.gui.sources_panel import AppearancePanel, PhotoEntry, PhotosPanel
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import JOINT_LABELS, JOINT_NAMES
-from vunet_studio.workspace import AppearanceSpec, Photo, fit_pose_to_box
+from vunet_studio.workspace import AppearanceSpec, Photo, fit_pose_to_box, pose_into_frame
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +270,14 @@ class EditController(QObject):
             self.message.emit("That is the photo being edited; pick another photo to copy its pose.")
             return
         ref = photo.source_pose or photo.pose
-        box = ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1]))
-        new = fit_pose_to_box(other.pose, box).with_image_size(photo.size)
+        try:
+            # The person keeps their size and place: the other pose's torso laid on theirs
+            # (fitting the joints' box shrank a person into a pose with a raised arm, and
+            # blew up one whose ankles the other photo cut off).
+            new = pose_into_frame(other.pose, ref).with_image_size(photo.size)
+        except ValueError:  # a pose without shoulders: the joints' box, fitted to theirs
+            box = ref.bbox() or (0.0, 0.0, float(photo.size[0]), float(photo.size[1]))
+            new = fit_pose_to_box(other.pose, box).with_image_size(photo.size)
         self._push_pose(new, f"Copy pose of {other.name}")
 
     def use_appearance_of(self, pid: int) -> None:
