@@ -4,7 +4,9 @@ One row per photo: the photo | arm raised, before (the square render pasted into
 the app showed it until the composite) | arm raised, the whole person rendered (composited
 into the photo's empty scene) | arm raised, as the app shows it (what did not move kept,
 the moved limbs carried, `vunet_studio.kept`) | the forearm swung about the elbow, kept | a
-step taken, kept | the head tilted, kept (the face carried) |
+step taken, kept | the head tilted, kept (the face carried) | the next photo's pose copied onto
+this person ("Copy its pose": its torso laid on theirs; their own limbs, torso and face
+carried into it) |
 another photo's look on this pose (nothing kept; that photo's head carried onto the pose,
 `vunet_studio.borrowed`). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
@@ -34,6 +36,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.scene import empty_scene
 from vunet_studio.segmentation import person_height, segment_person
 from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.workspace import pose_into_frame
 
 log = logging.getLogger(__name__)
 HEIGHT = 240
@@ -46,6 +49,7 @@ COLUMNS = (
     "elbow bent: kept",
     "a step: kept",
     "head tilted: kept",
+    "the next photo's pose: kept",
     "another's look (its head carried)",
 )
 
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 repose(engine, own, bent_elbow(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, tilted_head(pose), scene, base, grey=grey, kept=kept).image,
+                repose(engine, own, pose_into_frame(other_pose, pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, other, arm, scene, base, grey=grey, borrowed=head).image,
             ]
         except EngineError as e:
