@@ -179,6 +179,18 @@ class _PoseByPhoto:
         return [pose_of(k) for k in PEOPLE if photo(k).shape[:2] == image.shape[:2]][:1]
 
 
+def _astronaut_and_grace(qtbot, make_window, tmp_path: Path):
+    """The window with copies of astronaut.jpg and grace_hopper.jpg open, the astronaut
+    edited and her composite shown; and Grace's photo id."""
+    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
+    window = make_window(_PoseByPhoto())
+    window.resize(1000, 700)
+    astronaut, grace = open_and_wait(qtbot, window, paths)
+    window.doc.set_current(astronaut)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    return window, grace
+
+
 def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: Path) -> None:
     import cv2
     from PIL import Image
@@ -186,12 +198,7 @@ def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: P
     from vunet_studio.segmentation import head_disc
     from vunet_studio.workspace import AppearanceSpec
 
-    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
-    window = make_window(_PoseByPhoto())
-    window.resize(1000, 700)
-    astronaut, grace = open_and_wait(qtbot, window, paths)
-    window.doc.set_current(astronaut)
-    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    window, grace = _astronaut_and_grace(qtbot, make_window, tmp_path)
     view = window.composite_view
     window.editor.set_appearance(AppearanceSpec(mode="photo", source=grace), "Use Grace's look")
     photo = window.doc.current
@@ -228,12 +235,7 @@ def test_mixed_parts_bring_the_head_of_the_head_parts_photo(qtbot, make_window, 
     from vunet_studio.skeleton import NUM_PARTS, PART_INDEX
     from vunet_studio.workspace import AppearanceSpec
 
-    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
-    window = make_window(_PoseByPhoto())
-    window.resize(1000, 700)
-    astronaut, grace = open_and_wait(qtbot, window, paths)
-    window.doc.set_current(astronaut)
-    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    window, grace = _astronaut_and_grace(qtbot, make_window, tmp_path)
     view = window.composite_view
     photo = window.doc.current
     (cx, cy), r = head_disc(photo.pose)
