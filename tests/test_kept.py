@@ -170,6 +170,12 @@ def test_a_dragged_limb_is_the_photos_own_limb_on_its_new_bone() -> None:
     raised = _raised_wrist(pose)
     out, _, _ = with_kept((tile, 0, 0), source, raised, scale=1.0, box_side=box_side)
     assert _carried(out, source.photo, pose, raised, "relbow", "rwrist")
+    # Foreshortened: the wrist drawn halfway to the elbow brings the hand there, not past it.
+    e, w = pose.xy[JOINT_INDEX["relbow"]], pose.xy[JOINT_INDEX["rwrist"]]
+    short = pose.with_joint(JOINT_INDEX["rwrist"], *(e + 0.5 * (w - e)))
+    out, _, _ = with_kept((tile, 0, 0), source, short, scale=1.0, box_side=box_side)
+    (ox, oy), (nx, ny) = ((round(float(v)) for v in p) for p in (w, short.xy[JOINT_INDEX["rwrist"]]))
+    assert np.abs(out[ny, nx].astype(int) - source.photo[oy, ox]).max() <= 12
     # A step: the thigh and shin go with the knee and ankle.
     xy = pose.xy.copy()
     xy[JOINT_INDEX["rknee"], 0] -= 25.0

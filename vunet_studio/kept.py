@@ -511,9 +511,11 @@ LIMB_FEATHER = 0.01
 _TORSO_SIDES = ({"cneck", "rhip"}, {"cneck", "lhip"})
 #: A hand or foot: the bone drawn on past its end joint by this share of its length.
 LIMB_END = 0.2
-#: The limb stretches or shrinks along its bone at most this much (a foreshortened arm
-#: drawn long would smear); beyond, the render shows where the carried limb does not reach.
-LIMB_STRETCH = (0.7, 1.4)
+#: The limb stretches or shrinks along its bone at most this much. Stretched, a limb smears
+#: (beyond 1.4 the render shows where the carried limb does not reach); shrunk, it reads as
+#: foreshortened, a forearm pointed at the camera, so it may shrink further (held longer
+#: than its bone, the hand would land past the wrist).
+LIMB_STRETCH = (0.4, 1.4)
 
 Piece = tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]
 
