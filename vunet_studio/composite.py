@@ -362,8 +362,9 @@ def _kept_tile(
 
 def with_kept(region: Region, kept: KeptSource, pose: Pose, *, scale: float, box_side: float) -> Region:
     """`region` (a blended tile) with the photo's own person laid over it where `pose` left
-    them (`kept.kept_region`), and their head carried along when only it moved
-    (`kept.carried_head`); unchanged when nothing is kept."""
+    them (`kept.kept_region`), their moved limbs and torso carried onto their new bones
+    (`kept.carried_limbs`, over `kept.filled_torso`) and their head carried along when it
+    moved (`kept.carried_head`); unchanged when nothing is kept."""
     tile, x, y = region
     h, w = tile.shape[:2]
     kept = following(kept, pose, STILL * box_side, scale)  # the whole person dragged: they move too
@@ -388,19 +389,16 @@ def _lay_kept(
             mine = np.ascontiguousarray(photo[py0:py1, px0:px1])
             theirs = np.ascontiguousarray(tile[py0:py1, px0:px1])
             out[py0:py1, px0:px1] = cv2.blendLinear(mine, theirs, weight, 1.0 - weight)
-    torso = filled_torso(kept, pose, rect, scale=scale, box_side=box_side)
-    if torso is not None:
-        f_weight, f_photo, (fx0, fy0, fx1, fy1) = torso
-        under = np.ascontiguousarray(out[fy0:fy1, fx0:fx1])
-        out[fy0:fy1, fx0:fx1] = cv2.blendLinear(f_photo, under, f_weight, 1.0 - f_weight)
-    limbs = carried_limbs(kept, pose, rect, scale=scale, box_side=box_side)
-    for l_weight, l_photo, (lx0, ly0, lx1, ly1) in limbs:
-        under = np.ascontiguousarray(out[ly0:ly1, lx0:lx1])
-        out[ly0:ly1, lx0:lx1] = cv2.blendLinear(l_photo, under, l_weight, 1.0 - l_weight)
+    # Over it, bottom to top: the chest under a moved arm, the carried torso and limbs, the head.
+    filled = filled_torso(kept, pose, rect, scale=scale, box_side=box_side)
+    pieces = ([filled] if filled is not None else []) + carried_limbs(kept, pose, rect, scale=scale, box_side=box_side)
+    for p_weight, p_photo, (qx0, qy0, qx1, qy1) in pieces:
+        under = np.ascontiguousarray(out[qy0:qy1, qx0:qx1])
+        out[qy0:qy1, qx0:qx1] = cv2.blendLinear(p_photo, under, p_weight, 1.0 - p_weight)
     head = carried_head(kept, pose, rect, scale=scale, box_side=box_side)
     if head is not None:
         h_weight, h_photo = head
         out = cv2.blendLinear(h_photo, out, h_weight, 1.0 - h_weight)
-    if got is None and head is None and not limbs and torso is None:
+    if got is None and head is None and not pieces:
         return region
     return out, x, y

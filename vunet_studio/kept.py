@@ -496,7 +496,8 @@ CARRIED = (
     ("lknee", "lankle", True),
 )
 #: A carried limb is the person's pixels this near its bone (share of the person's size;
-#: a forearm is about 0.11 wide) and nearer it than any other bone or the torso.
+#: a forearm is about 0.11 wide) and nearer it than any other bone (the torso's sides, the
+#: neck-to-hip lines, excepted: over the torso `LIMB_OVER_TORSO` holds instead).
 LIMB_RADIUS = 0.07
 #: Over the torso a limb is only this near its bone (about half a forearm's width): an arm
 #: held in front of the chest is carried, the chest beside it is not.
