@@ -242,6 +242,52 @@ class _Frame:
         x, y = p.xy[JOINT_INDEX[name]]
         return round(float(x) * self.k - self.x0 * self.f), round(float(y) * self.k - self.y0 * self.f)
 
+    def tile_box(self, x0: float, y0: float, x1: float, y1: float, pad: int = 0) -> tuple[int, int, int, int]:
+        """The work raster's box (x0, y0, x1, y1) in the tile's pixels, grown by `pad` and cut
+        to the tile (cv2.resize's pixel mapping: work pixels per tile pixel ww / w)."""
+        sx, sy = self.ww / self.w, self.wh / self.h
+        return (
+            max(0, int(x0 / sx) - pad),
+            max(0, int(y0 / sy) - pad),
+            min(self.w, int(np.ceil(x1 / sx)) + pad),
+            min(self.h, int(np.ceil(y1 / sy)) + pad),
+        )
+
+    def to_work(self, x0: int, y0: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """The 2 x 3 map (for `cv2.WARP_INVERSE_MAP`) from tile pixels counted from (x0, y0)
+        to the work raster's, counted from `origin`: cv2.resize's own pixel mapping, so a
+        part of the tile-size upsampling can be made alone."""
+        sx, sy = self.ww / self.w, self.wh / self.h
+        return np.array([[sx, 0.0, (x0 + 0.5) * sx - 0.5 - origin[0]], [0.0, sy, (y0 + 0.5) * sy - 0.5 - origin[1]]])
+
+
+def _fill_torso(raster: np.ndarray, fr: _Frame, pose: Pose) -> None:
+    """The torso's polygon (shoulders and hips of `pose`) filled into `raster` (work pixels)."""
+    cv2.fillPoly(raster, [np.array([fr.pt(pose, n) for n in _TORSO], np.int32)], 1)
+
+
+def _near(bones: np.ndarray) -> np.ndarray:
+    """Each work pixel's distance to the drawn `bones` ({0, 1} uint8); far (1e9) without any."""
+    if not bones.any():
+        return np.full(bones.shape, np.float32(1e9))
+    return cv2.distanceTransform(1 - bones, cv2.DIST_L2, 3)
+
+
+def _draw_bone(raster: np.ndarray, fr: _Frame, pose: Pose, a: str, b: str, end: bool, thickness: int) -> None:
+    """Bone a-b of `pose` drawn into `raster`, on past b by `LIMB_END` of its length when b
+    is a hand or a foot (`end`)."""
+    p, q = np.array(fr.pt(pose, a), np.float64), np.array(fr.pt(pose, b), np.float64)
+    if end:
+        q = q + LIMB_END * (q - p)
+    cv2.line(raster, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, thickness)
+
+
+def _moved_lines(raster: np.ndarray, fr: _Frame, pose: Pose, moved: np.ndarray, thickness: int) -> None:
+    """The bones of `pose` that moved, where they are now, drawn `thickness` wide into `raster`."""
+    for a, b in LIMBS:
+        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
+            cv2.line(raster, fr.pt(pose, a), fr.pt(pose, b), 1, thickness)
+
 
 def _partition(
     source: KeptSource, moved: np.ndarray, head: bool, fr: _Frame
@@ -269,15 +315,9 @@ def _partition(
                 target = head_bones if head and _is_head_bone(a, b) else moved_bones
             cv2.line(target, fr.pt(found, a), fr.pt(found, b), 1, line)
     if seen(*_TORSO):
-        target = still_bones if _stayed(moved, *_TORSO) else moved_bones
-        cv2.fillPoly(target, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
-    far = np.full((fr.wh, fr.ww), np.float32(1e9))
-
-    def near(bones: np.ndarray) -> np.ndarray:
-        return cv2.distanceTransform(1 - bones, cv2.DIST_L2, 3) if bones.any() else far
-
-    near_still, near_moved = near(still_bones), near(moved_bones)
-    near_head = near(head_bones) if head else far
+        _fill_torso(still_bones if _stayed(moved, *_TORSO) else moved_bones, fr, found)
+    near_still, near_moved = _near(still_bones), _near(moved_bones)
+    near_head = _near(head_bones) if head else np.full((fr.wh, fr.ww), np.float32(1e9))
     others = np.minimum(near_moved, near_head)
     keep = ((near_still <= others) & still_bones.any()).astype(np.float32)
     carried = ((near_head < np.minimum(near_still, near_moved)).astype(np.float32)) if head else None
@@ -349,10 +389,8 @@ def kept_part(
     band = max(1, round(BAND * size))
     now = np.zeros((fr.wh, fr.ww), np.uint8)
     wide = np.zeros((fr.wh, fr.ww), np.uint8)  # over the background: the render's whole limb
-    for a, b in LIMBS:
-        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
-            cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
-            cv2.line(wide, fr.pt(pose, a), fr.pt(pose, b), 1, WIDE * band)
+    _moved_lines(now, fr, pose, moved, band)
+    _moved_lines(wide, fr, pose, moved, WIDE * band)
     face = [n for n in FACE if found.visible[JOINT_INDEX[n]]]
     if face and not _stayed(moved, *face, "cneck"):
         disc = head_disc(pose)
@@ -381,22 +419,15 @@ def kept_part(
     if source.shift == (0, 0):  # the photo everywhere but around what moved
         changed = (np.minimum(on_person, off_person) < 0.999).astype(np.uint8)
         bx, by, bw, bh = cv2.boundingRect(changed)
-        sx, sy = fr.ww / fr.w, fr.wh / fr.h  # work pixels per tile pixel, as cv2.resize has them
-        part = (
-            max(0, int(bx / sx) - 2),
-            max(0, int(by / sy) - 2),
-            min(fr.w, int(np.ceil((bx + bw) / sx)) + 2),
-            min(fr.h, int(np.ceil((by + bh) / sy)) + 2),
-        )
+        part = fr.tile_box(bx, by, bx + bw, by + bh, pad=2)
         fill = 1.0
     px0, py0, px1, py1 = part
     if px1 <= px0 or py1 <= py0:
         return np.ones((0, 0), np.float32), (0, 0, 0, 0), fill
     size_part = (px1 - px0, py1 - py0)
     if (fr.ww, fr.wh) != (fr.w, fr.h):
-        # The part of the tile-size upsampling (cv2.resize's own pixel mapping), made alone.
-        sx, sy = fr.ww / fr.w, fr.wh / fr.h
-        m = np.array([[sx, 0.0, (px0 + 0.5) * sx - 0.5], [0.0, sy, (py0 + 0.5) * sy - 0.5]])
+        # The part of the tile-size upsampling, made alone.
+        m = fr.to_work(px0, py0)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         on_person = cv2.warpAffine(on_person, m, size_part, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         off_person = cv2.warpAffine(off_person, m, size_part, flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -535,31 +566,23 @@ def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[n
     def seen(*names: str) -> bool:
         return all(found.visible[JOINT_INDEX[n]] for n in names)
 
-    def drawn(a: str, b: str, end: bool) -> np.ndarray:
-        out = np.zeros((fr.wh, fr.ww), np.uint8)
-        p, q = np.array(fr.pt(found, a), np.float64), np.array(fr.pt(found, b), np.float64)
-        if end:
-            q = q + LIMB_END * (q - p)
-        cv2.line(out, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, line)
-        return out
-
+    # Over the torso only the limb's own width: an arm held in front of the chest.
+    torso = np.zeros((fr.wh, fr.ww), np.uint8)
+    if seen(*_TORSO):
+        _fill_torso(torso, fr, found)
+    reach = np.where(torso > 0, LIMB_OVER_TORSO, LIMB_RADIUS).astype(np.float32) * size
     cuts = []
     for i in bones:
         a, b, end = CARRIED[i]
-        this = drawn(a, b, end)
+        this = np.zeros((fr.wh, fr.ww), np.uint8)
+        _draw_bone(this, fr, found, a, b, end, line)
         others = np.zeros((fr.wh, fr.ww), np.uint8)
         for c, d in LIMBS:
             # The torso's sides are not in front of an arm across the chest: `reach` stands for them.
             if {c, d} != {a, b} and seen(c, d) and {c, d} not in _TORSO_SIDES:
                 cv2.line(others, fr.pt(found, c), fr.pt(found, d), 1, line)
-        torso = np.zeros((fr.wh, fr.ww), np.uint8)
-        if seen(*_TORSO):
-            cv2.fillPoly(torso, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
-        d_this = cv2.distanceTransform(1 - this, cv2.DIST_L2, 3)
-        d_other = cv2.distanceTransform(1 - others, cv2.DIST_L2, 3) if others.any() else np.full_like(d_this, 1e9)
-        # Over the torso only the limb's own width: an arm held in front of the chest.
-        reach = np.where(torso > 0, LIMB_OVER_TORSO, LIMB_RADIUS).astype(np.float32) * size
-        cut = ((d_this < d_other) & (d_this <= reach)).astype(np.float32)
+        d_this = _near(this)
+        cut = ((d_this < _near(others)) & (d_this <= reach)).astype(np.float32)
         sigma = LIMB_FEATHER * size
         cuts.append(cv2.GaussianBlur(cut, (0, 0), sigma) if sigma >= 0.3 else cut)
     if len(source._limbs) >= 8:
@@ -592,8 +615,9 @@ def carried_limbs(
 ) -> list[Piece]:
     """The photo's own limbs moved with `pose`: each moved upper arm, forearm, thigh and shin
     whose joints both poses show, cut from the photo (`_limb_cuts`) and turned onto its new
-    bone, over the moved torso (`_torso_piece`) when its joints moved. (weight (h, w) float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile) each;
-    none when `source.limbs` is off."""
+    bone, over the moved torso (`_torso_piece`) when its joints moved. Each as (weight (h, w)
+    float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile); none when `source.limbs`
+    is off."""
     if not source.limbs:
         return []
     found = source.pose
@@ -646,20 +670,18 @@ def _torso_piece(
         size = person_height(found) * fr.k
         line = max(1, round(0.03 * size))
         this = np.zeros((fr.wh, fr.ww), np.uint8)
-        cv2.fillPoly(this, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+        _fill_torso(this, fr, found)
         others = np.zeros((fr.wh, fr.ww), np.uint8)
         arms = np.zeros((fr.wh, fr.ww), np.uint8)
         for c, d in LIMBS:
-            if found.visible[JOINT_INDEX[c]] and found.visible[JOINT_INDEX[d]] and {c, d} not in _TORSO_SIDES:
-                if "cneck" in (c, d):
-                    continue  # the collar bones are the torso's
+            # The limbs, not the bones from the neck (the torso's sides and collar bones).
+            if "cneck" not in (c, d) and found.visible[JOINT_INDEX[c]] and found.visible[JOINT_INDEX[d]]:
                 cv2.line(others, fr.pt(found, c), fr.pt(found, d), 1, line)
                 if any(n in (c, d) for n in ("relbow", "lelbow")):
                     cv2.line(arms, fr.pt(found, c), fr.pt(found, d), 1, line)
-        d_this = cv2.distanceTransform(1 - this, cv2.DIST_L2, 3)
-        d_other = cv2.distanceTransform(1 - others, cv2.DIST_L2, 3) if others.any() else np.full_like(d_this, 1e9)
-        d_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) if arms.any() else np.full_like(d_this, 1e9)
-        cut = ((d_this <= LIMB_RADIUS * size) & ((this > 0) | (d_this < d_other)) & (d_arm > LIMB_OVER_TORSO * size))
+        d_this = _near(this)
+        on_torso = (this > 0) | (d_this < _near(others))
+        cut = (d_this <= LIMB_RADIUS * size) & on_torso & (_near(arms) > LIMB_OVER_TORSO * size)
         sigma = LIMB_FEATHER * size
         soft = cut.astype(np.float32)
         hit = [cv2.GaussianBlur(soft, (0, 0), sigma) if sigma >= 0.3 else soft]
@@ -690,13 +712,7 @@ def _warped(source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray) -> P
     ys, xs = np.nonzero(cut > 1e-3)
     if not len(xs):
         return None
-    sx, sy = fr.ww / fr.w, fr.wh / fr.h
-    src = (
-        max(0, int(xs.min() / sx) - 2),
-        max(0, int(ys.min() / sy) - 2),
-        min(fr.w, int(np.ceil((xs.max() + 1) / sx)) + 2),
-        min(fr.h, int(np.ceil((ys.max() + 1) / sy)) + 2),
-    )
+    src = fr.tile_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, pad=2)
     corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
     dst = corners @ m[:, :2].T + m[:, 2]
     roi = (
@@ -709,8 +725,7 @@ def _warped(source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray) -> P
         return None
     sw, sh = src[2] - src[0], src[3] - src[1]
     # The cut at the tile's resolution over `src`, sharpened by the person's own outline.
-    mw = np.array([[sx, 0.0, (src[0] + 0.5) * sx - 0.5], [0.0, sy, (src[1] + 0.5) * sy - 0.5]])
-    soft = cv2.warpAffine(cut, mw, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    soft = cv2.warpAffine(cut, fr.to_work(src[0], src[1]), (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
     weight = soft * source.crop("person", rect)
     photo = np.ascontiguousarray(source.crop("photo", rect))
@@ -754,30 +769,20 @@ def filled_torso(
     hole, (bx0, by0, bx1, by1) = hit
     size = person_height(found) * fr.k
     now = np.zeros((fr.wh, fr.ww), np.uint8)
-    band = max(1, round(BAND * size))
-    for a, b in LIMBS:
-        if pose.visible[JOINT_INDEX[a]] and pose.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
-            cv2.line(now, fr.pt(pose, a), fr.pt(pose, b), 1, band)
+    _moved_lines(now, fr, pose, moved, max(1, round(BAND * size)))
     work = hole * (1.0 - now[by0:by1, bx0:bx1].astype(np.float32))
     sigma = FEATHER * size
     if sigma >= 0.3:
         work = cv2.GaussianBlur(work, (0, 0), sigma)
     if work.max() <= 1e-3:
         return None
-    sx, sy = fr.ww / fr.w, fr.wh / fr.h
-    rect = (
-        max(0, int(bx0 / sx)),
-        max(0, int(by0 / sy)),
-        min(fr.w, int(np.ceil(bx1 / sx))),
-        min(fr.h, int(np.ceil(by1 / sy))),
-    )
+    rect = fr.tile_box(bx0, by0, bx1, by1)
     size_rect = (rect[2] - rect[0], rect[3] - rect[1])
     if size_rect[0] <= 0 or size_rect[1] <= 0:
         return None
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    # Tile pixels over `rect` -> the hole's work raster (from bx0, by0), cv2.resize's mapping.
-    m = np.array([[sx, 0.0, (rect[0] + 0.5) * sx - 0.5 - bx0], [0.0, sy, (rect[1] + 0.5) * sy - 0.5 - by0]])
-    weight = cv2.warpAffine(work, m, size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    # Tile pixels over `rect` -> the hole's work raster (from bx0, by0).
+    weight = cv2.warpAffine(work, fr.to_work(rect[0], rect[1], (bx0, by0)), size_rect, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     # ... and -> the fill's own raster (`_torso_filled`, made once per drag).
     image, (px0, py0, pf) = filled
     x0, y0 = fr.x0 + rect[0], fr.y0 + rect[1]
@@ -796,17 +801,14 @@ def _arm_hole(found: Pose, moved: np.ndarray, fr: _Frame) -> np.ndarray:
     (a hand past its wrist), inside the torso."""
     size = person_height(found) * fr.k
     torso = np.zeros((fr.wh, fr.ww), np.uint8)
-    cv2.fillPoly(torso, [np.array([fr.pt(found, n) for n in _TORSO], np.int32)], 1)
+    _fill_torso(torso, fr, found)
     arms = np.zeros((fr.wh, fr.ww), np.uint8)
     for a, b, end in CARRIED[:4]:  # the arms: only they lie in front of a chest
         if found.visible[JOINT_INDEX[a]] and found.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
-            p, q = np.array(fr.pt(found, a), np.float64), np.array(fr.pt(found, b), np.float64)
-            if end:
-                q = q + LIMB_END * (q - p)
-            cv2.line(arms, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])), 1, 1)
+            _draw_bone(arms, fr, found, a, b, end, 1)
     if not arms.any():
         return np.zeros((fr.wh, fr.ww), bool)
-    near_arm = cv2.distanceTransform(1 - arms, cv2.DIST_L2, 3) <= ARM_HOLE * size
+    near_arm = _near(arms) <= ARM_HOLE * size
     hole: np.ndarray = (torso > 0) & near_arm
     return hole
 
@@ -856,18 +858,13 @@ def _torso_filled(
             bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
             bx0, by0 = max(0, bx - pad), max(0, by - pad)
             bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
-            sx, sy = fr.ww / fr.w, fr.wh / fr.h
             # The photo at the work raster's resolution over that box.
-            t = (
-                fr.x0 + int(bx0 / sx),
-                fr.y0 + int(by0 / sy),
-                fr.x0 + min(fr.w, int(np.ceil(bx1 / sx))),
-                fr.y0 + min(fr.h, int(np.ceil(by1 / sy))),
-            )
+            tx0, ty0, tx1, ty1 = fr.tile_box(bx0, by0, bx1, by1)
+            t = (fr.x0 + tx0, fr.y0 + ty0, fr.x0 + tx1, fr.y0 + ty1)
             crop = np.ascontiguousarray(source.crop("photo", t))
             small = cv2.resize(crop, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
             torso = np.zeros((fr.wh, fr.ww), np.uint8)
-            cv2.fillPoly(torso, [np.array([fr.pt(source.pose, n) for n in _TORSO], np.int32)], 1)
+            _fill_torso(torso, fr, source.pose)
             # Fill from the torso that stays: the hole grown a little, so the limb's own edge
             # (soft in the photo) does not bleed into the fill, and everything off the torso
             # masked too (the sleeve beyond the chest and the background are no source).
