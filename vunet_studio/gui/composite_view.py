@@ -77,33 +77,28 @@ class CompositeView(QObject):
         self._jobs: dict[int, tuple[JobKey, CompositeJob]] = {}
         self._alpha_source = ""
         self._scene_shown: tuple[int, JobKey] | None = None
-        self.act_show = QAction("Re-posed person in the &photo", self)
-        self.act_show.setStatusTip("Show the render composited into the photo (off: the photo as it is)")
-        self.act_show.setCheckable(True)
-        self.act_show.setChecked(True)
+        self.act_show = _switch(
+            self, "Re-posed person in the &photo", "Show the render composited into the photo (off: the photo as it is)"
+        )
         self.act_show.toggled.connect(self._on_toggled)
-        self.act_keep = QAction("&Keep the photo where the pose is unchanged", self)
-        self.act_keep.setStatusTip(
-            "Re-render only the limbs that moved; the rest of the person stays the photo's own (with their own look)"
+        self.act_keep = _switch(
+            self,
+            "&Keep the photo where the pose is unchanged",
+            "Re-render only the limbs that moved; the rest of the person stays the photo's own (with their own look)",
         )
-        self.act_keep.setCheckable(True)
-        self.act_keep.setChecked(True)
-        self.act_keep.toggled.connect(lambda _on: self._rerender())
-        self.act_limbs = QAction("Carry moved &limbs from the photo", self)
-        self.act_limbs.setStatusTip(
-            "A dragged arm or leg is the photo's own limb turned onto its new bone (off: the model's render of it)"
+        self.act_limbs = _switch(
+            self,
+            "Carry moved &limbs from the photo",
+            "A dragged arm or leg is the photo's own limb turned onto its new bone (off: the model's render of it)",
         )
-        self.act_limbs.setCheckable(True)
-        self.act_limbs.setChecked(True)
-        self.act_limbs.toggled.connect(lambda _on: self._rerender())
-        self.act_borrow = QAction("Carry the look photo's &head", self)
-        self.act_borrow.setStatusTip(
+        self.act_borrow = _switch(
+            self,
+            "Carry the look photo's &head",
             "With another photo's look (or mixed parts: the head's photo), show that photo's own head on the pose "
-            "instead of the model's render of it"
+            "instead of the model's render of it",
         )
-        self.act_borrow.setCheckable(True)
-        self.act_borrow.setChecked(True)
-        self.act_borrow.toggled.connect(lambda _on: self._rerender())
+        for act in (self.act_keep, self.act_limbs, self.act_borrow):
+            act.toggled.connect(lambda _on: self._rerender())
         scenes.ready.connect(self._on_scene_ready)
         render.compositeReady.connect(self._on_frame)
         doc.currentChanged.connect(self._on_current_changed)
@@ -249,6 +244,15 @@ class CompositeView(QObject):
             self._canvas.set_composite(None)
             self._scene_shown = None
         self._rerender()
+
+
+def _switch(parent: QObject, text: str, tip: str) -> QAction:
+    """A View menu switch, on until the user turns it off."""
+    act = QAction(text, parent)
+    act.setStatusTip(tip)
+    act.setCheckable(True)
+    act.setChecked(True)
+    return act
 
 
 def _make_job(
