@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import raised_arm  # noqa: E402
+from repose_sheet import photo_people, raised_arm  # noqa: E402
 
 log = logging.getLogger("borrowed_faces")
 
@@ -53,55 +53,44 @@ def main(argv: list[str] | None = None) -> int:
     from vunet_studio.borrowed import HeadSource
     from vunet_studio.composite import repose, with_borrowed
     from vunet_studio.engine import AppearanceImage, RenderEngine
-    from vunet_studio.estimation import create_chain, find_people
+    from vunet_studio.estimation import create_chain
     from vunet_studio.framing import pose_box
-    from vunet_studio.imageio import is_grey, is_image_path, load_image
-    from vunet_studio.scene import empty_scene
-    from vunet_studio.segmentation import head_disc, segment_person
+    from vunet_studio.imageio import is_grey
+    from vunet_studio.segmentation import head_disc
 
     engine = RenderEngine(args.checkpoint, device="cpu")
     chain = create_chain()
-    people = []
-    for path in sorted(p for p in args.photos.iterdir() if is_image_path(p)):
-        image = load_image(path)
-        found = find_people(image, None, chain)
-        if found.origin == "template" or not found.poses[0].renderable():
-            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
-            continue
-        pose = found.poses[0]
-        mask = segment_person(image, pose).mask
-        people.append((path.name, image, pose, mask, empty_scene(image, mask).image))
+    people = photo_people(args.photos, chain)
     rows: list[dict[str, Any]] = []
-    if True:  # one block per photo A
-        for a_name, a_img, a_pose, _a_mask, scene in people:
-            target = raised_arm(a_pose)
-            disc = head_disc(target)
-            assert disc is not None  # every photo here shows a face
-            own = _sharpness(a_img, disc)
-            for b_name, b_img, b_pose, b_mask, _ in people:
-                if b_name == a_name:
-                    continue
-                look = engine.encode(AppearanceImage(b_img, b_pose))
-                head = HeadSource.of(b_img, b_mask, b_pose)
-                grey = is_grey(a_img)
-                row: dict[str, Any] = {"photo": a_name, "look": b_name, "own_sharp": own}
-                for label, borrowed in (("carried", head), ("rendered", None)):
-                    done = repose(engine, look, target, scene, pose_box(a_pose), grey=grey, borrowed=borrowed)
-                    assert done.image is not None
-                    row[f"{label}_sharp"] = _sharpness(done.image, disc)
-                if head is not None:
-                    tile = (np.zeros((8, 8, 3), np.uint8), 0, 0)
-                    times = []
-                    for _ in range(20):
-                        t0 = time.perf_counter()
-                        with_borrowed(tile, scene, head, target, scale=1.0, grey=grey)
-                        times.append((time.perf_counter() - t0) * 1e3)
-                    row["ms"] = float(np.median(times))
-                rows.append(row)
-                log.info(
-                    "%-16s look of %-16s head sharpness %6.0f carried, %6.0f rendered (the photo's own: %.0f)",
-                    a_name, b_name, row["carried_sharp"], row["rendered_sharp"], own,
-                )  # fmt: skip
+    for a in people:  # one block per photo A
+        target = raised_arm(a.pose)
+        disc = head_disc(target)
+        assert disc is not None  # every photo here shows a face
+        own = _sharpness(a.image, disc)
+        for b in people:
+            if b.path == a.path:
+                continue
+            look = engine.encode(AppearanceImage(b.image, b.pose))
+            head = HeadSource.of(b.image, b.mask, b.pose)
+            grey = is_grey(a.image)
+            row: dict[str, Any] = {"photo": a.path.name, "look": b.path.name, "own_sharp": own}
+            for label, borrowed in (("carried", head), ("rendered", None)):
+                done = repose(engine, look, target, a.scene, pose_box(a.pose), grey=grey, borrowed=borrowed)
+                assert done.image is not None
+                row[f"{label}_sharp"] = _sharpness(done.image, disc)
+            if head is not None:
+                tile = (np.zeros((8, 8, 3), np.uint8), 0, 0)
+                times = []
+                for _ in range(20):
+                    t0 = time.perf_counter()
+                    with_borrowed(tile, a.scene, head, target, scale=1.0, grey=grey)
+                    times.append((time.perf_counter() - t0) * 1e3)
+                row["ms"] = float(np.median(times))
+            rows.append(row)
+            log.info(
+                "%-16s look of %-16s head sharpness %6.0f carried, %6.0f rendered (the photo's own: %.0f)",
+                a.path.name, b.path.name, row["carried_sharp"], row["rendered_sharp"], own,
+            )  # fmt: skip
     n = len(rows)
     print(f"{n} re-posings with another photo's look ({len(people)} photos)")
     sharp_c, sharp_r = (float(np.median([r[f"{k}_sharp"] for r in rows])) for k in ("carried", "rendered"))

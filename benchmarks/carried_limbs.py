@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import bent_elbow, raised_arm, step  # noqa: E402
+from repose_sheet import bent_elbow, photo_people, raised_arm, step  # noqa: E402
 
 log = logging.getLogger("carried_limbs")
 EDITS = {"arm raised": raised_arm, "elbow bent": bent_elbow, "a step": step}
@@ -87,26 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from vunet_studio.composite import repose
     from vunet_studio.engine import AppearanceImage, RenderEngine
-    from vunet_studio.estimation import create_chain, find_people
+    from vunet_studio.estimation import create_chain
     from vunet_studio.framing import pose_box
-    from vunet_studio.imageio import as_rgb_uint8, is_grey, is_image_path, load_image
+    from vunet_studio.imageio import as_rgb_uint8, is_grey
     from vunet_studio.kept import CARRIED, STILL, KeptSource, carried_limbs, moved_joints
-    from vunet_studio.scene import empty_scene
-    from vunet_studio.segmentation import person_height, segment_person
+    from vunet_studio.segmentation import person_height
     from vunet_studio.skeleton import JOINT_INDEX
 
     engine = RenderEngine(args.checkpoint, device="cpu")
     chain = create_chain()
     rows: list[dict[str, Any]] = []
-    for path in sorted(p for p in args.photos.iterdir() if is_image_path(p)):
-        image = load_image(path)
-        found = find_people(image, None, chain)
-        if found.origin == "template" or not found.poses[0].renderable():
-            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
-            continue
-        pose = found.poses[0]
-        mask = segment_person(image, pose).mask
-        scene = empty_scene(image, mask).image
+    for person in photo_people(args.photos, chain):
+        path, image, pose, mask, scene = person.path, person.image, person.pose, person.mask, person.scene
         rgb = as_rgb_uint8(image)
         own = engine.encode(AppearanceImage(image, pose))
         box = pose_box(pose)

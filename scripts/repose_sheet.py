@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,7 @@ import numpy as np
 from vunet_studio.borrowed import HeadSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
-from vunet_studio.estimation import create_chain, find_people
+from vunet_studio.estimation import EstimatorChain, create_chain, find_people
 from vunet_studio.exports import write_image
 from vunet_studio.framing import paste, pose_box
 from vunet_studio.imageio import is_grey, is_image_path, load_image
@@ -52,6 +53,34 @@ COLUMNS = (
     "the next photo's pose: kept",
     "another's look (its head carried)",
 )
+
+
+@dataclass(frozen=True)
+class PhotoPerson:
+    """A photo's person as the app finds them: the pose from the estimation chain, the
+    person mask and the empty scene from the app's own modules."""
+
+    path: Path
+    image: np.ndarray
+    pose: Pose
+    mask: np.ndarray
+    scene: np.ndarray
+
+
+def photo_people(folder: Path, chain: EstimatorChain) -> list[PhotoPerson]:
+    """The person of every photo in `folder` (by name) that shows a full torso; the others
+    are logged as skipped, with why."""
+    people = []
+    for path in sorted(p for p in folder.iterdir() if is_image_path(p)):
+        image = load_image(path)
+        found = find_people(image, None, chain)
+        if found.origin == "template" or not found.poses[0].renderable():
+            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
+            continue
+        pose = found.poses[0]
+        mask = segment_person(image, pose).mask
+        people.append(PhotoPerson(path, image, pose, mask, empty_scene(image, mask).image))
+    return people
 
 
 def raised_arm(pose: Pose) -> Pose:
@@ -120,21 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     engine = RenderEngine(args.checkpoint, device="cpu")
     chain = create_chain()
-    photos = sorted(p for p in args.photos.iterdir() if is_image_path(p))
-    people: list[tuple[Path, np.ndarray, Pose, np.ndarray]] = []
-    for path in photos:
-        image = load_image(path)
-        found = find_people(image, None, chain)
-        if found.origin == "template" or not found.poses[0].renderable():
-            log.info("%s: skipped (%s)", path.name, found.reason or "no full torso")
-            continue
-        people.append((path, image, found.poses[0], segment_person(image, found.poses[0]).mask))
+    people = photo_people(args.photos, chain)
     rows = []
-    for i, (path, image, pose, mask) in enumerate(people):
-        scene = empty_scene(image, mask).image
+    for i, person in enumerate(people):
+        path, image, pose, mask, scene = person.path, person.image, person.pose, person.mask, person.scene
         grey = is_grey(image)
         own = engine.encode(AppearanceImage(image, pose))
-        other_path, other_img, other_pose, other_mask = people[(i + 1) % len(people)]
+        nxt = people[(i + 1) % len(people)]
+        other_path, other_img, other_pose, other_mask = nxt.path, nxt.image, nxt.pose, nxt.mask
         other = engine.encode(AppearanceImage(other_img, other_pose))
         base = pose_box(pose)
         arm = raised_arm(pose)
