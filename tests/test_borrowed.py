@@ -9,7 +9,7 @@ from vunet_studio.borrowed import HeadSource, head_fit
 from vunet_studio.composite import with_borrowed
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import head_disc, stickman_mask
-from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.skeleton import FLIP_INDEX, JOINT_INDEX
 
 FACE_RGB = (250, 40, 40)
 BODY_RGB = (40, 40, 250)
@@ -81,6 +81,12 @@ def test_a_hidden_or_upside_down_head_is_left_to_the_render() -> None:
     neck = pose.xy[JOINT_INDEX["cneck"]].astype(np.float64)
     flipped = pose.with_xy((2 * neck - pose.xy.astype(np.float64)).astype(np.float32))
     assert head_fit(_look().pose, flipped) is None
+    # Seen from behind (a pose copied from a photo of someone's back): no face on the back of the head.
+    swap = list(FLIP_INDEX)
+    behind = Pose(pose.xy[swap], pose.visible[swap], pose.image_size)
+    assert head_fit(_look().pose, pose) is not None
+    assert head_fit(_look().pose, behind) is None
+    assert (_at(_carried(behind), behind, "cnose") == 0).all()
 
 
 def test_a_head_tilted_in_the_pose_is_carried_tilted() -> None:

@@ -44,7 +44,7 @@ def test_eval_writes_json_with_both_baselines(checkpoint: Path, pairs: Path, tmp
     assert report["pairs"] == 3
     assert report["step"] == 7
     assert set(report["methods"]) == {
-        "transfer", "appearance_copy", "prior_mean", "parts_warp", "composite", "empty_scene"
+        "transfer", "appearance_copy", "prior_mean", "parts_warp", "composite", "shown", "empty_scene"
     }  # fmt: skip
     for m in report["methods"].values():
         assert {"ssim", "psnr", "l1", "ssim_mask", "psnr_mask", "l1_mask", "detail_corr_mask", "detail_ratio_mask"} <= set(m)
@@ -165,5 +165,27 @@ def test_the_render_is_framed_as_the_app_frames_a_re_pose_in_the_same_photo(
     pair = load_pair(find_pairs(pairs)[0])
     assert pair is not None
     evaluate_pair(engine, pair)
-    assert boxes == [stable_box(pose_box(pair.appearance_pose), pair.target_pose)]
+    # The model's render, and the app's again for the `shown` row: both in that box.
+    assert boxes == [stable_box(pose_box(pair.appearance_pose), pair.target_pose)] * 2
     assert boxes[0] != pose_box(pair.target_pose)  # the target's own box would frame it otherwise
+
+
+def test_the_shown_row_is_what_the_app_shows_an_unchanged_pose_is_the_photo(pairs: Path) -> None:
+    """`shown` scores the app's output for a re-pose within one photo: what did not move is the
+    photo's own, so a target in the appearance's own pose is the appearance image itself,
+    whatever the model renders (here an untrained one)."""
+    from dataclasses import replace
+
+    from training.evaluate import evaluate_pair
+    from training.pairs import find_pairs, load_pair
+    from vunet_studio.engine import RenderEngine
+
+    engine = RenderEngine(model=VUNet(CFG), device="cpu", precision="fp32", threads=1, warmup=False)
+    pair = load_pair(find_pairs(pairs)[0])
+    assert pair is not None
+    same = replace(pair, target=pair.appearance.copy(), target_pose=pair.appearance_pose)
+    scores = evaluate_pair(engine, same)
+    assert scores["shown"]["ssim"] > 0.99
+    assert scores["composite"]["ssim"] < 0.95  # the untrained model's render, composited
+    # A real edit: the shown row is scored, and is not the unchanged photo.
+    assert evaluate_pair(engine, pair)["shown"]["ssim"] < 0.99

@@ -10,7 +10,7 @@ from vunet_studio.framing import pose_box
 from vunet_studio.kept import KeptSource, carried_limbs, following, kept_region
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import person_height, stickman_mask
-from vunet_studio.skeleton import JOINT_INDEX
+from vunet_studio.skeleton import FLIP_INDEX, JOINT_INDEX
 
 W, H = 320, 400
 
@@ -286,3 +286,25 @@ def test_a_lean_carries_the_torsos_own_pixels_with_its_joints() -> None:
     off = KeptSource(source.photo, source.person, pose, limbs=False)
     out, _, _ = with_kept((tile, 0, 0), off, leaned, scale=1.0, box_side=pose_box(pose).side)
     assert np.abs(out[ny, nx].astype(int) - source.photo[oy, ox]).max() > 12
+
+
+def test_a_pose_seen_from_behind_mirrors_the_body_and_renders_the_back_of_the_head() -> None:
+    # A pose copied from a photo of someone's back: their right side is on the image's right.
+    source, pose = _person()
+    swap = list(FLIP_INDEX)  # the same points, each side's joints named for the other side
+    behind = Pose(pose.xy[swap], pose.visible[swap], pose.image_size)
+    assert (pose.facing(), behind.facing()) == (1, -1)
+    tile = np.zeros((H, W, 3), np.uint8)  # the render, here all black
+    out, _, _ = with_kept((tile, 0, 0), source, behind, scale=1.0, box_side=pose_box(pose).side)
+    torso = [JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]
+    cx, cy = pose.xy[torso].mean(axis=0)
+    quarter = 0.25 * abs(float(pose.xy[JOINT_INDEX["lshoulder"], 0] - pose.xy[JOINT_INDEX["rshoulder"], 0]))
+    # The torso is the photo's own, mirrored: what was a quarter to the left is a quarter to the right.
+    for side in (-1.0, 1.0):
+        nx, ox = round(float(cx) + side * quarter), round(float(cx) - side * quarter)
+        assert np.abs(out[round(float(cy)), nx].astype(int) - source.photo[round(float(cy)), ox]).max() <= 12
+    # A forearm is its own, mirrored across its bone: the middle of the bone is still its middle.
+    assert _carried(out, source.photo, pose, behind, "relbow", "rwrist")
+    # No face on the back of the head: the head is the render's.
+    nx, ny = (round(float(v)) for v in behind.xy[JOINT_INDEX["cnose"]])
+    assert int(out[ny, nx].max()) <= 12

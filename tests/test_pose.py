@@ -143,3 +143,19 @@ def test_hips_are_not_invented_without_both_shoulders_or_over_found_ones() -> No
     assert not no_shoulder.renderable()
     whole = Pose.template(400, 300)
     assert whole.with_inferred_hips() is whole
+
+
+def test_facing_tells_a_front_from_a_back_and_not_a_side() -> None:
+    front = Pose.template(320, 400, (60.0, 40.0, 200.0, 340.0))
+    assert front.facing() == 1
+    swap = list(FLIP_INDEX)  # the same points, right and left named the other way: seen from behind
+    assert Pose(front.xy[swap], front.visible[swap], front.image_size).facing() == -1
+    # The editor's mirror raises the other arm; the person still faces the camera.
+    assert front.mirrored().facing() == 1
+    # Side on: shoulders and hips one behind the other. A few pixels either way say nothing.
+    xy = front.xy.copy()
+    for right, left in (("rshoulder", "lshoulder"), ("rhip", "lhip")):
+        mid = 0.5 * (xy[JOINT_INDEX[right], 0] + xy[JOINT_INDEX[left], 0])
+        xy[JOINT_INDEX[right], 0], xy[JOINT_INDEX[left], 0] = mid + 3.0, mid - 3.0
+    assert front.with_xy(xy).facing() == 0
+    assert Pose(np.zeros((NUM_JOINTS, 2), np.float32), np.zeros(NUM_JOINTS, bool)).facing() == 0

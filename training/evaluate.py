@@ -23,6 +23,12 @@ on the whole target image:
                    channel, or the target pose's silhouette for a model without one) with
                    `vunet_studio.composite`, as the app shows a re-posed person in their
                    photo; its row adds alpha_iou (in the render's square),
+  shown            what the app shows for this edit: the person re-posed in their own photo
+                   with their own look, so what did not move is kept and the moved limbs,
+                   torso and head are carried from the appearance image (`vunet_studio.kept`,
+                   its person mask from the app's segmentation), over the composite; the
+                   pair's two images share one scene, as a photo and its edit do. This row
+                   measures the app; `composite` measures the model,
   empty_scene      baseline: the scene alone (the person removed, none put back).
 Metrics: SSIM (Gaussian 11x11, sigma 1.5, 0-255, channel mean), PSNR, L1, over the whole
 image and inside the person mask; inside the mask also the detail (patterns) measures of
@@ -46,18 +52,20 @@ from torch import Tensor
 
 from training.metrics import all_metrics
 from training.pairs import Pair, PairsError, find_pairs, load_pair
-from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha, stable_box
+from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha, repose, stable_box
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.framing import pose_box
 from vunet_studio.imageio import is_grey
+from vunet_studio.kept import KeptSource
 from vunet_studio.model_inputs import image_to_tensor, shape_input, tensor_to_image, warp_parts
 from vunet_studio.pose import Pose
+from vunet_studio.segmentation import segment_person
 
 logger = logging.getLogger("vunet-eval")
 
 METHODS = ("transfer", "appearance_copy", "prior_mean", "parts_warp")
-SCENE_METHODS = ("composite", "empty_scene")
+SCENE_METHODS = ("composite", "shown", "empty_scene")
 
 
 class EvalError(Exception):
@@ -100,7 +108,8 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
     appearance = AppearanceImage(pair.appearance, pair.appearance_pose)
     # The app's box for a re-pose within one photo: the person's own, grown where joints leave it.
     box = stable_box(pose_box(pair.appearance_pose), pair.target_pose)
-    render = engine.render(engine.encode(appearance), pair.target_pose, box)
+    encoded = engine.encode(appearance)
+    render = engine.render(encoded, pair.target_pose, box)
     box = render.box
     target = render.pose  # the target in the render's square, as the engine drew it
     truth = in_box(pair.target, box, s)  # (S, S, 3)
@@ -117,12 +126,21 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
         # The app's alpha: the model's channel, or the target pose's silhouette without one.
         alpha = render_alpha(render)
         # A grey scene stays grey, as in the app (`composite_view`, `render --composite`).
-        shown = composite(pair.scene, render.image, alpha.mask, box, grey=is_grey(pair.scene))
-        result["composite"] = all_metrics(shown, pair.target, pair.mask)
+        grey = is_grey(pair.scene)
+        placed = composite(pair.scene, render.image, alpha.mask, box, grey=grey)
+        result["composite"] = all_metrics(placed, pair.target, pair.mask)
         if alpha.source == ALPHA_MODEL:
             found = alpha.mask > 0.5
             union = int((found | mask).sum())
             result["composite"]["alpha_iou"] = float((found & mask).sum() / union) if union else float("nan")
+        # As the app shows it: the photo's own person kept where the edit left them, carried where it moved.
+        person = segment_person(pair.appearance, pair.appearance_pose).mask
+        kept = KeptSource.of(pair.appearance, person, pair.appearance_pose)
+        if kept is not None:
+            base_box = pose_box(pair.appearance_pose)
+            app = repose(engine, encoded, pair.target_pose, pair.scene, base_box, grey=grey, kept=kept)
+            assert app.image is not None  # the whole frame was asked for
+            result["shown"] = all_metrics(app.image, pair.target, pair.mask)
         result["empty_scene"] = all_metrics(pair.scene, pair.target, pair.mask)
     return result
 

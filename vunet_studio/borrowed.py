@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from vunet_studio.imageio import as_rgb_uint8
-from vunet_studio.kept import FACE, KeptSource, head_share
+from vunet_studio.kept import FACE, KeptSource, head_share, turned_around
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import head_disc
 from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES
@@ -59,9 +59,10 @@ def head_fit(found: Pose, pose: Pose) -> np.ndarray | None:
     from the side on a face seen from the front is carried too: the face is the look's, as
     it was photographed, and that reads as a head turned, where a fit to the face joints
     shrank a profile to a fifth (the cameraman onto the astronaut). None without a head in
-    either pose, or past `SCALES` or `MAX_TURN`."""
+    either pose, past `SCALES` or `MAX_TURN`, or when one pose shows the person from behind
+    and the other from the front (`kept.turned_around`): a face on the back of a head."""
     a, b = head_disc(found), head_disc(pose)
-    if a is None or b is None:
+    if a is None or b is None or turned_around(found, pose):
         return None
     gain = b[1] / a[1]
     if not SCALES[0] <= gain <= SCALES[1]:
