@@ -26,6 +26,10 @@ that carried each bone's whole share of the person took the chest along where an
 lain across it; over the torso only the limb's own width now goes. Where a moved arm lay
 in front of the torso, the torso is neither kept (a second arm) nor rendered (the model's
 pale guess at a chest it never saw) but filled from the torso around it (`filled_torso`).
+A pose that shows the person from behind (`turned_around`: a pose copied from a photo of
+someone's back) carries the torso and limbs mirrored, and not the face: the head there is
+the back of one, the render's (on the 125 of 500 synthetic re-posing pairs that turn around,
+a second head had stood beside the render's).
 """
 
 from __future__ import annotations
