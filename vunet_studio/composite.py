@@ -277,24 +277,6 @@ def repose(
     the look is another photo's; ignored with `kept` (the own head is kept or carried)."""
     box = stable_box(base_box, pose)
     render = engine.render(appearance, pose, box=box)
-    return place(render, box, pose, scene, scale=scale, grey=grey, frame=frame, kept=kept, borrowed=borrowed)
-
-
-def place(
-    render: Render,
-    box: Box,
-    pose: Pose,
-    scene: np.ndarray,
-    *,
-    scale: float = 1.0,
-    grey: bool = False,
-    frame: bool = True,
-    kept: KeptSource | None = None,
-    borrowed: HeadSource | None = None,
-) -> Reposed:
-    """`render` (of `pose`, in the stable `box`) composited onto `scene`: `repose` after the
-    model, arguments as there. Its own step, so the live view composites one frame while the
-    model renders the next (`gui.render_worker`)."""
     alpha = render_alpha(render)
     if kept is None:
         tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)

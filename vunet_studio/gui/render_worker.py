@@ -27,8 +27,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer, RendererFactory
 
 if TYPE_CHECKING:
-    from vunet_studio.engine import Appearance, ProgressFn, Render
-    from vunet_studio.framing import Box
+    from vunet_studio.engine import Appearance, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +138,6 @@ class RenderWorker(QObject):
         self._pending: RenderRequest | None = None
         self._wake.connect(self._drain)
         self._watch: QTimer | None = None  # made in the worker thread, once a model is loaded
-        #: Where live renders are composited (`RenderService` sets it); None: here, in turn.
-        self.compositor: CompositeWorker | None = None
 
     # GUI thread -------------------------------------------------------------------
     def submit(self, request: RenderRequest) -> None:
@@ -235,25 +232,48 @@ class RenderWorker(QObject):
             req, self._pending = self._pending, None
         if req is None:
             return
+        frame: QImage | None = None
         try:
             appearance = self._appearance(req.appearance)
             job = req.composite
-            box = None
-            if job is not None:
-                from vunet_studio.composite import stable_box
+            if job is None:
+                result = self._engine.render(appearance, req.pose)
+            else:
+                from vunet_studio.composite import repose
 
-                box = stable_box(job.base_box, req.pose)
-            result = self._engine.render(appearance, req.pose, box=box)
+                done = repose(
+                    self._engine,
+                    appearance,
+                    req.pose,
+                    job.scene,
+                    job.base_box,
+                    scale=job.scale,
+                    grey=job.grey,
+                    frame=False,  # only the tile changes: the view shows the scene under it
+                    kept=job.kept,
+                    borrowed=job.borrowed,
+                )
+                result = done.render
+                if done.tile is not None:
+                    tile_rgb, tx, ty = done.tile
+                    frame = qimage_from_rgb(tile_rgb)
         except Exception as e:
             log.exception("render failed")
             self.renderFailed.emit(req.id, str(e))
             return
-        if box is not None and self.compositor is not None:
-            # Composited on its own thread while this one renders the next pose: a drag's
-            # frames come as fast as the slower of the two, not the two one after the other.
-            self.compositor.submit(req, result, box)
-            return
-        _deliver(self, req, result, box)
+        if frame is not None and req.composite is not None:
+            # Before the square render: the service marks the request shown on `rendered`.
+            self.composited.emit(
+                req.id, req.photo_id, frame, tx, ty, req.composite.scale, done.alpha.source, req.t_request
+            )
+        self.rendered.emit(
+            req.id,
+            req.photo_id,
+            qimage_from_rgb(result.image),
+            tuple(result.box),
+            float(result.ms),
+            req.t_request,
+        )
 
     @Slot(object)
     def export_animation(self, job: AnimationJob) -> None:
@@ -323,83 +343,6 @@ class RenderWorker(QObject):
         self.framesRendered.emit(job.token, images)
 
 
-def _composite_frame(
-    req: RenderRequest, render: Render, box: Box
-) -> tuple[QImage, int, int, float, str] | str | None:
-    """`render` of `req` composited into its photo's display scene: (the changed tile, its
-    (x, y), scale, alpha source), None when the box misses the scene, or the error's message."""
-    from vunet_studio.composite import place
-
-    job = req.composite
-    assert job is not None  # only composite requests come here
-    try:
-        done = place(
-            render,
-            box,
-            req.pose,
-            job.scene,
-            scale=job.scale,
-            grey=job.grey,
-            frame=False,  # only the tile changes: the view shows the scene under it
-            kept=job.kept,
-            borrowed=job.borrowed,
-        )
-    except Exception as e:
-        log.exception("composite failed")
-        return str(e)
-    if done.tile is None:
-        return None
-    tile_rgb, tx, ty = done.tile
-    return qimage_from_rgb(tile_rgb), tx, ty, job.scale, done.alpha.source
-
-
-class CompositeWorker(QObject):
-    """Lives in the composite thread: puts live renders back into their photo. Like the render
-    worker, it keeps only the newest render (`submit`, from the render thread); a frame the
-    view could not show in time is skipped, not queued."""
-
-    rendered = Signal(int, int, QImage, object, float, float)  # as `RenderWorker.rendered`
-    composited = Signal(int, int, QImage, int, int, float, str, float)  # as `RenderWorker.composited`
-    renderFailed = Signal(int, str)
-    _wake = Signal()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._pending: tuple[RenderRequest, Render, Box] | None = None
-        self._wake.connect(self._drain)
-
-    def submit(self, req: RenderRequest, render: Render, box: Box) -> None:
-        with self._lock:
-            self._pending = (req, render, box)
-        self._wake.emit()  # queued: this worker lives in its own thread
-
-    @Slot()
-    def _drain(self) -> None:
-        with self._lock:
-            got, self._pending = self._pending, None
-        if got is None:
-            return
-        req, render, box = got
-        _deliver(self, req, render, box)
-
-
-def _deliver(to: RenderWorker | CompositeWorker, req: RenderRequest, render: Render, box: Box | None) -> None:
-    """Emit `render` of `req` from `to`: composited into its photo first when it has a `box`
-    (the service marks the request shown on `rendered`, so that comes last), or the
-    composite's failure."""
-    if box is not None:
-        frame = _composite_frame(req, render, box)
-        if isinstance(frame, str):
-            to.renderFailed.emit(req.id, frame)
-            return
-        if frame is not None:
-            to.composited.emit(req.id, req.photo_id, *frame, req.t_request)
-    to.rendered.emit(
-        req.id, req.photo_id, qimage_from_rgb(render.image), tuple(render.box), float(render.ms), req.t_request
-    )
-
-
 class RenderService(QObject):
     """GUI-side owner of the render thread: numbers requests, drops stale results."""
 
@@ -442,16 +385,7 @@ class RenderService(QObject):
         self.worker.animationNotice.connect(self.animationNotice)
         self.worker.framesRendered.connect(self.framesReady)
         self._frames.connect(self.worker.render_frames)
-        self._composite_thread = QThread(self)
-        self._composite_thread.setObjectName("composite")
-        self.compositor = CompositeWorker()
-        self.compositor.moveToThread(self._composite_thread)
-        self.worker.compositor = self.compositor
-        self.compositor.rendered.connect(self._on_rendered)
-        self.compositor.composited.connect(self._on_composited)
-        self.compositor.renderFailed.connect(self._on_render_failed)
         self._next_token = 1
-        self._composite_thread.start()
         self._thread.start()
         self._next_id = 1
         self._shown_id = 0
@@ -517,13 +451,10 @@ class RenderService(QObject):
         self.imageReady.emit(photo_id, image, ms, t0)
 
     def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._thread.quit()
-            # A model that is loading or rendering finishes first (seconds at worst): destroying
-            # a running QThread would abort the process.
-            if not self._thread.wait(30000):
-                log.warning("render thread still busy at exit")
-        if self._composite_thread.isRunning():  # after the render thread: nothing more comes
-            self._composite_thread.quit()
-            if not self._composite_thread.wait(30000):
-                log.warning("composite thread still busy at exit")
+        if not self._thread.isRunning():
+            return
+        self._thread.quit()
+        # A model that is loading or rendering finishes first (seconds at worst): destroying
+        # a running QThread would abort the process.
+        if not self._thread.wait(30000):
+            log.warning("render thread still busy at exit")
