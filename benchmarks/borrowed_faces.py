@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from vunet_studio.borrowed import HeadSource
+    from vunet_studio.borrowed import LookSource
     from vunet_studio.composite import repose, with_borrowed
     from vunet_studio.engine import AppearanceImage, RenderEngine
     from vunet_studio.estimation import create_chain
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             if b.path == a.path:
                 continue
             look = engine.encode(AppearanceImage(b.image, b.pose))
-            head = HeadSource.of(b.image, b.mask, b.pose)
+            head = LookSource.of(b.image, b.mask, b.pose)
             grey = is_grey(a.image)
             row: dict[str, Any] = {"photo": a.path.name, "look": b.path.name, "own_sharp": own}
             for label, borrowed in (("carried", head), ("rendered", None)):

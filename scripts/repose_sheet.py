@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vunet_studio.borrowed import HeadSource
+from vunet_studio.borrowed import LookSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import EstimatorChain, create_chain, find_people
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         base = pose_box(pose)
         arm = raised_arm(pose)
         kept = KeptSource.of(image, mask, pose)
-        head = HeadSource.of(other_img, other_mask, other_pose)
+        head = LookSource.of(other_img, other_mask, other_pose)
         try:
             square = engine.render(own, arm)
             before = paste(image, square.image, square.box)  # the old square, pasted

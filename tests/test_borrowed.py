@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vunet_studio.borrowed import HeadSource, head_fit
+from vunet_studio.borrowed import LookSource, head_fit
 from vunet_studio.composite import with_borrowed
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import head_disc, stickman_mask
@@ -15,7 +15,7 @@ FACE_RGB = (250, 40, 40)
 BODY_RGB = (40, 40, 250)
 
 
-def _look() -> HeadSource:
+def _look(body: bool = False) -> LookSource:
     """A 200 x 300 look photo: a red head on a blue body, on green."""
     w, h = 200, 300
     pose = Pose.template(w, h, (40.0, 20.0, 120.0, 260.0))
@@ -26,7 +26,7 @@ def _look() -> HeadSource:
     (cx, cy), r = head_disc(pose)
     yy, xx = np.mgrid[0:h, 0:w]
     photo[(np.hypot(xx - cx, yy - cy) < 0.8 * r) & (mask > 0.5)] = FACE_RGB
-    source = HeadSource.of(photo, mask, pose)
+    source = LookSource.of(photo, mask, pose, body=body)
     assert source is not None
     return source
 
@@ -36,10 +36,10 @@ def _target(scale: float = 1.5) -> Pose:
     return Pose.template(480, 640, (150.0, 80.0, 150.0 + 120.0 * scale, 80.0 + 260.0 * scale))
 
 
-def _carried(pose: Pose, grey: bool = False) -> np.ndarray:
+def _carried(pose: Pose, grey: bool = False, body: bool = False) -> np.ndarray:
     scene = np.zeros((640, 480, 3), np.uint8)
     tile = (np.zeros((600, 400, 3), np.uint8), 40, 20)  # the blended render, here all black
-    out = with_borrowed(tile, scene, _look(), pose, scale=1.0, grey=grey)
+    out = with_borrowed(tile, scene, _look(body), pose, scale=1.0, grey=grey)
     assert out is not None
     frame = scene.copy()
     t, x, y = out
@@ -103,3 +103,22 @@ def test_a_head_tilted_in_the_pose_is_carried_tilted() -> None:
     assert m is not None
     assert abs(np.degrees(np.arctan2(m[1, 0], m[0, 0])) - 25.0) < 3.0
     assert (np.abs(_at(_carried(tilted), tilted, "cnose") - FACE_RGB) <= 12).all()
+
+
+def test_the_looks_body_lands_on_the_poses_torso_and_limbs_at_their_size() -> None:
+    # Another photo's clothes: the look's own blue body on the pose, 1.5x the size, elsewhere.
+    pose = _target(1.5)
+    head_only, with_body = _carried(pose), _carried(pose, body=True)
+    torso = [JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]
+    cx, cy = (round(float(v)) for v in pose.xy[torso].mean(axis=0))
+    points = [(cx, cy)]
+    for a, b in (("rknee", "rankle"), ("lhip", "lknee"), ("relbow", "rwrist")):
+        x, y = 0.5 * (pose.xy[JOINT_INDEX[a]] + pose.xy[JOINT_INDEX[b]])
+        points.append((round(float(x)), round(float(y))))
+    for x, y in points:
+        assert (np.abs(with_body[y, x].astype(int) - BODY_RGB) <= 12).all()  # the look's own pixels
+        assert (head_only[y, x] == 0).all()  # without it: the render (here black)
+    assert (np.abs(_at(with_body, pose, "cnose") - FACE_RGB) <= 12).all()  # the head over it
+    # Enlarged with the person: a shin's width is 1.5x the look's, so its side is blue too.
+    x, y = points[1]
+    assert (np.abs(with_body[y, x + 3].astype(int) - BODY_RGB) <= 12).all()

@@ -156,12 +156,12 @@ def test_within_its_photo_a_moved_leg_is_the_photos_own_leg(
     assert np.abs(np.asarray(Image.open(rendered))[new].astype(int) - photo[old]).max() > 10
 
 
-def test_into_another_picture_the_appearance_photos_head_comes_along(
+def test_into_another_picture_the_appearance_photos_head_and_body_come_along(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     # The person of files["photo"] (noise: every pixel its own) put into a plain picture twice
-    # the size, standing elsewhere at twice their size: around the nose are the photo's own
-    # pixels, enlarged, not the (tiny, untrained) model's render.
+    # the size, standing elsewhere at twice their size: around the nose and along the shins
+    # are the photo's own pixels, enlarged, not the (tiny, untrained) model's render.
     import cv2
 
     photo = np.asarray(Image.open(files["photo"]).convert("RGB"))
@@ -171,22 +171,31 @@ def test_into_another_picture_the_appearance_photos_head_comes_along(
     there = Pose.template(2 * W, 2 * H, (200, 60, 280, 320))
     target = tmp_path / "there.json"
     write_openpose(target, [there], (2 * W, 2 * H))
-    carried, rendered = tmp_path / "carried.png", tmp_path / "rendered.png"
+    outs = {k: tmp_path / f"{k}.png" for k in ("both", "head", "none")}
     base = [*_base(files), "--pose", str(target), "--composite", "--background", str(background)]
-    assert _run([*base, "-o", str(carried)], capsys)[0] == 0
-    assert _run([*base, "-o", str(rendered), "--no-borrow-head"], capsys)[0] == 0
-    with_head, without = (np.asarray(Image.open(p)).astype(np.float64) for p in (carried, rendered))
-    sx, sy = (round(float(v)) for v in here.xy[JOINT_INDEX["cnose"]])
-    tx, ty = (round(float(v)) for v in there.xy[JOINT_INDEX["cnose"]])
-    own = cv2.resize(photo[sy - 3 : sy + 3, sx - 3 : sx + 3], (12, 12), interpolation=cv2.INTER_LINEAR)
+    assert _run([*base, "-o", str(outs["both"])], capsys)[0] == 0
+    assert _run([*base, "-o", str(outs["head"]), "--no-borrow-body"], capsys)[0] == 0
+    assert _run([*base, "-o", str(outs["none"]), "--no-borrow-head", "--no-borrow-body"], capsys)[0] == 0
+    shown = {k: np.asarray(Image.open(p)).astype(np.float64) for k, p in outs.items()}
 
-    def likeness(shown: np.ndarray) -> float:
-        return float(np.corrcoef(shown[ty - 6 : ty + 6, tx - 6 : tx + 6].ravel(), own.astype(np.float64).ravel())[0, 1])
+    def likeness(image: np.ndarray, a: str, b: str | None = None) -> float:
+        """How much the shown place of joint a (or the middle of bone a-b) looks like the photo's own."""
+        def at(pose: Pose) -> tuple[int, int]:
+            xy = pose.xy[JOINT_INDEX[a]] if b is None else 0.5 * (pose.xy[JOINT_INDEX[a]] + pose.xy[JOINT_INDEX[b]])
+            return round(float(xy[0])), round(float(xy[1]))
 
-    assert likeness(with_head) > 0.6
-    assert likeness(without) < 0.3
-    kx, ky = (round(float(v)) for v in there.xy[JOINT_INDEX["lknee"]])  # the legs: the render's either way
-    assert np.array_equal(with_head[ky - 2 : ky + 3, kx - 2 : kx + 3], without[ky - 2 : ky + 3, kx - 2 : kx + 3])
+        (sx, sy), (tx, ty) = at(here), at(there)
+        own = cv2.resize(photo[sy - 3 : sy + 3, sx - 3 : sx + 3], (12, 12), interpolation=cv2.INTER_LINEAR)
+        return float(np.corrcoef(image[ty - 6 : ty + 6, tx - 6 : tx + 6].ravel(), own.astype(np.float64).ravel())[0, 1])
+
+    assert likeness(shown["both"], "cnose") > 0.6
+    assert likeness(shown["head"], "cnose") > 0.6
+    assert likeness(shown["none"], "cnose") < 0.3
+    # The shins: the photo's own with the body carried, else the render's.
+    assert likeness(shown["both"], "lknee", "lankle") > 0.6
+    assert likeness(shown["head"], "lknee", "lankle") < 0.3
+    kx, ky = (round(float(v)) for v in there.xy[JOINT_INDEX["lknee"]])
+    assert np.array_equal(shown["head"][ky - 2 : ky + 3, kx - 2 : kx + 3], shown["none"][ky - 2 : ky + 3, kx - 2 : kx + 3])
 
 
 def test_batch_folder_and_pattern(

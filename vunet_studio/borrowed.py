@@ -1,4 +1,4 @@
-"""The borrowed head: the look photo's own head, carried onto a pose in another photo.
+"""The borrowed head and body: the look photo's own person, carried onto a pose in another photo.
 
 Qt-free. When a person is re-posed with another photo's look (that photo's clothes on this
 pose), the model renders the whole person, and at 128 pixels a face is a blur: nobody can
@@ -9,7 +9,12 @@ whole, over the render, by one rotation, scale and shift (`head_fit`: the head's
 the pose's, tilted as the pose's eyes are). The face is the look's as it was photographed:
 a face turned to one side stays turned, which reads as a person turning their head.
 Without a head in either pose, or at a size or tilt no head has, the render's head stays.
-"""
+
+The clothes likewise (`borrowed_body`, the borrowed body): the look photo's torso goes onto
+the pose's by the affine map of the four torso joints, and each upper arm, forearm, thigh
+and shin onto its bone, scaled by the two people's sizes (`kept.carried_onto`, the carried
+limbs' cuts and maps), under the head; the render fills what they do not cover. A pose seen
+from the other side gets them mirrored and no face."""
 
 from __future__ import annotations
 
@@ -20,9 +25,9 @@ import cv2
 import numpy as np
 
 from vunet_studio.imageio import as_rgb_uint8
-from vunet_studio.kept import FACE, KeptSource, head_share, turned_around
+from vunet_studio.kept import FACE, KeptSource, carried_onto, head_share, turned_around
 from vunet_studio.pose import Pose
-from vunet_studio.segmentation import head_disc
+from vunet_studio.segmentation import head_disc, person_height
 from vunet_studio.skeleton import JOINT_INDEX, JOINT_NAMES
 
 #: The most a head is enlarged or shrunk: a face of 20 pixels blown up past 5x is mush, and
@@ -81,25 +86,51 @@ def head_fit(found: Pose, pose: Pose) -> np.ndarray | None:
 
 
 @dataclass(frozen=True)
-class HeadSource:
+class LookSource:
     """The look photo (uint8: grey, RGB or RGBA), its person mask ((H, W) in [0, 1]) and the
-    pose seen there: what a borrowed head is cut from. The cut is made once, on the thread
-    that composites, and kept at halvings of its size (`cut`)."""
+    pose seen there: what a borrowed head (`head`) and body (`body`) are cut from. Each cut
+    is made once, on the thread that composites: the head's kept at halvings of its size
+    (`cut`), the body's in a `KeptSource` per halving (`body_source`)."""
 
     photo: np.ndarray
     person: np.ndarray
     pose: Pose
+    #: Whether the look photo's head is carried (`borrowed_head`).
+    head: bool = True
+    #: Whether the look photo's torso and limbs are carried (`borrowed_body`).
+    body: bool = False
     _cuts: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _bodies: dict[int, KeptSource] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
-    def of(photo: np.ndarray, person: np.ndarray, pose: Pose) -> HeadSource | None:
-        """A source for `photo` (uint8) and its mask (the photo's size), or None: no head to
-        borrow from a 16-bit or float photo, a mask of another size, or a pose without a face."""
-        if photo.dtype != np.uint8 or photo.shape[:2] != person.shape[:2] or head_disc(pose) is None:
+    def of(
+        photo: np.ndarray, person: np.ndarray, pose: Pose, *, head: bool = True, body: bool = False
+    ) -> LookSource | None:
+        """A source for `photo` (uint8) and its mask (the photo's size), or None: nothing to
+        borrow from a 16-bit or float photo, a mask of another size, nothing asked for, or a
+        head asked for alone from a pose without a face."""
+        if photo.dtype != np.uint8 or photo.shape[:2] != person.shape[:2] or not (head or body):
             return None
-        return HeadSource(photo, person, pose)
+        if head_disc(pose) is None:
+            if not body:
+                return None
+            head = False
+        return LookSource(photo, person, pose, head, body)
+
+    def body_source(self, level: int) -> KeptSource:
+        """The look photo's person at 1/2^level of its size, to cut the body from (its cuts
+        cached there: made once per look and size, not per frame)."""
+        hit = self._bodies.get(level)
+        if hit is None:
+            h, w = self.photo.shape[:2]
+            k = 2**level
+            size = None if level == 0 else (max(1, round(w / k)), max(1, round(h / k)))
+            # A portrait's torso reaches its hips below the frame, as the model renders it.
+            hit = KeptSource(self.photo, self.person, self.pose.with_inferred_hips(), size)
+            self._bodies[level] = hit
+        return hit
 
     def cut(self, level: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
         """The head at 1/2^level of the photo's size: (pixels (h, w, 3) uint8, weight (h, w)
@@ -153,13 +184,14 @@ Carried = tuple[np.ndarray, np.ndarray, tuple[int, int]]  # weight, pixels, top-
 
 
 def borrowed_head(
-    source: HeadSource, pose: Pose, size: tuple[int, int], *, scale: float = 1.0, grey: bool = False
+    source: LookSource, pose: Pose, size: tuple[int, int], *, scale: float = 1.0, grey: bool = False
 ) -> Carried | None:
     """The look photo's head carried onto `pose` (pixels of this photo) in a scene of `size`
     (width, height) at `scale` scene pixels per photo pixel: (weight (h, w) float32, pixels
     (h, w, 3) uint8, their top-left (x, y) in the scene), cut to the scene; None when the
-    face does not fit (`head_fit`) or falls outside. `grey`: the head is made grey too."""
-    m = head_fit(source.pose, pose)
+    face does not fit (`head_fit`) or falls outside, or without `source.head`. `grey`: the
+    head is made grey too."""
+    m = head_fit(source.pose, pose) if source.head else None
     if m is None:
         return None
     gain = scale * float(np.hypot(m[0, 0], m[1, 0]))
@@ -191,3 +223,25 @@ def borrowed_head(
     if grey:
         carried = np.repeat(cv2.cvtColor(carried, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
     return carried_weight, carried, (x0, y0)
+
+
+def borrowed_body(
+    source: LookSource, pose: Pose, size: tuple[int, int], *, scale: float = 1.0, grey: bool = False
+) -> list[Carried]:
+    """The look photo's own torso and limbs carried onto `pose` (pixels of this photo) in a
+    scene of `size` (width, height) at `scale` scene pixels per photo pixel, bottom to top:
+    each (weight (h, w) float32, pixels (h, w, 3) uint8, top-left (x, y) in the scene). The
+    model renders another photo's clothes as a blur; that photo shows them (the pieces are
+    `kept.carried_onto`'s, the render fills what they leave). None without `source.body`."""
+    if not source.body:
+        return []
+    gain = scale * person_height(pose) / max(1e-6, person_height(source.pose))
+    # As for the head: shrunk by more than half, the look photo is first halved (INTER_AREA).
+    level = min(8, math.floor(math.log2(1.0 / gain))) if gain < 0.5 else 0
+    out: list[Carried] = []
+    onto = pose.with_inferred_hips()
+    for weight, pixels, (x0, y0, _, _) in carried_onto(source.body_source(level), onto, scale=scale, bounds=size):
+        if grey:
+            pixels = np.repeat(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+        out.append((weight, pixels, (x0, y0)))
+    return out

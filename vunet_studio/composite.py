@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vunet_studio.borrowed import HeadSource, borrowed_head
+from vunet_studio.borrowed import LookSource, borrowed_body, borrowed_head
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
 from vunet_studio.kept import (
@@ -266,7 +266,7 @@ def repose(
     grey: bool = False,
     frame: bool = True,
     kept: KeptSource | None = None,
-    borrowed: HeadSource | None = None,
+    borrowed: LookSource | None = None,
 ) -> Reposed:
     """Render `appearance` in `pose` (photo pixels) in the stable box around `base_box`, and
     composite it onto `scene` (the empty scene, or any background, at `scale` x the photo).
@@ -288,24 +288,28 @@ def repose(
 
 
 def with_borrowed(
-    region: Region | None, scene: np.ndarray, source: HeadSource, pose: Pose, *, scale: float, grey: bool
+    region: Region | None, scene: np.ndarray, source: LookSource, pose: Pose, *, scale: float, grey: bool
 ) -> Region | None:
-    """`region` (a blended tile of `scene`, or None) with the look photo's head carried onto
-    `pose` over it (`borrowed.borrowed_head`), the tile grown to hold the head; unchanged
-    when the face does not fit."""
+    """`region` (a blended tile of `scene`, or None) with the look photo's torso and limbs
+    (`borrowed.borrowed_body`, when `source.body`) and then its head (`borrowed.borrowed_head`)
+    carried onto `pose` over it, the tile grown to hold them; unchanged when none fits."""
     h, w = scene.shape[:2]
-    carried = borrowed_head(source, pose, (w, h), scale=scale, grey=grey)
-    if carried is None:
+    carried = borrowed_body(source, pose, (w, h), scale=scale, grey=grey)
+    head = borrowed_head(source, pose, (w, h), scale=scale, grey=grey)
+    if head is not None:
+        carried.append(head)
+    if not carried:
         return region
-    weight, pixels, (hx, hy) = carried
-    hh, hw = weight.shape[:2]
-    rect = (hx, hy, hx + hw, hy + hh)
+    rects = [(hx, hy, hx + wt.shape[1], hy + wt.shape[0]) for wt, _, (hx, hy) in carried]
+    rect = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
     if region is None:
-        region = (np.array(scene[hy : hy + hh, hx : hx + hw], dtype=np.uint8, copy=True), hx, hy)
+        region = (np.array(scene[rect[1] : rect[3], rect[0] : rect[2]], dtype=np.uint8, copy=True), rect[0], rect[1])
     tile, x, y = covering(region, scene, rect)
     out = np.array(tile, dtype=np.uint8, copy=True)
-    under = np.ascontiguousarray(out[hy - y : hy - y + hh, hx - x : hx - x + hw])
-    out[hy - y : hy - y + hh, hx - x : hx - x + hw] = cv2.blendLinear(pixels, under, weight, 1.0 - weight)
+    for weight, pixels, (hx, hy) in carried:
+        hh, hw = weight.shape[:2]
+        under = np.ascontiguousarray(out[hy - y : hy - y + hh, hx - x : hx - x + hw])
+        out[hy - y : hy - y + hh, hx - x : hx - x + hw] = cv2.blendLinear(pixels, under, weight, 1.0 - weight)
     return out, x, y
 
 

@@ -119,6 +119,10 @@ class KeptSource:
             return None
         return KeptSource(photo, person, pose, size, limbs=limbs)
 
+    def scale(self) -> float:
+        """Composite pixels per photo pixel (across): 1 unless `size` says otherwise."""
+        return 1.0 if self.size is None else self.size[0] / self.photo.shape[1]
+
     def layer(self, name: str) -> np.ndarray:
         """The layer `name` at the composite's size: "photo" (h, w, 3) uint8 or "person" (h, w) float32."""
         hit = self._layers.get(name)
@@ -605,19 +609,21 @@ def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[n
 
 
 def _limb_map(
-    p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray, flip: bool = False
+    p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray, flip: bool = False, gain: float = 1.0
 ) -> np.ndarray | None:
     """The 2 x 3 affine taking bone p0-p1 onto q0-q1: turned, stretched along the bone
     (within `LIMB_STRETCH`), its width kept, mirrored across the bone with `flip` (the person
-    turned around: the limb's outer side is then toward the body). None for a bone of no length."""
+    turned around: the limb's outer side is then toward the body). `gain`: how much bigger
+    the person is where the limb goes (another photo's person, `borrowed.borrowed_body`): the
+    width is scaled by it and the stretch counted from it. None for a bone of no length."""
     lp, lq = float(np.linalg.norm(p1 - p0)), float(np.linalg.norm(q1 - q0))
     if lp < 1e-6 or lq < 1e-6:
         return None
     u, v = (p1 - p0) / lp, (q1 - q0) / lq
     rs = np.array([[u[0], -u[1]], [u[1], u[0]]])  # columns: along, across (source)
     rd = np.array([[v[0], -v[1]], [v[1], v[0]]])
-    k = float(np.clip(lq / lp, *LIMB_STRETCH))
-    a = rd @ np.diag([k, -1.0 if flip else 1.0]) @ rs.T
+    k = gain * float(np.clip(lq / (lp * gain), *LIMB_STRETCH))
+    a = rd @ np.diag([k, -gain if flip else gain]) @ rs.T
     return np.hstack([a, (q0 - a @ p0)[:, None]])
 
 
@@ -668,19 +674,72 @@ def carried_limbs(
     return pieces
 
 
+def carried_onto(source: KeptSource, pose: Pose, *, scale: float, bounds: tuple[int, int]) -> list[Piece]:
+    """`source`'s whole person but the head, carried onto `pose`, the pose of a person in
+    another photo (`borrowed.borrowed_body`): the torso by the affine map of its four joints,
+    then each upper arm, forearm, thigh and shin both poses show, turned onto its bone and
+    scaled by the two people's sizes. Pieces as `carried_limbs`, in the other photo's scene
+    (`scale` scene pixels per pixel of `pose`, cut to `bounds`, its (width, height)); with
+    `pose` seen from the other side (`turned_around`), mirrored."""
+    found = source.pose
+    box = source.person_box(0)
+    if box is None:
+        return []
+    source_scale = source.scale()
+    fr = _Frame.of(box, source_scale)
+    src_origin = np.array([fr.x0, fr.y0], np.float64)
+
+    def both(n: str) -> bool:
+        return bool(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]])
+
+    def at(p: Pose, names: tuple[str, ...], k: float, origin: np.ndarray) -> np.ndarray:
+        return np.array([p.xy[JOINT_INDEX[n]] for n in names], np.float64) * k - origin
+
+    flip = turned_around(found, pose)
+    pieces: list[Piece] = []
+    zero = np.zeros(2)
+    if all(both(n) for n in _TORSO):
+        m = _torso_map(at(found, _TORSO, source_scale, src_origin), at(pose, _TORSO, scale, zero), flip)
+        torso = _warped(source, fr, _torso_cut(source, fr), m, bounds)
+        if torso is not None:
+            pieces.append(torso)
+    bones = tuple(i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b))
+    if not bones:
+        return pieces
+    gain = scale * person_height(pose) / max(1e-6, source_scale * person_height(found))
+    for i, cut in zip(bones, _limb_cuts(source, bones, fr), strict=True):
+        a, b, _ = CARRIED[i]
+        p, q = at(found, (a, b), source_scale, src_origin), at(pose, (a, b), scale, zero)
+        limb = _limb_map(p[0], p[1], q[0], q[1], flip, gain)
+        piece = None if limb is None else _warped(source, fr, cut, limb, bounds)
+        if piece is not None:
+            pieces.append(piece)
+    return pieces
+
+
 def _torso_piece(
     source: KeptSource, pose: Pose, moved: np.ndarray, fr: _Frame, origin: np.ndarray, scale: float
 ) -> Piece | None:
-    """The photo's own torso moved with `pose` when its shoulders or hips moved (a pose copied
-    from another photo, a lean): cut as the pixels of the person near the torso polygon and
-    nearer it than any limb (less an arm's width along the arms: they are carried on their
-    own), moved by the affine map of its four joints (a similarity when that map would shear
-    or flip it)."""
+    """The photo's own torso (`_torso_cut`) moved with `pose` when its shoulders or hips moved
+    (a pose copied from another photo, a lean), by the affine map of its four joints
+    (`_torso_map`)."""
     found = source.pose
     if not all(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]] for n in _TORSO):
         return None
     if _stayed(moved, *_TORSO):
         return None
+    cut = _torso_cut(source, fr)
+    src = np.array([found.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
+    dst = np.array([pose.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
+    m = _torso_map(src, dst, flip=turned_around(found, pose))
+    return _warped(source, fr, cut, m)
+
+
+def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
+    """Which pixels of `fr`'s work raster are the torso in the pose as found (soft): the
+    person's pixels near the torso polygon and nearer it than any limb, less an arm's width
+    along the arms (they are carried on their own). Cached per frame."""
+    found = source.pose
     key = (b"torso", (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
     hit = source._limbs.get(key)
     if hit is None:
@@ -705,10 +764,7 @@ def _torso_piece(
         if len(source._limbs) >= 8:
             source._limbs.clear()
         source._limbs[key] = hit
-    src = np.array([found.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
-    dst = np.array([pose.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
-    m = _torso_map(src, dst, flip=turned_around(found, pose))
-    return _warped(source, fr, hit[0], m)
+    return hit[0]
 
 
 def _torso_map(src: np.ndarray, dst: np.ndarray, flip: bool = False) -> np.ndarray:
@@ -727,20 +783,25 @@ def _torso_map(src: np.ndarray, dst: np.ndarray, flip: bool = False) -> np.ndarr
     return m
 
 
-def _warped(source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray) -> Piece | None:
+def _warped(
+    source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray, bounds: tuple[int, int] | None = None
+) -> Piece | None:
     """The photo's pixels under `cut` (work raster, soft) moved by `m` (2 x 3, tile pixels to
-    tile pixels): (weight, photo, roi in the tile), or None when nothing lands in the tile."""
+    tile pixels): (weight, photo, roi in the tile), or None when nothing lands in the tile.
+    `bounds`: (width, height) of where `m` lands when it is not this tile (another photo's
+    scene, `borrowed.borrowed_body`)."""
     ys, xs = np.nonzero(cut > 1e-3)
     if not len(xs):
         return None
     src = fr.tile_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, pad=2)
     corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
     dst = corners @ m[:, :2].T + m[:, 2]
+    bw, bh = bounds or (fr.w, fr.h)
     roi = (
         max(0, int(np.floor(dst[:, 0].min()))),
         max(0, int(np.floor(dst[:, 1].min()))),
-        min(fr.w, int(np.ceil(dst[:, 0].max()))),
-        min(fr.h, int(np.ceil(dst[:, 1].max()))),
+        min(bw, int(np.ceil(dst[:, 0].max()))),
+        min(bh, int(np.ceil(dst[:, 1].max()))),
     )
     if roi[2] <= roi[0] or roi[3] <= roi[1]:
         return None

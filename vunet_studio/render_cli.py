@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vunet_studio.borrowed import HeadSource
+from vunet_studio.borrowed import LookSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --composite --background: render the head too (default: the appearance photo's own "
         "head is carried onto each pose, where the model's 128-pixel face is a blur)",
     )
+    p.add_argument(
+        "--no-borrow-body",
+        action="store_true",
+        help="with --composite --background: render the torso and limbs (default: the appearance "
+        "photo's own are carried onto each pose, over the model's blur of them)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks)")
     return p
@@ -188,7 +194,7 @@ def _composite_scene(
     app_pose: Pose,
     poses: list[Pose],
     background: np.ndarray | None,
-) -> tuple[np.ndarray, Box, bool, KeptSource | None, HeadSource | None]:
+) -> tuple[np.ndarray, Box, bool, KeptSource | None, LookSource | None]:
     """The scene every pose is composited onto, the stable box, whether to stay grey and
     the photo's own person to keep where a pose leaves them (`vunet_studio.kept`) or its
     head to carry onto each pose (`vunet_studio.borrowed`).
@@ -197,7 +203,7 @@ def _composite_scene(
     scene is that photo with its person removed and the box the one around its person, so an
     unchanged pose gives back the photo; what did not move stays the photo's own unless
     `--no-keep`. `--background` puts the person into another picture, with the appearance
-    photo's head unless `--no-borrow-head`.
+    photo's head unless `--no-borrow-head` and its torso and limbs unless `--no-borrow-body`.
     """
     h, w = image.shape[:2]
     frames = {tuple(p.image_size or (w, h)) for p in poses}
@@ -206,13 +212,14 @@ def _composite_scene(
     frame_w, frame_h = frames.pop()
     same_photo = (frame_w, frame_h) == (w, h)
     kept: KeptSource | None = None
-    borrowed: HeadSource | None = None
+    borrowed: LookSource | None = None
     if background is not None:
         scene = np.asarray(
             Image.fromarray(background).convert("RGB").resize((frame_w, frame_h), Image.Resampling.BICUBIC)
         )
-        if not args.no_borrow_head:
-            borrowed = HeadSource.of(image, segment_person(image, app_pose).mask, app_pose)
+        if not (args.no_borrow_head and args.no_borrow_body):
+            mask = segment_person(image, app_pose).mask
+            borrowed = LookSource.of(image, mask, app_pose, head=not args.no_borrow_head, body=not args.no_borrow_body)
     elif same_photo:
         t0 = time.perf_counter()
         seg = segment_person(image, app_pose)

@@ -301,3 +301,44 @@ def test_a_dragged_leg_is_the_photos_own_leg(qtbot, make_window, tmp_path: Path)
     window.composite_view.act_limbs.setChecked(False)  # View ▸ Carry moved limbs: the model's leg
     rendered = off_own(exported("rendered.png"))
     assert carried < 0.5 * rendered
+
+
+def test_another_photos_look_brings_its_own_clothes(qtbot, make_window, tmp_path: Path) -> None:
+    import cv2
+    from PIL import Image
+
+    from vunet_studio.skeleton import JOINT_INDEX
+    from vunet_studio.workspace import AppearanceSpec
+
+    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("basketball1.png", "grace_hopper.jpg")]
+    window = make_window(_PoseByPhoto())
+    window.resize(1000, 700)
+    player, grace = open_and_wait(qtbot, window, paths)
+    window.doc.set_current(player)
+    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    view = window.composite_view
+    window.editor.set_appearance(AppearanceSpec(mode="photo", source=grace), "Use Grace's look")
+    photo = window.doc.current
+    qtbot.waitUntil(
+        lambda: (job := view.export_job(photo)) is not None and job.borrowed is not None, timeout=20000
+    )
+    assert view.export_job(photo).borrowed.body  # View ▸ Carry the look photo's body: on by default
+    torso = photo.pose.xy[[JOINT_INDEX[j] for j in ("rshoulder", "lshoulder", "rhip", "lhip")]]
+    x0, y0 = (round(float(v)) for v in torso.min(axis=0) + 0.25 * (torso.max(axis=0) - torso.min(axis=0)))
+    x1, y1 = (round(float(v)) for v in torso.max(axis=0) - 0.25 * (torso.max(axis=0) - torso.min(axis=0)))
+
+    def exported_chest(name: str) -> np.ndarray:
+        with qtbot.waitSignal(window.files.exported, timeout=20000):
+            assert window.files.export_render(tmp_path / name)
+        return np.asarray(Image.open(tmp_path / name).convert("L"))[y0:y1, x0:x1].astype(np.float32)
+
+    carried = exported_chest("carried.png")
+    view.act_body.setChecked(False)  # off: the model's render of her clothes
+    rendered = exported_chest("rendered.png")
+    own = cv2.cvtColor(photo.image, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1].astype(np.float32)  # the player's shirt
+
+    def sharpness(img: np.ndarray) -> float:
+        return float(cv2.Laplacian(img, cv2.CV_32F).var())
+
+    assert sharpness(carried) > 3 * sharpness(rendered)  # cloth, not a blur
+    assert np.abs(carried - own).mean() > 10  # and not the player's own shirt

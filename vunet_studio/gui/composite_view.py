@@ -7,8 +7,8 @@ render stays in its dock for inspection. View ▸ "Re-posed person in the photo"
 A person re-posed with their own look keeps the photo's own pixels where the edit left them
 (`vunet_studio.kept`); View ▸ "Keep the photo where the pose is unchanged" turns that off, to
 see the model's render of the whole person. With another photo's look, that photo's own head
-is carried onto the pose (`vunet_studio.borrowed`); View ▸ "Carry the look photo's head" turns
-that off.
+is carried onto the pose (`vunet_studio.borrowed`), and its torso and limbs: View ▸ "Carry
+the look photo's head" and "Carry the look photo's body" turn them off.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
 
-from vunet_studio.borrowed import HeadSource
+from vunet_studio.borrowed import LookSource
 from vunet_studio.composite import stable_box
 from vunet_studio.framing import FramingError, pose_box
 from vunet_studio.gui.canvas import PoseCanvas
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 #: What a photo's composite job is made from: its scene, the display side, whether it keeps
 #: the photo's own person, and the look photo's scene (with its mask made or not) to borrow a
 #: head from.
-JobKey = tuple[SceneKey, int, tuple[bool, bool], tuple[SceneKey, bool] | None]
+LookKey = tuple[SceneKey, bool, bool, bool]
+JobKey = tuple[SceneKey, int, tuple[bool, bool], LookKey | None]
 
 #: The composite shown while editing is made at most this many pixels on its long side: a
 #: 12-megapixel photo composited at full size would cost more than the render. Exports use
@@ -97,7 +98,13 @@ class CompositeView(QObject):
             "With another photo's look (or mixed parts: the head's photo), show that photo's own head on the pose "
             "instead of the model's render of it",
         )
-        for act in (self.act_keep, self.act_limbs, self.act_borrow):
+        self.act_body = _switch(
+            self,
+            "Carry the look photo's &body",
+            "With another photo's look, show that photo's own torso, arms and legs on the pose instead of "
+            "the model's render of them (the render fills what they do not cover)",
+        )
+        for act in (self.act_keep, self.act_limbs, self.act_borrow, self.act_body):
             act.toggled.connect(lambda _on: self._rerender())
         scenes.ready.connect(self._on_scene_ready)
         render.compositeReady.connect(self._on_frame)
@@ -160,12 +167,12 @@ class CompositeView(QObject):
         return _make_job(scene.scene, box, max_side, kept, self._head_source(photo))
 
     def borrows_from(self, photo: Photo) -> Photo | None:
-        """The photo whose head renders of `photo` carry (`vunet_studio.borrowed`): the look's,
-        when it is another single photo; with mixed parts, the photo the head part comes from
-        (this photo's own too: its face stays its own under another's clothes); else None.
-        That photo must have a person found in it."""
+        """The photo whose head (and body) renders of `photo` carry (`vunet_studio.borrowed`):
+        the look's, when it is another single photo; with mixed parts, the photo the head part
+        comes from (this photo's own too: its face stays its own under another's clothes);
+        else None. That photo must have a person found in it."""
         spec = photo.appearance
-        if not self.act_borrow.isChecked():
+        if not (self.act_borrow.isChecked() or self._borrows_body(photo)):
             return None
         if spec.mode == "photo" and spec.source not in (None, photo.id):
             source = spec.source
@@ -179,20 +186,32 @@ class CompositeView(QObject):
             return None
         return look
 
-    def _head_source(self, photo: Photo) -> HeadSource | None:
+    def _head_source(self, photo: Photo) -> LookSource | None:
         """The look photo's head for renders of `photo`, once that photo's person mask is made
         (asked for here; `ready` renders again)."""
         look = self.borrows_from(photo)
         if look is None or look.image is None or look.source_pose is None:
             return None
         made = self._scenes.request(look)
-        return None if made is None else HeadSource.of(look.image, made.mask, look.source_pose)
+        if made is None:
+            return None
+        head, body = self.act_borrow.isChecked(), self._borrows_body(photo)
+        return LookSource.of(look.image, made.mask, look.source_pose, head=head, body=body)
 
-    def _head_key(self, photo: Photo) -> tuple[SceneKey, bool] | None:
-        """What a job's borrowed head depends on: the look photo's scene and whether its mask is made."""
+    def _borrows_body(self, photo: Photo) -> bool:
+        """Whether renders of `photo` carry the look photo's torso and limbs: with another single
+        photo's look (mixed parts take each part from a photo of its own)."""
+        spec = photo.appearance
+        return self.act_body.isChecked() and spec.mode == "photo" and spec.source not in (None, photo.id)
+
+    def _head_key(self, photo: Photo) -> LookKey | None:
+        """What a job's borrowed head and body depend on: the look photo's scene, whether its
+        mask is made, and which of the two are carried."""
         look = self.borrows_from(photo)
         key = None if look is None else scene_key(look)
-        return None if look is None or key is None else (key, self._scenes.request(look) is not None)
+        if look is None or key is None:
+            return None
+        return key, self._scenes.request(look) is not None, self.act_borrow.isChecked(), self._borrows_body(photo)
 
     def keeps(self, photo: Photo) -> bool:
         """Whether renders of `photo` keep its own person where the pose is unchanged: with
@@ -260,7 +279,7 @@ def _make_job(
     base_box: tuple[float, float, float],
     max_side: int | None,
     kept: tuple[np.ndarray, np.ndarray, Pose, bool] | None = None,
-    borrowed: HeadSource | None = None,
+    borrowed: LookSource | None = None,
 ) -> CompositeJob:
     """The job at the export or display size; `kept`: (photo, person mask, pose as found,
     whether moved limbs are carried);

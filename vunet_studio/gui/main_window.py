@@ -286,6 +286,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.composite_view.act_keep)
         m.addAction(self.composite_view.act_limbs)
         m.addAction(self.composite_view.act_borrow)
+        m.addAction(self.composite_view.act_body)
         m.addActions(self.scene_view.actions)
         m.addSeparator()
         m.addActions([self.photos_dock.toggleViewAction(), self.appearance_dock.toggleViewAction(),

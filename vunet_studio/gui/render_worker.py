@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from vunet_studio.borrowed import HeadSource
+from vunet_studio.borrowed import LookSource
 from vunet_studio.gui.qimage import qimage_from_rgb
 from vunet_studio.kept import KeptSource
 from vunet_studio.pose import Pose
@@ -67,7 +67,7 @@ class CompositeJob:
     base_box: tuple[float, float, float]
     grey: bool = False
     kept: KeptSource | None = None
-    borrowed: HeadSource | None = None
+    borrowed: LookSource | None = None
 
 
 @dataclass(frozen=True)
