@@ -11,7 +11,8 @@ body, off: the model's render of them). Reported per pair and in total:
   d_look      colour distance (mean CIE76 Delta E of torso, arms, thighs and shins, sampled
               along the bones: `training.photo_eval.bone_colours`) of the shown person to
               B's own, and the ratio of that to the distance to the other photos' people
-              (lower is better: issue 17's appearance fidelity, on what the app shows);
+              (lower is better: issue 17's appearance fidelity, on what the app shows; a
+              portrait without hips has no such colours, and a grey photo's person is grey);
   sharpness   the variance of the Laplacian of the grey person inside the render's alpha,
               the head left out (a blur scores low; A's own person is given for scale);
   ms          `composite.with_borrowed`'s cost per frame at the photo's resolution, body
@@ -114,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, what in (("d_look", "colour off the look photo's person (Delta E)"), ("ratio", "own / others")):
         c, r = (float(np.nanmedian([row[f"{k}_{key}"] for row in rows])) for k in ("carried", "rendered"))
         print(f"median {what}: body carried {c:.3f}, rendered {r:.3f}")
-    closer = sum(row["carried_d_look"] < row["rendered_d_look"] for row in rows)
-    print(f"body carried closer to the look than rendered: {closer}/{n}")
+    measured = [r for r in rows if np.isfinite(r["carried_d_look"]) and np.isfinite(r["rendered_d_look"])]
+    closer = sum(r["carried_d_look"] < r["rendered_d_look"] for r in measured)
+    print(f"body carried closer to the look than rendered: {closer} of {len(measured)} with colours to compare")
     sc, sr = (float(np.nanmedian([row[f"{k}_sharp"] for row in rows])) for k in ("carried", "rendered"))
     so = float(np.nanmedian([row["own_sharp"] for row in rows]))
     print(f"median body sharpness: carried {sc:.0f}, rendered {sr:.0f} (the photos' own people: {so:.0f})")

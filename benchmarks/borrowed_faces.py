@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             if b.path == a.path:
                 continue
             look = engine.encode(AppearanceImage(b.image, b.pose))
-            head = LookSource.of(b.image, b.mask, b.pose)
+            head = LookSource.of(b.image, b.mask, b.pose, body=False)  # the head alone
             grey = is_grey(a.image)
             row: dict[str, Any] = {"photo": a.path.name, "look": b.path.name, "own_sharp": own}
             for label, borrowed in (("carried", head), ("rendered", None)):

@@ -7,7 +7,7 @@ the moved limbs carried, `vunet_studio.kept`) | the forearm swung about the elbo
 step taken, kept | the head tilted, kept (the face carried) | the next photo's pose copied onto
 this person ("Copy its pose": its torso laid on theirs; their own limbs, torso and face
 carried into it) |
-another photo's look on this pose (nothing kept; that photo's head carried onto the pose,
+another photo's look on this pose (nothing kept; that photo's head, torso and limbs carried onto the pose,
 `vunet_studio.borrowed`). The pose comes from
 the estimation chain, the mask and empty scene from the app's own modules, the render from
 `RenderEngine` and `composite.repose`: what the app and `render --composite` show.
@@ -51,7 +51,7 @@ COLUMNS = (
     "a step: kept",
     "head tilted: kept",
     "the next photo's pose: kept",
-    "another's look (its head carried)",
+    "another's look (its head and body carried)",
 )
 
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         base = pose_box(pose)
         arm = raised_arm(pose)
         kept = KeptSource.of(image, mask, pose)
-        head = LookSource.of(other_img, other_mask, other_pose)
+        look = LookSource.of(other_img, other_mask, other_pose)  # its head and body, as the app carries them
         try:
             square = engine.render(own, arm)
             before = paste(image, square.image, square.box)  # the old square, pasted
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 repose(engine, own, step(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, tilted_head(pose), scene, base, grey=grey, kept=kept).image,
                 repose(engine, own, pose_into_frame(other_pose, pose), scene, base, grey=grey, kept=kept).image,
-                repose(engine, other, arm, scene, base, grey=grey, borrowed=head).image,
+                repose(engine, other, arm, scene, base, grey=grey, borrowed=look).image,
             ]
         except EngineError as e:
             log.info("%s: skipped (%s)", path.name, e)

@@ -98,7 +98,7 @@ class LookSource:
     #: Whether the look photo's head is carried (`borrowed_head`).
     head: bool = True
     #: Whether the look photo's torso and limbs are carried (`borrowed_body`).
-    body: bool = False
+    body: bool = True
     _cuts: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -106,7 +106,7 @@ class LookSource:
 
     @staticmethod
     def of(
-        photo: np.ndarray, person: np.ndarray, pose: Pose, *, head: bool = True, body: bool = False
+        photo: np.ndarray, person: np.ndarray, pose: Pose, *, head: bool = True, body: bool = True
     ) -> LookSource | None:
         """A source for `photo` (uint8) and its mask (the photo's size), or None: nothing to
         borrow from a 16-bit or float photo, a mask of another size, nothing asked for, or a
