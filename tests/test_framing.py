@@ -87,7 +87,7 @@ def test_app_render_prepare_and_fake_engine_frame_a_pose_with_the_same_box(fake_
     app = engine.encode(AppearanceImage(img, pose))
     assert engine.render(app, pose).box == box
     # `vunet-studio render --composite`: the stable box starts from the appearance person's.
-    args = argparse.Namespace(appearance="photo.png", no_keep=False, no_carry_limbs=False, no_borrow_head=True)
+    args = argparse.Namespace(appearance="photo.png", no_keep=False, no_carry_limbs=False, no_borrow_head=True, no_borrow_body=True)
     _, base, _, _, _ = render_cli._composite_scene(args, img, pose, [pose], background=img)
     assert base == box
     # vunet-prepare: its crop is the box the engine cuts, its joints the pose in that box.
