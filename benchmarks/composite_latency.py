@@ -1,6 +1,7 @@
 """The person re-posed inside their photo: drag-to-pixels, GUI stalls and export times.
 
-    python benchmarks/composite_latency.py [--checkpoint CKPT] [--moves 100] [--look PHOTO [--no-borrow]] [--json OUT]
+    python benchmarks/composite_latency.py [--checkpoint CKPT] [--moves 100] [--look PHOTO [--no-borrow] [--no-body]]
+        [--json OUT]
 
 For a 640x480 photo (OpenCV's basketball1, from tests/data/photos) and the same photo
 enlarged to 12 megapixels (4000x3000), with the real engine (the default model unless
@@ -11,8 +12,9 @@ enlarged to 12 megapixels (4000x3000), with the real engine (the default model u
   * the GUI thread's longest stall during the drag (largest gap of a 5 ms heartbeat, - 5 ms);
   * export: the still at full resolution, and a 60-frame animation (GIF at the photo's size
     capped by the animation-size preference, 1280 px by default), from the click to the file.
---look PHOTO re-poses each photo's person with PHOTO's look, that photo's head carried onto
-the pose (`vunet_studio.borrowed`; --no-borrow: View ▸ Carry the look photo's head, off).
+--look PHOTO re-poses each photo's person with PHOTO's look, that photo's head and body carried
+onto the pose (`vunet_studio.borrowed`; --no-borrow: View ▸ Carry the look photo's head, off;
+--no-body: View ▸ Carry the look photo's body, off).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     window.load_engine()
     window.composite_view.act_keep.setChecked(not args.no_keep)
     window.composite_view.act_borrow.setChecked(not args.no_borrow)
+    window.composite_view.act_body.setChecked(not args.no_body)
     problem = wait_for_model(app, window)
     if problem:
         raise RuntimeError(problem)
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--look", help="re-pose with this photo's look (its head carried onto the pose)")
     ap.add_argument("--no-borrow", action="store_true", help="with --look: render the head too")
+    ap.add_argument("--no-body", action="store_true", help="with --look: render the torso and limbs too")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     results = run(args)

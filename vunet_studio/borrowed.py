@@ -102,7 +102,7 @@ class LookSource:
     _cuts: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
-    _bodies: dict[int, KeptSource] = field(default_factory=dict, compare=False, repr=False)
+    _bodies: dict[tuple[int, bool], KeptSource] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def of(
@@ -119,17 +119,20 @@ class LookSource:
             head = False
         return LookSource(photo, person, pose, head, body)
 
-    def body_source(self, level: int) -> KeptSource:
-        """The look photo's person at 1/2^level of its size, to cut the body from (its cuts
-        cached there: made once per look and size, not per frame)."""
-        hit = self._bodies.get(level)
+    def body_source(self, level: int, grey: bool = False) -> KeptSource:
+        """The look photo's person at 1/2^level of its size (made grey with `grey`), to cut the
+        body from: its cuts are cached there, made once per look and size, not per frame."""
+        hit = self._bodies.get((level, grey))
         if hit is None:
             h, w = self.photo.shape[:2]
             k = 2**level
             size = None if level == 0 else (max(1, round(w / k)), max(1, round(h / k)))
+            photo = as_rgb_uint8(self.photo)
+            if grey:
+                photo = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
             # A portrait's torso reaches its hips below the frame, as the model renders it.
-            hit = KeptSource(self.photo, self.person, self.pose.with_inferred_hips(), size)
-            self._bodies[level] = hit
+            hit = KeptSource(photo, self.person, self.pose.with_inferred_hips(), size)
+            self._bodies[(level, grey)] = hit
         return hit
 
     def cut(self, level: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
@@ -238,10 +241,5 @@ def borrowed_body(
     gain = scale * person_height(pose) / max(1e-6, person_height(source.pose))
     # As for the head: shrunk by more than half, the look photo is first halved (INTER_AREA).
     level = min(8, math.floor(math.log2(1.0 / gain))) if gain < 0.5 else 0
-    out: list[Carried] = []
-    onto = pose.with_inferred_hips()
-    for weight, pixels, (x0, y0, _, _) in carried_onto(source.body_source(level), onto, scale=scale, bounds=size):
-        if grey:
-            pixels = np.repeat(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
-        out.append((weight, pixels, (x0, y0)))
-    return out
+    pieces = carried_onto(source.body_source(level, grey), pose.with_inferred_hips(), scale=scale, bounds=size)
+    return [(weight, pixels, (x0, y0)) for weight, pixels, (x0, y0, _, _) in pieces]

@@ -99,6 +99,10 @@ class KeptSource:
     _fills: dict[tuple[bytes, float], tuple[np.ndarray, tuple[float, float, float]] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    #: Each cut's pixels lifted out of the photo (`_lifted`), per cut and tile.
+    _lifted: dict[tuple[object, ...], tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     #: The carried limbs' cuts (`_limb_cuts`), per set of carried bones and tile, as `_sides`.
     _limbs: dict[tuple[bytes, tuple[int, ...]], list[np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
@@ -198,6 +202,7 @@ def following(source: KeptSource, pose: Pose, tolerance: float, scale: float) ->
         shift=(dx, dy),
         _sides={},
         _limbs={},
+        _lifted={},
         _holes={},
         _fills={},
         _boxes=source._boxes,  # the same person, moved by `shift` when read
@@ -274,6 +279,11 @@ class _Frame:
         part of the tile-size upsampling can be made alone."""
         sx, sy = self.ww / self.w, self.wh / self.h
         return np.array([[sx, 0.0, (x0 + 0.5) * sx - 0.5 - origin[0]], [0.0, sy, (y0 + 0.5) * sy - 0.5 - origin[1]]])
+
+
+def _frame_key(fr: _Frame) -> tuple[int, ...]:
+    """What a raster made in `fr` depends on: the tile and its work size."""
+    return (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh)
 
 
 def _fill_torso(raster: np.ndarray, fr: _Frame, pose: Pose) -> None:
@@ -668,7 +678,7 @@ def carried_limbs(
         pts = [found.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
         qts = [pose.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
         m = _limb_map(pts[0], pts[1], qts[0], qts[1], flip)
-        piece = None if m is None else _warped(source, fr, cut, m)
+        piece = None if m is None else _warped(source, fr, cut, m, key=(i, *_frame_key(fr)))
         if piece is not None:
             pieces.append(piece)
     return pieces
@@ -700,7 +710,7 @@ def carried_onto(source: KeptSource, pose: Pose, *, scale: float, bounds: tuple[
     zero = np.zeros(2)
     if all(both(n) for n in _TORSO):
         m = _torso_map(at(found, _TORSO, source_scale, src_origin), at(pose, _TORSO, scale, zero), flip)
-        torso = _warped(source, fr, _torso_cut(source, fr), m, bounds)
+        torso = _warped(source, fr, _torso_cut(source, fr), m, bounds, key=("torso", *_frame_key(fr)))
         if torso is not None:
             pieces.append(torso)
     bones = tuple(i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b))
@@ -711,7 +721,7 @@ def carried_onto(source: KeptSource, pose: Pose, *, scale: float, bounds: tuple[
         a, b, _ = CARRIED[i]
         p, q = at(found, (a, b), source_scale, src_origin), at(pose, (a, b), scale, zero)
         limb = _limb_map(p[0], p[1], q[0], q[1], flip, gain)
-        piece = None if limb is None else _warped(source, fr, cut, limb, bounds)
+        piece = None if limb is None else _warped(source, fr, cut, limb, bounds, key=(i, *_frame_key(fr)))
         if piece is not None:
             pieces.append(piece)
     return pieces
@@ -732,7 +742,7 @@ def _torso_piece(
     src = np.array([found.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
     dst = np.array([pose.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
     m = _torso_map(src, dst, flip=turned_around(found, pose))
-    return _warped(source, fr, cut, m)
+    return _warped(source, fr, cut, m, key=("torso", *_frame_key(fr)))
 
 
 def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
@@ -783,17 +793,46 @@ def _torso_map(src: np.ndarray, dst: np.ndarray, flip: bool = False) -> np.ndarr
     return m
 
 
+def _lifted(
+    source: KeptSource, fr: _Frame, cut: np.ndarray, key: tuple[object, ...] | None
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+    """The photo's pixels under `cut` (work raster, soft), lifted out at the tile's resolution:
+    (their box in the tile, weight sharpened by the person's own outline, pixels), or None
+    for an empty cut. What a drag does not change: cached under `key` (the cut's own, or
+    None for no caching), so each frame only warps it."""
+    if key is not None and key in source._lifted:
+        return source._lifted[key]
+    out = None
+    bx, by, bw, bh = cv2.boundingRect((cut > 1e-3).astype(np.uint8))
+    if bw and bh:
+        src = fr.tile_box(bx, by, bx + bw, by + bh, pad=2)
+        sw, sh = src[2] - src[0], src[3] - src[1]
+        soft = cv2.warpAffine(cut, fr.to_work(src[0], src[1]), (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
+        out = (src, soft * source.crop("person", rect), np.ascontiguousarray(source.crop("photo", rect)))
+    if key is not None:
+        if len(source._lifted) >= 32:
+            source._lifted.clear()
+        source._lifted[key] = out
+    return out
+
+
 def _warped(
-    source: KeptSource, fr: _Frame, cut: np.ndarray, m: np.ndarray, bounds: tuple[int, int] | None = None
+    source: KeptSource,
+    fr: _Frame,
+    cut: np.ndarray,
+    m: np.ndarray,
+    bounds: tuple[int, int] | None = None,
+    key: tuple[object, ...] | None = None,
 ) -> Piece | None:
     """The photo's pixels under `cut` (work raster, soft) moved by `m` (2 x 3, tile pixels to
     tile pixels): (weight, photo, roi in the tile), or None when nothing lands in the tile.
     `bounds`: (width, height) of where `m` lands when it is not this tile (another photo's
-    scene, `borrowed.borrowed_body`)."""
-    ys, xs = np.nonzero(cut > 1e-3)
-    if not len(xs):
+    scene, `borrowed.borrowed_body`); `key`: the cut's cache key (`_lifted`)."""
+    lifted = _lifted(source, fr, cut, key)
+    if lifted is None:
         return None
-    src = fr.tile_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, pad=2)
+    src, weight, photo = lifted
     corners = np.array([[src[0], src[1]], [src[2], src[1]], [src[0], src[3]], [src[2], src[3]]], np.float64)
     dst = corners @ m[:, :2].T + m[:, 2]
     bw, bh = bounds or (fr.w, fr.h)
@@ -805,12 +844,6 @@ def _warped(
     )
     if roi[2] <= roi[0] or roi[3] <= roi[1]:
         return None
-    sw, sh = src[2] - src[0], src[3] - src[1]
-    # The cut at the tile's resolution over `src`, sharpened by the person's own outline.
-    soft = cv2.warpAffine(cut, fr.to_work(src[0], src[1]), (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    rect = (fr.x0 + src[0], fr.y0 + src[1], fr.x0 + src[2], fr.y0 + src[3])
-    weight = soft * source.crop("person", rect)
-    photo = np.ascontiguousarray(source.crop("photo", rect))
     # Source crop coordinates -> destination ROI coordinates.
     shift_in = np.array([[1.0, 0.0, src[0]], [0.0, 1.0, src[1]], [0.0, 0.0, 1.0]])
     mm = np.vstack([m, [0.0, 0.0, 1.0]]) @ shift_in
