@@ -319,7 +319,7 @@ def _partition(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Which pixels of the work raster go with a bone that stayed, and (when the head moved,
     `head`) which with the head: (wh, ww) float32 {0, 1} each. Cached per drag."""
-    key = (moved.tobytes() + bytes([head]), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    key = (moved.tobytes() + bytes([head]), _frame_key(fr))
     hit = source._sides.get(key)
     if hit is not None:
         return hit
@@ -582,7 +582,7 @@ Piece = tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]
 def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[np.ndarray]:
     """For each of the `CARRIED` bones indexed by `bones`, which pixels of the work raster
     are that limb in the pose as found: (wh, ww) float32 soft masks. Cached per drag."""
-    key = (bytes(bones), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    key = (bytes(bones), _frame_key(fr))
     hit = source._limbs.get(key)
     if hit is not None:
         return hit
@@ -750,7 +750,7 @@ def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
     person's pixels near the torso polygon and nearer it than any limb, less an arm's width
     along the arms (they are carried on their own). Cached per frame."""
     found = source.pose
-    key = (b"torso", (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    key = (b"torso", _frame_key(fr))
     hit = source._limbs.get(key)
     if hit is None:
         size = person_height(found) * fr.k
@@ -934,7 +934,7 @@ def _torso_hole(
     """Where moved arms lay over the torso (`_arm_hole`, float32 {0, 1}) over the box
     (x0, y0, x1, y1) of `fr`'s work raster that holds it, grown by the fill's reach; None
     when no moved arm lay over the torso. Cached per drag and tile."""
-    key = (moved.tobytes(), (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh))
+    key = (moved.tobytes(), _frame_key(fr))
     if key in source._holes:
         return source._holes[key]
     hole = _arm_hole(source.pose, moved, fr)
