@@ -21,7 +21,6 @@ body, off: the model's render of them). Reported per pair and in total:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -36,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import photo_people  # noqa: E402
+from repose_sheet import photo_benchmark  # noqa: E402
 
 log = logging.getLogger("borrowed_bodies")
 
@@ -48,23 +47,15 @@ def _sharpness(image: np.ndarray, where: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=REPO / "tests" / "data" / "photos")
-    ap.add_argument("--checkpoint", help="default: the bundled model")
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args, engine, people = photo_benchmark(__doc__ or "", argv, REPO / "tests" / "data" / "photos")
     from training.photo_eval import bone_colours, colour_distance
     from vunet_studio.borrowed import LookSource
     from vunet_studio.composite import composite, repose, with_borrowed
-    from vunet_studio.engine import AppearanceImage, RenderEngine
-    from vunet_studio.estimation import create_chain
+    from vunet_studio.engine import AppearanceImage
     from vunet_studio.framing import pose_box
     from vunet_studio.imageio import is_grey
     from vunet_studio.segmentation import head_disc
 
-    engine = RenderEngine(args.checkpoint, device="cpu")
-    people = photo_people(args.photos, create_chain())
     own_colours = {p.path.name: bone_colours(p.image, p.pose, p.mask > 0.5) for p in people}
     rows: list[dict[str, Any]] = []
     for a in people:  # one block per photo A

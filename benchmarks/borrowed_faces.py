@@ -15,7 +15,6 @@ Carry the look photo's head, off). Reported per pair and in total:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import photo_people, raised_arm  # noqa: E402
+from repose_sheet import photo_benchmark, raised_arm  # noqa: E402
 
 log = logging.getLogger("borrowed_faces")
 
@@ -44,23 +43,14 @@ def _sharpness(image: np.ndarray, disc: tuple[tuple[float, float], float]) -> fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=REPO / "tests" / "data" / "photos")
-    ap.add_argument("--checkpoint", help="default: the bundled model")
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args, engine, people = photo_benchmark(__doc__ or "", argv, REPO / "tests" / "data" / "photos")
     from vunet_studio.borrowed import LookSource
     from vunet_studio.composite import repose, with_borrowed
-    from vunet_studio.engine import AppearanceImage, RenderEngine
-    from vunet_studio.estimation import create_chain
+    from vunet_studio.engine import AppearanceImage
     from vunet_studio.framing import pose_box
     from vunet_studio.imageio import is_grey
     from vunet_studio.segmentation import head_disc
 
-    engine = RenderEngine(args.checkpoint, device="cpu")
-    chain = create_chain()
-    people = photo_people(args.photos, chain)
     rows: list[dict[str, Any]] = []
     for a in people:  # one block per photo A
         target = raised_arm(a.pose)

@@ -21,7 +21,6 @@ in total, over the moved bones where they now lie:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -37,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import bent_elbow, photo_people, raised_arm, step  # noqa: E402
+from repose_sheet import bent_elbow, photo_benchmark, raised_arm, step  # noqa: E402
 
 log = logging.getLogger("carried_limbs")
 EDITS = {"arm raised": raised_arm, "elbow bent": bent_elbow, "a step": step}
@@ -79,25 +78,17 @@ def _band_sharpness(image: np.ndarray, pose: Any, bones: list[tuple[str, str]], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=REPO / "tests" / "data" / "photos")
-    ap.add_argument("--checkpoint", help="default: the bundled model")
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args, engine, people = photo_benchmark(__doc__ or "", argv, REPO / "tests" / "data" / "photos")
     from vunet_studio.composite import repose
-    from vunet_studio.engine import AppearanceImage, RenderEngine
-    from vunet_studio.estimation import create_chain
+    from vunet_studio.engine import AppearanceImage
     from vunet_studio.framing import pose_box
     from vunet_studio.imageio import as_rgb_uint8, is_grey
     from vunet_studio.kept import CARRIED, STILL, KeptSource, carried_limbs, moved_joints
     from vunet_studio.segmentation import person_height
     from vunet_studio.skeleton import JOINT_INDEX
 
-    engine = RenderEngine(args.checkpoint, device="cpu")
-    chain = create_chain()
     rows: list[dict[str, Any]] = []
-    for person in photo_people(args.photos, chain):
+    for person in people:
         path, image, pose, mask, scene = person.path, person.image, person.pose, person.mask, person.scene
         rgb = as_rgb_uint8(image)
         own = engine.encode(AppearanceImage(image, pose))

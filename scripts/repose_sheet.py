@@ -83,6 +83,23 @@ def photo_people(folder: Path, chain: EstimatorChain) -> list[PhotoPerson]:
     return people
 
 
+def photo_benchmark(
+    description: str, argv: list[str] | None, default_photos: Path
+) -> tuple[argparse.Namespace, RenderEngine, list[PhotoPerson]]:
+    """What the benchmarks over a folder of photos start with (`benchmarks/carried_limbs.py`,
+    `borrowed_faces.py`, `borrowed_bodies.py`): their arguments (--photos DIR, default
+    `default_photos`; --checkpoint, default the bundled model; --json OUT), the engine on the
+    CPU, and each photo's person (`photo_people`), found by the app's estimation chain."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=Path, default=default_photos)
+    ap.add_argument("--checkpoint", help="default: the bundled model")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    engine = RenderEngine(args.checkpoint, device="cpu")
+    return args, engine, photo_people(args.photos, create_chain())
+
+
 def raised_arm(pose: Pose) -> Pose:
     """The person's right arm swung up beside the head (elbow and wrist rotated about the
     shoulder by ~110 degrees): the edit users try first."""
