@@ -100,6 +100,11 @@ def photo_benchmark(
     return args, engine, photo_people(args.photos, create_chain())
 
 
+def _drawn(image: np.ndarray | None) -> np.ndarray:
+    assert image is not None  # repose() draws the whole frame unless asked not to
+    return image
+
+
 def raised_arm(pose: Pose) -> Pose:
     """The person's right arm swung up beside the head (elbow and wrist rotated about the
     shoulder by ~110 degrees): the edit users try first."""
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         except EngineError as e:
             log.info("%s: skipped (%s)", path.name, e)
             continue
-        tiles = [_fit(c) for c in cells]
+        tiles = [_fit(_drawn(c)) for c in cells]
         row = np.concatenate(tiles, axis=1)
         label = f"{path.name}  |  " + "  |  ".join(COLUMNS[1:]) + f"  (look of {other_path.name})"
         rows.append(np.concatenate([row, _label(row.shape[1], label)], axis=0))
