@@ -52,7 +52,7 @@ from torch import Tensor
 
 from training.metrics import all_metrics
 from training.pairs import Pair, PairsError, find_pairs, load_pair
-from vunet_studio.composite import ALPHA_MODEL, composite, render_alpha, repose, stable_box
+from vunet_studio.composite import ALPHA_MODEL, composite, place, render_alpha, stable_box
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.fileio import atomic_write_text
 from vunet_studio.framing import pose_box
@@ -108,8 +108,7 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
     appearance = AppearanceImage(pair.appearance, pair.appearance_pose)
     # The app's box for a re-pose within one photo: the person's own, grown where joints leave it.
     box = stable_box(pose_box(pair.appearance_pose), pair.target_pose)
-    encoded = engine.encode(appearance)
-    render = engine.render(encoded, pair.target_pose, box)
+    render = engine.render(engine.encode(appearance), pair.target_pose, box)
     box = render.box
     target = render.pose  # the target in the render's square, as the engine drew it
     truth = in_box(pair.target, box, s)  # (S, S, 3)
@@ -137,8 +136,7 @@ def evaluate_pair(engine: RenderEngine, pair: Pair) -> dict[str, dict[str, float
         person = segment_person(pair.appearance, pair.appearance_pose).mask
         kept = KeptSource.of(pair.appearance, person, pair.appearance_pose)
         if kept is not None:
-            base_box = pose_box(pair.appearance_pose)
-            app = repose(engine, encoded, pair.target_pose, pair.scene, base_box, grey=grey, kept=kept)
+            app = place(render, pair.target_pose, pair.scene, grey=grey, kept=kept)  # the same render
             assert app.image is not None  # the whole frame was asked for
             result["shown"] = all_metrics(app.image, pair.target, pair.mask)
         result["empty_scene"] = all_metrics(pair.scene, pair.target, pair.mask)

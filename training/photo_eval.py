@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 
 from training.metrics import ssim
-from vunet_studio.composite import Reposed, composite, repose
+from vunet_studio.composite import Reposed, composite, place, repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, default_checkpoint
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
 from vunet_studio.framing import pose_box
@@ -388,7 +388,7 @@ def evaluate_photos(
         shown: dict[str, float] = {"pck_shown": float("nan"), "d_own_shown": float("nan")}
         kept = None if a.person is None else KeptSource.of(a.image, a.person, a.pose)
         if kept is not None:
-            app = repose(engine, appearance, target, a.scene, pose_box(a.pose), grey=a.grey, kept=kept)
+            app = place(done.render, target, a.scene, grey=a.grey, kept=kept)  # the same render, kept
             assert app.image is not None
             h, w = app.image.shape[:2]
             shown["pck_shown"] = pck(_people(judge, app.image), target, judged_joints(target, (w, h)))

@@ -273,17 +273,33 @@ def repose(
     frame=False skips the whole frame: the live view repaints only the tile.
     kept: the photo's own person where the edit left them (`vunet_studio.kept`), for a person
     re-posed in their own photo with their own look; None composites the render alone.
-    borrowed: the look photo's head (`vunet_studio.borrowed`), carried over the render when
-    the look is another photo's; ignored with `kept` (the own head is kept or carried)."""
-    box = stable_box(base_box, pose)
-    render = engine.render(appearance, pose, box=box)
+    borrowed: the look photo's head and body (`vunet_studio.borrowed`), carried over the render
+    when the look is another photo's; ignored with `kept` (the own person is kept or carried)."""
+    render = engine.render(appearance, pose, box=stable_box(base_box, pose))
+    return place(render, pose, scene, scale=scale, grey=grey, frame=frame, kept=kept, borrowed=borrowed)
+
+
+def place(
+    render: Render,
+    pose: Pose,
+    scene: np.ndarray,
+    *,
+    scale: float = 1.0,
+    grey: bool = False,
+    frame: bool = True,
+    kept: KeptSource | None = None,
+    borrowed: LookSource | None = None,
+) -> Reposed:
+    """`render` (of `pose`, in its box) composited onto `scene`: `repose` once the model has
+    rendered, arguments as there. Its own step, so one render can be shown two ways (the
+    model's composite and the app's, in `vunet-eval`) without rendering it twice."""
     alpha = render_alpha(render)
     if kept is None:
-        tile = blend_region(scene, render.image, alpha.mask, box, scale=scale, grey=grey)
+        tile = blend_region(scene, render.image, alpha.mask, render.box, scale=scale, grey=grey)
         if borrowed is not None:
             tile = with_borrowed(tile, scene, borrowed, pose, scale=scale, grey=grey)
     else:
-        tile = _kept_tile(scene, render.image, alpha.mask, box, kept, pose, scale=scale, grey=grey)
+        tile = _kept_tile(scene, render.image, alpha.mask, render.box, kept, pose, scale=scale, grey=grey)
     return Reposed(with_region(scene, tile) if frame else None, render, alpha, tile)
 
 
