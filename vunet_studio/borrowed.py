@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vunet_studio.imageio import as_rgb_uint8
+from vunet_studio.imageio import as_rgb_uint8, grey_rgb
 from vunet_studio.kept import FACE, KeptSource, carried_onto, head_share, turned_around
 from vunet_studio.pose import Pose
 from vunet_studio.segmentation import head_disc, person_height
@@ -129,7 +129,7 @@ class LookSource:
             size = None if level == 0 else (max(1, round(w / k)), max(1, round(h / k)))
             photo = as_rgb_uint8(self.photo)
             if grey:
-                photo = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+                photo = grey_rgb(photo)
             # A portrait's torso reaches its hips below the frame, as the model renders it.
             hit = KeptSource(photo, self.person, self.pose.with_inferred_hips(), size)
             self._bodies[(level, grey)] = hit
@@ -224,7 +224,7 @@ def borrowed_head(
         return None
     carried = cv2.warpAffine(pixels, warp, out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if grey:
-        carried = np.repeat(cv2.cvtColor(carried, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+        carried = grey_rgb(carried)
     return carried_weight, carried, (x0, y0)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from vunet_studio.borrowed import LookSource, borrowed_body, borrowed_head
 from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
+from vunet_studio.imageio import grey_rgb
 from vunet_studio.kept import (
     STILL,
     KeptSource,
@@ -173,8 +174,7 @@ def blend_region(
         a = cv2.GaussianBlur(a, (0, 0), blur)
     rgb = render_image
     if grey:
-        g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        rgb = cv2.merge([g, g, g])
+        rgb = grey_rgb(rgb)
     up = k < 1.0
     # Shrinking (a small person on a display-size frame): low-pass first so nothing
     # aliases, by what a frame pixel spans beyond a render pixel (none at 1:1).

@@ -58,6 +58,15 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def grey_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB made grey, still three equal channels: what a grey photo gets of
+    anything laid into it (a render, a borrowed head or body)."""
+    import cv2  # as in `_load_cv2`: not on the window's start-up path
+
+    g = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.merge([g, g, g])
+
+
 def is_grey(image: np.ndarray) -> bool:
     """True for a grey image: 2-D, or (H, W, C) whose first three channels are all equal (a grey
     photo stored as RGB; its re-posed person must stay grey, and its empty scene too)."""
