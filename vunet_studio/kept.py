@@ -34,6 +34,7 @@ a second head had stood beside the render's).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -217,6 +218,11 @@ def moved_joints(found: Pose, pose: Pose, tolerance: float) -> np.ndarray:
     return (pose.visible != found.visible) | (pose.visible & (shift > tolerance))
 
 
+def _in_both(found: Pose, pose: Pose, *names: str) -> bool:
+    """Whether the joints `names` are all seen in both poses."""
+    return all(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]] for n in names)
+
+
 def _stayed(moved: np.ndarray, *names: str) -> bool:
     return not any(moved[JOINT_INDEX[n]] for n in names)
 
@@ -234,7 +240,7 @@ def _is_head_bone(a: str, b: str) -> bool:
 
 def _head_moved(found: Pose, pose: Pose, moved: np.ndarray) -> bool:
     """The face moved, and at least one of its joints is seen in both poses to carry it by."""
-    both = [n for n in FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    both = [n for n in FACE if _in_both(found, pose, n)]
     return bool(both) and any(moved[JOINT_INDEX[n]] for n in FACE)
 
 
@@ -250,13 +256,18 @@ class _Frame:
     k: float  # work pixels per photo pixel
     ww: int
     wh: int
+    scale: float  # composite pixels per photo pixel
 
     @staticmethod
     def of(tile: tuple[int, int, int, int], scale: float) -> _Frame:
         x0, y0, x1, y1 = tile
         w, h = x1 - x0, y1 - y0
         f = min(1.0, WORK_SIDE / max(w, h))
-        return _Frame(x0, y0, w, h, f, scale * f, max(1, round(w * f)), max(1, round(h * f)))
+        return _Frame(x0, y0, w, h, f, scale * f, max(1, round(w * f)), max(1, round(h * f)), scale)
+
+    def joints(self, p: Pose, names: tuple[str, ...]) -> np.ndarray:
+        """Joints `names` of `p` (photo pixels) in the tile's pixels: (n, 2) float64."""
+        return np.array([p.xy[JOINT_INDEX[n]] for n in names], np.float64) * self.scale - (self.x0, self.y0)
 
     def pt(self, p: Pose, name: str) -> tuple[int, int]:
         x, y = p.xy[JOINT_INDEX[name]]
@@ -523,7 +534,7 @@ def carried_head(
         return None
     x0, y0, x1, y1 = tile
     size = (x1 - x0, y1 - y0)
-    both = [JOINT_INDEX[n] for n in FACE if found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]]]
+    both = [JOINT_INDEX[n] for n in FACE if _in_both(found, pose, n)]
     origin = np.array([x0, y0], np.float64)
     m = similarity(
         found.xy[both].astype(np.float64) * scale - origin, pose.xy[both].astype(np.float64) * scale - origin
@@ -647,7 +658,8 @@ def carried_limbs(
 ) -> list[Piece]:
     """The photo's own limbs moved with `pose`: each moved upper arm, forearm, thigh and shin
     whose joints both poses show, cut from the photo (`_limb_cuts`) and turned onto its new
-    bone, over the moved torso (`_torso_piece`) when its joints moved. Each as (weight (h, w)
+    bone, over the moved torso (`_torso_cut`, by the affine map of its four joints) when its
+    shoulders or hips moved (a lean, a copied pose). Each as (weight (h, w)
     float32, photo (h, w, 3) uint8, (x0, y0, x1, y1) in the tile); none when `source.limbs`
     is off."""
     if not source.limbs:
@@ -658,30 +670,13 @@ def carried_limbs(
     if fr.w <= 0 or fr.h <= 0:
         return []
 
-    def both(n: str) -> bool:
-        return bool(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]])
-
     bones = tuple(
-        i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b) and not _stayed(moved, a, b)
+        i for i, (a, b, _) in enumerate(CARRIED) if _in_both(found, pose, a, b) and not _stayed(moved, a, b)
     )
-    origin = np.array([fr.x0, fr.y0], np.float64)
-    pieces: list[Piece] = []
-    torso = _torso_piece(source, pose, moved, fr, origin, scale)
-    if torso is not None:
-        pieces.append(torso)
-    if not bones:
-        return pieces
-    flip = turned_around(found, pose)  # seen from behind: each limb mirrored across its bone
-    cuts = _limb_cuts(source, bones, fr)
-    for i, cut in zip(bones, cuts, strict=True):
-        a, b, _ = CARRIED[i]
-        pts = [found.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
-        qts = [pose.xy[JOINT_INDEX[n]].astype(np.float64) * scale - origin for n in (a, b)]
-        m = _limb_map(pts[0], pts[1], qts[0], qts[1], flip)
-        piece = None if m is None else _warped(source, fr, cut, m, key=(i, *_frame_key(fr)))
-        if piece is not None:
-            pieces.append(piece)
-    return pieces
+    torso = _in_both(found, pose, *_TORSO) and not _stayed(moved, *_TORSO)  # a lean, a copied pose
+    return _carried_pieces(
+        source, fr, torso, bones, lambda names: fr.joints(pose, names), flip=turned_around(found, pose)
+    )
 
 
 def carried_onto(source: KeptSource, pose: Pose, *, scale: float, bounds: tuple[int, int]) -> list[Piece]:
@@ -695,54 +690,48 @@ def carried_onto(source: KeptSource, pose: Pose, *, scale: float, bounds: tuple[
     box = source.person_box(0)
     if box is None:
         return []
-    source_scale = source.scale()
-    fr = _Frame.of(box, source_scale)
-    src_origin = np.array([fr.x0, fr.y0], np.float64)
+    fr = _Frame.of(box, source.scale())
 
-    def both(n: str) -> bool:
-        return bool(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]])
+    def onto(names: tuple[str, ...]) -> np.ndarray:  # in the other photo's scene
+        return np.array([pose.xy[JOINT_INDEX[n]] for n in names], np.float64) * scale
 
-    def at(p: Pose, names: tuple[str, ...], k: float, origin: np.ndarray) -> np.ndarray:
-        return np.array([p.xy[JOINT_INDEX[n]] for n in names], np.float64) * k - origin
+    bones = tuple(i for i, (a, b, _) in enumerate(CARRIED) if _in_both(found, pose, a, b))
+    gain = scale * person_height(pose) / max(1e-6, fr.scale * person_height(found))
+    torso = _in_both(found, pose, *_TORSO)
+    return _carried_pieces(source, fr, torso, bones, onto, flip=turned_around(found, pose), gain=gain, bounds=bounds)
 
-    flip = turned_around(found, pose)
+
+def _carried_pieces(
+    source: KeptSource,
+    fr: _Frame,
+    torso: bool,
+    bones: tuple[int, ...],
+    onto: Callable[[tuple[str, ...]], np.ndarray],
+    *,
+    flip: bool,
+    gain: float = 1.0,
+    bounds: tuple[int, int] | None = None,
+) -> list[Piece]:
+    """The person's torso (with `torso`: `_torso_cut`, moved by `_torso_map`) and then the
+    `CARRIED` bones indexed by `bones` (`_limb_cuts`, each moved by `_limb_map`), cut in
+    `fr` from the pose as found and moved to where `onto` puts those joints: `carried_limbs`
+    within one tile, `carried_onto` into another photo's scene (`gain`, `bounds`). With
+    `flip` (`turned_around`), mirrored."""
+    found = source.pose
     pieces: list[Piece] = []
-    zero = np.zeros(2)
-    if all(both(n) for n in _TORSO):
-        m = _torso_map(at(found, _TORSO, source_scale, src_origin), at(pose, _TORSO, scale, zero), flip)
-        torso = _warped(source, fr, _torso_cut(source, fr), m, bounds, key=("torso", *_frame_key(fr)))
-        if torso is not None:
-            pieces.append(torso)
-    bones = tuple(i for i, (a, b, _) in enumerate(CARRIED) if both(a) and both(b))
-    if not bones:
-        return pieces
-    gain = scale * person_height(pose) / max(1e-6, source_scale * person_height(found))
-    for i, cut in zip(bones, _limb_cuts(source, bones, fr), strict=True):
+    if torso:
+        m = _torso_map(fr.joints(found, _TORSO), onto(_TORSO), flip)
+        piece = _warped(source, fr, _torso_cut(source, fr), m, bounds, key=("torso", *_frame_key(fr)))
+        if piece is not None:
+            pieces.append(piece)
+    for i, cut in zip(bones, _limb_cuts(source, bones, fr) if bones else [], strict=True):
         a, b, _ = CARRIED[i]
-        p, q = at(found, (a, b), source_scale, src_origin), at(pose, (a, b), scale, zero)
+        p, q = fr.joints(found, (a, b)), onto((a, b))
         limb = _limb_map(p[0], p[1], q[0], q[1], flip, gain)
         piece = None if limb is None else _warped(source, fr, cut, limb, bounds, key=(i, *_frame_key(fr)))
         if piece is not None:
             pieces.append(piece)
     return pieces
-
-
-def _torso_piece(
-    source: KeptSource, pose: Pose, moved: np.ndarray, fr: _Frame, origin: np.ndarray, scale: float
-) -> Piece | None:
-    """The photo's own torso (`_torso_cut`) moved with `pose` when its shoulders or hips moved
-    (a pose copied from another photo, a lean), by the affine map of its four joints
-    (`_torso_map`)."""
-    found = source.pose
-    if not all(found.visible[JOINT_INDEX[n]] and pose.visible[JOINT_INDEX[n]] for n in _TORSO):
-        return None
-    if _stayed(moved, *_TORSO):
-        return None
-    cut = _torso_cut(source, fr)
-    src = np.array([found.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
-    dst = np.array([pose.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64) * scale - origin
-    m = _torso_map(src, dst, flip=turned_around(found, pose))
-    return _warped(source, fr, cut, m, key=("torso", *_frame_key(fr)))
 
 
 def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
@@ -928,6 +917,13 @@ def _arm_hole(found: Pose, moved: np.ndarray, fr: _Frame) -> np.ndarray:
     return hole
 
 
+def _grown_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) around `mask`'s pixels, `pad` bigger each way and cut to it."""
+    bx, by, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
+    h, w = mask.shape[:2]
+    return max(0, bx - pad), max(0, by - pad), min(w, bx + bw + pad), min(h, by + bh + pad)
+
+
 def _torso_hole(
     source: KeptSource, moved: np.ndarray, fr: _Frame
 ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
@@ -941,9 +937,7 @@ def _torso_hole(
     out = None
     if hole.any():
         pad = max(2, round(0.1 * person_height(source.pose) * fr.k))
-        bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
-        bx0, by0 = max(0, bx - pad), max(0, by - pad)
-        bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
+        bx0, by0, bx1, by1 = _grown_box(hole, pad)
         out = (hole[by0:by1, bx0:bx1].astype(np.float32), (bx0, by0, bx1, by1))
     if len(source._holes) >= 8:
         source._holes.clear()
@@ -970,9 +964,7 @@ def _torso_filled(
         if hole.any():
             size = person_height(source.pose) * fr.k
             pad = max(2, round(0.15 * size))
-            bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
-            bx0, by0 = max(0, bx - pad), max(0, by - pad)
-            bx1, by1 = min(fr.ww, bx + bw + pad), min(fr.wh, by + bh + pad)
+            bx0, by0, bx1, by1 = _grown_box(hole, pad)
             # The photo at the work raster's resolution over that box.
             tx0, ty0, tx1, ty1 = fr.tile_box(bx0, by0, bx1, by1)
             t = (fr.x0 + tx0, fr.y0 + ty0, fr.x0 + tx1, fr.y0 + ty1)
