@@ -197,7 +197,7 @@ def _composite_scene(
 ) -> tuple[np.ndarray, Box, bool, KeptSource | None, LookSource | None]:
     """The scene every pose is composited onto, the stable box, whether to stay grey and
     the photo's own person to keep where a pose leaves them (`vunet_studio.kept`) or its
-    head to carry onto each pose (`vunet_studio.borrowed`).
+    head and body to carry onto each pose (`vunet_studio.borrowed`).
 
     Re-posing within one photo (the target poses live in the appearance photo's frame), the
     scene is that photo with its person removed and the box the one around its person, so an

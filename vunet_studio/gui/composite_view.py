@@ -40,8 +40,8 @@ from vunet_studio.workspace import Photo
 log = logging.getLogger(__name__)
 
 #: What a photo's composite job is made from: its scene, the display side, whether it keeps
-#: the photo's own person, and the look photo's scene (with its mask made or not) to borrow a
-#: head from.
+#: the photo's own person (and carries their moved limbs), and the look photo's scene (with
+#: its mask made or not, and whether its head and body are carried) to borrow them from.
 LookKey = tuple[SceneKey, bool, bool, bool]
 JobKey = tuple[SceneKey, int, tuple[bool, bool], LookKey | None]
 
@@ -120,7 +120,7 @@ class CompositeView(QObject):
         if scene is None:
             return None
         side = self.display_side(photo)
-        key = (scene, side, (self.keeps(photo), self.act_limbs.isChecked()), self._head_key(photo))
+        key = (scene, side, (self.keeps(photo), self.act_limbs.isChecked()), self._look_key(photo))
         hit = self._jobs.get(photo.id)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -164,7 +164,7 @@ class CompositeView(QObject):
         kept = (
             (photo.image, scene.mask, photo.source_pose, self.act_limbs.isChecked()) if self.keeps(photo) else None
         )
-        return _make_job(scene.scene, box, max_side, kept, self._head_source(photo))
+        return _make_job(scene.scene, box, max_side, kept, self._look_source(photo))
 
     def borrows_from(self, photo: Photo) -> Photo | None:
         """The photo whose head (and body) renders of `photo` carry (`vunet_studio.borrowed`):
@@ -186,9 +186,9 @@ class CompositeView(QObject):
             return None
         return look
 
-    def _head_source(self, photo: Photo) -> LookSource | None:
-        """The look photo's head for renders of `photo`, once that photo's person mask is made
-        (asked for here; `ready` renders again)."""
+    def _look_source(self, photo: Photo) -> LookSource | None:
+        """The look photo's head and body for renders of `photo`, once that photo's person mask
+        is made (asked for here; `ready` renders again)."""
         look = self.borrows_from(photo)
         if look is None or look.image is None or look.source_pose is None:
             return None
@@ -204,7 +204,7 @@ class CompositeView(QObject):
         spec = photo.appearance
         return self.act_body.isChecked() and spec.mode == "photo" and spec.source not in (None, photo.id)
 
-    def _head_key(self, photo: Photo) -> LookKey | None:
+    def _look_key(self, photo: Photo) -> LookKey | None:
         """What a job's borrowed head and body depend on: the look photo's scene, whether its
         mask is made, and which of the two are carried."""
         look = self.borrows_from(photo)
@@ -283,7 +283,7 @@ def _make_job(
 ) -> CompositeJob:
     """The job at the export or display size; `kept`: (photo, person mask, pose as found,
     whether moved limbs are carried);
-    `borrowed`: the look photo's head (in its own pixels: the job's scale places it)."""
+    `borrowed`: the look photo's head and body (in its own pixels: the job's scale places them)."""
     rgb = scene if scene.ndim == 3 else np.repeat(scene[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
     h, w = rgb.shape[:2]

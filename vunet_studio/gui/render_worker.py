@@ -60,7 +60,7 @@ class CompositeJob:
     (`scale` display pixels per photo pixel), the person's stable box in photo pixels
     (`composite.stable_box` extends it per pose), whether the photo is grey, and the photo's
     own person where an edit leaves them (`vunet_studio.kept`; None: the render alone), or,
-    with another photo's look, that photo's head to carry onto the pose (`vunet_studio.borrowed`)."""
+    with another photo's look, that photo's head and body to carry onto the pose (`vunet_studio.borrowed`)."""
 
     scene: np.ndarray
     scale: float
