@@ -21,10 +21,9 @@ body, off: the model's render of them). Reported per pair and in total:
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import photo_benchmark  # noqa: E402
+from repose_sheet import median_ms, photo_benchmark, write_rows  # noqa: E402
 
 log = logging.getLogger("borrowed_bodies")
 
@@ -89,12 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 row.setdefault("own_sharp", _sharpness(a.image, body_only))
                 if source is not None:
                     tile = (np.zeros((8, 8, 3), np.uint8), 0, 0)
-                    times = []
-                    for _ in range(10):
-                        t0 = time.perf_counter()
-                        with_borrowed(tile, a.scene, source, a.pose, scale=1.0, grey=grey)
-                        times.append((time.perf_counter() - t0) * 1e3)
-                    row[f"{label}_ms"] = float(np.median(times))
+                    frame = partial(with_borrowed, tile, a.scene, source, a.pose, scale=1.0, grey=grey)
+                    row[f"{label}_ms"] = median_ms(frame, 10)
             rows.append(row)
             log.info(
                 "%-16s look of %-16s colour off the look %5.1f carried, %5.1f rendered; sharpness %5.0f / %5.0f",
@@ -116,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         ms = [row[f"{k}_ms"] for row in rows if f"{k}_ms" in row]
         if ms:
             print(f"with_borrowed per frame, body {k}: median {np.median(ms):.2f} ms, max {max(ms):.2f} ms")
-    if args.json:
-        from vunet_studio.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(rows, indent=1))
+    write_rows(args.json, rows)
     return 0
 
 

@@ -15,10 +15,9 @@ Carry the look photo's head, off). Reported per pair and in total:
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import photo_benchmark, raised_arm  # noqa: E402
+from repose_sheet import median_ms, photo_benchmark, raised_arm, write_rows  # noqa: E402
 
 log = logging.getLogger("borrowed_faces")
 
@@ -70,12 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{label}_sharp"] = _sharpness(done.image, disc)
             if head is not None:
                 tile = (np.zeros((8, 8, 3), np.uint8), 0, 0)
-                times = []
-                for _ in range(20):
-                    t0 = time.perf_counter()
-                    with_borrowed(tile, a.scene, head, target, scale=1.0, grey=grey)
-                    times.append((time.perf_counter() - t0) * 1e3)
-                row["ms"] = float(np.median(times))
+                row["ms"] = median_ms(partial(with_borrowed, tile, a.scene, head, target, scale=1.0, grey=grey), 20)
             rows.append(row)
             log.info(
                 "%-16s look of %-16s head sharpness %6.0f carried, %6.0f rendered (the photo's own: %.0f)",
@@ -91,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = [r["ms"] for r in rows if "ms" in r]
     if ms:
         print(f"borrowed head, per frame at the photo's size: median {np.median(ms):.2f} ms, max {max(ms):.2f} ms")
-    if args.json:
-        from vunet_studio.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(rows, indent=1))
+    write_rows(args.json, rows)
     return 0
 
 

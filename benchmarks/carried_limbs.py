@@ -21,11 +21,10 @@ in total, over the moved bones where they now lie:
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from repose_sheet import bent_elbow, photo_benchmark, raised_arm, step  # noqa: E402
+from repose_sheet import bent_elbow, median_ms, photo_benchmark, raised_arm, step, write_rows  # noqa: E402
 
 log = logging.getLogger("carried_limbs")
 EDITS = {"arm raised": raised_arm, "elbow bent": bent_elbow, "a step": step}
@@ -126,12 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             assert fresh is not None
             rect = (0, 0, image.shape[1], image.shape[0])
             carried_limbs(fresh, target, rect, scale=1.0, box_side=box.side)  # the drag's first frame
-            times = []
-            for _ in range(20):
-                t0 = time.perf_counter()
-                carried_limbs(fresh, target, rect, scale=1.0, box_side=box.side)
-                times.append((time.perf_counter() - t0) * 1e3)
-            row["ms"] = float(np.median(times))
+            row["ms"] = median_ms(partial(carried_limbs, fresh, target, rect, scale=1.0, box_side=box.side), 20)
             rows.append(row)
             log.info(
                 "%-16s %-10s %d bones: off the own limb %5.1f carried, %5.1f rendered; sharpness %5.0f / %5.0f (own %5.0f); %.2f ms",
@@ -152,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     closer = sum(r["carried_off_own"] < r["rendered_off_own"] for r in rows)
     print(f"carried closer to the own limb than rendered: {closer}/{n}")
     print(f"carried limbs, per frame at the photo's size: median {med['ms']:.2f} ms, max {max(r['ms'] for r in rows):.2f} ms")
-    if args.json:
-        from vunet_studio.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(rows, indent=1))
+    write_rows(args.json, rows)
     return 0
 
 

@@ -18,9 +18,13 @@ the estimation chain, the mask and empty scene from the app's own modules, the r
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,6 +34,7 @@ from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.estimation import EstimatorChain, create_chain, find_people
 from vunet_studio.exports import write_image
+from vunet_studio.fileio import atomic_write_text
 from vunet_studio.framing import paste, pose_box
 from vunet_studio.imageio import is_grey, is_image_path, load_image
 from vunet_studio.kept import KeptSource
@@ -98,6 +103,22 @@ def photo_benchmark(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     engine = RenderEngine(args.checkpoint, device="cpu")
     return args, engine, photo_people(args.photos, create_chain())
+
+
+def median_ms(run: Callable[[], object], times: int) -> float:
+    """The median wall time of `times` calls of `run`, in milliseconds (a per-frame cost)."""
+    walls = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        run()
+        walls.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(walls))
+
+
+def write_rows(path: Path | None, rows: list[dict[str, Any]]) -> None:
+    """A benchmark's per-row results as JSON at `path` (atomically); nothing without one."""
+    if path is not None:
+        atomic_write_text(path, json.dumps(rows, indent=1))
 
 
 def _drawn(image: np.ndarray | None) -> np.ndarray:
