@@ -179,16 +179,21 @@ class _PoseByPhoto:
         return [pose_of(k) for k in PEOPLE if photo(k).shape[:2] == image.shape[:2]][:1]
 
 
-def _astronaut_and_grace(qtbot, make_window, tmp_path: Path):
-    """The window with copies of astronaut.jpg and grace_hopper.jpg open, the astronaut
-    edited and her composite shown; and Grace's photo id."""
-    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("astronaut.jpg", "grace_hopper.jpg")]
+def _edited_and_look(qtbot, make_window, tmp_path: Path, edited: str, look: str):
+    """The window with copies of the test photos `edited` and `look` open, the first edited
+    and its composite shown; and the look photo's id."""
+    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in (edited, look)]
     window = make_window(_PoseByPhoto())
     window.resize(1000, 700)
-    astronaut, grace = open_and_wait(qtbot, window, paths)
-    window.doc.set_current(astronaut)
+    first, second = open_and_wait(qtbot, window, paths)
+    window.doc.set_current(first)
     qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
-    return window, grace
+    return window, second
+
+
+def _astronaut_and_grace(qtbot, make_window, tmp_path: Path):
+    """The window with the astronaut edited and her composite shown; and Grace's photo id."""
+    return _edited_and_look(qtbot, make_window, tmp_path, "astronaut.jpg", "grace_hopper.jpg")
 
 
 def test_another_photos_look_brings_its_own_face(qtbot, make_window, tmp_path: Path) -> None:
@@ -310,12 +315,7 @@ def test_another_photos_look_brings_its_own_clothes(qtbot, make_window, tmp_path
     from vunet_studio.skeleton import JOINT_INDEX
     from vunet_studio.workspace import AppearanceSpec
 
-    paths = [Path(shutil.copy(PHOTOS / n, tmp_path / n)) for n in ("basketball1.png", "grace_hopper.jpg")]
-    window = make_window(_PoseByPhoto())
-    window.resize(1000, 700)
-    player, grace = open_and_wait(qtbot, window, paths)
-    window.doc.set_current(player)
-    qtbot.waitUntil(window.canvas.composite_shown, timeout=20000)
+    window, grace = _edited_and_look(qtbot, make_window, tmp_path, "basketball1.png", "grace_hopper.jpg")
     view = window.composite_view
     window.editor.set_appearance(AppearanceSpec(mode="photo", source=grace), "Use Grace's look")
     photo = window.doc.current
