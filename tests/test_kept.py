@@ -15,8 +15,8 @@ from vunet_studio.skeleton import FLIP_INDEX, JOINT_INDEX
 W, H = 320, 400
 
 
-def _person() -> tuple[KeptSource, Pose]:
-    pose = Pose.template(W, H, (60.0, 40.0, 200.0, 340.0))
+def _person(box: tuple[float, float, float, float] = (60.0, 40.0, 200.0, 340.0)) -> tuple[KeptSource, Pose]:
+    pose = Pose.template(W, H, box)
     yy, xx = np.mgrid[0:H, 0:W]
     photo = np.stack([xx % 256, yy % 256, (3 * xx + yy) % 256], -1).astype(np.uint8)  # every pixel its own
     return KeptSource(photo, stickman_mask(pose, W, H), pose), pose
@@ -308,3 +308,56 @@ def test_a_pose_seen_from_behind_mirrors_the_body_and_renders_the_back_of_the_he
     # No face on the back of the head: the head is the render's.
     nx, ny = (round(float(v)) for v in behind.xy[JOINT_INDEX["cnose"]])
     assert int(out[ny, nx].max()) <= 12
+
+
+def _placed(source: KeptSource, found: Pose, pose: Pose) -> np.ndarray:
+    """The tile the live view shows for `pose` (a grey render that covers its box)."""
+    from vunet_studio.composite import place, stable_box
+    from vunet_studio.engine import Render
+    from vunet_studio.framing import pose_in_box
+
+    box = stable_box(tuple(pose_box(found)), pose)
+    render = Render(np.full((64, 64, 3), 128, np.uint8), box, pose_in_box(pose, box, 64), 0.0, np.ones((64, 64), np.float32))
+    scene = np.zeros((H, W, 3), np.uint8)
+    done = place(render, pose, scene, frame=False, kept=source)
+    assert done.tile is not None
+    tile, x, y = done.tile
+    out = np.zeros((H, W, 3), np.uint8)
+    out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    return out
+
+
+def _cached(source: KeptSource) -> int:
+    return sum(len(c) for c in (source._sides, source._limbs, source._lifted, source._holes, source._fills))
+
+
+def test_a_drag_of_a_hovered_joint_finds_its_masks_made_and_shows_the_same() -> None:
+    from vunet_studio.composite import prime
+
+    source, found = _person()
+    fresh, _ = _person()
+    j = JOINT_INDEX["rwrist"]
+    x, y = found.xy[j]
+    frames = [found.with_joint(j, float(x) - 2.0 * k, float(y) - 3.0 * k) for k in range(1, 6)]
+    prime(np.zeros((H, W, 3), np.uint8), tuple(pose_box(found)), source, found, j)
+    made = _cached(source)
+    assert made > 0
+    for pose in frames:
+        shown = _placed(source, found, pose)
+        assert _cached(source) == made  # nothing more to make: the first frame is as quick as the rest
+        assert np.array_equal(shown, _placed(fresh, found, pose))  # and it shows what an unprimed drag shows
+
+
+def test_a_wrist_raised_past_the_box_keeps_one_tile_for_many_frames() -> None:
+    source, found = _person((110.0, 170.0, 210.0, 390.0))  # room above the person
+    j = JOINT_INDEX["rwrist"]
+    x = found.xy[j, 0]
+    top = float(pose_box(found).y0)
+    assert top > 60
+    tiles = set()
+    for k in range(30):  # the wrist raised from inside the box to far past its top edge
+        pose = found.with_joint(j, float(x), top + 40.0 - 5.0 * k)
+        _placed(source, found, pose)
+        tiles.update(key[1] for key in source._sides)
+    # The tile grows with the box, but in steps: the per-drag masks are made a few times, not 30.
+    assert len(tiles) <= 6, len(tiles)

@@ -66,6 +66,32 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
     assert not canvas.composite_shown()
 
 
+def test_the_joint_under_the_pointer_has_its_drag_made_ready_before_the_press(
+    qtbot, make_window, tmp_path: Path
+) -> None:
+    from gui_helpers import send_mouse
+    from PySide6.QtCore import QEvent, Qt
+
+    window = _open_basketball1(qtbot, make_window, tmp_path)
+    canvas = window.canvas
+    qtbot.waitUntil(window.render_service.caught_up, timeout=5000)
+    kept = window.composite_view.job_for(window.doc.current).kept
+    assert kept is not None
+    assert not kept._fills
+    # The pointer comes onto the right wrist and rests there: no button is down.
+    at = view_pos(canvas, JOINT_INDEX["rwrist"])
+    none = Qt.MouseButton.NoButton
+    send_mouse(canvas, QEvent.Type.MouseMove, at + QPoint(15, 0), none, none)
+    send_mouse(canvas, QEvent.Type.MouseMove, at, none, none)
+    # The render thread fills the chest under that arm (the costly once-per-drag step) now.
+    qtbot.waitUntil(lambda: bool(kept._fills), timeout=5000)
+    made = dict(kept._fills)
+    before, after = _drag_joint(qtbot, window, "rwrist", QPoint(-40, -60), steps=12)
+    assert kept._fills.keys() == made.keys()  # the drag found it made
+    wx, wy = window.doc.current.pose.xy[JOINT_INDEX["rwrist"]]
+    assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
+
+
 class _ScaledPose:
     """The estimator stand-in for basketball1.png enlarged `k` times."""
 

@@ -43,6 +43,31 @@ def test_drag_moves_joint_in_one_undo_step_and_renders_live(qtbot, loaded) -> No
     assert np.allclose(doc.current.pose.xy[j], after.xy[j])
 
 
+def test_mid_drag_the_figure_follows_the_pointer(qtbot, loaded) -> None:
+    from vunet_studio.skeleton import LIMBS
+
+    window, _ = loaded
+    canvas = window.canvas
+    j = JOINT_INDEX["relbow"]
+    start = view_pos(canvas, j)
+    bones = [canvas._bones[k] for k, (a, b) in enumerate(LIMBS) if j in (JOINT_INDEX[a], JOINT_INDEX[b])]
+    assert len(bones) == 2  # upper arm and forearm
+    for shift, mods in ((QPoint(25, -15), Qt.KeyboardModifier.NoModifier), (QPoint(-10, 20), Qt.KeyboardModifier.ShiftModifier)):
+        send_mouse(canvas, QEvent.Type.MouseButtonPress, start, LEFT, LEFT, mods)
+        send_mouse(canvas, QEvent.Type.MouseMove, start + shift, LEFT, Qt.MouseButton.NoButton, mods)
+        # Before the release: the dot is under the pointer and both its bones end there.
+        dot = canvas.mapFromScene(canvas.joint_scene_pos(j))
+        assert (dot - (start + shift)).manhattanLength() <= 2
+        ends = [canvas.mapFromScene(p) for line in bones for p in (line.line().p1(), line.line().p2())]
+        assert min((e - dot).manhattanLength() for e in ends[:2]) <= 1
+        assert min((e - dot).manhattanLength() for e in ends[2:]) <= 1
+        if mods == Qt.KeyboardModifier.ShiftModifier:  # the whole figure moved: a far joint too
+            far = JOINT_INDEX["lankle"]
+            assert canvas.joint_scene_pos(far) == QPointF(*(float(v) for v in canvas.pose().xy[far]))
+        send_mouse(canvas, QEvent.Type.MouseButtonRelease, start + shift, Qt.MouseButton.NoButton, LEFT, mods)
+        start = view_pos(canvas, j)
+
+
 def test_drag_bone_or_shift_moves_whole_skeleton(qtbot, loaded) -> None:
     window, _ = loaded
     canvas, doc = window.canvas, window.doc

@@ -78,6 +78,12 @@ def keep_in_reach(pose: Pose, size: tuple[int, int]) -> Pose:
     return pose.with_xy(xy)
 
 
+#: The bones (indices into LIMBS) that end at each joint.
+_BONES_OF: tuple[tuple[int, ...], ...] = tuple(
+    tuple(k for k, (a, b) in enumerate(LIMBS) if j in (JOINT_INDEX[a], JOINT_INDEX[b])) for j in range(len(JOINT_NAMES))
+)
+
+
 def side_colour(name: str) -> QColor:
     if name.startswith("r"):
         return RIGHT
@@ -95,6 +101,7 @@ class PoseCanvas(QGraphicsView):
     """Signals only; the controller decides what an edit means."""
 
     poseDragged = Signal(object)  # Pose, live, while a drag is under way
+    jointHovered = Signal(int)  # the pointer came onto this joint (a drag of it may follow)
     poseEdited = Signal(object, object, str, bool)  # old Pose, new Pose, undo text, is_nudge
     toggleJointRequested = Signal(int)
     mirrorRequested = Signal()
@@ -290,6 +297,23 @@ class PoseCanvas(QGraphicsView):
             line.setLine(*(float(v) for v in pose.xy[ia]), *(float(v) for v in pose.xy[ib]))
             line.setVisible(True)
 
+    def _sync_positions(self, joint: int | None) -> None:
+        """What a drag changes, and only that: where `joint` and its bones are (every joint
+        and bone with None, the whole figure moved). Styles and visibility stay as the press
+        left them; restyling all 35 items on every mouse move held the GUI thread, and so the
+        render thread waiting on the same interpreter, about a millisecond a move."""
+        pose = self._pose
+        if pose is None:
+            return
+        xy = pose.xy.tolist()
+        for j in range(len(self._joints)) if joint is None else (joint,):
+            self._joints[j].setPos(*xy[j])
+        for k in range(len(self._bones)) if joint is None else _BONES_OF[joint]:
+            line = self._bones[k]
+            if line.isVisible():
+                a, b = LIMBS[k]
+                line.setLine(*xy[JOINT_INDEX[a]], *xy[JOINT_INDEX[b]])
+
     # --- view ----------------------------------------------------------------------
     def fit(self) -> None:
         if self._photo_item is None:
@@ -386,12 +410,15 @@ class PoseCanvas(QGraphicsView):
             else:
                 pose = start.translated(*self._skeleton_shift(start, dx, dy))
             self._pose = pose
-            self._sync_items()
+            self._sync_positions(self._drag_joint if self._drag == "joint" else None)
             self.poseDragged.emit(pose)
             event.accept()
             return
         hit = self._hit(pos)
-        self._hover_joint = hit[1] if hit and hit[0] == "joint" else -1
+        hover = hit[1] if hit and hit[0] == "joint" else -1
+        if hover != self._hover_joint and hover >= 0:
+            self.jointHovered.emit(hover)
+        self._hover_joint = hover
         super().mouseMoveEvent(event)
 
     def _skeleton_shift(self, pose: Pose, dx: float, dy: float) -> tuple[float, float]:

@@ -75,6 +75,8 @@ class EditController(QObject):
         #: The pose of the drag's last mouse move, once its render was asked for: the release
         #: commits that very pose, which then needs no second render.
         self._dragged: Pose | None = None
+        #: The last joint hovered and what it was primed with (`_on_joint_hovered`).
+        self._primed: tuple[int, int, int, int] | None = None
 
         doc.currentChanged.connect(self._on_current_changed)
         doc.poseChanged.connect(self._on_pose_changed)
@@ -82,6 +84,7 @@ class EditController(QObject):
         doc.appearanceChanged.connect(self._on_appearance_changed)
 
         canvas.poseDragged.connect(self._on_pose_dragged)
+        canvas.jointHovered.connect(self._on_joint_hovered)
         canvas.poseEdited.connect(self._on_pose_edited)
         canvas.toggleJointRequested.connect(self.toggle_joint)
         canvas.mirrorRequested.connect(self.mirror)
@@ -176,6 +179,19 @@ class EditController(QObject):
         if src is None:
             return None
         return AppearanceJob((appearance_image(src),))
+
+    def _on_joint_hovered(self, joint: int) -> None:
+        """The pointer is on a joint: the render thread gets its drag ready (`composite.prime`)
+        while the user is still to press, once per joint and pose."""
+        photo = self.doc.current
+        if photo is None or photo.pose is None or not self.render.ready:
+            return
+        job = self.composite_job(photo)
+        key = (photo.id, joint, id(photo.pose), id(job))
+        if job is None or job.kept is None or key == self._primed:
+            return
+        self._primed = key
+        self.render.prime(photo.pose, joint, job)
 
     def _on_pose_dragged(self, pose: Pose) -> None:
         self._dragged = pose if self.request_render(pose) is not None else None

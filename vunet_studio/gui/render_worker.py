@@ -81,6 +81,16 @@ class RenderRequest:
 
 
 @dataclass(frozen=True)
+class PrimeJob:
+    """A drag of `joint` away from `pose` may start soon: make its once-per-drag masks now
+    (`composite.prime`), so its first frame is not the slow one."""
+
+    pose: Pose
+    joint: int
+    composite: CompositeJob
+
+
+@dataclass(frozen=True)
 class AnimationJob:
     path: Path
     frames: tuple[Pose, ...]
@@ -276,6 +286,18 @@ class RenderWorker(QObject):
         )
 
     @Slot(object)
+    def prime(self, job: PrimeJob) -> None:
+        c = job.composite
+        if c.kept is None:
+            return
+        from vunet_studio.composite import prime
+
+        try:
+            prime(c.scene, c.base_box, c.kept, job.pose, job.joint, scale=c.scale, grey=c.grey)
+        except Exception:  # only a head start: the drag makes the same masks itself
+            log.exception("priming a drag failed")
+
+    @Slot(object)
     def export_animation(self, job: AnimationJob) -> None:
         from vunet_studio.exports import write_animation
 
@@ -362,6 +384,7 @@ class RenderService(QObject):
     _animate = Signal(object)
     _still = Signal(object)
     _frames = Signal(object)
+    _prime = Signal(object)
 
     def __init__(self, factory: RendererFactory | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -385,6 +408,7 @@ class RenderService(QObject):
         self.worker.animationNotice.connect(self.animationNotice)
         self.worker.framesRendered.connect(self.framesReady)
         self._frames.connect(self.worker.render_frames)
+        self._prime.connect(self.worker.prime)
         self._next_token = 1
         self._thread.start()
         self._next_id = 1
@@ -419,6 +443,10 @@ class RenderService(QObject):
         self._next_id += 1
         self.worker.submit(RenderRequest(rid, photo_id, pose, appearance, composite=composite))
         return rid
+
+    def prime(self, pose: Pose, joint: int, composite: CompositeJob) -> None:
+        """Get a drag of `joint` ready in the render thread (`PrimeJob`); never waits."""
+        self._prime.emit(PrimeJob(pose, joint, composite))
 
     def export_animation(self, job: AnimationJob) -> None:
         self._animate.emit(job)
