@@ -121,12 +121,13 @@ def _compatible(want: Any, have: Any, what: str, *, returns: bool = True) -> Non
         assert hh["return"] == wh["return"], f"{what}: returns {hh['return']}, not {wh['return']}"
 
 
-@pytest.mark.parametrize("name", ["RenderEngine", "FakeEngine"])
-def test_both_engines_implement_the_renderer_interface(name: str, fake_engine_class: type) -> None:
+@pytest.mark.parametrize("name", ["RenderEngine", "ProcessRenderer", "FakeEngine"])
+def test_every_engine_implements_the_renderer_interface(name: str, fake_engine_class: type, tmp_path: Path) -> None:
     from vunet_studio.engine import RenderEngine
+    from vunet_studio.render_process import ProcessRenderer
     from vunet_studio.renderer import Renderer, RendererFactory
 
-    cls = RenderEngine if name == "RenderEngine" else fake_engine_class
+    cls = {"RenderEngine": RenderEngine, "ProcessRenderer": ProcessRenderer}.get(name, fake_engine_class)
     methods = [m for m, v in vars(Renderer).items() if inspect.isfunction(v) and not m.startswith("_")]
     assert methods == ["encode", "sample_appearance", "render", "watch_load"]
     for method in methods:
@@ -140,7 +141,15 @@ def test_both_engines_implement_the_renderer_interface(name: str, fake_engine_cl
         from vunet_studio.model import VUNet
 
         engine = cls(model=VUNet(tiny_model_config()), device="cpu", precision="fp32", warmup=False)
+    elif name == "ProcessRenderer":
+        from _training_helpers import tiny_model_config
+
+        from vunet_studio.model import VUNet, save_checkpoint
+
+        engine = cls(save_checkpoint(VUNet(tiny_model_config()), tmp_path / "tiny.safetensors"), "cpu", None, warmup=False)
     else:
         engine = cls(None, "cpu", None)
     for attr, kind in typing.get_type_hints(Renderer).items():
         assert isinstance(getattr(engine, attr, None), kind), f"{name}().{attr} is not a {kind.__name__}"
+    if name == "ProcessRenderer":
+        engine.close()

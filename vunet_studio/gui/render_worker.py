@@ -36,11 +36,11 @@ WATCH_LOAD_MS = 250
 
 
 def default_engine_factory(checkpoint: str | Path | None, device: str, progress: ProgressFn, /) -> Renderer:
-    # Imported here, in the render thread: torch takes seconds to import and the window
-    # must be on screen long before that.
-    from vunet_studio.engine import RenderEngine
+    """The model in a process of its own (`vunet_studio.render_process`): there the GUI
+    thread's Python does not hold up the renders."""
+    from vunet_studio.render_process import ProcessRenderer
 
-    return RenderEngine(checkpoint, device, progress)
+    return ProcessRenderer(checkpoint, device, progress)
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class RenderWorker(QObject):
     def load_engine(self, checkpoint: str, device: str) -> None:
         from vunet_studio.engine import EngineError
 
-        self._engine = None
+        self.close_engine()
         try:
             engine = self._factory(checkpoint or None, device, self._progress)
         except EngineError as e:
@@ -210,6 +210,13 @@ class RenderWorker(QObject):
             f"{Path(checkpoint).name if checkpoint else 'default model'} on {engine.device}"
         )
         self._drain()  # a request may have arrived while loading
+
+    def close_engine(self) -> None:
+        """Let go of the model (a model in a process of its own ends that process)."""
+        engine, self._engine = self._engine, None
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
 
     @Slot()
     def _watch_load(self) -> None:
@@ -486,3 +493,5 @@ class RenderService(QObject):
         # a running QThread would abort the process.
         if not self._thread.wait(30000):
             log.warning("render thread still busy at exit")
+            return
+        self.worker.close_engine()  # the thread has stopped: nothing else uses the engine
