@@ -193,3 +193,29 @@ def test_a_try_is_judged_by_its_faster_render() -> None:
     assert tuner.next_threads() == 2
     tuner.record(2, 0.024, 0.046)
     assert tuner.threads == 2
+
+
+def test_the_apps_own_process_is_not_another_processs_load() -> None:
+    """A model in a process of its own (`render_process`) counts the app's CPU as its own,
+    as it did in one process: the GUI and the compositing must not drop its threads."""
+    import subprocess
+    import sys
+    import time
+
+    from vunet_studio.threads import other_load_since_last_call
+
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
+    try:
+        time.sleep(0.3)  # it is spinning
+        theirs, ours = other_load_since_last_call(), other_load_since_last_call((busy.pid,))
+        time.sleep(1.0)
+        seen_as_other, seen_as_ours = theirs(), ours()
+    finally:
+        busy.kill()
+        busy.wait()
+    if seen_as_other is None or seen_as_ours is None:
+        import pytest
+
+        pytest.skip("no /proc/stat here")
+    assert seen_as_other > 0.6  # a core kept busy by the spinning process
+    assert seen_as_ours < seen_as_other - 0.5

@@ -48,7 +48,7 @@ from vunet_studio.model_inputs import (
 )
 from vunet_studio.pose import Pose
 from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
-from vunet_studio.threads import PROBE_GAIN, ThreadTuner
+from vunet_studio.threads import PROBE_GAIN, ThreadTuner, other_load_since_last_call
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,8 @@ class RenderEngine:
         cores, or 1 when the warm-up measures 1 to be faster (another process busy on a core).
     warmup: run dummy renders while loading, so the first real one is fast.
     model: use this VUNet (copied) instead of reading a checkpoint.
+    also_ours: processes whose CPU time the thread tuner counts as this one's, not as another
+        process's load (the app's, for an engine in a process of its own: `render_process`).
     """
 
     def __init__(
@@ -165,6 +167,7 @@ class RenderEngine:
         threads: int | None = None,
         warmup: bool = True,
         model: VUNet | None = None,
+        also_ours: Sequence[int] = (),
     ) -> None:
         self._progress = progress or (lambda fraction, message: None)
         self._lock = threading.RLock()
@@ -203,7 +206,11 @@ class RenderEngine:
             self._step(0.7, "Warming up")
             self._warmup()
         # The load changes while the app runs: the count picked above is only a start.
-        self._tuner = ThreadTuner(physical_cores(), self.threads) if self._auto_threads else None
+        self._tuner = (
+            ThreadTuner(physical_cores(), self.threads, other_load=other_load_since_last_call(also_ours))
+            if self._auto_threads
+            else None
+        )
         self._step(1.0, "Ready")
         logger.info(
             "engine ready: %s, %dx%d, %s on %s, %d threads",

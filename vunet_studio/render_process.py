@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -153,6 +154,9 @@ def serve(conn: Connection, checkpoint: str | None, device: str, options: dict[s
     from vunet_studio.engine import EngineError, RenderEngine
 
     try:
+        # The app's own CPU time (its GUI thread, its compositing) is not another process's
+        # load to the thread tuner: in one process it was counted as the engine's own.
+        options = {"also_ours": (os.getppid(),), **options}
         engine = RenderEngine(checkpoint, device, lambda f, m: conn.send(("progress", float(f), m)), **options)
     except EngineError as e:
         conn.send(("error", str(e)))

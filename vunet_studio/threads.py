@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,16 @@ TAKEN = 0.75
 FREE_ENOUGH = 0.4
 
 
-def other_load_since_last_call() -> Callable[[], float | None]:
+def other_load_since_last_call(also_ours: Sequence[int] = ()) -> Callable[[], float | None]:
     """A function returning how many cores *other* processes kept busy since its previous
-    call (the machine's busy time from /proc/stat minus this process's CPU time); None
-    where /proc/stat is not available (not Linux)."""
-    state: dict[str, tuple[int, int, float, float] | None] = {"last": _sample()}
+    call (the machine's busy time from /proc/stat minus this process's CPU time, and minus
+    that of the processes `also_ours`, by pid: the app's GUI process for a model that renders
+    in a process of its own); None where /proc/stat is not available (not Linux)."""
+    pids = tuple(also_ours)
+    state: dict[str, tuple[int, int, float, float] | None] = {"last": _sample(pids)}
 
     def load() -> float | None:
-        now = _sample()
+        now = _sample(pids)
         last, state["last"] = state["last"], now
         if now is None or last is None:
             return None
@@ -92,8 +94,8 @@ def other_load_since_last_call() -> Callable[[], float | None]:
     return load
 
 
-def _sample() -> tuple[int, int, float, float] | None:
-    """(total jiffies, idle jiffies, this process's CPU s, wall s) now."""
+def _sample(also_ours: tuple[int, ...] = ()) -> tuple[int, int, float, float] | None:
+    """(total jiffies, idle jiffies, this process's CPU s (and `also_ours`'), wall s) now."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
             fields = f.readline().split()
@@ -103,7 +105,22 @@ def _sample() -> tuple[int, int, float, float] | None:
         return None
     values = [int(v) for v in fields[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values[:8]), idle, time.process_time(), time.monotonic()
+    ours = time.process_time() + sum(_cpu_seconds(pid) for pid in also_ours)
+    return sum(values[:8]), idle, ours, time.monotonic()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Process `pid`'s CPU time so far (user + system, /proc/PID/stat); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            # The command name, in parentheses, may hold spaces: count fields after it.
+            after = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(after[11]) + int(after[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class ThreadTuner:
