@@ -101,3 +101,41 @@ def test_after_close_a_render_says_the_model_has_stopped(checkpoint: Path) -> No
     assert not renderer._proc.is_alive()
     with pytest.raises(EngineError, match="stopped"):
         renderer.render(app, pose)
+
+
+def test_the_torch_hub_folder_is_found_as_torch_finds_it(monkeypatch, tmp_path: Path) -> None:
+    from vunet_studio.estimation.chain import torch_hub_dir
+
+    for env in ({}, {"XDG_CACHE_HOME": str(tmp_path / "cache")}, {"TORCH_HOME": str(tmp_path / "th")}):
+        for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert torch_hub_dir() == Path(torch.hub.get_dir())
+
+
+def test_the_window_process_renders_and_finds_poses_without_torch(checkpoint: Path) -> None:
+    """The app's window imports no torch: the model is the child's (seconds and hundreds of MB)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import numpy as np
+import vunet_studio.gui.main_window, vunet_studio.composite, vunet_studio.kept, vunet_studio.borrowed
+from vunet_studio.estimation.chain import openpifpaf_offline_problem
+from vunet_studio.pose import Pose
+from vunet_studio.render_process import ProcessRenderer
+from vunet_studio.renderer import AppearanceImage
+openpifpaf_offline_problem("shufflenetv2k16")
+if __name__ == "__main__":
+    child = ProcessRenderer({str(checkpoint)!r}, "cpu", threads=1, warmup=False)
+    pose = Pose.template(96, 128)
+    app = child.encode(AppearanceImage(np.zeros((128, 96, 3), np.uint8), pose, "k"))
+    assert child.render(app, pose).image.shape[-1] == 3
+    child.close()
+    print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

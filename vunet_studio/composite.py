@@ -28,7 +28,6 @@ import cv2
 import numpy as np
 
 from vunet_studio.borrowed import LookSource, borrowed_body, borrowed_head
-from vunet_studio.engine import Appearance, Render
 from vunet_studio.framing import Box, placement
 from vunet_studio.imageio import grey_rgb
 from vunet_studio.kept import (
@@ -42,7 +41,7 @@ from vunet_studio.kept import (
     kept_part,
 )
 from vunet_studio.pose import Pose
-from vunet_studio.renderer import Renderer
+from vunet_studio.renderer import Appearance, Render, Renderer
 from vunet_studio.segmentation import head_disc, person_height, stickman_mask
 
 log = logging.getLogger(__name__)

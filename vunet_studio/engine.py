@@ -29,7 +29,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +36,6 @@ import torch
 from vunet_studio.devices import DeviceError, resolve_device, resolve_precision
 from vunet_studio.fastpath import FastVUNet, Prepared, physical_cores
 from vunet_studio.framing import Box, FramingError, crop, pose_box, pose_in_box
-from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.model import CheckpointError, CheckpointInfo, VUNet, load_checkpoint
 from vunet_studio.model_inputs import (
     appearance_input,
@@ -47,6 +45,16 @@ from vunet_studio.model_inputs import (
     tensor_to_image,
 )
 from vunet_studio.pose import Pose
+from vunet_studio.renderer import (  # the engine's data, torch-free, where the app reads them
+    Appearance,
+    AppearanceImage,
+    EngineError,
+    ProgressFn,
+    Render,
+    appearance_key,
+    default_checkpoint,
+    rgb_photo,
+)
 from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
 from vunet_studio.threads import PROBE_GAIN, ThreadTuner, other_load_since_last_call
 
@@ -56,46 +64,6 @@ logger = logging.getLogger(__name__)
 CACHE_SIZE = 64
 
 
-class EngineError(RuntimeError):
-    """A model could not be loaded or a render could not be made; the message is for the user."""
-
-
-@dataclass(frozen=True)
-class AppearanceImage:
-    """The photo whose looks a render takes (RGB uint8, H x W x 3) and the person's pose in its pixels.
-
-    key: names this image and pose in the engine's appearance cache. None (the default): a
-    hash of the pixels and the pose. The app names its photos instead (photo id and pose):
-    hashing a 24-megapixel photo takes about 0.1 s, and it asks on every mouse move.
-    """
-
-    image: np.ndarray
-    pose: Pose
-    key: str | None = None
-
-
-@dataclass(frozen=True)
-class Appearance:
-    """An encoded appearance (posterior means, or a prior sample); opaque outside the engine."""
-
-    latents: Any
-    key: str
-
-
-@dataclass(frozen=True)
-class Render:
-    image: np.ndarray  # (S, S, 3) uint8 RGB, S = engine.image_size
-    box: Box  # the square of the pose's frame the render shows
-    #: The rendered pose in the render's S x S frame (moved into `box` once per render): what
-    #: its stickman was drawn from, and what a silhouette alpha is drawn from.
-    pose: Pose
-    ms: float  # wall time of the render
-    #: (S, S) float32 in [0, 1]: where the person is in `image`, from the model's alpha
-    #: channel; None for a checkpoint without one (`vunet_studio.composite` then estimates it).
-    alpha: np.ndarray | None = None
-
-
-ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
 
 
 def _model_pose(pose: Pose, what: str) -> Pose:
@@ -107,26 +75,6 @@ def _model_pose(pose: Pose, what: str) -> Pose:
     return completed
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    try:
-        return as_rgb_uint8(image)
-    except ValueError as e:
-        raise EngineError(f"Expected an 8-bit RGB photo: {e}.") from None
-
-
-def _appearance_key(src: AppearanceImage) -> str:
-    if src.key is not None:
-        return src.key
-    img = _as_rgb(src.image)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr(img.shape).encode())
-    h.update(img.tobytes())
-    h.update(np.ascontiguousarray(src.pose.xy).tobytes())
-    h.update(np.ascontiguousarray(src.pose.visible).tobytes())
-    h.update(repr(src.pose.image_size).encode())
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class _Latents:
     """What `Appearance.latents` holds: float32 latents and the fast net's per-appearance terms."""
@@ -136,11 +84,6 @@ class _Latents:
     #: F_phi's input (C, P, P), kept for models with `warped_parts` (each render warps its
     #: crops onto the pose); None for appearances without an image (prior samples, raw latents).
     parts: torch.Tensor | None = None
-
-
-def default_checkpoint() -> Path:
-    """The bundled default model."""
-    return Path(__file__).resolve().parent.parent / "resources" / "models" / "vunet_synth128.safetensors"
 
 
 class RenderEngine:
@@ -322,7 +265,7 @@ class RenderEngine:
     def appearance_input(self, appearance: AppearanceImage) -> torch.Tensor:
         """F_phi's input (C, P, P) for one appearance image: the box around the person, then
         the part crops (`model_inputs.appearance_input`)."""
-        img = _as_rgb(appearance.image)
+        img = rgb_photo(appearance.image)
         h, w = img.shape[:2]
         pose = appearance.pose
         if pose.image_size is not None and tuple(pose.image_size) != (w, h):
@@ -346,7 +289,7 @@ class RenderEngine:
                     f"Mixing needs one appearance image per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
                     f"got {len(images)}."
                 )
-        keys = [_appearance_key(s) for s in images]
+        keys = [appearance_key(s) for s in images]
         key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
         with self._lock:
             hit = self._cached(key)

@@ -25,12 +25,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vunet_studio.pose import Pose
-
-if TYPE_CHECKING:
-    from vunet_studio.engine import Appearance, AppearanceImage, ProgressFn, Render
+from vunet_studio.renderer import Appearance, AppearanceImage, EngineError, ProgressFn, Render, appearance_key
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +48,6 @@ class ProcessRenderer:
         self, checkpoint: str | Path | None, device: str, progress: ProgressFn | None = None, **options: Any
     ) -> None:
         """`options`: more `RenderEngine` keywords (threads, warmup)."""
-        from vunet_studio.engine import EngineError
-
         ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt threads
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()
@@ -81,8 +77,6 @@ class ProcessRenderer:
                 raise EngineError(rest[0])
 
     def _call(self, *message: Any) -> Any:
-        from vunet_studio.engine import EngineError
-
         with self._lock:
             try:
                 self._conn.send(message)
@@ -96,8 +90,6 @@ class ProcessRenderer:
         return value
 
     def _keep(self, key: str) -> Appearance:
-        from vunet_studio.engine import Appearance
-
         app = Appearance(None, key)  # a name for the child's copy
         self._appearances[key] = app
         self._appearances.move_to_end(key)
@@ -109,10 +101,8 @@ class ProcessRenderer:
 
     # --- the Renderer protocol ------------------------------------------------------------
     def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
-        from vunet_studio.engine import AppearanceImage, _appearance_key
-
         images = [appearance] if isinstance(appearance, AppearanceImage) else list(appearance)
-        keys = [_appearance_key(s) for s in images]
+        keys = [appearance_key(s) for s in images]
         key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
         if key in self._appearances:  # the child has it: no pixels cross the pipe
             self._appearances.move_to_end(key)
@@ -126,8 +116,6 @@ class ProcessRenderer:
     def render(
         self, appearance: Appearance, pose: Pose, box: tuple[float, float, float] | None = None
     ) -> Render:
-        from vunet_studio.engine import EngineError
-
         if appearance.key not in self._appearances:
             raise EngineError("This appearance was not made by this engine.")
         render: Render = self._call("render", appearance.key, pose, None if box is None else tuple(box))
@@ -151,7 +139,7 @@ class ProcessRenderer:
 
 def serve(conn: Connection, checkpoint: str | None, device: str, options: dict[str, Any]) -> None:
     """The child: load the engine, then answer messages until told to stop or the pipe closes."""
-    from vunet_studio.engine import EngineError, RenderEngine
+    from vunet_studio.engine import RenderEngine
 
     try:
         # The app's own CPU time (its GUI thread, its compositing) is not another process's

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -105,18 +106,24 @@ def _looks_like_file(checkpoint: str) -> bool:
     return "/" in checkpoint or "\\" in checkpoint or Path(checkpoint).suffix != ""
 
 
+def torch_hub_dir() -> Path:
+    """Where torch.hub keeps downloads (`torch.hub.get_dir()`), found as torch finds it but
+    without importing torch: the app's window process never needs torch (the model renders
+    in a process of its own), and importing it there cost seconds and hundreds of MB."""
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
 def openpifpaf_offline_problem(checkpoint: str) -> str:
     """Why openpifpaf cannot run offline with `checkpoint` ("" when it may). Cheap: it imports
-    neither openpifpaf nor, for a file, torch, so "auto" costs nothing where it is absent."""
+    neither openpifpaf nor torch, so "auto" costs nothing where it is absent."""
     if importlib.util.find_spec("openpifpaf") is None:
         return "openpifpaf skipped: it is not installed."
     if _looks_like_file(checkpoint) or Path(checkpoint).expanduser().is_file():
         if not Path(checkpoint).expanduser().is_file():
             return f"openpifpaf skipped: the checkpoint file {checkpoint} does not exist."
         return ""
-    import torch
-
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    folder = torch_hub_dir() / "checkpoints"
     # openpifpaf caches `<name>-<date>-...-<hash>.pkl`; the backend does the exact check.
     if not glob.glob(str(folder / f"{glob.escape(checkpoint)}-*")):
         return (

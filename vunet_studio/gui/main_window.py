@@ -456,7 +456,7 @@ class MainWindow(QMainWindow):
         self.files.export_animation(loop=options.loop, suffix=options.suffix)
 
     def show_preferences(self) -> None:
-        from vunet_studio.engine import default_checkpoint  # torch is loaded by now (render thread)
+        from vunet_studio.renderer import default_checkpoint
 
         dialog = PreferencesDialog(self.prefs, default_checkpoint(), self)
         if dialog.exec():

@@ -27,7 +27,7 @@ from vunet_studio.pose import Pose
 from vunet_studio.renderer import Renderer, RendererFactory
 
 if TYPE_CHECKING:
-    from vunet_studio.engine import Appearance, ProgressFn
+    from vunet_studio.renderer import Appearance, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class RenderWorker(QObject):
     # worker thread ----------------------------------------------------------------
     @Slot(str, str)
     def load_engine(self, checkpoint: str, device: str) -> None:
-        from vunet_studio.engine import EngineError
+        from vunet_studio.renderer import EngineError
 
         self.close_engine()
         try:
@@ -182,7 +182,7 @@ class RenderWorker(QObject):
         self._ready(engine, checkpoint)
 
     def _load_on_cpu(self, checkpoint: str, notice: str) -> None:
-        from vunet_studio.engine import EngineError
+        from vunet_studio.renderer import EngineError
 
         try:
             engine = self._factory(checkpoint or None, "cpu", self._progress)
@@ -236,7 +236,7 @@ class RenderWorker(QObject):
         assert self._engine is not None  # every job checks that the model is loaded
         if job.sample_pose is not None:
             return self._engine.sample_appearance(job.sample_pose, job.seed)
-        from vunet_studio.engine import AppearanceImage
+        from vunet_studio.renderer import AppearanceImage
 
         images = [AppearanceImage(image, pose, key) for key, image, pose in job.images]
         return self._engine.encode(images[0] if len(images) == 1 else images)
