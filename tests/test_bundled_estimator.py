@@ -316,7 +316,8 @@ def test_auto_never_downloads_and_skips_what_is_not_here(
 ) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("openpifpaf")
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # torch.hub keeps its downloads in TORCH_HOME/hub
+    assert torch.hub.get_dir() == str(tmp_path / "hub")
     calls: list[bool] = []
 
     def create_estimator(checkpoint, device, *, threshold, allow_download):

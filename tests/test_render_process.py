@@ -139,3 +139,13 @@ if __name__ == "__main__":
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_model_process_logs_with_the_app(checkpoint: Path, capfd, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)  # the app's own level (`vunet-studio --verbose`: DEBUG)
+    renderer = ProcessRenderer(checkpoint, "cpu", threads=1, warmup=False)
+    renderer.close()
+    err = capfd.readouterr().err
+    assert "[model process]: engine ready" in err

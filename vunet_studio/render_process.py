@@ -54,7 +54,9 @@ class ProcessRenderer:
         #: The appearances the child holds, by key, oldest first (`Appearance.latents` is None here).
         self._appearances: OrderedDict[str, Appearance] = OrderedDict()
         self._proc = ctx.Process(
-            target=serve, args=(child, None if checkpoint is None else str(checkpoint), device, options), daemon=True
+            target=serve,
+            args=(child, None if checkpoint is None else str(checkpoint), device, options, _log_level()),
+            daemon=True,
         )
         self._proc.start()
         child.close()
@@ -137,8 +139,19 @@ class ProcessRenderer:
             self._proc.terminate()
 
 
-def serve(conn: Connection, checkpoint: str | None, device: str, options: dict[str, Any]) -> None:
-    """The child: load the engine, then answer messages until told to stop or the pipe closes."""
+def _log_level() -> int | None:
+    """The app's logging level, for the child to log as it does (None: the app set none up)."""
+    root = logging.getLogger()
+    return root.getEffectiveLevel() if root.handlers else None
+
+
+def serve(
+    conn: Connection, checkpoint: str | None, device: str, options: dict[str, Any], log_level: int | None = None
+) -> None:
+    """The child: load the engine, then answer messages until told to stop or the pipe closes.
+    It logs to the same stderr as the app, at the app's level (`log_level`)."""
+    if log_level is not None:
+        logging.basicConfig(level=log_level, format="%(levelname)s %(name)s [model process]: %(message)s")
     from vunet_studio.engine import RenderEngine
 
     try:
