@@ -51,11 +51,12 @@ from vunet_studio.renderer import (  # the engine's data, torch-free, where the 
     EngineError,
     ProgressFn,
     Render,
+    appearance_images,
     appearance_key,
     default_checkpoint,
+    mixed_key,
     rgb_photo,
 )
-from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
 from vunet_studio.threads import PROBE_GAIN, ThreadTuner, other_load_since_last_call
 
 logger = logging.getLogger(__name__)
@@ -280,17 +281,9 @@ class RenderEngine:
 
     def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
         """One appearance image, or 8 (one per body part in `skeleton.PART_NAMES` order) to mix parts."""
-        if isinstance(appearance, AppearanceImage):
-            images: list[AppearanceImage] = [appearance]
-        else:
-            images = list(appearance)
-            if len(images) != NUM_PARTS or not all(isinstance(s, AppearanceImage) for s in images):
-                raise EngineError(
-                    f"Mixing needs one appearance image per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
-                    f"got {len(images)}."
-                )
+        images = appearance_images(appearance)
         keys = [appearance_key(s) for s in images]
-        key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
+        key = mixed_key(keys)
         with self._lock:
             hit = self._cached(key)
             if hit is not None:

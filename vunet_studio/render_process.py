@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from vunet_studio.pose import Pose
-from vunet_studio.renderer import Appearance, AppearanceImage, EngineError, ProgressFn, Render, appearance_key
+from vunet_studio.renderer import (
+    Appearance,
+    AppearanceImage,
+    EngineError,
+    ProgressFn,
+    Render,
+    appearance_images,
+    appearance_key,
+    mixed_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +112,9 @@ class ProcessRenderer:
 
     # --- the Renderer protocol ------------------------------------------------------------
     def encode(self, appearance: AppearanceImage | Sequence[AppearanceImage]) -> Appearance:
-        images = [appearance] if isinstance(appearance, AppearanceImage) else list(appearance)
+        images = appearance_images(appearance)
         keys = [appearance_key(s) for s in images]
-        key = keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
+        key = mixed_key(keys)
         if key in self._appearances:  # the child has it: no pixels cross the pipe
             self._appearances.move_to_end(key)
             return self._appearances[key]

@@ -21,6 +21,7 @@ import numpy as np
 from vunet_studio.framing import Box
 from vunet_studio.imageio import as_rgb_uint8
 from vunet_studio.pose import Pose
+from vunet_studio.skeleton import NUM_PARTS, PART_NAMES
 
 
 def default_checkpoint() -> Path:
@@ -76,6 +77,26 @@ def rgb_photo(image: np.ndarray) -> np.ndarray:
         return as_rgb_uint8(image)
     except ValueError as e:
         raise EngineError(f"Expected an 8-bit RGB photo: {e}.") from None
+
+
+def appearance_images(appearance: AppearanceImage | Sequence[AppearanceImage]) -> list[AppearanceImage]:
+    """What `Renderer.encode` was given, as a list: one appearance image, or one per body part
+    (`skeleton.PART_NAMES` order) to mix them; EngineError (for the user) for anything else."""
+    if isinstance(appearance, AppearanceImage):
+        return [appearance]
+    images = list(appearance)
+    if len(images) != NUM_PARTS or not all(isinstance(s, AppearanceImage) for s in images):
+        raise EngineError(
+            f"Mixing needs one appearance image per body part ({NUM_PARTS}: {', '.join(PART_NAMES)}), "
+            f"got {len(images)}."
+        )
+    return images
+
+
+def mixed_key(keys: Sequence[str]) -> str:
+    """The cache key of the appearance encoded from images with `keys` (`appearance_key`):
+    the one photo's own key, or the mix's."""
+    return keys[0] if len(set(keys)) == 1 else "mix:" + ":".join(keys)
 
 
 def appearance_key(src: AppearanceImage) -> str:
