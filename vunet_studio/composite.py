@@ -347,7 +347,7 @@ def with_borrowed(
     if not carried:
         return region
     rects = [(hx, hy, hx + wt.shape[1], hy + wt.shape[0]) for wt, _, (hx, hy) in carried]
-    rect = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+    rect = _union(rects)
     if region is None:
         region = (np.array(scene[rect[1] : rect[3], rect[0] : rect[2]], dtype=np.uint8, copy=True), rect[0], rect[1])
     tile, x, y = covering(region, scene, rect)
@@ -395,7 +395,7 @@ def _kept_tile(
     rects = ([(at.dx0, at.dy0, at.dx1, at.dy1)] if at is not None else []) + ([reach] if reach else [])
     if not rects:
         return None
-    rect = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+    rect = _union(rects)
     rect = snapped(rect, max(1, round(TILE_GRID * person_height(moving.pose) * scale)), (w, h))
     got = kept_part(moving, pose, rect, scale=scale, box_side=box.side)
     clip = None
@@ -409,6 +409,16 @@ def _kept_tile(
         blended = (np.array(scene[rect[1] : rect[3], rect[0] : rect[2]], dtype=np.uint8, copy=True), rect[0], rect[1])
     region = covering(blended, scene, rect)
     return _lay_kept(region, moving, pose, got, scale=scale, box_side=box.side)
+
+
+def _union(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The smallest rect (x0, y0, x1, y1) that holds all of `rects` (at least one)."""
+    return (
+        min(r[0] for r in rects),
+        min(r[1] for r in rects),
+        max(r[2] for r in rects),
+        max(r[3] for r in rects),
+    )
 
 
 def snapped(rect: tuple[int, int, int, int], grid: int, size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -68,6 +68,8 @@ TAKEN = 0.75
 #: the two the count stays as it is, so a compositor or a terminal redrawing the window
 #: (0.1-0.3 of a core) moves nothing.
 FREE_ENOUGH = 0.4
+#: Clock ticks per second, the unit of /proc/PID/stat's CPU times.
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def other_load_since_last_call(also_ours: Sequence[int] = ()) -> Callable[[], float | None]:
@@ -119,8 +121,6 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
     return (int(after[11]) + int(after[12])) / _TICKS
 
-
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class ThreadTuner:
