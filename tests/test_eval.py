@@ -91,6 +91,31 @@ def test_metrics_identity_and_known_values() -> None:
     assert ssim(a, b, mask) < 1.0
 
 
+def test_ssim_is_wang_et_al_s_with_the_11_pixel_gaussian_window() -> None:
+    """The reported SSIMs stay comparable with earlier reports and the papers': each pixel of
+    the map is the textbook formula over the 11 x 11 window (sigma 1.5) around it, per channel."""
+    from training.metrics import ssim_map
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+    g = np.exp(-((np.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    got = ssim_map(a, b)
+    assert got.shape == (14, 10)
+    for y, x in [(0, 0), (7, 3), (13, 9)]:
+        per_channel = []
+        for c in range(3):
+            pa = a[y : y + 11, x : x + 11, c].astype(float)
+            pb = b[y : y + 11, x : x + 11, c].astype(float)
+            ma, mb = (w * pa).sum(), (w * pb).sum()
+            va, vb = (w * pa * pa).sum() - ma**2, (w * pb * pb).sum() - mb**2
+            cov = (w * pa * pb).sum() - ma * mb
+            c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+            per_channel.append(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
+        assert got[y, x] == pytest.approx(np.mean(per_channel), abs=1e-9)
+
+
 def test_detail_measures_tell_stripes_from_their_mean_colour() -> None:
     from training.metrics import detail
 
