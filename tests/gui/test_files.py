@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from gui_helpers import FakeEstimator, open_and_wait, person_photo
@@ -209,6 +213,74 @@ def test_window_layout_is_remembered(qtbot, make_window) -> None:
     w._save_layout()
     w2 = make_window(load=False)
     assert w2.photos_dock.isHidden()
+
+
+_ON_A_SCREEN = """
+import json, sys
+sys.path[:0] = sys.argv[3:]
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+QCoreApplication.setOrganizationName("VUNetStudioTests")
+QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
+from fake_engine import FakeEngine
+from vunet_studio.gui.main_window import MainWindow
+w = MainWindow(engine_factory=lambda c, d, p: FakeEngine(c, d, p))
+w.show()
+w.stack.setCurrentIndex(1)  # the editing view, as with a photo open
+for _ in range(20):
+    app.processEvents()
+if sys.argv[2] == "big":
+    w.resize(2400, 1300)
+    w._save_layout()
+bar, play = w.statusBar(), w.keyframe_strip
+corner = lambda x: [x.mapToGlobal(x.rect().bottomRight()).x(), x.mapToGlobal(x.rect().bottomRight()).y()]
+f = w.frameGeometry()
+print(json.dumps({"frame": [f.x(), f.y(), f.right(), f.bottom()], "status": corner(bar), "keyframes": corner(play)}))
+w.close()
+"""
+
+
+def _window_on_screen(tmp_path: Path, width: int, height: int, run: str) -> dict:
+    """Where the window lies on a width x height screen (the offscreen platform's own size is 800 x 800)."""
+    config = tmp_path / f"screen{width}.json"
+    screen = {"name": "s", "x": 0, "y": 0, "width": width, "height": height, "logicalDpi": 96, "dpr": 1}
+    config.write_text(json.dumps({"screens": [screen]}))
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"}
+    here = Path(__file__).resolve().parent
+    args = [sys.executable, "-c", _ON_A_SCREEN, str(tmp_path / "settings"), run, str(here), str(here.parent)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_window_fits_a_laptop_screen_even_after_a_big_monitor(tmp_path) -> None:
+    """A 1440 x 900 first window on a 1366 x 768 laptop hid the status bar and the keyframes
+    dock below the screen's edge; a window saved on a big monitor did the same."""
+    for run in ("first", "after"):
+        if run == "after":
+            _window_on_screen(tmp_path, 2560, 1440, "big")  # used on a big monitor, saved there
+        got = _window_on_screen(tmp_path, 1366, 768, run)
+        x0, y0, x1, y1 = got["frame"]
+        assert min(x0, y0) >= 0, (run, got)
+        assert x1 < 1366, (run, got)
+        assert y1 < 768, (run, got)
+        for corner in (got["status"], got["keyframes"]):
+            assert corner[0] < 1366, (run, got)
+            assert corner[1] < 768, (run, got)
+
+
+def test_a_short_window_scrolls_the_appearance_panel_instead_of_overlapping(qtbot, make_window, photos) -> None:
+    w = make_window()
+    open_and_wait(qtbot, w, photos[:2])
+    w.resize(760, 420)
+    qtbot.wait(50)
+    panel = w.appearance_panel
+    dock = w.appearance_dock
+    shown = dock.widget()
+    assert panel.height() >= panel.minimumSizeHint().height()  # not squeezed over its neighbours
+    assert shown.height() <= dock.height()
+    assert shown.verticalScrollBar().maximum() > 0  # the rest is a scroll away
 
 
 def test_startup_recovers_after_crash_and_loads_samples_only_first_time(

@@ -151,6 +151,16 @@ def test_a_message_too_long_for_the_status_bar_is_cut_at_a_word_and_kept_whole_i
     assert bar.toolTip() == ""
 
 
+def test_a_message_ending_in_a_long_path_keeps_the_file_name(window) -> None:
+    path = "/home/someone/" + "/".join(f"folder{k}" for k in range(40)) + "/render.png"
+    window.show_message(f"Render exported to {path}")
+    shown = window.statusBar().currentMessage()
+    assert shown.startswith("Render exported to /home/")
+    assert shown.endswith("/render.png")
+    assert "…" in shown
+    assert window.statusBar().toolTip() == f"Render exported to {path}"
+
+
 def test_preferences_dialog_offers_the_estimator_and_an_openpifpaf_checkpoint(qtbot, tmp_path: Path) -> None:
     from vunet_studio.gui.preferences import PreferencesDialog
 

@@ -7,16 +7,18 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QStyle,
@@ -77,6 +79,27 @@ class EmptyState(QWidget):
         layout.addStretch(2)
 
 
+#: The first start's window size, on a screen with room for it.
+DEFAULT_SIZE = QSize(1440, 900)
+
+
+def fitted(wanted: QSize, room: QSize) -> QSize:
+    """`wanted`, shrunk to fit `room` (the screen's free area) with space left for the window's
+    frame and title bar: a 1440 x 900 window on a 1366 x 768 laptop hid its status bar and the
+    keyframes dock's buttons below the screen's edge, with no way to reach them but maximising."""
+    return QSize(min(wanted.width(), room.width() - 16), min(wanted.height(), room.height() - 40))
+
+
+def scrolling(panel: QWidget) -> QScrollArea:
+    """`panel` in a frameless scroll area that scrolls only when the panel does not fit."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -88,7 +111,7 @@ class MainWindow(QMainWindow):
         self._terminating = False  # closing because the system asked (SIGTERM), not the user
         self.prefs = settings.Preferences.load()
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
+        self.resize(fitted(DEFAULT_SIZE, self.screen().availableGeometry().size()))
 
         # --- views ---
         self.doc = StudioDocument(self)
@@ -111,8 +134,10 @@ class MainWindow(QMainWindow):
         self.photos_panel = PhotosPanel()
         self.appearance_panel = AppearancePanel()
         self.photos_dock = self._dock("Photos", self.photos_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # Scrolls when the window is short (a laptop's 768 lines, the keyframes dock open):
+        # squeezed below its height, the panel drew its last rows over the dock beneath it.
         self.appearance_dock = self._dock(
-            "Appearance", self.appearance_panel, Qt.DockWidgetArea.RightDockWidgetArea
+            "Appearance", scrolling(self.appearance_panel), Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.keyframe_strip = KeyframeStrip()
         self.keyframes_dock = self._dock(
@@ -353,9 +378,16 @@ class MainWindow(QMainWindow):
             # Too long for the line: cut at a word with "…" and keep all of it in the tooltip,
             # never a line that stops mid-word with the rest lost.
             words = shown.split(" ")
-            while len(words) > 1 and fm.horizontalAdvance(" ".join(words) + " …") > room:
-                words.pop()
-            shown = " ".join(words) + " …"
+            head = " ".join(words[:-1]) + " "
+            if ("/" in words[-1] or "\\" in words[-1]) and fm.horizontalAdvance(head) < room // 2:
+                # A message that ends in a path ("Render exported to /…/render.png") keeps the
+                # file's name: the folder's middle goes, not the whole path.
+                tail = room - fm.horizontalAdvance(head)
+                shown = head + fm.elidedText(words[-1], Qt.TextElideMode.ElideMiddle, tail)
+            else:
+                while len(words) > 1 and fm.horizontalAdvance(" ".join(words) + " …") > room:
+                    words.pop()
+                shown = " ".join(words) + " …"
         bar.setToolTip(text if shown != text else "")
         bar.showMessage(shown, 8000)
 
@@ -519,6 +551,11 @@ class MainWindow(QMainWindow):
         geometry, state = s.value("window/geometry"), s.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            # Saved on a bigger monitor, the window would hang off this one's edges.
+            room = self.screen().availableGeometry()
+            if not self.isMaximized() and not room.contains(self.frameGeometry()):
+                self.resize(fitted(self.size(), room.size()))
+                self.move(room.topLeft())
         if isinstance(state, QByteArray):
             self.restoreState(state)
         splitter = s.value("window/splitter")
