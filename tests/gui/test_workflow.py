@@ -97,6 +97,30 @@ def test_a_selected_thumbnail_keeps_its_colours(qtbot, loaded) -> None:
     assert bob_blue() >= 0.9 * before
 
 
+def test_switching_the_edited_photo_repaints_every_name(qtbot, loaded) -> None:
+    """The edited photo's name is bold; when another photo is edited, the old bold name's
+    overhang must go too (on screen, a stray letter stayed after the plain name)."""
+    from PySide6.QtCore import QEvent, QObject, QRect
+
+    window, (alice_id, bob_id) = loaded
+    viewport = window.photos_panel.list.viewport()
+    painted: list[QRect] = []
+
+    class Painted(QObject):
+        def eventFilter(self, obj, event) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                painted.append(event.rect())
+            return False
+
+    spy = Painted()
+    viewport.installEventFilter(spy)
+    qtbot.wait(20)
+    painted.clear()
+    window.doc.set_current(bob_id if window.doc.current.id == alice_id else alice_id)
+    qtbot.waitUntil(lambda: any(r.contains(viewport.rect()) for r in painted), timeout=2000)
+    viewport.removeEventFilter(spy)
+
+
 def test_each_photo_keeps_its_own_look(qtbot, loaded, tmp_path) -> None:
     window, (alice_id, bob_id) = loaded
     doc, panel = window.doc, window.photos_panel

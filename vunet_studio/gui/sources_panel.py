@@ -123,6 +123,10 @@ class PhotosPanel(QWidget):
             item.setFont(font)
             tip = item.toolTip().removesuffix(_EDITING_TIP)
             item.setToolTip(tip + _EDITING_TIP if editing else tip)
+        # A name's width changes with its weight, and the view repaints only the items'
+        # new rects: the old bold name's overhang stayed on screen (a stray "g" after
+        # "astronaut.png" once another photo was edited).
+        self.list.viewport().update()
         if self._selected_id() is None:
             self._select(photo_id)
         self._sync_buttons()
