@@ -122,7 +122,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(after[11]) + int(after[12])) / _TICKS
 
 
-
 class ThreadTuner:
     def __init__(
         self,

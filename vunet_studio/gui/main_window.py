@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
             # Too long for the line: cut at a word with "…" and keep all of it in the tooltip,
             # never a line that stops mid-word with the rest lost.
             words = shown.split(" ")
-            head = " ".join(words[:-1]) + " "
+            head = " ".join(words[:-1]) + " " if len(words) > 1 else ""
             if ("/" in words[-1] or "\\" in words[-1]) and fm.horizontalAdvance(head) < room // 2:
                 # A message that ends in a path ("Render exported to /…/render.png") keeps the
                 # file's name: the folder's middle goes, not the whole path.
