@@ -153,6 +153,9 @@ def test_wheel_zoom_keeps_point_under_cursor(qtbot, loaded) -> None:
 def test_stale_render_results_are_dropped(qtbot, loaded) -> None:
     window, ids = loaded
     service, view = window.render_service, window.render_view
+    # The photo's empty scene made first: its arrival asks for a render of its own, which
+    # landed inside the wait below now and then and was counted as the stale one shown.
+    qtbot.waitUntil(lambda: window.scenes.get(window.doc.current) is not None, timeout=10000)
     # A pose edit's render reaches the view...
     with qtbot.waitSignal(service.imageReady, timeout=5000):
         rid = window.editor.request_render()
