@@ -215,9 +215,13 @@ def bench_engine(
 
 
 def _precisions(device: str, asked: list[str] | None) -> list[str]:
-    if asked:
-        return asked
-    return ["fp32", "bf16"] if device == "cpu" else ["fp32", "fp16", "bf16"]
+    from vunet_studio.devices import cpu_can_run_bf16
+
+    wanted = asked or (["fp32", "bf16"] if device == "cpu" else ["fp32", "fp16", "bf16"])
+    if device == "cpu" and "bf16" in wanted and not cpu_can_run_bf16():
+        print("bf16 skipped: this CPU cannot run it (it needs AVX512 or AVX-NE-CONVERT)")
+        wanted = [p for p in wanted if p != "bf16"]
+    return wanted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,8 @@ def test_auto_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_precision("AUTO", CPU) == "fp32"
 
 
-def test_explicit_precisions() -> None:
+def test_explicit_precisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "cpu_can_run_bf16", lambda: True)
     assert resolve_precision(" BF16", CPU) == "bf16"
     assert resolve_precision("fp32", CPU) == "fp32"
     assert resolve_precision("fp16", CUDA) == "fp16"
@@ -69,6 +70,15 @@ def test_explicit_precisions() -> None:
         resolve_precision("fp16", CPU)
     with pytest.raises(DeviceError, match="unknown precision 'int4'"):
         resolve_precision("int4", CPU)
+
+
+def test_bf16_on_a_cpu_that_cannot_run_it_says_what_to_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An AVX2-only CPU: oneDNN cannot reorder bf16 weights there (the render failed with a
+    # RuntimeError from deep inside torch), and torch's fallback is ~15x slower than fp32.
+    monkeypatch.setattr(devices, "cpu_can_run_bf16", lambda: False)
+    with pytest.raises(DeviceError, match="this CPU cannot run bf16 .*: use fp32 or auto"):
+        resolve_precision("bf16", CPU)
+    assert resolve_precision("bf16", CUDA) == "bf16"
 
 
 def test_torch_dtype() -> None:

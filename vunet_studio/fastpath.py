@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vunet_studio.devices import torch_dtype
+from vunet_studio.devices import cpu_can_run_bf16, torch_dtype
 from vunet_studio.model import VUNet
 from vunet_studio.model.vunet import film_params
 
@@ -243,7 +243,10 @@ class FastVUNet(nn.Module):
         self.device_ = torch.device(device)
         self.channels_last = channels_last
         on_cpu = self.device_.type == "cpu"
-        self.packed = (on_cpu and mkldnn_available() and channels_last) if packed is None else packed
+        # oneDNN packs bf16 weights only on CPUs that can run bf16 (`cpu_can_run_bf16`); elsewhere
+        # (AVX2 only) the engine refuses bf16, and a direct user gets torch's slow plain convs.
+        can_pack = on_cpu and mkldnn_available() and (self.dtype != torch.bfloat16 or cpu_can_run_bf16())
+        self.packed = (can_pack and channels_last) if packed is None else packed
         if self.packed and not (on_cpu and mkldnn_available()):
             raise ValueError("packed convs need a CPU with oneDNN (mkldnn)")
         # F_phi runs once per appearance: the model's own modules, converted, are enough.
