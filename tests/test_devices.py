@@ -76,7 +76,7 @@ def test_bf16_on_a_cpu_that_cannot_run_it_says_what_to_pick(monkeypatch: pytest.
     # An AVX2-only CPU: oneDNN cannot reorder bf16 weights there (the render failed with a
     # RuntimeError from deep inside torch), and torch's fallback is ~15x slower than fp32.
     monkeypatch.setattr(devices, "cpu_can_run_bf16", lambda: False)
-    with pytest.raises(DeviceError, match="this CPU cannot run bf16 .*: use fp32 or auto"):
+    with pytest.raises(DeviceError, match=r"this CPU cannot run bf16 .*: use fp32 or auto"):
         resolve_precision("bf16", CPU)
     assert resolve_precision("bf16", CUDA) == "bf16"
 
