@@ -120,7 +120,7 @@ def mkldnn_available() -> bool:
 
 
 def _elu_via_exp(x: Tensor) -> Tensor:
-    """ELU as max(x, exp(min(x, 0)) - 1), for bf16/fp16 tensors on the CPU.
+    """ELU as max(x, exp(min(x, 0)) - 1), for the CPU's tensors (bf16 and fp32).
 
     torch's ELU kernel evaluates expm1 (about 1.4 ns per element here, 20% of a bf16 pose
     edit); its vectorised exp is 3x faster, and in bf16 the result differs from expm1's by
@@ -128,6 +128,11 @@ def _elu_via_exp(x: Tensor) -> Tensor:
     exact because exp(u) - 1 >= u for every u, and it is one pass over the tensor fewer than
     relu(x) + exp(min(x, 0)) - 1 (four instead of five; -17% of ELU time, measured at 1 thread
     on the decoder's 16 x 128 x 128 activations: 616 -> 511 us).
+
+    In fp32 the error is below one fp32 step of 1 (1.2e-7; the render's PSNR against F.elu's
+    is 150 dB), and on an AVX2-only CPU (AMD EPYC, family 23), where torch's fp32 expm1 is not
+    vectorised (2.0 vs 0.8 ms for 16 x 128 x 128), it makes a fp32 pose edit ~4% faster
+    (paired, interleaved runs at 1 and 2 threads: /tmp probe).
     """
     t = torch.clamp_max(x, 0.0).exp_().sub_(1.0)
     return torch.maximum(x, t, out=t)
@@ -299,8 +304,8 @@ class FastVUNet(nn.Module):
             )
             self.fuse_h.append(make(w[:, :c], None, 1, packed=self.packed))
             self.fuse_z.append(make(w[:, c:], b, 1, packed=False))
-        # F.elu on the GPU and in fp32 (where expm1's accuracy matters more than its cost).
-        self._elu = _elu_via_exp if (on_cpu and self.dtype != torch.float32) else F.elu
+        # F.elu on the GPU, where its expm1 is as fast as exp.
+        self._elu = _elu_via_exp if on_cpu else F.elu
         self.eval()
 
     def _in(self, x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
