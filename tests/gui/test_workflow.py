@@ -14,7 +14,7 @@ from fake_engine import FakeEngine
 from gui_helpers import FakeEstimator, drag, open_and_wait, view_pos
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QComboBox, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QComboBox, QDialogButtonBox, QToolBar
 
 from vunet_studio.engine import EngineError
 from vunet_studio.skeleton import JOINT_INDEX
@@ -229,6 +229,24 @@ def test_ctrl_y_and_ctrl_shift_z_redo(qtbot, loaded) -> None:
         assert window.doc.current.pose == before
         QTest.keyClick(window.canvas, *redo)
         assert window.doc.current.pose == edited
+
+
+def test_the_toolbar_says_undo_and_its_tooltip_what(qtbot, loaded) -> None:
+    # The undo button used to carry the step's text, so the toolbar grew with every edit and
+    # its last buttons fell into the overflow menu.
+    window, _ = loaded
+    toolbar = window.findChild(QToolBar, "MainToolbar")
+    undo, redo = (toolbar.widgetForAction(a) for a in (window.act_undo, window.act_redo))
+    width = toolbar.sizeHint().width()
+    start = view_pos(window.canvas, JOINT_INDEX["rwrist"])
+    drag(window.canvas, start, start + QPoint(-30, 25))
+    assert undo.text() == "Undo"
+    assert undo.toolTip() == "Undo Move right wrist"
+    assert "Move right wrist" in window.act_undo.text()  # the Edit menu says what
+    QTest.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert redo.text() == "Redo"
+    assert redo.toolTip() == "Redo Move right wrist"
+    assert toolbar.sizeHint().width() == width
 
 
 def test_model_load_bar_shows_activity_not_a_stuck_percentage(qtbot, tmp_path) -> None:

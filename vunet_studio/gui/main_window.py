@@ -257,7 +257,12 @@ class MainWindow(QMainWindow):
         self.act_undo = self.doc.undo.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QKeySequence(K.Undo))
         self.act_undo.setIcon(self.style().standardIcon(S.SP_ArrowBack))
+        # The toolbar says just "Undo"/"Redo" and its tooltip what: with the step's text it
+        # grew with every edit ("Undo Use the look of astronaut.png") and pushed the last
+        # buttons into the » menu. The Edit menu keeps the whole text, as apps do.
+        self.act_undo.setIconText("Undo")
         self.act_redo = self.doc.undo.createRedoAction(self, "&Redo")
+        self.act_redo.setIconText("Redo")
         # Ctrl+Y as well as the platform's redo (Ctrl+Shift+Z here): users bring either habit.
         redo_keys = [QKeySequence(K.Redo), QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]
         self.act_redo.setShortcuts(list({k.toString(): k for k in redo_keys if not k.isEmpty()}.values()))
