@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-body", action="store_true", help="with --look: render the torso and limbs too")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
+    from vunet_studio.devices import cpu_summary
+
+    print(f"machine: {cpu_summary()}")
     results = run(args)
     for r in results:
         print("  ".join(f"{k}={v}" for k, v in r.items()))

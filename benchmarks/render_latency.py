@@ -242,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     try:
-        from vunet_studio.devices import cpu_has_native_bf16
+        from vunet_studio.devices import cpu_has_native_bf16, cpu_summary
         from vunet_studio.fastpath import physical_cores
     except ImportError:  # --peak-only in a bare environment (e.g. another torch build)
         physical_cores, cpu_has_native_bf16 = (lambda: torch.get_num_threads()), (lambda: None)
+        cpu_summary = lambda: platform.processor() or platform.machine()  # noqa: E731
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)
     devices = (
@@ -253,14 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     out: dict[str, Any] = {
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_summary(),
         "threads": threads,
         "native_bf16": cpu_has_native_bf16(),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "peak": {},
         "results": [],
     }
-    print(f"torch {torch.__version__}, {threads} threads, native bf16: {out['native_bf16']}, load {_load()}")
+    print(f"torch {torch.__version__}, {threads} threads, {out['cpu']}, load {_load()}")
     for dev in devices:
         for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) + (
             (("fp16", torch.float16),) if dev == "cuda" else ()

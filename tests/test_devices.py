@@ -81,6 +81,12 @@ def test_bf16_on_a_cpu_that_cannot_run_it_says_what_to_pick(monkeypatch: pytest.
     assert resolve_precision("bf16", CUDA) == "bf16"
 
 
+def test_the_cpu_summary_says_what_the_render_can_use() -> None:
+    line = devices.cpu_summary()
+    assert torch.backends.cpu.get_cpu_capability() in line
+    assert line.endswith(("native bf16", "emulated bf16", "no bf16"))
+
+
 def test_torch_dtype() -> None:
     assert [torch_dtype(p) for p in devices.PRECISIONS] == [torch.float32, torch.bfloat16, torch.float16]
 
