@@ -194,3 +194,51 @@ def test_animation_needs_two_poses(qtbot, window, photos, messages, tmp_path) ->
     open_and_wait(qtbot, window, photos[:1])
     assert not window.files.export_animation(tmp_path / "a.gif")
     assert "two or more poses" in messages.texts()
+
+
+def _slow_animation(window, ids, frames_between: int = 10) -> None:
+    """Two distinct poses, `frames_between` frames between them, each frame's render 40 ms."""
+    window.prefs.frames_between = frames_between
+    bob = window.doc.photo(ids[1])
+    bob.pose = bob.pose.with_joint(4, *(bob.pose.xy[4] + (-30, -60)))
+    window.render_service.worker._engine.delay_s = 0.04
+
+
+def test_a_long_animation_export_shows_how_far_it_is(qtbot, loaded, tmp_path) -> None:
+    window, ids = loaded
+    _slow_animation(window, ids)
+    seen = []
+    window.render_service.animationProgress.connect(
+        lambda _p, done, total: seen.append((done, total, window.progress.isVisible(), window.cancel_export.isVisible()))
+    )
+    with qtbot.waitSignal(window.files.exported, timeout=20000):
+        assert window.files.export_animation(tmp_path / "long.gif")
+    total = seen[-1][1]
+    assert [d for d, *_ in seen] == list(range(1, total + 1))  # every frame counted, in order
+    _, _, bar, cancel = seen[total // 2 - 1]
+    assert bar  # mid-export: the bar and its Cancel button are on the status bar
+    assert cancel
+    assert window.progress.maximum() == total
+    qtbot.waitUntil(lambda: not window.progress.isVisible() and not window.cancel_export.isVisible())
+    assert Image.open(tmp_path / "long.gif").n_frames == total
+
+
+def test_cancelling_an_animation_export_writes_nothing(qtbot, loaded, tmp_path) -> None:
+    window, ids = loaded
+    _slow_animation(window, ids)
+    (tmp_path / "keep.gif").write_bytes(b"the user's own file")  # an earlier export, not to be touched
+    done = []
+    window.render_service.animationDone.connect(lambda *a: done.append(a))
+    with qtbot.waitSignal(window.render_service.animationProgress, timeout=10000):
+        assert window.files.export_animation(tmp_path / "keep.gif")
+    with qtbot.waitSignal(window.render_service.animationCancelled, timeout=10000):
+        window.cancel_export.click()
+    assert not done
+    assert (tmp_path / "keep.gif").read_bytes() == b"the user's own file"
+    assert "cancelled: nothing was written" in window.statusBar().currentMessage()
+    assert not window.progress.isVisible()
+    assert not window.cancel_export.isVisible()
+    # The next export runs to the end: the cancel was for that one only.
+    with qtbot.waitSignal(window.files.exported, timeout=20000):
+        assert window.files.export_animation(tmp_path / "next.gif")
+    assert (tmp_path / "next.gif").stat().st_size > 0

@@ -201,7 +201,13 @@ class MainWindow(QMainWindow):
         # Which estimator found the shown photo's pose and how long it took; the reasons a
         # preferred one was skipped are in its tooltip, so the status line stays short.
         self.pose_label = QLabel("")
-        for w in (self.progress, self.pose_label, self.engine_label, self.frame_label, self.zoom_label):
+        # Shown while an animation is exported, next to its progress: a long export (tens of
+        # seconds on a slow CPU) can be stopped without waiting for it.
+        self.cancel_export = QPushButton("Cancel export")
+        self.cancel_export.setVisible(False)
+        self.cancel_export.setToolTip("Stop the animation export after the frame being rendered; nothing is written")
+        widgets = (self.progress, self.cancel_export, self.pose_label, self.engine_label, self.frame_label, self.zoom_label)
+        for w in widgets:
             bar.addPermanentWidget(w)
 
     def _action(
@@ -372,6 +378,10 @@ class MainWindow(QMainWindow):
         self.render_service.engineFailed.connect(self._on_engine_failed)
         self.render_service.engineNotice.connect(self._on_engine_notice)
         self.render_service.animationNotice.connect(self._on_animation_notice)
+        self.render_service.animationProgress.connect(self._on_animation_progress)
+        self.render_service.animationDone.connect(self._end_animation_progress)
+        self.render_service.animationCancelled.connect(self._on_animation_cancelled)
+        self.cancel_export.clicked.connect(self.render_service.cancel_animation)
 
     # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
     def show_message(self, text: str) -> None:
@@ -458,6 +468,23 @@ class MainWindow(QMainWindow):
     def _on_engine_notice(self, message: str) -> None:
         self.engine_label.setToolTip(message)
         self._engine_notice = message  # shown when the model is ready, which comes next
+
+    def _on_animation_progress(self, path: str, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        name = Path(path).name
+        # The last frame rendered, the file is encoded: seconds for a long GIF, not cancellable.
+        self.progress.setFormat(f"{name}: frame %v of %m" if done < total else f"Writing {name}…")
+        self.progress.setVisible(True)
+        self.cancel_export.setVisible(done < total)
+
+    def _end_animation_progress(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_export.setVisible(False)
+
+    def _on_animation_cancelled(self, path: str) -> None:
+        self._end_animation_progress()
+        self.show_message(f"Export of {Path(path).name} cancelled: nothing was written.")
 
     def _on_animation_notice(self, message: str) -> None:
         self.statusBar().showMessage(message, 20000)

@@ -136,6 +136,9 @@ class RenderWorker(QObject):
     engineNotice = Signal(str)  # loaded, but not as asked (CUDA missing: on the CPU)
     animationDone = Signal(str, str)  # path, error message ("" = success)
     animationNotice = Signal(str)  # exported, with something the user should know
+    #: path, frames rendered, frames in all: after each frame, so a long export shows how far it is
+    animationProgress = Signal(str, int, int)
+    animationCancelled = Signal(str)  # path: nothing was written
     stillDone = Signal(str, str)  # path, error message ("" = success)
     framesRendered = Signal(int, object)  # token, list[QImage]; for the animation preview
     _wake = Signal()
@@ -148,12 +151,18 @@ class RenderWorker(QObject):
         self._pending: RenderRequest | None = None
         self._wake.connect(self._drain)
         self._watch: QTimer | None = None  # made in the worker thread, once a model is loaded
+        #: Set from the GUI thread (`cancel_animation`); the export looks at it between frames.
+        self._cancel_animation = threading.Event()
 
     # GUI thread -------------------------------------------------------------------
     def submit(self, request: RenderRequest) -> None:
         with self._lock:
             self._pending = request  # replaces any request not yet started
         self._wake.emit()  # queued: the worker lives in another thread
+
+    def cancel_animation(self) -> None:
+        """Stop the animation export under way after its current frame; nothing is written."""
+        self._cancel_animation.set()
 
     # worker thread ----------------------------------------------------------------
     @Slot(str, str)
@@ -311,9 +320,17 @@ class RenderWorker(QObject):
         if self._engine is None:
             self.animationDone.emit(str(job.path), "The model is not loaded, so nothing can be rendered.")
             return
+        self._cancel_animation.clear()
+        path, total = str(job.path), len(job.frames)
         try:
             app = self._appearance(job.appearance)
-            frames = [self._frame(app, p, job.composite) for p in job.frames]
+            frames = []
+            for pose in job.frames:
+                if self._cancel_animation.is_set():
+                    self.animationCancelled.emit(path)
+                    return
+                frames.append(self._frame(app, pose, job.composite))
+                self.animationProgress.emit(path, len(frames), total)
             note = write_animation(job.path, frames, job.fps, loop=job.loop)
         except Exception as e:
             log.exception("animation export failed")
@@ -385,6 +402,8 @@ class RenderService(QObject):
     engineNotice = Signal(str)
     animationDone = Signal(str, str)
     animationNotice = Signal(str)
+    animationProgress = Signal(str, int, int)  # path, frames rendered, frames in all
+    animationCancelled = Signal(str)  # path
     stillDone = Signal(str, str)  # path, error message ("" = success)
     framesReady = Signal(int, object)  # token, list[QImage]
     _load = Signal(str, str)
@@ -413,6 +432,8 @@ class RenderService(QObject):
         self.worker.animationDone.connect(self.animationDone)
         self.worker.engineNotice.connect(self.engineNotice)
         self.worker.animationNotice.connect(self.animationNotice)
+        self.worker.animationProgress.connect(self.animationProgress)
+        self.worker.animationCancelled.connect(self.animationCancelled)
         self.worker.framesRendered.connect(self.framesReady)
         self._frames.connect(self.worker.render_frames)
         self._prime.connect(self.worker.prime)
@@ -457,6 +478,10 @@ class RenderService(QObject):
 
     def export_animation(self, job: AnimationJob) -> None:
         self._animate.emit(job)
+
+    def cancel_animation(self) -> None:
+        """Stop the animation export under way (`animationCancelled` answers); never waits."""
+        self.worker.cancel_animation()
 
     def export_still(self, job: StillJob) -> None:
         """Render and write a still in the render thread; `stillDone` answers."""
