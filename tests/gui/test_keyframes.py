@@ -164,3 +164,28 @@ def test_the_preview_shows_the_photo_as_the_export_will(qtbot, loaded) -> None:
     frame = dialog._frames[0]
     assert abs(frame.width() / frame.height() - 200 / 300) < 0.02
     dialog.reject()
+
+
+def test_export_from_the_dialog_does_not_wait_for_its_preview(qtbot, loaded, tmp_path, monkeypatch) -> None:
+    # The dialog's preview renders every frame in the render thread; closing the dialog to
+    # export left that job running, and the export queued behind it waited for all of it
+    # (122 preview frames: 15 s before the first export frame on this project's CPU).
+    window, _ = loaded
+    three_keyframes(window)
+    window.prefs.frames_between = 40  # 123 frames with the loop
+    engine = window.render_service.worker._engine
+    engine.delay_s = 0.02
+    QTest.mouseClick(window.keyframe_strip.play_button, LEFT)
+    dialog = window.animation_dialog
+    qtbot.waitUntil(lambda: engine.renders > 0, timeout=5000)  # the preview is rendering
+    out = tmp_path / "walk.gif"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a: (str(out), "Animated GIF (*.gif)"))
+    first, totals = [], set()
+    window.render_service.animationProgress.connect(lambda *_a: first.append(engine.renders) if not first else None)
+    window.render_service.animationProgress.connect(lambda _p, _d, total: totals.add(total))
+    at_click = engine.renders
+    with qtbot.waitSignal(window.render_service.animationDone, timeout=30000):
+        QTest.mouseClick(dialog.export_button, LEFT)
+    assert first[0] - at_click <= 3  # the preview stopped: the export's first frame came next
+    assert totals == {123}  # the whole animation: 3 keys, 40 frames between, back to the first
+    assert out.stat().st_size > 0

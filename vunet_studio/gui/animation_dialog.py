@@ -208,6 +208,7 @@ class AnimationDialog(QDialog):
     def done(self, result: int) -> None:
         self.timer.stop()
         self._debounce.stop()
+        self._render.cancel_frames()  # the export the user may have asked for goes next
         with contextlib.suppress(RuntimeError, TypeError):  # already gone with the window
             self._render.framesReady.disconnect(self._on_frames)
         super().done(result)

@@ -472,14 +472,16 @@ class MainWindow(QMainWindow):
     def _on_animation_progress(self, path: str, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        name = Path(path).name
-        # The last frame rendered, the file is encoded: seconds for a long GIF, not cancellable.
-        self.progress.setFormat(f"{name}: frame %v of %m" if done < total else f"Writing {name}…")
+        # The bar is narrow: the file's name goes in its tooltip (and the status message).
+        # After the last frame the file is encoded: seconds for a long GIF, not cancellable.
+        self.progress.setFormat("frame %v of %m" if done < total else "writing the file…")
+        self.progress.setToolTip(f"Exporting {path}")
         self.progress.setVisible(True)
         self.cancel_export.setVisible(done < total)
 
     def _end_animation_progress(self) -> None:
         self.progress.setVisible(False)
+        self.progress.setToolTip("")
         self.cancel_export.setVisible(False)
 
     def _on_animation_cancelled(self, path: str) -> None:
