@@ -177,7 +177,9 @@ def test_export_from_the_dialog_does_not_wait_for_its_preview(qtbot, loaded, tmp
     engine.delay_s = 0.02
     QTest.mouseClick(window.keyframe_strip.play_button, LEFT)
     dialog = window.animation_dialog
-    qtbot.waitUntil(lambda: engine.renders > 0, timeout=5000)  # the preview is rendering
+    # The preview says how far it is while it renders.
+    qtbot.waitUntil(lambda: "of 123" in dialog.preview.text(), timeout=5000)
+    assert dialog.preview.text().startswith("Rendering the preview…\nframe ")
     out = tmp_path / "walk.gif"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a: (str(out), "Animated GIF (*.gif)"))
     first, totals = [], set()

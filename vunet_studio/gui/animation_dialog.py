@@ -125,6 +125,7 @@ class AnimationDialog(QDialog):
         layout.addWidget(buttons)
 
         render.framesReady.connect(self._on_frames)
+        render.framesProgress.connect(self._on_frames_progress)
         self.fps.valueChanged.connect(self._on_fps)
         self.frames_between.valueChanged.connect(lambda _v: self._debounce.start())
         self.loop.toggled.connect(lambda _v: self._debounce.start())
@@ -162,6 +163,12 @@ class AnimationDialog(QDialog):
             return
         poses = tuple(self.poses())
         self._token = self._render.render_frames(poses, job, self._composite(poses))
+
+    def _on_frames_progress(self, token: int, done: int, total: int) -> None:
+        # A long preview on a slow CPU takes tens of seconds: say how far it is, until the
+        # first preview plays (a new one for changed options replaces it when done).
+        if token == self._token and not self._frames:
+            self.preview.setText(f"Rendering the preview…\nframe {done} of {total}")
 
     def _on_frames(self, token: int, images: object) -> None:
         if token != self._token:
@@ -209,6 +216,8 @@ class AnimationDialog(QDialog):
         self.timer.stop()
         self._debounce.stop()
         self._render.cancel_frames()  # the export the user may have asked for goes next
-        with contextlib.suppress(RuntimeError, TypeError):  # already gone with the window
-            self._render.framesReady.disconnect(self._on_frames)
+        for signal, slot in ((self._render.framesReady, self._on_frames),
+                             (self._render.framesProgress, self._on_frames_progress)):  # fmt: skip
+            with contextlib.suppress(RuntimeError, TypeError):  # already gone with the window
+                signal.disconnect(slot)
         super().done(result)

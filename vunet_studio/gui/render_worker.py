@@ -141,6 +141,7 @@ class RenderWorker(QObject):
     animationCancelled = Signal(str)  # path: nothing was written
     stillDone = Signal(str, str)  # path, error message ("" = success)
     framesRendered = Signal(int, object)  # token, list[QImage]; for the animation preview
+    framesProgress = Signal(int, int, int)  # token, preview frames rendered, frames in all
     _wake = Signal()
 
     def __init__(self, factory: RendererFactory) -> None:
@@ -396,6 +397,7 @@ class RenderWorker(QObject):
                         if self._wanted_frames != job.token:
                             return  # nobody waits for these any more
                     images.append(qimage_from_rgb(self._frame(app, pose, job.composite)))
+                    self.framesProgress.emit(job.token, len(images), len(job.frames))
             except Exception:
                 log.exception("preview frames failed")
                 images = []
@@ -419,6 +421,7 @@ class RenderService(QObject):
     animationCancelled = Signal(str)  # path
     stillDone = Signal(str, str)  # path, error message ("" = success)
     framesReady = Signal(int, object)  # token, list[QImage]
+    framesProgress = Signal(int, int, int)  # token, frames rendered, frames in all
     _load = Signal(str, str)
     _animate = Signal(object)
     _still = Signal(object)
@@ -448,6 +451,7 @@ class RenderService(QObject):
         self.worker.animationProgress.connect(self.animationProgress)
         self.worker.animationCancelled.connect(self.animationCancelled)
         self.worker.framesRendered.connect(self.framesReady)
+        self.worker.framesProgress.connect(self.framesProgress)
         self._frames.connect(self.worker.render_frames)
         self._prime.connect(self.worker.prime)
         self._next_token = 1
