@@ -41,7 +41,7 @@ def _cpu_flags() -> frozenset[str]:
 
 def cpu_summary() -> str:
     """One line naming this CPU for benchmark output: model, family/model numbers, cores, and
-    what the render can use (the same code runs 3-4x slower on an AVX2-only CPU in fp32 than
+    what the render can use (the same code runs ~6x slower on an AVX2-only CPU in fp32 than
     on one with native bf16, so numbers from different machines need this to be compared)."""
     fields: dict[str, str] = {}
     try:
