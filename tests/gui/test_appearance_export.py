@@ -242,3 +242,17 @@ def test_cancelling_an_animation_export_writes_nothing(qtbot, loaded, tmp_path) 
     with qtbot.waitSignal(window.files.exported, timeout=20000):
         assert window.files.export_animation(tmp_path / "next.gif")
     assert (tmp_path / "next.gif").stat().st_size > 0
+
+
+def test_a_still_export_shows_a_busy_bar_until_written(qtbot, loaded, tmp_path) -> None:
+    window, _ = loaded
+    photo = window.doc.current
+    qtbot.waitUntil(lambda: window.composite_view.export_job(photo) is not None, timeout=20000)
+    window.render_service.worker._engine.delay_s = 0.3
+    with qtbot.waitSignal(window.files.exported, timeout=10000):
+        assert window.files.export_render(tmp_path / "still.png")
+        assert window.progress.isVisible()  # while the still renders
+        assert window.progress.maximum() == 0  # busy: one step of unknown length
+        assert not window.cancel_export.isVisible()
+    assert not window.progress.isVisible()
+    assert (tmp_path / "still.png").stat().st_size > 0

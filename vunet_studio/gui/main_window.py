@@ -379,8 +379,10 @@ class MainWindow(QMainWindow):
         self.render_service.engineNotice.connect(self._on_engine_notice)
         self.render_service.animationNotice.connect(self._on_animation_notice)
         self.render_service.animationProgress.connect(self._on_animation_progress)
-        self.render_service.animationDone.connect(self._end_animation_progress)
+        self.render_service.animationDone.connect(self._end_export_progress)
         self.render_service.animationCancelled.connect(self._on_animation_cancelled)
+        self.render_service.stillStarted.connect(self._on_still_started)
+        self.render_service.stillDone.connect(self._end_export_progress)
         self.cancel_export.clicked.connect(self.render_service.cancel_animation)
 
     # Slots are methods, not lambdas, so Qt disconnects them when the window goes away.
@@ -479,13 +481,20 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(True)
         self.cancel_export.setVisible(done < total)
 
-    def _end_animation_progress(self) -> None:
+    def _on_still_started(self, path: str) -> None:
+        # One step of unknown length (a 12 MP still: 2-3 s on a CPU without bf16): a busy bar.
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("exporting…")
+        self.progress.setToolTip(f"Exporting {path}")
+        self.progress.setVisible(True)
+
+    def _end_export_progress(self) -> None:
         self.progress.setVisible(False)
         self.progress.setToolTip("")
         self.cancel_export.setVisible(False)
 
     def _on_animation_cancelled(self, path: str) -> None:
-        self._end_animation_progress()
+        self._end_export_progress()
         self.show_message(f"Export of {Path(path).name} cancelled: nothing was written.")
 
     def _on_animation_notice(self, message: str) -> None:

@@ -420,6 +420,7 @@ class RenderService(QObject):
     animationProgress = Signal(str, int, int)  # path, frames rendered, frames in all
     animationCancelled = Signal(str)  # path
     stillDone = Signal(str, str)  # path, error message ("" = success)
+    stillStarted = Signal(str)  # path: a still export is under way (`stillDone` ends it)
     framesReady = Signal(int, object)  # token, list[QImage]
     framesProgress = Signal(int, int, int)  # token, frames rendered, frames in all
     _load = Signal(str, str)
@@ -502,6 +503,7 @@ class RenderService(QObject):
 
     def export_still(self, job: StillJob) -> None:
         """Render and write a still in the render thread; `stillDone` answers."""
+        self.stillStarted.emit(str(job.path))
         self._still.emit(job)
 
     def render_frames(
