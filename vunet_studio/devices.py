@@ -28,21 +28,9 @@ class DeviceError(ValueError):
 
 
 @functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_summary() -> str:
-    """One line naming this CPU for benchmark output: model, family/model numbers, cores, and
-    what the render can use (the same code runs ~6x slower on an AVX2-only CPU in fp32 than
-    on one with native bf16, so numbers from different machines need this to be compared)."""
+def _cpu_info() -> dict[str, str]:
+    """The first CPU's fields of /proc/cpuinfo ("model name", "flags", ...); empty where
+    there is none (not Linux)."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
@@ -51,6 +39,18 @@ def cpu_summary() -> str:
                 fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def _cpu_flags() -> frozenset[str]:
+    return frozenset(_cpu_info().get("flags", "").split())
+
+
+def cpu_summary() -> str:
+    """One line naming this CPU for benchmark output: model, family/model numbers, cores, and
+    what the render can use (the same code runs ~6x slower on an AVX2-only CPU in fp32 than
+    on one with native bf16, so numbers from different machines need this to be compared)."""
+    fields = _cpu_info()
     name = fields.get("model name", "unknown CPU")
     ids = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
     isa = torch.backends.cpu.get_cpu_capability()
