@@ -47,7 +47,7 @@ def test_roundtrip_identical_output(model: VUNet, tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(loaded.transfer(parts, stick), model.transfer(parts, stick))
     assert read_checkpoint_info(path).step == 1234
-    assert not list(tmp_path.glob("*.tmp"))  # the temp file was renamed, not left behind
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the temporary was renamed, not left
 
 
 def test_fp16_weights_load_as_fp32(model: VUNet, tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         p = pose.translated(5 * i, 0)
         p = p.with_joint(JOINT_INDEX["rwrist"], *(p.xy[JOINT_INDEX["rwrist"]] + (10 * i, -10 * i)))
         write_openpose(walk / f"f{i}.json", [p], (W, H))
+    # What a write killed midway leaves: our dot-named temporary, cut short. Not a pose file.
+    (walk / ".f3.abcd1234.tmp.json").write_text('{"people": [')
     return {"dir": d, "ckpt": ckpt, "photo": d / "person.png", "pose": d / "person.json", "walk": walk}
 
 
@@ -203,6 +205,7 @@ def test_batch_folder_and_pattern(
 ) -> None:
     code, err = _run([*_base(files), "--pose", str(files["walk"]), "-o", str(tmp_path / "frames")], capsys)
     assert code == 0, err
+    # Three frames: the cut temporary beside the poses is skipped, not an error.
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["f0.png", "f1.png", "f2.png"]
     files_ = [str(files["walk"] / f"f{i}.json") for i in (2, 0)]
     code, err = _run(

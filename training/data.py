@@ -34,6 +34,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from training.config import DataSection
 from training.index_file import INDEX_NAME, IndexFileError, UnsafePickleError, read_index
+from vunet_studio.fileio import is_temporary
 from vunet_studio.imageio import ImageLoadError, is_image_path, load_image
 from vunet_studio.model.config import VUNetConfig
 from vunet_studio.model_inputs import appearance_input, image_to_tensor, shape_input, to_model_frame
@@ -277,7 +278,7 @@ class FolderDataset(Dataset):
         self.entries: list[_Entry] = []
         self.poses: list[Pose] = []
         no_pose = 0
-        for img_path in sorted(p for p in root.iterdir() if is_image_path(p)):
+        for img_path in sorted(p for p in root.iterdir() if is_image_path(p) and not is_temporary(p)):
             pose_path = img_path.with_suffix(".json")
             pose = _first_pose(pose_path, require_torso) if pose_path.is_file() else None
             if pose is None:

@@ -52,6 +52,7 @@ from training.metrics import ssim
 from vunet_studio.composite import Reposed, composite, place, repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine, default_checkpoint
 from vunet_studio.estimation import BUNDLED, EstimatorChain, create_chain, find_people
+from vunet_studio.fileio import is_temporary
 from vunet_studio.framing import pose_box
 from vunet_studio.imageio import ImageLoadError, as_rgb_uint8, is_grey, is_image_path, load_image
 from vunet_studio.kept import KeptSource
@@ -238,7 +239,7 @@ class Photo:
 def find_photos(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise PhotoEvalError(f"photos folder not found: {folder}")
-    files = sorted(f for f in folder.iterdir() if is_image_path(f) and not f.is_dir())
+    files = sorted(f for f in folder.iterdir() if is_image_path(f) and not f.is_dir() and not is_temporary(f))
     if not files:
         raise PhotoEvalError(f"{folder}: no photos (.png, .jpg, ...)")
     return files

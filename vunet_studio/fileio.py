@@ -107,6 +107,18 @@ def _tmp_prefix_suffix(target: Path) -> tuple[str, str]:
 
 #: Any temporary file name of ours, for whichever target.
 _ANY_TMP = re.compile(r"\..*\." + _TMP_RANDOM + r"\.tmp[^/]*\Z", re.DOTALL)
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` names one of our half-written temporary files (of any target).
+
+    Their names keep the target's suffix (writers that pick a format by it need that), so a
+    `glob("*.vunet")` finds them too: pathlib's `*` matches a leading dot. Whoever lists a
+    folder for finished files must skip these: one may be mid-write, or left empty by a kill.
+    """
+    return bool(_ANY_TMP.match(Path(path).name))
+
+
 #: Per folder, the names of our temporary files in it older than this process, found by one
 #: scan at the first write there: later leftovers cannot appear (anything made since is newer),
 #: and a scan per write would make writing n files into one folder take n^2 steps.

@@ -27,6 +27,7 @@ from vunet_studio.borrowed import LookSource
 from vunet_studio.composite import repose
 from vunet_studio.engine import AppearanceImage, EngineError, RenderEngine
 from vunet_studio.exports import ExportError, image_format, write_image
+from vunet_studio.fileio import is_temporary
 from vunet_studio.framing import Box, FramingError, pose_box
 from vunet_studio.imageio import ImageLoadError, is_grey, load_image
 from vunet_studio.kept import KeptSource
@@ -155,7 +156,7 @@ def _pose_files(items: list[str]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() == ".json" and q.is_file())
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() == ".json" and q.is_file() and not is_temporary(q))
             if not found:
                 raise CliError(f"pose folder {p} holds no .json files")
             files += found

@@ -17,6 +17,7 @@ from gui_helpers import crash, drag, open_and_wait, view_pos
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from vunet_studio.fileio import is_temporary
 from vunet_studio.gui.app import parse_args, startup
 from vunet_studio.gui.recovery import DEBOUNCE_MS, orphans
 from vunet_studio.skeleton import JOINT_INDEX
@@ -141,6 +142,11 @@ def _start_app(tmp_path: Path, photo: Path) -> tuple[subprocess.Popen, Path]:
     return proc, tmp_path / "child-data" / "recovery"
 
 
+def finished(folder: Path) -> list[Path]:
+    """The whole recovery files in `folder`: a glob also finds one being written (dot-named)."""
+    return [p for p in folder.glob("*.vunet") if not is_temporary(p)]
+
+
 def output(tmp_path: Path) -> str:
     return (tmp_path / "child.log").read_text(errors="replace")[-3000:]
 
@@ -153,9 +159,9 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
     try:
         # Opening a photo is an edit: the debounced autosave writes it within seconds.
         deadline = time.monotonic() + 60
-        while not list(folder.glob("*.vunet")) and time.monotonic() < deadline and proc.poll() is None:
+        while not finished(folder) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
-        assert list(folder.glob("*.vunet")), f"no recovery file; app output:\n{output(tmp_path)}"
+        assert finished(folder), f"no recovery file; app output:\n{output(tmp_path)}"
         proc.send_signal(sig)
         rc = proc.wait(timeout=30)
     finally:
@@ -169,7 +175,7 @@ def test_a_real_app_process_stopped_or_killed_keeps_the_work(
         assert config is not None
         assert "geometry" in config.read_text()
         assert not list(folder.glob("*.lock"))  # the lock was let go
-    (kept,) = folder.glob("*.vunet")
+    (kept,) = finished(folder)
     assert json.loads(kept.read_text())["photos"][0]["path"].endswith("alice.png")
 
     # The next start (here: this test process) offers it, saying how the last one ended.
@@ -213,4 +219,21 @@ def test_work_another_starting_instance_is_offering_is_not_offered_twice(
     assert questions(messages) == []
     claim.unlock()
     assert b.files.offer_recovery()
+    assert len(b.doc.photos) == 2
+
+
+def test_a_kill_during_an_autosave_offers_the_last_whole_save_only(
+    qtbot, crashed, make_window, messages
+) -> None:
+    # A kill mid-write leaves our dot-named temporary (empty or cut) beside the last whole save.
+    saved = crashed.files.autosaver.path
+    cut = saved.with_name(f".{saved.stem}.abcd1234.tmp.vunet")
+    cut.write_text("")
+    assert is_temporary(cut)
+    assert [f.path for f in orphans()] == [saved]
+
+    messages.answer = YES
+    b = make_window(load=False)
+    assert b.files.offer_recovery()
+    assert len(questions(messages)) == 1  # one question, about the whole save
     assert len(b.doc.photos) == 2

@@ -26,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
-from vunet_studio.fileio import atomic_write_text
+from vunet_studio.fileio import atomic_write_text, is_temporary
 from vunet_studio.gui.settings import app_data_dir
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,10 @@ def _owner_is_alive(recovery_file: Path) -> bool:
 
 def orphans() -> list[RecoveryFile]:
     """Recovery files whose instance is no longer running, newest first."""
-    found = [p for p in recovery_dir().glob("*.vunet") if not _owner_is_alive(p)]
+    # A kill during a write leaves our temporary file beside the last whole one: not a recovery.
+    found = [
+        p for p in recovery_dir().glob("*.vunet") if not is_temporary(p) and not _owner_is_alive(p)
+    ]
     legacy = _legacy_path()
     if legacy.exists():
         found.append(legacy)
