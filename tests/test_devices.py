@@ -91,9 +91,25 @@ def test_torch_dtype() -> None:
     assert [torch_dtype(p) for p in devices.PRECISIONS] == [torch.float32, torch.bfloat16, torch.float16]
 
 
-def test_native_bf16_needs_the_cpu_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+def test_native_bf16_needs_the_cpu_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "_cpu_has_bf16_units", lambda: False)
     assert devices.cpu_has_native_bf16() is False
+    monkeypatch.setattr(devices, "_cpu_has_bf16_units", lambda: True)
+    assert devices.cpu_has_native_bf16() is devices.cpu_can_run_bf16()
+
+
+def test_bf16_units_are_asked_of_torch_on_any_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "_cpu_info", lambda: {})  # no /proc/cpuinfo: Windows, macOS
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert devices._cpu_has_bf16_units() is True
+    assert "unknown CPU ()" not in devices.cpu_summary()
+    # A torch without the probes: the Linux flags decide.
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert devices._cpu_has_bf16_units() is False
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert devices._cpu_has_bf16_units() is True
 
 
 def test_training_autocast_on_cpu() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 
 import torch
 
@@ -51,11 +52,13 @@ def cpu_summary() -> str:
     what the render can use (the same code runs ~6x slower on an AVX2-only CPU in fp32 than
     on one with native bf16, so numbers from different machines need this to be compared)."""
     fields = _cpu_info()
-    name = fields.get("model name", "unknown CPU")
-    ids = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
+    # Outside Linux there is no /proc/cpuinfo; Windows' processor string names family and model.
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields:
+        name += f" (family {fields['cpu family']} model {fields.get('model', '?')})"
     isa = torch.backends.cpu.get_cpu_capability()
     bf16 = "native bf16" if cpu_has_native_bf16() else ("emulated bf16" if cpu_can_run_bf16() else "no bf16")
-    return f"{name} ({ids}), {os.cpu_count()} logical cores, {isa}, {bf16}"
+    return f"{name}, {os.cpu_count()} logical cores, {isa}, {bf16}"
 
 
 def cpu_can_run_bf16() -> bool:
@@ -73,8 +76,20 @@ def cpu_has_native_bf16() -> bool:
 
     Without them oneDNN emulates bf16 by converting to fp32, which is usually slower than fp32.
     """
+    return _cpu_has_bf16_units() and cpu_can_run_bf16()
+
+
+def _cpu_has_bf16_units() -> bool:
+    """AVX512-BF16 or AMX, as torch's cpuinfo sees them on any OS (the app's users are not all
+    on Linux: on Windows a bf16 CPU would otherwise render fp32, ~5x slower); /proc/cpuinfo's
+    flags where this torch lacks those private probes."""
+    probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    found = [p for p in probes if callable(p)]
+    if found:
+        with contextlib.suppress(RuntimeError, TypeError):
+            return any(bool(p()) for p in found)
     flags = _cpu_flags()
-    return ("avx512_bf16" in flags or "amx_bf16" in flags) and cpu_can_run_bf16()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_device(device: str) -> torch.device:
