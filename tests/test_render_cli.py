@@ -113,10 +113,9 @@ def test_composite_defaults_to_the_photos_own_empty_scene(
     argv = ["--appearance", str(photo), "--appearance-pose", str(files["pose"]), "--checkpoint", str(files["ckpt"])]
     code, err = _run([*argv, "--pose", str(target), "-o", str(out), "--composite"], capsys)
     assert code == 0, err
+    assert Image.open(out).mode == "L"  # a grey file, as the photo was
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape == (H, W, 3)
-    assert np.array_equal(img[..., 0], img[..., 1])
-    assert np.array_equal(img[..., 0], img[..., 2])
     assert np.array_equal(img[:, :12, 0], grey[:, :12])  # far from the person: the photo's own
     assert not np.array_equal(img[..., 0], grey)  # and the person was re-rendered
 

@@ -55,13 +55,18 @@ def image_format(path: str | os.PathLike[str]) -> str:
 
 
 def write_image(
-    path: str | os.PathLike[str], pixels: np.ndarray, *, compress_level: int | None = None
+    path: str | os.PathLike[str], pixels: np.ndarray, *, compress_level: int | None = None, grey: bool = False
 ) -> None:
     """Write RGB (H, W, 3) or grey (H, W) uint8 `pixels` in the format of `path`'s suffix
     (JPEG at quality 95). `compress_level` (PNG's zlib level, 0-9; by default PIL's) trades
-    size for speed: low for datasets, 9 for the pictures in docs/."""
+    size for speed: low for datasets, 9 for the pictures in docs/.
+
+    grey: the pixels are a grey photo's, re-posed (three equal channels): the file is a grey
+    one, as the photo was, not RGB (a third of the size, and image viewers call it grey)."""
     p = Path(path)
     fmt = image_format(p)
+    if grey and pixels.ndim == 3:
+        pixels = pixels[..., 0]
     image = Image.fromarray(np.ascontiguousarray(pixels, np.uint8))
     options: dict[str, int] = {"quality": 95} if fmt == "JPEG" else {}
     if fmt == "PNG" and compress_level is not None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from _photo_helpers import PHOTOS, pose_of
 from gui_helpers import RealPose, canvas_pixel, drag, grab_canvas, open_and_wait, view_pos
+from PIL import Image
 from PySide6.QtCore import QPoint
 
 from vunet_studio.framing import pose_box
@@ -60,6 +61,13 @@ def test_a_drag_re_poses_the_person_inside_their_photo(qtbot, make_window, tmp_p
     # Where the wrist went, the re-posed person now is.
     wx, wy = window.doc.current.pose.xy[JOINT_INDEX["rwrist"]]
     assert np.abs(canvas_pixel(window, wx, wy, after) - canvas_pixel(window, wx, wy, before)).max() > 10
+
+    # Exported, it is a grey file of the photo's size, as the photo was (not RGB).
+    out = tmp_path / "reposed.png"
+    with qtbot.waitSignal(window.files.exported, timeout=20000):
+        assert window.files.export_render(out)
+    with Image.open(out) as exported, Image.open(PHOTOS / "basketball1.png") as original:
+        assert (exported.mode, exported.size) == ("L", original.size)
 
     # View ▸ off: the photo as it is.
     window.composite_view.act_show.setChecked(False)

@@ -379,7 +379,7 @@ class RenderWorker(QObject):
             return
         try:
             image = self._frame(self._appearance(job.appearance), job.pose, job.composite)
-            write_image(job.path, image)
+            write_image(job.path, image, grey=job.composite is not None and job.composite.grey)
         except Exception as e:
             log.exception("still export failed")
             self.stillDone.emit(str(job.path), str(e))
