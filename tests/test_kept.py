@@ -361,3 +361,24 @@ def test_a_wrist_raised_past_the_box_keeps_one_tile_for_many_frames() -> None:
         tiles.update(key[1] for key in source._sides)
     # The tile grows with the box, but in steps: the per-drag masks are made a few times, not 30.
     assert len(tiles) <= 6, len(tiles)
+
+
+def test_a_portrait_keeps_its_chest_when_an_arm_is_raised() -> None:
+    # A portrait (hips out of the frame, not found) has no torso joints below the
+    # shoulders; its chest must still be the photo's own when an elbow is raised, not go
+    # with the arm into the render (the astronaut in ../shared/photos had her patch blurred).
+    source, full = _person()
+    hidden = [JOINT_INDEX[n] for n in ("rhip", "lhip", "rknee", "lknee", "rankle", "lankle", "rwrist", "lwrist")]
+    bust = full
+    for j in hidden:
+        bust = bust.with_visible(j, False)
+    source = KeptSource(source.photo, source.person, bust)
+    xy = full.xy
+    chest = xy[[JOINT_INDEX[j] for j in ("lhip", "rhip", "lshoulder", "rshoulder")]].mean(axis=0)
+    sx, sy = xy[JOINT_INDEX["rshoulder"]]
+    raised = bust.with_joint(JOINT_INDEX["relbow"], float(sx) - 60.0, float(sy) - 50.0)
+    weight = kept_region(source, raised, (0, 0, W, H), scale=1.0, box_side=pose_box(bust).side)
+    assert weight is not None
+    assert _at(weight, chest) > 0.95
+    # Where the elbow was is still the render's.
+    assert _at(weight, xy[JOINT_INDEX["relbow"]]) < 0.05

@@ -137,6 +137,28 @@ def test_within_its_photo_what_did_not_move_stays_the_photos_own(
     assert np.abs(np.asarray(Image.open(whole))[near].astype(int) - photo[near]).max() > 10
 
 
+def test_a_portraits_chest_stays_its_own_when_an_elbow_is_raised(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The astronaut is chest-up (no hips in the frame); raising her right elbow out to the
+    # side must leave the mission patch on her chest the photo's own, not a blurred render.
+    from _photo_helpers import PHOTOS, photo, pose_of
+
+    found = pose_of("astronaut.jpg")
+    assert not found.visible[JOINT_INDEX["rhip"]]
+    size = found.image_size
+    write_openpose(tmp_path / "found.json", [found], size)
+    write_openpose(tmp_path / "raised.json", [found.with_joint(JOINT_INDEX["relbow"], 20.0, 200.0)], size)
+    out = tmp_path / "raised.png"
+    argv = ["--appearance", str(PHOTOS / "astronaut.jpg"), "--appearance-pose", str(tmp_path / "found.json")]
+    argv += ["--checkpoint", str(files["ckpt"]), "--pose", str(tmp_path / "raised.json"), "-o", str(out), "--composite"]
+    code, err = _run(argv, capsys)
+    assert code == 0, err
+    patch = (slice(350, 410), slice(140, 200))
+    diff = np.abs(np.asarray(Image.open(out).convert("RGB"))[patch].astype(int) - photo("astronaut.jpg")[patch])
+    assert diff.mean() <= 1.0, diff.mean()  # the patch itself (its edge may meet the feather)
+
+
 def test_within_its_photo_a_moved_leg_is_the_photos_own_leg(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

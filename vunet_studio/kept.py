@@ -297,9 +297,24 @@ def _frame_key(fr: _Frame) -> tuple[int, ...]:
     return (fr.x0, fr.y0, fr.w, fr.h, fr.ww, fr.wh)
 
 
-def _fill_torso(raster: np.ndarray, fr: _Frame, pose: Pose) -> None:
-    """The torso's polygon (shoulders and hips of `pose`) filled into `raster` (work pixels)."""
-    cv2.fillPoly(raster, [np.array([fr.pt(pose, n) for n in _TORSO], np.int32)], 1)
+def torso_corners(pose: Pose) -> np.ndarray | None:
+    """The torso's polygon, (4, 2) photo pixels in `_TORSO`'s order: the pose's shoulders and
+    hips, a portrait's hips where `Pose.with_inferred_hips` puts them (below the frame, as the
+    model sees them); None without both shoulders.
+
+    Without the inferred hips a portrait had no torso here at all: its chest went with the
+    nearest arm, and moving that arm re-rendered the chest (the astronaut in
+    ../shared/photos, her elbow raised, had her mission patch blurred away)."""
+    whole = pose.with_inferred_hips()
+    if not all(whole.visible[JOINT_INDEX[n]] for n in _TORSO):
+        return None
+    return np.array([whole.xy[JOINT_INDEX[n]] for n in _TORSO], np.float64)
+
+
+def _fill_torso(raster: np.ndarray, fr: _Frame, corners: np.ndarray) -> None:
+    """The torso's polygon (`torso_corners`, photo pixels) filled into `raster` (work pixels)."""
+    pts = np.rint(corners * fr.k - (fr.x0 * fr.f, fr.y0 * fr.f)).astype(np.int32)
+    cv2.fillPoly(raster, [pts], 1)
 
 
 def _near(bones: np.ndarray) -> np.ndarray:
@@ -350,8 +365,9 @@ def _partition(
             else:
                 target = head_bones if head and _is_head_bone(a, b) else moved_bones
             cv2.line(target, fr.pt(found, a), fr.pt(found, b), 1, line)
-    if seen(*_TORSO):
-        _fill_torso(still_bones if _stayed(moved, *_TORSO) else moved_bones, fr, found)
+    corners = torso_corners(found)
+    if corners is not None:
+        _fill_torso(still_bones if _stayed(moved, *_TORSO) else moved_bones, fr, corners)
     near_still, near_moved = _near(still_bones), _near(moved_bones)
     near_head = _near(head_bones) if head else np.full((fr.wh, fr.ww), np.float32(1e9))
     others = np.minimum(near_moved, near_head)
@@ -606,8 +622,9 @@ def _limb_cuts(source: KeptSource, bones: tuple[int, ...], fr: _Frame) -> list[n
 
     # Over the torso only the limb's own width: an arm held in front of the chest.
     torso = np.zeros((fr.wh, fr.ww), np.uint8)
-    if seen(*_TORSO):
-        _fill_torso(torso, fr, found)
+    corners = torso_corners(found)
+    if corners is not None:
+        _fill_torso(torso, fr, corners)
     reach = np.where(torso > 0, LIMB_OVER_TORSO, LIMB_RADIUS).astype(np.float32) * size
     cuts = []
     for i in bones:
@@ -745,7 +762,9 @@ def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
         size = person_height(found) * fr.k
         line = max(1, round(0.03 * size))
         this = np.zeros((fr.wh, fr.ww), np.uint8)
-        _fill_torso(this, fr, found)
+        corners = torso_corners(found)
+        if corners is not None:  # carried only with all four joints seen (`carried_limbs`)
+            _fill_torso(this, fr, corners)
         others = np.zeros((fr.wh, fr.ww), np.uint8)
         arms = np.zeros((fr.wh, fr.ww), np.uint8)
         for c, d in LIMBS:
@@ -897,7 +916,7 @@ def filled_torso(
 
 
 def _torso_stayed(found: Pose, moved: np.ndarray) -> bool:
-    return all(found.visible[JOINT_INDEX[n]] for n in _TORSO) and _stayed(moved, *_TORSO)
+    return torso_corners(found) is not None and _stayed(moved, *_TORSO)
 
 
 def _arm_hole(found: Pose, moved: np.ndarray, fr: _Frame) -> np.ndarray:
@@ -905,7 +924,10 @@ def _arm_hole(found: Pose, moved: np.ndarray, fr: _Frame) -> np.ndarray:
     (a hand past its wrist), inside the torso."""
     size = person_height(found) * fr.k
     torso = np.zeros((fr.wh, fr.ww), np.uint8)
-    _fill_torso(torso, fr, found)
+    corners = torso_corners(found)
+    if corners is None:
+        return np.zeros((fr.wh, fr.ww), bool)
+    _fill_torso(torso, fr, corners)
     arms = np.zeros((fr.wh, fr.ww), np.uint8)
     for a, b, end in CARRIED[:4]:  # the arms: only they lie in front of a chest
         if found.visible[JOINT_INDEX[a]] and found.visible[JOINT_INDEX[b]] and not _stayed(moved, a, b):
@@ -971,7 +993,9 @@ def _torso_filled(
             crop = np.ascontiguousarray(source.crop("photo", t))
             small = cv2.resize(crop, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
             torso = np.zeros((fr.wh, fr.ww), np.uint8)
-            _fill_torso(torso, fr, source.pose)
+            corners = torso_corners(source.pose)
+            assert corners is not None  # a hole is over the torso
+            _fill_torso(torso, fr, corners)
             # Fill from the torso that stays: the hole grown a little, so the limb's own edge
             # (soft in the photo) does not bleed into the fill, and everything off the torso
             # masked too (the sleeve beyond the chest and the background are no source).
