@@ -119,6 +119,25 @@ def is_temporary(path: str | os.PathLike[str]) -> bool:
     return bool(_ANY_TMP.match(Path(path).name))
 
 
+_TMP_PARTS = re.compile(r"\.(.*)\." + _TMP_RANDOM + r"\.tmp([^/]*)\Z", re.DOTALL)
+
+
+def leftover_target(path: str | os.PathLike[str]) -> Path | None:
+    """The file an interrupted write of ours was making, when `path` is its temporary and
+    older than this process (so no write of this process; the caller judges other running
+    processes by the target); else None. The target's name is cut as the temporary's was."""
+    p = Path(path)
+    m = _TMP_PARTS.match(p.name)
+    if m is None:
+        return None
+    try:
+        if p.stat().st_mtime >= _PROCESS_START:
+            return None
+    except OSError:
+        return None
+    return p.with_name(m.group(1) + m.group(2))
+
+
 #: Per folder, the names of our temporary files in it older than this process, found by one
 #: scan at the first write there: later leftovers cannot appear (anything made since is newer),
 #: and a scan per write would make writing n files into one folder take n^2 steps.

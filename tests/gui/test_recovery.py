@@ -206,6 +206,18 @@ def test_closing_while_the_recovery_question_is_open_keeps_the_work(
     assert not b.doc.photos
 
 
+def test_a_running_instances_half_written_autosave_is_left_alone(qtbot, loaded) -> None:
+    window, _ = loaded
+    window.editor.mirror()
+    assert window.files.autosaver.save_now()  # it runs and holds its lock
+    mine = window.files.autosaver.path
+    writing = mine.with_name(f".{mine.stem}.abcd1234.tmp.vunet")
+    writing.write_text("{")
+    os.utime(writing, (time.time() - 3600, time.time() - 3600))
+    assert mine not in [f.path for f in orphans()]
+    assert writing.exists()
+
+
 def test_work_another_starting_instance_is_offering_is_not_offered_twice(
     qtbot, crashed, make_window, messages
 ) -> None:
@@ -231,6 +243,11 @@ def test_a_kill_during_an_autosave_offers_the_last_whole_save_only(
     cut.write_text("")
     assert is_temporary(cut)
     assert [f.path for f in orphans()] == [saved]
+    assert cut.exists()  # newer than this process: it could be a write in progress
+    # Left by a process before this one (its instance gone): ours to remove.
+    os.utime(cut, (time.time() - 3600, time.time() - 3600))
+    assert [f.path for f in orphans()] == [saved]
+    assert not cut.exists()
 
     messages.answer = YES
     b = make_window(load=False)

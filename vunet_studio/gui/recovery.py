@@ -26,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
-from vunet_studio.fileio import atomic_write_text, is_temporary
+from vunet_studio.fileio import atomic_write_text, is_temporary, leftover_target
 from vunet_studio.gui.settings import app_data_dir
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,21 @@ def _owner_is_alive(recovery_file: Path) -> bool:
 
 def orphans() -> list[RecoveryFile]:
     """Recovery files whose instance is no longer running, newest first."""
-    # A kill during a write leaves our temporary file beside the last whole one: not a recovery.
-    found = [
-        p for p in recovery_dir().glob("*.vunet") if not is_temporary(p) and not _owner_is_alive(p)
-    ]
+    found = []
+    for p in recovery_dir().glob("*.vunet"):
+        if is_temporary(p):
+            # A kill during a write leaves our temporary beside the last whole save: not a
+            # recovery, and with each instance's file named its own, no later write of that
+            # name removes it. Ours to remove once its instance is gone.
+            target = leftover_target(p)
+            if target is not None and not _owner_is_alive(target):
+                try:
+                    p.unlink()
+                    log.info("removed %s, left over from an interrupted autosave", p)
+                except OSError as e:
+                    log.warning("could not remove %s: %s", p, e)
+        elif not _owner_is_alive(p):
+            found.append(p)
     legacy = _legacy_path()
     if legacy.exists():
         found.append(legacy)
