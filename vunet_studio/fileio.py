@@ -105,8 +105,9 @@ def _tmp_prefix_suffix(target: Path) -> tuple[str, str]:
     return f".{stem}.", f".tmp{suffix}"
 
 
-#: Any temporary file name of ours, for whichever target.
-_ANY_TMP = re.compile(r"\..*\." + _TMP_RANDOM + r"\.tmp[^/]*\Z", re.DOTALL)
+#: Any temporary file name of ours, for whichever target: groups 1 and 2 are the target's
+#: (cut) stem and its suffix.
+_ANY_TMP = re.compile(r"\.(.*)\." + _TMP_RANDOM + r"\.tmp([^/]*)\Z", re.DOTALL)
 
 
 def is_temporary(path: str | os.PathLike[str]) -> bool:
@@ -119,15 +120,12 @@ def is_temporary(path: str | os.PathLike[str]) -> bool:
     return bool(_ANY_TMP.match(Path(path).name))
 
 
-_TMP_PARTS = re.compile(r"\.(.*)\." + _TMP_RANDOM + r"\.tmp([^/]*)\Z", re.DOTALL)
-
-
 def leftover_target(path: str | os.PathLike[str]) -> Path | None:
     """The file an interrupted write of ours was making, when `path` is its temporary and
     older than this process (so no write of this process; the caller judges other running
     processes by the target); else None. The target's name is cut as the temporary's was."""
     p = Path(path)
-    m = _TMP_PARTS.match(p.name)
+    m = _ANY_TMP.match(p.name)
     if m is None:
         return None
     try:

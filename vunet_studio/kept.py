@@ -763,8 +763,8 @@ def _torso_cut(source: KeptSource, fr: _Frame) -> np.ndarray:
         line = max(1, round(0.03 * size))
         this = np.zeros((fr.wh, fr.ww), np.uint8)
         corners = torso_corners(found)
-        if corners is not None:  # carried only with all four joints seen (`carried_limbs`)
-            _fill_torso(this, fr, corners)
+        assert corners is not None  # carried only with all four joints seen (`carried_limbs`)
+        _fill_torso(this, fr, corners)
         others = np.zeros((fr.wh, fr.ww), np.uint8)
         arms = np.zeros((fr.wh, fr.ww), np.uint8)
         for c, d in LIMBS:

@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 render = engine.render(appearance, pose)
                 out = render.image
-            write_image(target, out, grey=grey and scene is not None)
+            write_image(target, out, grey=grey)  # False unless composited into a grey scene
             logger.info("%s: %.1f ms", target, render.ms)
             bar.update(1)
     if len(targets) > 1:
